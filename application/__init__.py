@@ -1,0 +1,1 @@
+"""The ledger Application, commands, one handler per command, and the ports."""

@@ -1,0 +1,192 @@
+"""Commands: frozen, keyword-only Structs that reject unknown fields.
+
+They are also the request bodies of the HTTP API, so the OpenAPI schema is generated from them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+Title = Annotated[str, Meta(min_length=1, max_length=500)]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Text = Annotated[str, Meta(max_length=20_000)]
+Reason = Annotated[str, Meta(max_length=2_000)]
+Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^,\s][^,]*$")]
+Tags = Annotated[list[Tag], Meta(max_length=50)]
+Slug = Annotated[str, Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+Ref = Annotated[str, Meta(min_length=1, max_length=100)]
+Url = Annotated[str, Meta(max_length=2_000)]
+ShortText = Annotated[str, Meta(max_length=500)]
+PriorityIn = Annotated[int, Meta(ge=1, le=4)] | Literal["low", "normal", "high", "urgent"]
+# seconds, or seed 000's "HH:MM:SS"
+DurationIn = Annotated[float, Meta(ge=0)] | Annotated[str, Meta(pattern=r"^\d{1,6}:\d{2}:\d{2}$")]
+Percentage = Annotated[int, Meta(ge=0, le=100)]
+TaskStatusIn = Literal["pending", "completed", "cancelled"]
+ProjectStatusIn = Literal["active", "archived", "completed"]
+
+
+class Command(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every request body."""
+
+
+class CreateTask(Command):
+    title: Title
+    project_id: Ref
+    description: Text = ""
+    priority: PriorityIn = "normal"
+    tags: Tags = []
+    metadata: dict[str, Any] = {}
+    assigned_to: Annotated[str, Meta(max_length=200)] | None = None
+    estimated_duration: DurationIn | None = None
+    slug: Slug | None = None
+    dependencies: Annotated[list[Ref], Meta(max_length=100)] = []
+    repository_url: Url | None = None
+    base_branch: ShortText | None = None
+    ticket_id: ShortText | None = None
+    ticket_summary: ShortText | None = None
+    test_command: Url | None = None
+
+
+class SubmitTask(Command):
+    """Seed 003's repository task; lands in the team's default project unless one is named."""
+
+    description: Annotated[str, Meta(min_length=1, max_length=20_000)]
+    repository_url: Url | None = None
+    ticket_id: ShortText | None = None
+    ticket_summary: ShortText | None = None
+    test_command: Url | None = None
+    base_branch: ShortText | None = None
+    title: Title | None = None
+    project_id: Ref | None = None
+    priority: PriorityIn = "normal"
+
+
+class UpdateTask(Command):
+    """PUT and PATCH: every field optional, only the given ones change."""
+
+    title: Title | UnsetType = UNSET
+    description: Text | UnsetType = UNSET
+    priority: PriorityIn | UnsetType = UNSET
+    tags: Tags | UnsetType = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+    assigned_to: Annotated[str, Meta(max_length=200)] | None | UnsetType = UNSET
+    estimated_duration: DurationIn | None | UnsetType = UNSET
+    progress_percentage: Percentage | UnsetType = UNSET
+    slug: Slug | None | UnsetType = UNSET
+    status: TaskStatusIn | UnsetType = UNSET
+    status_reason: Reason | None | UnsetType = UNSET
+    dependencies: Annotated[list[Ref], Meta(max_length=100)] | UnsetType = UNSET
+    repository_url: Url | None | UnsetType = UNSET
+    base_branch: ShortText | None | UnsetType = UNSET
+    ticket_id: ShortText | None | UnsetType = UNSET
+    ticket_summary: ShortText | None | UnsetType = UNSET
+    test_command: Url | None | UnsetType = UNSET
+
+
+class ExecutionOptions(Command):
+    timeout: Annotated[int, Meta(ge=1, le=86_400)] = 3_600
+    retry_attempts: Annotated[int, Meta(ge=0, le=10)] = 0
+    queue_ttl: Annotated[int, Meta(ge=1, le=604_800)] | None = None
+    agent: Annotated[str, Meta(max_length=100)] | None = None
+
+
+class ExecuteTask(Command):
+    priority: PriorityIn | None = None
+    options: ExecutionOptions = ExecutionOptions()
+
+
+class CancelTask(Command):
+    reason: Reason | None = None
+
+
+class RetryTask(Command):
+    priority: PriorityIn | None = None
+    options: ExecutionOptions | None = None
+
+
+class ApproveWork(Command):
+    comment: Reason | None = None
+
+
+class RejectWork(Command):
+    reason: Annotated[str, Meta(min_length=1, max_length=2_000)]
+
+
+class DeleteTask(Command):
+    reason: Reason | None = None
+
+
+BulkOperation = Literal[
+    "update_status", "assign", "add_tags", "remove_tags", "delete", "set_priority"
+]
+
+
+class BulkTasks(Command):
+    operation: BulkOperation
+    task_ids: Annotated[list[Ref], Meta(min_length=1, max_length=100)]
+    data: dict[str, Any] = {}
+
+
+class BulkStatusData(Command):
+    status: TaskStatusIn
+    progress_percentage: Percentage | None = None
+    reason: Reason | None = None
+
+
+class BulkAssignData(Command):
+    assigned_to: Annotated[str, Meta(max_length=200)] | None
+
+
+class BulkTagsData(Command):
+    tags: Annotated[list[Tag], Meta(min_length=1, max_length=50)]
+
+
+class BulkPriorityData(Command):
+    priority: PriorityIn
+
+
+class BulkDeleteData(Command):
+    reason: Reason | None = None
+
+
+class ResourceLimits(Command):
+    max_tasks: Annotated[int, Meta(ge=1)] | None = None
+    max_concurrent_tasks: Annotated[int, Meta(ge=1, le=1_000)] | None = None
+    storage_limit: Annotated[str, Meta(max_length=32)] | None = None
+
+
+class CreateProject(Command):
+    name: Name
+    description: Text = ""
+    slug: Slug | None = None
+    settings: dict[str, Any] = {}
+    resource_limits: ResourceLimits = ResourceLimits()
+    status: ProjectStatusIn = "active"
+
+
+class UpdateProject(Command):
+    name: Name | UnsetType = UNSET
+    description: Text | UnsetType = UNSET
+    slug: Slug | None | UnsetType = UNSET
+    settings: dict[str, Any] | UnsetType = UNSET
+    resource_limits: ResourceLimits | UnsetType = UNSET
+    status: ProjectStatusIn | UnsetType = UNSET
+
+
+class CloneProject(Command):
+    name: Name
+    slug: Slug | None = None
+    include_tasks: bool = False
+    include_settings: bool = True
+
+
+def given(command: Struct) -> dict[str, Any]:
+    """The fields a partial command actually carries."""
+    return {
+        f: getattr(command, f)
+        for f in command.__struct_fields__
+        if getattr(command, f) is not msgspec.UNSET
+    }

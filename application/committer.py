@@ -1,0 +1,96 @@
+"""Group commit: concurrent commands are written together in one transaction.
+
+eventsourcing writes one ``save()`` under an exclusive table lock, so throughput grows with
+events per transaction, not with writers. One thread drains whatever commands are waiting and
+saves them as one batch; if the batch conflicts, each command is saved alone so that only the
+conflicting one fails.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Recording
+
+from application.ledger import Ledger
+
+_STOP = object()
+
+
+class Committer:
+    def __init__(self, ledger: Ledger, max_batch: int = 100) -> None:
+        self._ledger = ledger
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._listeners: list[Callable[[int], None]] = []
+        self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
+        self._thread.start()
+
+    def on_commit(self, listener: Callable[[int], None]) -> None:
+        """``listener(position)`` runs after each committed batch (wakes in-process readers)."""
+        self._listeners.append(listener)
+
+    def commit(self, events: Sequence[Any]) -> list[Recording[Any]]:
+        if not events:
+            return []
+        future: Future[list[Recording[Any]]] = Future()
+        self._queue.put((list(events), future))
+        return future.result()
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(more)
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[list[Any], Future[list[Recording[Any]]]]]) -> None:
+        if len(batch) > 1:
+            try:
+                recordings = self._ledger.save(*[e for events, _ in batch for e in events])
+            except IntegrityError:
+                pass  # someone in the batch conflicts: fall through and write each alone
+            except Exception as error:  # noqa: BLE001 - handed to every waiting caller
+                for _, future in batch:
+                    future.set_exception(error)
+                return
+            else:
+                start = 0
+                for events, future in batch:
+                    future.set_result(recordings[start : start + len(events)])
+                    start += len(events)
+                self._notify(recordings)
+                return
+        for events, future in batch:
+            try:
+                recordings = self._ledger.save(*events)
+            except Exception as error:  # noqa: BLE001 - handed to the waiting caller
+                future.set_exception(error)
+            else:
+                future.set_result(recordings)
+                self._notify(recordings)
+
+    def _notify(self, recordings: list[Recording[Any]]) -> None:
+        if not recordings:
+            return
+        position = max(r.notification.id for r in recordings)
+        for listener in self._listeners:
+            listener(position)

@@ -1,0 +1,74 @@
+"""History for auditors, read from the event store itself, and state as of a moment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from application.errors import NotFoundError
+from application.representations import rfc3339, task_data
+from application.store import Store, event_data
+from domain.task import Task
+
+
+def event_name(event: Any) -> str:
+    """``Task.ExecutionRequested`` -> ``task.execution_requested``."""
+    owner, _, name = type(event).__qualname__.partition(".")
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return f"{owner.lower()}.{snake}"
+
+
+def task_history(store: Store, ref: str, team_id: str) -> dict[str, Any]:
+    """Every event of the task, deleted or not, with its position in the global log."""
+    task_id = store.resolve(ref, team_id, "task")
+    store.load(Task, task_id, team_id, "task")  # scope check: another team's task is not found
+    positions = _positions(store, task_id)
+    entries = []
+    for event in store.ledger.events.get(task_id):
+        data = event_data(event)
+        entries.append(
+            {
+                "position": positions.get(event.originator_version),
+                "version": event.originator_version,
+                "type": event_name(event),
+                "timestamp": rfc3339(event.timestamp),
+                "actor": data.pop("actor", None),
+                "request_id": data.pop("request_id", None),
+                "data": _jsonable(data),
+            }
+        )
+    return {"task_id": str(task_id), "history": entries}
+
+
+def task_as_of(store: Store, ref: str, team_id: str, moment: datetime) -> dict[str, Any]:
+    task_id = store.resolve(ref, team_id, "task")
+    store.load(Task, task_id, team_id, "task")
+    task: Task | None = None
+    for event in store.ledger.events.get(task_id):
+        if event.timestamp > moment:
+            break
+        task = event.mutate(task)
+    if task is None:
+        raise NotFoundError("task", ref)
+    data = task_data(task)
+    data["as_of"] = rfc3339(moment)
+    data["deleted"] = task.deleted
+    return data
+
+
+def _positions(store: Store, aggregate_id: UUID) -> dict[int, int]:
+    """Maps each version of the aggregate to its notification id (its global position)."""
+    return store.ledger.positions_of(aggregate_id)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return value

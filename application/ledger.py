@@ -1,0 +1,37 @@
+"""The one eventsourcing Application that holds every aggregate: one totally ordered log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.application import Application
+
+
+class Ledger(Application[Any]):
+    """Every aggregate of every team lives here; a notification id is a global ``position``."""
+
+    name = "taskwarden"
+
+    def max_position(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def positions_of(self, aggregate_id: Any) -> dict[int, int]:
+        """Maps each version of an aggregate to its position in the one ordered log."""
+        recorder: Any = self.recorder
+        table = recorder.events_table_name
+        if hasattr(recorder.datastore, "schema"):  # Postgres
+            statement = (
+                f"SELECT originator_version, notification_id FROM {table} "  # noqa: S608
+                "WHERE originator_id = %s"
+            )
+            with recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(statement, (aggregate_id,))
+                rows = curs.fetchall()
+            return {r["originator_version"]: r["notification_id"] for r in rows}
+        statement = (
+            f"SELECT originator_version, rowid FROM {table} WHERE originator_id = ?"  # noqa: S608
+        )
+        with recorder.datastore.transaction(commit=False) as curs:
+            key = aggregate_id.hex if hasattr(aggregate_id, "hex") else str(aggregate_id)
+            curs.execute(statement, (key,))
+            return {row[0]: row[1] for row in curs.fetchall()}

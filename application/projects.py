@@ -1,0 +1,184 @@
+"""Handlers for project commands: create, update, delete, clone."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from application import slugs
+from application.commands import CloneProject, CreateProject, UpdateProject, given
+from application.idempotency import Idempotency, Written, write_once
+from application.representations import project_data
+from application.store import Store, check_version
+from domain.claim import SlugClaim, claim_id
+from domain.project import Project
+from domain.task import Task
+from domain.values import Actor, ProjectStatus
+
+DEFAULT_SLUG = "default"
+
+
+def _limits(value: Any) -> dict[str, Any]:
+    return {f: getattr(value, f) for f in value.__struct_fields__ if getattr(value, f) is not None}
+
+
+def create_project(
+    store: Store, cmd: CreateProject, by: Actor, idempotency: Idempotency | None = None
+) -> Written:
+    def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
+        project = Project(
+            team_id=by.team_id,
+            name=cmd.name,
+            description=cmd.description,
+            slug=cmd.slug,
+            settings=cmd.settings,
+            resource_limits=_limits(cmd.resource_limits),
+            status=cmd.status,
+            cloned_from=None,
+            actor=by.id,
+            request_id=by.request_id,
+        )
+        pending: list[Aggregate] = [project]
+        if cmd.slug:
+            pending.append(slugs.take(store, by.team_id, "project", cmd.slug, project.id))
+        return project_data(project), 201, pending
+
+    return write_once(store, by.team_id, "create_project", idempotency, decide)
+
+
+def default_project(store: Store, by: Actor) -> tuple[Project, list[Aggregate]]:
+    """The team's ``default`` project (seed 003 tasks name none), created on first use."""
+    try:
+        claim = store.ledger.repository.get(claim_id(by.team_id, "slug:project", DEFAULT_SLUG))
+    except AggregateNotFoundError:
+        claim = None
+    if isinstance(claim, SlugClaim) and claim.holder is not None:
+        return store.load_live(Project, claim.holder, by.team_id, "project"), []
+    project = Project(
+        team_id=by.team_id,
+        name="Default",
+        description="Tasks submitted without a project",
+        slug=DEFAULT_SLUG,
+        settings={},
+        resource_limits={},
+        status=ProjectStatus.ACTIVE.value,
+        cloned_from=None,
+        actor=by.id,
+        request_id=by.request_id,
+    )
+    return project, [project, slugs.take(store, by.team_id, "project", DEFAULT_SLUG, project.id)]
+
+
+def update_project(
+    store: Store, ref: str, cmd: UpdateProject, by: Actor, expected_version: int | None = None
+) -> Written:
+    def decide() -> Written:
+        project = store.load_live(Project, ref, by.team_id, "project")
+        check_version(project, expected_version)
+        fields = given(cmd)
+        if "resource_limits" in fields:
+            fields["resource_limits"] = _limits(fields["resource_limits"])
+        pending: list[Aggregate] = [project]
+        if "slug" in fields and fields["slug"] != project.slug:
+            if project.slug:
+                released = slugs.release(store, by.team_id, "project", project.slug)
+                pending += [released] if released else []
+            if fields["slug"]:
+                pending.append(slugs.take(store, by.team_id, "project", fields["slug"], project.id))
+            project.change_slug(fields["slug"], by)
+        project.update(fields, by)
+        if "status" in fields:
+            project.set_status(ProjectStatus(fields["status"]), by)
+        position = store.commit(*pending)
+        return Written(data=project_data(project), position=position)
+
+    return store.with_retries(decide)
+
+
+def delete_project(
+    store: Store, ref: str, by: Actor, expected_version: int | None = None
+) -> Written:
+    def decide() -> Written:
+        project = store.load_live(Project, ref, by.team_id, "project")
+        check_version(project, expected_version)
+        project.delete(by)
+        pending: list[Aggregate] = [project]
+        if project.slug:
+            released = slugs.release(store, by.team_id, "project", project.slug)
+            pending += [released] if released else []
+        position = store.commit(*pending)
+        return Written(
+            data={"message": "Project deleted successfully", "project_id": str(project.id)},
+            position=position,
+        )
+
+    return store.with_retries(decide)
+
+
+def clone_project(
+    store: Store, ref: str, cmd: CloneProject, by: Actor, task_ids: list[str]
+) -> Written:
+    """``task_ids``: the source project's live tasks (read by the caller from the listing)."""
+
+    def decide() -> Written:
+        source = store.load_live(Project, ref, by.team_id, "project")
+        clone = Project(
+            team_id=by.team_id,
+            name=cmd.name,
+            description=source.description,
+            slug=cmd.slug,
+            settings=source.settings if cmd.include_settings else {},
+            resource_limits=source.resource_limits if cmd.include_settings else {},
+            status=ProjectStatus.ACTIVE.value,
+            cloned_from=str(source.id),
+            actor=by.id,
+            request_id=by.request_id,
+        )
+        pending: list[Aggregate] = [clone]
+        if cmd.slug:
+            pending.append(slugs.take(store, by.team_id, "project", cmd.slug, clone.id))
+        copies = _copy_tasks(store, source, clone, task_ids, by) if cmd.include_tasks else []
+        position = store.commit(*pending, *copies)
+        data = project_data(clone)
+        data["cloned_task_count"] = len(copies)
+        return Written(data=data, position=position, status=201)
+
+    return store.with_retries(decide)
+
+
+def _copy_tasks(
+    store: Store, source: Project, clone: Project, task_ids: list[str], by: Actor
+) -> list[Task]:
+    originals = [store.load(Task, UUID(i), by.team_id, "task") for i in task_ids]
+    originals = [t for t in originals if not t.deleted and t.project_id == str(source.id)]
+    copies: dict[str, Task] = {}
+    for original in originals:
+        copies[str(original.id)] = Task(
+            team_id=by.team_id,
+            project_id=str(clone.id),
+            title=original.title,
+            description=original.description,
+            priority=original.priority,
+            tags=original.tags,
+            metadata=original.metadata,
+            assigned_to=original.assigned_to,
+            estimated_duration=original.estimated_duration,
+            slug=None,
+            dependencies=[],
+            repository_url=original.repository_url,
+            base_branch=original.base_branch,
+            ticket_id=original.ticket_id,
+            ticket_summary=original.ticket_summary,
+            test_command=original.test_command,
+            actor=by.id,
+            request_id=by.request_id,
+        )
+    for original in originals:
+        for dep in original.dependencies:
+            if dep in copies:
+                copy = copies[str(original.id)]
+                copy.add_dependency(copies[dep], False, by)
+    return list(copies.values())

@@ -1,0 +1,38 @@
+"""Slugs unique within a team, enforced by claims written in the same transaction."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from application.store import Store
+from domain.claim import SlugClaim, claim_id
+from domain.errors import AlreadyExistsError, RuleViolationError
+
+
+def take(store: Store, team_id: str, kind: str, slug: str, holder: UUID) -> SlugClaim:
+    """Returns the claim to commit along with the holder's change; raises if the slug is taken."""
+    try:
+        UUID(slug)
+    except ValueError:
+        pass
+    else:
+        raise RuleViolationError("a slug may not look like an id", slug=slug)
+    try:
+        claim = store.ledger.repository.get(claim_id(team_id, f"slug:{kind}", slug))
+    except AggregateNotFoundError:
+        return SlugClaim(team_id=team_id, kind=kind, slug=slug, holder=str(holder))
+    if not isinstance(claim, SlugClaim):  # pragma: no cover - ids are namespaced
+        raise AlreadyExistsError(f"slug {slug!r} is taken", slug=slug)
+    claim.retake(str(holder))
+    return claim
+
+
+def release(store: Store, team_id: str, kind: str, slug: str) -> SlugClaim | None:
+    try:
+        claim = store.ledger.repository.get(claim_id(team_id, f"slug:{kind}", slug))
+    except AggregateNotFoundError:
+        return None
+    claim.release()
+    return claim

@@ -1,0 +1,89 @@
+"""The handlers' unit of work: team-scoped loads, slug resolution, one commit per command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from application.committer import Committer
+from application.errors import NotFoundError, VersionConflictError
+from application.ledger import Ledger
+from domain.claim import SlugClaim, claim_id
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+RETRIES_ON_CONFLICT = 5
+
+
+class Store:
+    def __init__(self, ledger: Ledger, committer: Committer) -> None:
+        self.ledger = ledger
+        self.committer = committer
+
+    def load(self, cls: type[A], aggregate_id: UUID, team_id: str, kind: str) -> A:
+        """Another team's object, a deleted one, and a missing one all answer not found."""
+        try:
+            aggregate = self.ledger.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(kind, str(aggregate_id)) from None
+        if not isinstance(aggregate, cls) or getattr(aggregate, "team_id", None) != team_id:
+            raise NotFoundError(kind, str(aggregate_id))
+        return aggregate
+
+    def load_live(self, cls: type[A], ref: str, team_id: str, kind: str) -> A:
+        aggregate = self.load(cls, self.resolve(ref, team_id, kind), team_id, kind)
+        if getattr(aggregate, "deleted", False):
+            raise NotFoundError(kind, ref)
+        return aggregate
+
+    def resolve(self, ref: str, team_id: str, kind: str) -> UUID:
+        """``ref`` is a UUID or a slug unique within the team."""
+        try:
+            return UUID(ref)
+        except ValueError:
+            pass
+        try:
+            claim = self.ledger.repository.get(claim_id(team_id, f"slug:{kind}", ref))
+        except AggregateNotFoundError:
+            raise NotFoundError(kind, ref) from None
+        if not isinstance(claim, SlugClaim) or claim.holder is None:
+            raise NotFoundError(kind, ref)
+        return UUID(claim.holder)
+
+    def commit(self, *aggregates: Aggregate) -> int:
+        """Writes every pending event of the given aggregates in one transaction.
+
+        Returns the position of the last event written (0 if there was nothing to write).
+        """
+        events = [e for a in aggregates for e in a.collect_events()]
+        recordings = self.committer.commit(events)
+        return max((r.notification.id for r in recordings), default=0)
+
+    def with_retries(self, decide: Callable[[], R]) -> R:
+        """Runs a load-decide-commit function again when a concurrent writer won the race."""
+        for _ in range(RETRIES_ON_CONFLICT - 1):
+            try:
+                return decide()
+            except IntegrityError:
+                continue
+        return decide()
+
+
+def check_version(aggregate: Aggregate, expected: int | None) -> None:
+    if expected is not None and aggregate.version != expected:
+        raise VersionConflictError(expected, aggregate.version)
+
+
+def event_data(event: Any) -> dict[str, Any]:
+    """The recorded fields of a domain event, without the envelope fields."""
+    return {
+        k: v
+        for k, v in event.__dict__.items()
+        if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")
+    }

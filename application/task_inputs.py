@@ -1,0 +1,63 @@
+"""Turning request values into domain values (priority words, durations, dependency checks)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from application.store import Store
+from domain.errors import RuleViolationError
+from domain.task import Task
+from domain.values import Priority, TaskStatus
+
+MAX_GRAPH = 1_000
+
+
+def priority(value: int | str) -> Priority:
+    try:
+        return Priority.parse(value)
+    except ValueError as error:
+        raise RuleViolationError(str(error), field="priority") from None
+
+
+def duration(value: float | str | None) -> float | None:
+    """Seconds from a number or from seed 000's ``HH:MM:SS``."""
+    if value is None or isinstance(value, (int, float)):
+        return None if value is None else float(value)
+    hours, minutes, seconds = (int(part) for part in value.split(":"))
+    if minutes > 59 or seconds > 59:
+        raise RuleViolationError("duration must be HH:MM:SS", field="estimated_duration")
+    return float(hours * 3600 + minutes * 60 + seconds)
+
+
+def dependency(store: Store, ref: str, team_id: str) -> Task:
+    """A dependency must be a live task of the same team."""
+    return store.load_live(Task, ref, team_id, "task")
+
+
+def reaches(store: Store, start: Task, target: UUID, team_id: str) -> bool:
+    """Whether ``start`` depends, directly or through others, on ``target``."""
+    seen: set[str] = set()
+    frontier = list(start.dependencies)
+    while frontier:
+        current = frontier.pop()
+        if current == str(target):
+            return True
+        if current in seen:
+            continue
+        seen.add(current)
+        if len(seen) > MAX_GRAPH:
+            raise RuleViolationError("dependency graph too large", limit=MAX_GRAPH)
+        task = store.ledger.repository.get(UUID(current))
+        if isinstance(task, Task) and task.team_id == team_id:
+            frontier.extend(task.dependencies)
+    return False
+
+
+def unmet_dependencies(store: Store, task: Task) -> list[str]:
+    """Dependencies not completed yet; a deleted dependency no longer blocks."""
+    unmet = []
+    for dep_id in task.dependencies:
+        dep = store.ledger.repository.get(UUID(dep_id))
+        if isinstance(dep, Task) and not dep.deleted and dep.status != TaskStatus.COMPLETED.value:
+            unmet.append(dep_id)
+    return unmet

@@ -1,0 +1,174 @@
+"""Handlers for the task commands that edit a task: create, submit, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from application import slugs
+from application.commands import CreateTask, DeleteTask, SubmitTask, UpdateTask, given
+from application.idempotency import Idempotency, Written, write_once
+from application.projects import default_project
+from application.representations import task_data
+from application.store import Store, check_version
+from application.task_inputs import dependency, duration, priority, reaches
+from domain.project import Project
+from domain.task import UPDATABLE, Task
+from domain.values import Actor, TaskStatus
+
+
+def create_task(
+    store: Store, cmd: CreateTask, by: Actor, idempotency: Idempotency | None = None
+) -> Written:
+    def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
+        project = store.load_live(Project, cmd.project_id, by.team_id, "project")
+        project.require_open()
+        deps = [str(dependency(store, ref, by.team_id).id) for ref in dict.fromkeys(cmd.dependencies)]
+        task = Task(
+            team_id=by.team_id,
+            project_id=str(project.id),
+            title=cmd.title,
+            description=cmd.description,
+            priority=int(priority(cmd.priority)),
+            tags=list(dict.fromkeys(cmd.tags)),
+            metadata=cmd.metadata,
+            assigned_to=cmd.assigned_to,
+            estimated_duration=duration(cmd.estimated_duration),
+            slug=cmd.slug,
+            dependencies=deps,
+            repository_url=cmd.repository_url,
+            base_branch=cmd.base_branch,
+            ticket_id=cmd.ticket_id,
+            ticket_summary=cmd.ticket_summary,
+            test_command=cmd.test_command,
+            actor=by.id,
+            request_id=by.request_id,
+        )
+        pending: list[Aggregate] = [task]
+        if cmd.slug:
+            pending.append(slugs.take(store, by.team_id, "task", cmd.slug, task.id))
+        return task_data(task), 201, pending
+
+    return write_once(store, by.team_id, "create_task", idempotency, decide)
+
+
+def submit_task(
+    store: Store, cmd: SubmitTask, by: Actor, idempotency: Idempotency | None = None
+) -> Written:
+    """Seed 003: a repository task, created and queued in one step."""
+    from application.executions import queue_new_task  # noqa: PLC0415 - avoids a cycle
+
+    def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
+        pending: list[Aggregate] = []
+        if cmd.project_id:
+            project = store.load_live(Project, cmd.project_id, by.team_id, "project")
+        else:
+            project, created = default_project(store, by)
+            pending.extend(created)
+        project.require_open()
+        title = cmd.title or cmd.ticket_summary or cmd.description.strip().splitlines()[0][:500]
+        task = Task(
+            team_id=by.team_id,
+            project_id=str(project.id),
+            title=title or "task",
+            description=cmd.description,
+            priority=int(priority(cmd.priority)),
+            tags=[],
+            metadata={},
+            assigned_to=None,
+            estimated_duration=None,
+            slug=None,
+            dependencies=[],
+            repository_url=cmd.repository_url,
+            base_branch=cmd.base_branch,
+            ticket_id=cmd.ticket_id,
+            ticket_summary=cmd.ticket_summary,
+            test_command=cmd.test_command,
+            actor=by.id,
+            request_id=by.request_id,
+        )
+        queue_new_task(task, by)
+        data = {"task_id": str(task.id), "status": task.status, "message": "Task queued successfully"}
+        return data, 202, [*pending, task]
+
+    return write_once(store, by.team_id, "submit_task", idempotency, decide)
+
+
+def update_task(
+    store: Store, ref: str, cmd: UpdateTask, by: Actor, expected_version: int | None = None
+) -> Written:
+    def decide() -> Written:
+        task = store.load_live(Task, ref, by.team_id, "task")
+        check_version(task, expected_version)
+        pending = apply_update(store, task, given(cmd), by)
+        position = store.commit(task, *pending)
+        return Written(data=task_data(task), position=position)
+
+    return store.with_retries(decide)
+
+
+def apply_update(store: Store, task: Task, fields: dict[str, Any], by: Actor) -> list[Aggregate]:
+    """Applies each given field through its own domain method; returns other aggregates to save."""
+    pending: list[Aggregate] = []
+    plain = {k: v for k, v in fields.items() if k in UPDATABLE}
+    if "estimated_duration" in plain:
+        plain["estimated_duration"] = duration(plain["estimated_duration"])
+    task.update(plain, by)
+    if "priority" in fields:
+        task.set_priority(priority(fields["priority"]), by)
+    if "assigned_to" in fields:
+        task.assign(fields["assigned_to"], by)
+    if "tags" in fields:
+        wanted = list(dict.fromkeys(fields["tags"]))
+        task.remove_tags([t for t in task.tags if t not in wanted], by)
+        task.add_tags(wanted, by)
+    if "dependencies" in fields:
+        pending += _replace_dependencies(store, task, fields["dependencies"], by)
+    if "slug" in fields and fields["slug"] != task.slug:
+        if task.slug:
+            released = slugs.release(store, by.team_id, "task", task.slug)
+            pending += [released] if released else []
+        if fields["slug"]:
+            pending.append(slugs.take(store, by.team_id, "task", fields["slug"], task.id))
+        task.change_slug(fields["slug"], by)
+    if "status" in fields:
+        task.change_status(TaskStatus(fields["status"]), fields.get("status_reason"), by)
+    return pending
+
+
+def _replace_dependencies(store: Store, task: Task, refs: list[str], by: Actor) -> list[Aggregate]:
+    wanted = [dependency(store, ref, by.team_id) for ref in dict.fromkeys(refs)]
+    wanted_ids = {str(t.id) for t in wanted}
+    for dep_id in list(task.dependencies):
+        if dep_id not in wanted_ids:
+            task.remove_dependency(UUID(dep_id), by)
+    for other in wanted:
+        if str(other.id) not in task.dependencies:
+            task.add_dependency(other, reaches(store, other, task.id, by.team_id), by)
+    return []
+
+
+def delete_task(
+    store: Store, ref: str, cmd: DeleteTask, by: Actor, expected_version: int | None = None
+) -> Written:
+    def decide() -> Written:
+        task = store.load_live(Task, ref, by.team_id, "task")
+        check_version(task, expected_version)
+        task.delete(cmd.reason, by)
+        pending: list[Aggregate] = [task]
+        if task.slug:
+            released = slugs.release(store, by.team_id, "task", task.slug)
+            pending += [released] if released else []
+        position = store.commit(*pending)
+        return Written(
+            data={
+                "message": "Task deleted successfully",
+                "task_id": str(task.id),
+                "deleted_at": task_data(task)["updated_at"],
+            },
+            position=position,
+        )
+
+    return store.with_retries(decide)

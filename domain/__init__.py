@@ -1,0 +1,1 @@
+"""Aggregates and their rules: stdlib and eventsourcing.domain only."""

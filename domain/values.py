@@ -1,0 +1,101 @@
+"""Value vocabularies shared by the aggregates: statuses, priorities, the actor of a change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class TaskStatus(str, Enum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    NEEDS_INPUT = "needs_input"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+ACTIVE = frozenset(
+    {TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.NEEDS_INPUT, TaskStatus.AWAITING_APPROVAL}
+)
+FINISHED_UNSUCCESSFULLY = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT})
+TERMINAL = FINISHED_UNSUCCESSFULLY | {TaskStatus.COMPLETED}
+
+# Every legal move of the status machine (DESIGN.md). Anything else is refused.
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.QUEUED, TaskStatus.CANCELLED, TaskStatus.COMPLETED}),
+    TaskStatus.QUEUED: frozenset(
+        {TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT}
+    ),
+    TaskStatus.RUNNING: frozenset(
+        {
+            TaskStatus.NEEDS_INPUT,
+            TaskStatus.AWAITING_APPROVAL,
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+            TaskStatus.TIMED_OUT,
+        }
+    ),
+    TaskStatus.NEEDS_INPUT: frozenset(
+        {TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.TIMED_OUT}
+    ),
+    TaskStatus.AWAITING_APPROVAL: frozenset(
+        {
+            TaskStatus.RUNNING,
+            TaskStatus.QUEUED,
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+            TaskStatus.TIMED_OUT,
+        }
+    ),
+    TaskStatus.COMPLETED: frozenset(),
+    TaskStatus.FAILED: frozenset({TaskStatus.QUEUED}),
+    TaskStatus.CANCELLED: frozenset({TaskStatus.QUEUED}),
+    TaskStatus.TIMED_OUT: frozenset({TaskStatus.QUEUED}),
+}
+
+# Moves a person may make directly (PUT status, bulk update_status); the rest belong to the runner.
+MANUAL_TARGETS = frozenset({TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.CANCELLED})
+
+
+class Priority(int, Enum):
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+    URGENT = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: int | str) -> Priority:
+        """Accepts 1 to 4 or a name; anything else raises ValueError."""
+        if isinstance(value, bool):
+            raise ValueError("priority must be low, normal, high, urgent or 1 to 4")
+        if isinstance(value, int):
+            return cls(value)
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            raise ValueError("priority must be low, normal, high, urgent or 1 to 4") from None
+
+
+class ProjectStatus(str, Enum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked for a change, on behalf of which team, in which request."""
+
+    id: str
+    team_id: str
+    request_id: str = ""

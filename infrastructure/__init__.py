@@ -1,0 +1,1 @@
+"""Adapters: SQLite and Postgres views, the event store configuration, settings."""

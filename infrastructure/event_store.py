@@ -1,0 +1,39 @@
+"""The eventsourcing environment for the ledger: SQLite in the data directory, or Postgres."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlparse
+
+from infrastructure.settings import Settings
+
+
+def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
+    """Tables are created only by an explicit migrate step (or the embedded ``serve``)."""
+    common = {
+        "CREATE_TABLE": "y" if create_tables else "n",
+        "IS_SNAPSHOTTING_ENABLED": "n",
+    }
+    if settings.uses_postgres:
+        return common | postgres_env(settings.database_url or "")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return common | {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite3"),
+        "SQLITE_LOCK_TIMEOUT": "10",
+    }
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    parsed = urlparse(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": (parsed.path or "/postgres").lstrip("/") or "postgres",
+        "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parsed.port or 5432),
+        "POSTGRES_USER": unquote(parsed.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+    }

@@ -1,0 +1,41 @@
+"""Settings read from the environment into one frozen Struct."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1_048_576
+    read_wait_seconds: float = 5.0
+    projection_batch: int = 500
+    run_projections: bool = True
+    version: str = "0.1.0"
+    environment: str = "development"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database_url and self.database_url.startswith(("postgres://", "postgresql")))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            data_dir=Path(env.get("TASKWARDEN_DATA_DIR", "data")),
+            database_url=env.get("TASKWARDEN_DATABASE_URL") or None,
+            host=env.get("TASKWARDEN_HOST", "127.0.0.1"),
+            port=int(env.get("TASKWARDEN_PORT", "8000")),
+            max_body_bytes=int(env.get("TASKWARDEN_MAX_BODY_BYTES", "1048576")),
+            read_wait_seconds=float(env.get("TASKWARDEN_READ_WAIT_SECONDS", "5")),
+            projection_batch=int(env.get("TASKWARDEN_PROJECTION_BATCH", "500")),
+            run_projections=env.get("TASKWARDEN_RUN_PROJECTIONS", "1") not in ("0", "false", "no"),
+            environment=env.get("TASKWARDEN_ENVIRONMENT", "development"),
+        )

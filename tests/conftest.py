@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.postgres_server import admin_url, fresh_database
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    with admin_url() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database on a real Postgres for one test."""
+    with fresh_database(postgres_admin_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """Runs a test once on the embedded SQLite store and once on real Postgres."""
+    if request.param == "sqlite":
+        yield None
+        return
+    admin = request.getfixturevalue("postgres_admin_url")
+    with fresh_database(admin) as url:
+        yield url
