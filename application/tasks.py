@@ -172,3 +172,14 @@ def delete_task(
         )
 
     return store.with_retries(decide)
+
+
+def tag_task(store: Store, ref: str, add: list[str], remove: list[str], by: Actor) -> Written:
+    def decide() -> Written:
+        task = store.load_live(Task, ref, by.team_id, "task")
+        task.add_tags(add, by)
+        task.remove_tags(remove, by)
+        position = store.commit(task)
+        return Written(data=task_data(task), position=position)
+
+    return store.with_retries(decide)

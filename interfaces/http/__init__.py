@@ -1,0 +1,1 @@
+"""The Starlette app: factory, routes by area, the error table."""

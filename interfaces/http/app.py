@@ -1,0 +1,69 @@
+"""The app factory: nothing is built at import time; the lifespan builds and closes services."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from infrastructure.settings import Settings
+from interfaces.http import errors, routes_bulk, routes_health, routes_projects, routes_tasks
+from interfaces.http.docs_page import PAGE
+from interfaces.http.endpoint import Endpoint, routes
+from interfaces.http.envelope import JSON
+from interfaces.http.identity import RequestContext
+from interfaces.http.metrics import MeasureRequests, Metrics
+from interfaces.http.openapi import document
+from interfaces.services import Services, build, migrate
+
+ENDPOINTS: list[Endpoint] = [
+    *routes_health.ENDPOINTS,
+    *routes_bulk.ENDPOINTS,
+    *routes_tasks.ENDPOINTS,
+    *routes_projects.ENDPOINTS,
+]
+
+
+def create_app(
+    settings: Settings | None = None, *, services: Services | None = None, migrate_first: bool = False
+) -> Starlette:
+    """``services`` lets a test or a benchmark share one set; otherwise the lifespan builds them."""
+    settings = settings or (services.settings if services else Settings.from_env())
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = services is None
+        if own and migrate_first:
+            migrate(settings)
+        app.state.services = services or build(settings)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.services.close()
+
+    spec = document(ENDPOINTS, settings.version)
+
+    async def openapi(request: Request) -> Response:
+        return JSON(spec)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(PAGE)
+
+    app = Starlette(
+        routes=[*routes(ENDPOINTS), Route("/openapi.json", openapi), Route("/docs", docs)],
+        middleware=[Middleware(MeasureRequests, metrics=metrics), Middleware(RequestContext)],
+        exception_handlers=errors.handlers(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.started = time.monotonic()
+    return app

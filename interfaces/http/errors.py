@@ -1,0 +1,139 @@
+"""The one table that maps every failure to a status and one of seed 000's codes."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+import msgspec
+import psycopg
+from eventsourcing.persistence import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from application.errors import IdempotencyConflictError, NotFoundError, VersionConflictError
+from domain.errors import DeletedError, DomainError, RuleViolationError
+from interfaces.http.envelope import failure
+from projections.search import SearchSyntaxError
+
+log = logging.getLogger("taskwarden.http")
+
+
+class BadRequestError(Exception):
+    """A request the route could not read: query parameters, headers, body size."""
+
+    def __init__(
+        self, message: str, status: int = 422, code: str = "VALIDATION_ERROR", **details: Any
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.details = details
+
+
+class ReadModelBehindError(Exception):
+    """``min_position`` was not reached within the wait bound."""
+
+    def __init__(self, wanted: int, reached: int) -> None:
+        super().__init__(f"read model at {reached}, wanted {wanted}")
+        self.wanted = wanted
+        self.reached = reached
+
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "AUTH_TOKEN_MISSING",
+    403: "AUTH_INSUFFICIENT_PERMISSIONS",
+    404: "RESOURCE_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMIT_EXCEEDED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # noqa: PLR0911
+    """(status, code, message, details) for any failure; used by routes and by bulk items."""
+    if isinstance(error, BadRequestError):
+        return error.status, error.code, error.message, error.details
+    if isinstance(error, msgspec.ValidationError):
+        message = str(error)
+        path = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else None
+        return 422, "VALIDATION_ERROR", message, {"field": path, "issue": message}
+    if isinstance(error, msgspec.DecodeError):
+        return 422, "VALIDATION_INVALID_FORMAT", f"malformed JSON: {error}", {}
+    if isinstance(error, SearchSyntaxError):
+        return 422, "VALIDATION_ERROR", f"search: {error}", {"field": "search"}
+    if isinstance(error, NotFoundError):
+        return 404, error.code, str(error), {"id": error.ref}
+    if isinstance(error, DeletedError):
+        return 404, "RESOURCE_NOT_FOUND", error.message, error.details
+    if isinstance(error, RuleViolationError):
+        return 422, error.code, error.message, error.details
+    if isinstance(error, DomainError):
+        return 409, error.code, error.message, error.details
+    if isinstance(error, VersionConflictError):
+        details = {"expected": error.expected, "actual": error.actual}
+        return 409, "VERSION_CONFLICT", str(error), details
+    if isinstance(error, IntegrityError):
+        return 409, "VERSION_CONFLICT", "a concurrent change won; try again", {}
+    if isinstance(error, IdempotencyConflictError):
+        return 409, "IDEMPOTENCY_KEY_REUSED", str(error), {}
+    if isinstance(error, ReadModelBehindError):
+        details = {"min_position": error.wanted, "position": error.reached}
+        return 503, "READ_MODEL_BEHIND", "the read model has not reached min_position", details
+    if isinstance(error, (OperationalError, psycopg.OperationalError, sqlite3.OperationalError)):
+        return 503, "DATABASE_ERROR", "the event store is unreachable", {}
+    if isinstance(error, HTTPException):
+        code = HTTP_CODES.get(error.status_code, "ERROR")
+        return error.status_code, code, str(error.detail), {}
+    return 500, "INTERNAL_ERROR", "an unexpected error occurred", {}
+
+
+async def handle(conn: HTTPConnection, error: Exception) -> Response:
+    status, code, message, details = describe(error)
+    if status >= 500 and status != 503:
+        log.exception("request %s failed", getattr(conn.state, "request_id", "?"), exc_info=error)
+    headers = dict(getattr(error, "headers", None) or {})
+    if status == 503:
+        headers.setdefault("Retry-After", "1")
+    return failure(conn, status, code, message, details, headers)
+
+
+EXPECTED = (
+    BadRequestError,
+    msgspec.ValidationError,
+    msgspec.DecodeError,
+    SearchSyntaxError,
+    NotFoundError,
+    DomainError,
+    VersionConflictError,
+    IntegrityError,
+    IdempotencyConflictError,
+    ReadModelBehindError,
+    OperationalError,
+    psycopg.OperationalError,
+    sqlite3.OperationalError,
+    HTTPException,
+)
+
+
+def handlers() -> dict[Any, Any]:
+    """Starlette exception handlers: every exception type routes through ``handle``.
+
+    Expected failures are answered by the exception middleware; anything else reaches the
+    server-error handler, which still answers in the envelope (never a bare 500 with a trace).
+    """
+
+    async def on_error(request: Request, error: Exception) -> Response:
+        return await handle(request, error)
+
+    table: dict[Any, Any] = {kind: on_error for kind in EXPECTED}
+    table[Exception] = on_error
+    return table

@@ -1,0 +1,101 @@
+"""Listings served by the read model: filters, sort, pagination, search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from domain.project import Project
+from domain.values import Priority, TaskStatus
+from interfaces.http.envelope import ok
+from interfaces.http.errors import BadRequestError
+from interfaces.http.inputs import PAGING, Query, actor, call, read_after
+from projections.rows import ProjectQuery, TaskQuery
+
+STATUSES = frozenset(s.value for s in TaskStatus)
+# seed words onto canonical statuses (DESIGN.md)
+STATUS_ALIASES = {"succeeded": "completed", "passed": "completed", "in_progress": "running", "backlog": "pending"}
+TASK_FILTERS = {"status", "project_id", "assigned_to", "tags", "priority", "created_after", "created_before", "search"}
+TASK_SORTS = frozenset({"created_at", "updated_at", "priority", "title", "status"})
+PROJECT_SORTS = frozenset({"name", "created_at", "updated_at"})
+ORDERS = frozenset({"asc", "desc"})
+
+
+def task_query(request: Request, project_id: str | None = None) -> TaskQuery:
+    allowed = PAGING | TASK_FILTERS
+    if project_id is not None:
+        allowed = allowed - {"project_id"}
+    q = Query(request, allowed)
+    statuses = [STATUS_ALIASES.get(s, s) for s in q.words("status")]
+    wrong = [s for s in statuses if s not in STATUSES]
+    if wrong:
+        raise BadRequestError("status has unknown values", field="status", values=wrong)
+    page, size = q.paging()
+    priority = q.text("priority")
+    minimum = None
+    if priority:
+        try:
+            minimum = int(Priority.parse(int(priority) if priority.isdigit() else priority))
+        except ValueError:
+            raise BadRequestError("priority must be low, normal, high, urgent or 1 to 4", field="priority") from None
+    return TaskQuery(
+        status=statuses,
+        project_id=project_id or q.text("project_id", 100),
+        assigned_to=q.text("assigned_to", 200),
+        tags=q.words("tags"),
+        priority=minimum,
+        created_after=q.moment("created_after"),
+        created_before=q.moment("created_before"),
+        search=q.text("search"),
+        sort=q.choice("sort", "created_at", TASK_SORTS),
+        order=q.choice("order", "desc", ORDERS),
+        page=page,
+        page_size=size,
+    )
+
+
+def page_data(page: Any) -> dict[str, Any]:
+    return msgspec.to_builtins(page)
+
+
+async def list_tasks(request: Request) -> Response:
+    query = task_query(request)
+    if query.project_id:
+        store = request.app.state.services.store
+        project = await call(store.load_live, Project, query.project_id, actor(request).team_id, "project")
+        query = msgspec.structs.replace(query, project_id=str(project.id))
+    return await _tasks_page(request, query)
+
+
+async def list_project_tasks(request: Request) -> Response:
+    store = request.app.state.services.store
+    project = await call(store.load_live, Project, request.path_params["project_id"], actor(request).team_id, "project")
+    return await _tasks_page(request, task_query(request, str(project.id)))
+
+
+async def _tasks_page(request: Request, query: TaskQuery) -> Response:
+    await read_after(request)
+    read_model = request.app.state.services.read_model
+    page = await call(read_model.list_tasks, actor(request).team_id, query)
+    return ok(request, page_data(page))
+
+
+async def list_projects(request: Request) -> Response:
+    q = Query(request, PAGING | {"status", "created_by", "search"})
+    page, size = q.paging()
+    query = ProjectQuery(
+        status=q.words("status", frozenset({"active", "archived", "completed"})),
+        created_by=q.text("created_by", 200),
+        search=q.text("search"),
+        sort=q.choice("sort", "created_at", PROJECT_SORTS),
+        order=q.choice("order", "desc", ORDERS),
+        page=page,
+        page_size=size,
+    )
+    await read_after(request)
+    read_model = request.app.state.services.read_model
+    result = await call(read_model.list_projects, actor(request).team_id, query)
+    return ok(request, page_data(result))

@@ -1,0 +1,106 @@
+"""Probes and system information: /health, /ready, /metrics, seed 000's /api/health."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from interfaces.http.endpoint import Endpoint
+from interfaces.http.envelope import JSON, now, ok
+from interfaces.http.inputs import call
+
+
+def _services(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state.services
+
+
+def _uptime(request: Request) -> float:
+    return round(time.monotonic() - request.app.state.started, 3)
+
+
+async def health(request: Request) -> Response:
+    """Liveness: the process answers. Never touches a dependency."""
+    return JSON({"status": "ok"})
+
+
+async def _check_store(request: Request) -> dict[str, object]:
+    services = _services(request)
+    started = time.perf_counter()
+    try:
+        position = await call(services.ledger.max_position)
+        await call(services.read_model.ping)
+    except Exception as error:  # noqa: BLE001 - a probe reports any failure as unhealthy
+        return {"status": "unhealthy", "error": type(error).__name__}
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    return {"status": "healthy", "response_time": elapsed, "position": position}
+
+
+async def ready(request: Request) -> Response:
+    """Readiness: the event store and the read model answer, else 503."""
+    store = await _check_store(request)
+    status = 200 if store["status"] == "healthy" else 503
+    return JSON({"status": "ready" if status == 200 else "unavailable", "checks": {"database": store}}, status)
+
+
+async def api_health(request: Request) -> Response:
+    return ok(
+        request,
+        {
+            "status": "healthy",
+            "timestamp": now(),
+            "uptime": _uptime(request),
+            "version": request.app.state.settings.version,
+        },
+    )
+
+
+async def api_health_detailed(request: Request) -> Response:
+    services = _services(request)
+    store = await _check_store(request)
+    head = store.get("position", 0)
+    projection = {
+        "status": "healthy" if services.runner.position >= 0 else "unhealthy",
+        "position": services.runner.position,
+        "lag": max(0, int(head or 0) - services.runner.position),  # type: ignore[call-overload]
+    }
+    healthy = store["status"] == "healthy"
+    data = {
+        "status": "healthy" if healthy else "unhealthy",
+        "uptime": _uptime(request),
+        "checks": {"database": store, "projections": projection, "bus": {"status": "healthy", "kind": "in-process"}},
+        "metrics": request.app.state.metrics.summary(),
+    }
+    return ok(request, data, status=200 if healthy else 503)
+
+
+async def system_info(request: Request) -> Response:
+    settings = request.app.state.settings
+    return ok(
+        request,
+        {
+            "version": settings.version,
+            "environment": settings.environment,
+            "storage": "postgres" if settings.uses_postgres else "sqlite",
+            "features": {"websocket_enabled": False, "projections_in_process": settings.run_projections},
+            "limits": {"max_body_bytes": settings.max_body_bytes, "max_page_size": 100},
+        },
+    )
+
+
+async def metrics(request: Request) -> Response:
+    services = _services(request)
+    head = await call(services.ledger.max_position)
+    text = request.app.state.metrics.prometheus(head, services.runner.position)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/health", health, "Liveness", "health"),
+    Endpoint("GET", "/ready", ready, "Readiness: event store and read model reachable", "health"),
+    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "health"),
+    Endpoint("GET", "/api/health/", api_health, "Health (seed 000)", "health"),
+    Endpoint("GET", "/api/health/detailed", api_health_detailed, "Detailed health (seed 000)", "health"),
+    Endpoint("GET", "/api/system/info", system_info, "System information", "health"),
+]

@@ -1,0 +1,157 @@
+"""Task endpoints: seed 000's CRUD and actions, seed 003's submit and status."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from application import executions, history, tasks
+from application.commands import (
+    ApproveWork,
+    CancelTask,
+    CreateTask,
+    DeleteTask,
+    ExecuteTask,
+    RejectWork,
+    RetryTask,
+    SubmitTask,
+    UpdateTask,
+)
+from application.idempotency import Written
+from application.representations import task_data
+from domain.task import Task
+from interfaces.http.endpoint import Endpoint
+from interfaces.http.envelope import ok
+from interfaces.http.inputs import Query, actor, body, call, expected_version, idempotency
+from interfaces.http.listing import list_tasks
+
+TASK_HEADERS = ("Idempotency-Key",)
+
+
+def written(request: Request, result: Written) -> Response:
+    headers = {"X-Position": str(result.position)}
+    if "version" in result.data:
+        headers["ETag"] = f'"{result.data["version"]}"'
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return ok(request, result.data, result.status, result.position, headers)
+
+
+def _store(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state.services.store
+
+
+async def create(request: Request) -> Response:
+    cmd = await body(request, CreateTask)
+    result = await call(tasks.create_task, _store(request), cmd, actor(request), idempotency(request, cmd))
+    return written(request, result)
+
+
+async def submit(request: Request) -> Response:
+    cmd = await body(request, SubmitTask)
+    result = await call(tasks.submit_task, _store(request), cmd, actor(request), idempotency(request, cmd))
+    return written(request, result)
+
+
+async def detail(request: Request) -> Response:
+    query = Query(request, {"as_of"})
+    ref = request.path_params["task_id"]
+    by = actor(request)
+    moment = query.moment("as_of")
+    if moment is not None:
+        data = await call(history.task_as_of, _store(request), ref, by.team_id, moment)
+        return ok(request, data)
+    task = await call(_store(request).load_live, Task, ref, by.team_id, "task")
+    return ok(request, task_data(task), headers={"ETag": f'"{task.version}"'})
+
+
+async def status(request: Request) -> Response:
+    """Seed 003's status shape, in the envelope."""
+    Query(request, set())
+    task = await call(_store(request).load_live, Task, request.path_params["task_id"], actor(request).team_id, "task")
+    data = task_data(task)
+    shaped = {
+        "task_id": data["id"],
+        "status": data["status"],
+        "submitted_at": data["created_at"],
+        "started_at": data["started_at"],
+        "completed_at": data["completed_at"],
+        "result": data["result"],
+    }
+    if data["status"] == "failed" and data["result"]:
+        shaped["error"] = data["result"].get("error")
+    return ok(request, shaped)
+
+
+async def update(request: Request) -> Response:
+    cmd = await body(request, UpdateTask)
+    ref = request.path_params["task_id"]
+    result = await call(tasks.update_task, _store(request), ref, cmd, actor(request), expected_version(request))
+    return written(request, result)
+
+
+async def delete(request: Request) -> Response:
+    query = Query(request, {"reason"})
+    cmd = await body(request, DeleteTask, optional=True)
+    if cmd.reason is None and query.text("reason", 2000):
+        cmd = DeleteTask(reason=query.text("reason", 2000))
+    ref = request.path_params["task_id"]
+    result = await call(tasks.delete_task, _store(request), ref, cmd, actor(request), expected_version(request))
+    return written(request, result)
+
+
+async def task_history(request: Request) -> Response:
+    Query(request, set())
+    data = await call(history.task_history, _store(request), request.path_params["task_id"], actor(request).team_id)
+    return ok(request, data)
+
+
+async def execute(request: Request) -> Response:
+    cmd = await body(request, ExecuteTask, optional=True)
+    ref = request.path_params["task_id"]
+    result = await call(executions.execute_task, _store(request), ref, cmd, actor(request), idempotency(request, cmd))
+    return written(request, result)
+
+
+async def retry(request: Request) -> Response:
+    cmd = await body(request, RetryTask, optional=True)
+    ref = request.path_params["task_id"]
+    result = await call(executions.retry_task, _store(request), ref, cmd, actor(request), idempotency(request, cmd))
+    return written(request, result)
+
+
+async def cancel(request: Request) -> Response:
+    cmd = await body(request, CancelTask, optional=True)
+    result = await call(executions.cancel_task, _store(request), request.path_params["task_id"], cmd, actor(request))
+    return written(request, result)
+
+
+async def approve(request: Request) -> Response:
+    cmd = await body(request, ApproveWork, optional=True)
+    result = await call(executions.approve_work, _store(request), request.path_params["task_id"], cmd, actor(request))
+    return written(request, result)
+
+
+async def reject(request: Request) -> Response:
+    cmd = await body(request, RejectWork)
+    result = await call(executions.reject_work, _store(request), request.path_params["task_id"], cmd, actor(request))
+    return written(request, result)
+
+
+T = "/api/tasks/{task_id}"
+ENDPOINTS = [
+    Endpoint("POST", "/api/tasks/submit", submit, "Submit a repository task (seed 003)", "tasks", SubmitTask, 202, headers=TASK_HEADERS),
+    Endpoint("POST", "/api/tasks/", create, "Create a task", "tasks", CreateTask, 201, headers=TASK_HEADERS),
+    Endpoint("GET", "/api/tasks/", list_tasks, "List and search tasks", "tasks", query=("status", "project_id", "assigned_to", "tags", "priority", "created_after", "created_before", "search", "sort", "order", "page", "page_size", "limit", "offset", "min_position")),
+    Endpoint("GET", T, detail, "Read a task (as_of for its state at a moment)", "tasks", query=("as_of",)),
+    Endpoint("PUT", T, update, "Update a task", "tasks", UpdateTask, headers=("If-Match",)),
+    Endpoint("PATCH", T, update, "Update some fields of a task", "tasks", UpdateTask, headers=("If-Match",)),
+    Endpoint("DELETE", T, delete, "Soft-delete a task", "tasks", DeleteTask, query=("reason",), headers=("If-Match",)),
+    Endpoint("GET", T + "/status", status, "Task status (seed 003)", "tasks"),
+    Endpoint("GET", T + "/history", task_history, "Every event of the task, from the event store", "tasks"),
+    Endpoint("POST", T + "/execute", execute, "Queue an execution", "tasks", ExecuteTask, 202, headers=TASK_HEADERS),
+    Endpoint("POST", T + "/retry", retry, "Retry a failed, cancelled or timed out task", "tasks", RetryTask, 202, headers=TASK_HEADERS),
+    Endpoint("POST", T + "/cancel", cancel, "Cancel (or request cancellation of a running task)", "tasks", CancelTask),
+    Endpoint("POST", T + "/approve", approve, "Approve work awaiting review", "tasks", ApproveWork),
+    Endpoint("POST", T + "/reject", reject, "Reject work awaiting review; queues a new attempt", "tasks", RejectWork, 202),
+]

@@ -1,0 +1,59 @@
+"""The composition root: builds the ledger, the committer, the read model and the runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.committer import Committer
+from application.ledger import Ledger
+from application.store import Store
+from infrastructure.event_store import ledger_env
+from infrastructure.settings import Settings
+from infrastructure.views import open_read_model
+from projections.read_model import ReadModel
+from projections.runner import ProjectionRunner
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ledger: Ledger
+    committer: Committer
+    store: Store
+    read_model: ReadModel
+    runner: ProjectionRunner
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.committer.close()
+        self.read_model.close()
+        self.ledger.close()
+
+
+def migrate(settings: Settings) -> None:
+    """Creates the event store and read model tables. Run once, never by racing processes."""
+    ledger = Ledger(env=ledger_env(settings, create_tables=True))
+    read_model = open_read_model(settings)
+    try:
+        read_model.migrate()
+    finally:
+        read_model.close()
+        ledger.close()
+
+
+def build(settings: Settings) -> Services:
+    ledger = Ledger(env=ledger_env(settings, create_tables=False))
+    committer = Committer(ledger)
+    read_model = open_read_model(settings)
+    runner = ProjectionRunner(ledger, read_model, batch=settings.projection_batch)
+    committer.on_commit(runner.poke)
+    if settings.run_projections:
+        runner.start()
+    return Services(
+        settings=settings,
+        ledger=ledger,
+        committer=committer,
+        store=Store(ledger, committer),
+        read_model=read_model,
+        runner=runner,
+    )
