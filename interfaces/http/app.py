@@ -31,7 +31,10 @@ ENDPOINTS: list[Endpoint] = [
 
 
 def create_app(
-    settings: Settings | None = None, *, services: Services | None = None, migrate_first: bool = False
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    migrate_first: bool = False,
 ) -> Starlette:
     """``services`` lets a test or a benchmark share one set; otherwise the lifespan builds them."""
     settings = settings or (services.settings if services else Settings.from_env())

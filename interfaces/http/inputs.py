@@ -45,7 +45,9 @@ async def body(request: Request, kind: type[T], *, optional: bool = False) -> T:
 
 def actor(request: Request) -> Actor:
     principal = request.state.principal
-    return Actor(id=principal.actor_id, team_id=principal.team_id, request_id=request.state.request_id)
+    return Actor(
+        id=principal.actor_id, team_id=principal.team_id, request_id=request.state.request_id
+    )
 
 
 def expected_version(request: Request) -> int | None:
@@ -64,7 +66,9 @@ def idempotency(request: Request, command: msgspec.Struct) -> Idempotency | None
     if key is None:
         return None
     if not 1 <= len(key) <= 200:
-        raise BadRequestError("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
+        raise BadRequestError(
+            "Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key"
+        )
     scope = f"{request.method} {request.url.path}"
     return Idempotency(key=key, fingerprint=fingerprint(scope, msgspec.to_builtins(command)))
 
@@ -115,9 +119,7 @@ class Query:
     def choice(self, name: str, default: str, allowed: frozenset[str]) -> str:
         value = self.params.get(name) or default
         if value not in allowed:
-            raise BadRequestError(
-                f"{name} must be one of {', '.join(sorted(allowed))}", field=name
-            )
+            raise BadRequestError(f"{name} must be one of {', '.join(sorted(allowed))}", field=name)
         return value
 
     def moment(self, name: str) -> datetime | None:

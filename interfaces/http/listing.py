@@ -17,8 +17,22 @@ from projections.rows import ProjectQuery, TaskQuery
 
 STATUSES = frozenset(s.value for s in TaskStatus)
 # seed words onto canonical statuses (DESIGN.md)
-STATUS_ALIASES = {"succeeded": "completed", "passed": "completed", "in_progress": "running", "backlog": "pending"}
-TASK_FILTERS = {"status", "project_id", "assigned_to", "tags", "priority", "created_after", "created_before", "search"}
+STATUS_ALIASES = {
+    "succeeded": "completed",
+    "passed": "completed",
+    "in_progress": "running",
+    "backlog": "pending",
+}
+TASK_FILTERS = {
+    "status",
+    "project_id",
+    "assigned_to",
+    "tags",
+    "priority",
+    "created_after",
+    "created_before",
+    "search",
+}
 TASK_SORTS = frozenset({"created_at", "updated_at", "priority", "title", "status"})
 PROJECT_SORTS = frozenset({"name", "created_at", "updated_at"})
 ORDERS = frozenset({"asc", "desc"})
@@ -40,7 +54,9 @@ def task_query(request: Request, project_id: str | None = None) -> TaskQuery:
         try:
             minimum = int(Priority.parse(int(priority) if priority.isdigit() else priority))
         except ValueError:
-            raise BadRequestError("priority must be low, normal, high, urgent or 1 to 4", field="priority") from None
+            raise BadRequestError(
+                "priority must be low, normal, high, urgent or 1 to 4", field="priority"
+            ) from None
     return TaskQuery(
         status=statuses,
         project_id=project_id or q.text("project_id", 100),
@@ -65,14 +81,22 @@ async def list_tasks(request: Request) -> Response:
     query = task_query(request)
     if query.project_id:
         store = request.app.state.services.store
-        project = await call(store.load_live, Project, query.project_id, actor(request).team_id, "project")
+        project = await call(
+            store.load_live, Project, query.project_id, actor(request).team_id, "project"
+        )
         query = msgspec.structs.replace(query, project_id=str(project.id))
     return await _tasks_page(request, query)
 
 
 async def list_project_tasks(request: Request) -> Response:
     store = request.app.state.services.store
-    project = await call(store.load_live, Project, request.path_params["project_id"], actor(request).team_id, "project")
+    project = await call(
+        store.load_live,
+        Project,
+        request.path_params["project_id"],
+        actor(request).team_id,
+        "project",
+    )
     return await _tasks_page(request, task_query(request, str(project.id)))
 
 

@@ -36,12 +36,19 @@ META = {
         "position": {"type": "integer"},
     },
 }
-ERROR_STATUSES = {"404": "Not found", "409": "Conflict", "413": "Body too large", "422": "Invalid input"}
+ERROR_STATUSES = {
+    "404": "Not found",
+    "409": "Conflict",
+    "413": "Body too large",
+    "422": "Invalid input",
+}
 
 
 def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     bodies = sorted({e.body for e in endpoints if e.body is not None}, key=lambda t: t.__name__)
-    _, components = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
+    _, components = msgspec.json.schema_components(
+        bodies, ref_template="#/components/schemas/{name}"
+    )
     components.update({"Envelope": ENVELOPE, "Error": ERROR, "Meta": META})
     paths: dict[str, dict[str, Any]] = {}
     for e in endpoints:
@@ -51,7 +58,7 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         "info": {
             "title": "Taskwarden",
             "version": version,
-            "description": "Control plane for AI coding agents. Every /api response is an envelope.",
+            "description": "Control plane for AI coding agents. Every /api answer is an envelope.",
         },
         "paths": paths,
         "components": {"schemas": components},
@@ -69,7 +76,7 @@ def _operation(e: Endpoint) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": e.summary,
         "tags": [e.tag],
-        "operationId": f"{e.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', e.path.lower()).strip('_')}",
+        "operationId": _operation_id(e),
         "parameters": parameters,
         "responses": {str(e.status): {"description": "Success", "content": envelope}},
     }
@@ -84,3 +91,7 @@ def _operation(e: Endpoint) -> dict[str, Any]:
             },
         }
     return operation
+
+
+def _operation_id(e: Endpoint) -> str:
+    return f"{e.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', e.path.lower()).strip('_')}"

@@ -6,13 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from eventsourcing.persistence import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventsourcing.persistence import IntegrityError
-
 from application import tasks
-from application.errors import NotFoundError, VersionConflictError
 from application.commands import (
     BulkAssignData,
     BulkDeleteData,
@@ -23,6 +21,7 @@ from application.commands import (
     DeleteTask,
     UpdateTask,
 )
+from application.errors import NotFoundError, VersionConflictError
 from application.idempotency import Written
 from application.store import Store
 from domain.errors import DomainError
@@ -99,5 +98,7 @@ async def bulk(request: Request) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/api/tasks/bulk", bulk, "Apply one operation to many tasks", "tasks", BulkTasks),
+    Endpoint(
+        "POST", "/api/tasks/bulk", bulk, "Apply one operation to many tasks", "tasks", BulkTasks
+    ),
 ]

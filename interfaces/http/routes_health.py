@@ -41,7 +41,10 @@ async def ready(request: Request) -> Response:
     """Readiness: the event store and the read model answer, else 503."""
     store = await _check_store(request)
     status = 200 if store["status"] == "healthy" else 503
-    return JSON({"status": "ready" if status == 200 else "unavailable", "checks": {"database": store}}, status)
+    return JSON(
+        {"status": "ready" if status == 200 else "unavailable", "checks": {"database": store}},
+        status,
+    )
 
 
 async def api_health(request: Request) -> Response:
@@ -69,7 +72,11 @@ async def api_health_detailed(request: Request) -> Response:
     data = {
         "status": "healthy" if healthy else "unhealthy",
         "uptime": _uptime(request),
-        "checks": {"database": store, "projections": projection, "bus": {"status": "healthy", "kind": "in-process"}},
+        "checks": {
+            "database": store,
+            "projections": projection,
+            "bus": {"status": "healthy", "kind": "in-process"},
+        },
         "metrics": request.app.state.metrics.summary(),
     }
     return ok(request, data, status=200 if healthy else 503)
@@ -83,7 +90,10 @@ async def system_info(request: Request) -> Response:
             "version": settings.version,
             "environment": settings.environment,
             "storage": "postgres" if settings.uses_postgres else "sqlite",
-            "features": {"websocket_enabled": False, "projections_in_process": settings.run_projections},
+            "features": {
+                "websocket_enabled": False,
+                "projections_in_process": settings.run_projections,
+            },
             "limits": {"max_body_bytes": settings.max_body_bytes, "max_page_size": 100},
         },
     )
@@ -101,6 +111,8 @@ ENDPOINTS = [
     Endpoint("GET", "/ready", ready, "Readiness: event store and read model reachable", "health"),
     Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "health"),
     Endpoint("GET", "/api/health/", api_health, "Health (seed 000)", "health"),
-    Endpoint("GET", "/api/health/detailed", api_health_detailed, "Detailed health (seed 000)", "health"),
+    Endpoint(
+        "GET", "/api/health/detailed", api_health_detailed, "Detailed health (seed 000)", "health"
+    ),
     Endpoint("GET", "/api/system/info", system_info, "System information", "health"),
 ]

@@ -12,7 +12,15 @@ from application.representations import project_data
 from domain.project import Project
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
-from interfaces.http.inputs import Query, actor, body, call, expected_version, idempotency, read_after
+from interfaces.http.inputs import (
+    Query,
+    actor,
+    body,
+    call,
+    expected_version,
+    idempotency,
+    read_after,
+)
 from interfaces.http.listing import list_project_tasks, list_projects
 from interfaces.http.routes_tasks import written
 
@@ -24,7 +32,9 @@ def _services(request: Request):  # type: ignore[no-untyped-def]
 async def create(request: Request) -> Response:
     cmd = await body(request, CreateProject)
     store = _services(request).store
-    result = await call(projects.create_project, store, cmd, actor(request), idempotency(request, cmd))
+    result = await call(
+        projects.create_project, store, cmd, actor(request), idempotency(request, cmd)
+    )
     return written(request, result)
 
 
@@ -32,7 +42,9 @@ async def detail(request: Request) -> Response:
     Query(request, set())
     services = _services(request)
     team = actor(request).team_id
-    project = await call(services.store.load_live, Project, request.path_params["project_id"], team, "project")
+    project = await call(
+        services.store.load_live, Project, request.path_params["project_id"], team, "project"
+    )
     await read_after(request)
     stats = await call(services.read_model.project_statistics, team, str(project.id))
     activity = await call(services.read_model.recent_activity, team, str(project.id), 20)
@@ -46,7 +58,9 @@ async def update(request: Request) -> Response:
     cmd = await body(request, UpdateProject)
     ref = request.path_params["project_id"]
     store = _services(request).store
-    result = await call(projects.update_project, store, ref, cmd, actor(request), expected_version(request))
+    result = await call(
+        projects.update_project, store, ref, cmd, actor(request), expected_version(request)
+    )
     return written(request, result)
 
 
@@ -54,7 +68,9 @@ async def delete(request: Request) -> Response:
     Query(request, set())
     ref = request.path_params["project_id"]
     store = _services(request).store
-    result = await call(projects.delete_project, store, ref, actor(request), expected_version(request))
+    result = await call(
+        projects.delete_project, store, ref, actor(request), expected_version(request)
+    )
     return written(request, result)
 
 
@@ -62,11 +78,17 @@ async def clone(request: Request) -> Response:
     cmd = await body(request, CloneProject)
     services = _services(request)
     by = actor(request)
-    source = await call(services.store.load_live, Project, request.path_params["project_id"], by.team_id, "project")
+    source = await call(
+        services.store.load_live, Project, request.path_params["project_id"], by.team_id, "project"
+    )
     task_ids: list[str] = []
     if cmd.include_tasks:
         # the listing names the tasks to copy; make sure it has seen everything written so far
-        await call(services.runner.wait_for, services.ledger.max_position(), services.settings.read_wait_seconds)
+        await call(
+            services.runner.wait_for,
+            services.ledger.max_position(),
+            services.settings.read_wait_seconds,
+        )
         task_ids = await call(services.read_model.task_ids_of_project, by.team_id, str(source.id))
     result = await call(projects.clone_project, services.store, str(source.id), cmd, by, task_ids)
     return written(request, result)
@@ -74,12 +96,82 @@ async def clone(request: Request) -> Response:
 
 P = "/api/projects/{project_id}"
 ENDPOINTS = [
-    Endpoint("POST", "/api/projects/", create, "Create a project", "projects", CreateProject, 201, headers=("Idempotency-Key",)),
-    Endpoint("GET", "/api/projects/", list_projects, "List and search projects", "projects", query=("status", "created_by", "search", "sort", "order", "page", "page_size", "limit", "offset", "min_position")),
-    Endpoint("GET", P, detail, "Read a project with statistics and recent activity", "projects", query=("min_position",)),
-    Endpoint("PUT", P, update, "Update a project", "projects", UpdateProject, headers=("If-Match",)),
-    Endpoint("PATCH", P, update, "Update some fields of a project", "projects", UpdateProject, headers=("If-Match",)),
+    Endpoint(
+        "POST",
+        "/api/projects/",
+        create,
+        "Create a project",
+        "projects",
+        CreateProject,
+        201,
+        headers=("Idempotency-Key",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/projects/",
+        list_projects,
+        "List and search projects",
+        "projects",
+        query=(
+            "status",
+            "created_by",
+            "search",
+            "sort",
+            "order",
+            "page",
+            "page_size",
+            "limit",
+            "offset",
+            "min_position",
+        ),
+    ),
+    Endpoint(
+        "GET",
+        P,
+        detail,
+        "Read a project with statistics and recent activity",
+        "projects",
+        query=("min_position",),
+    ),
+    Endpoint(
+        "PUT", P, update, "Update a project", "projects", UpdateProject, headers=("If-Match",)
+    ),
+    Endpoint(
+        "PATCH",
+        P,
+        update,
+        "Update some fields of a project",
+        "projects",
+        UpdateProject,
+        headers=("If-Match",),
+    ),
     Endpoint("DELETE", P, delete, "Soft-delete a project", "projects", headers=("If-Match",)),
-    Endpoint("GET", P + "/tasks", list_project_tasks, "List the tasks of a project", "projects", query=("status", "assigned_to", "tags", "priority", "search", "sort", "order", "page", "page_size", "min_position")),
-    Endpoint("POST", P + "/clone", clone, "Clone a project, with or without its tasks and settings", "projects", CloneProject, 201),
+    Endpoint(
+        "GET",
+        P + "/tasks",
+        list_project_tasks,
+        "List the tasks of a project",
+        "projects",
+        query=(
+            "status",
+            "assigned_to",
+            "tags",
+            "priority",
+            "search",
+            "sort",
+            "order",
+            "page",
+            "page_size",
+            "min_position",
+        ),
+    ),
+    Endpoint(
+        "POST",
+        P + "/clone",
+        clone,
+        "Clone a project, with or without its tasks and settings",
+        "projects",
+        CloneProject,
+        201,
+    ),
 ]

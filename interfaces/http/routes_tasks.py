@@ -43,13 +43,17 @@ def _store(request: Request):  # type: ignore[no-untyped-def]
 
 async def create(request: Request) -> Response:
     cmd = await body(request, CreateTask)
-    result = await call(tasks.create_task, _store(request), cmd, actor(request), idempotency(request, cmd))
+    result = await call(
+        tasks.create_task, _store(request), cmd, actor(request), idempotency(request, cmd)
+    )
     return written(request, result)
 
 
 async def submit(request: Request) -> Response:
     cmd = await body(request, SubmitTask)
-    result = await call(tasks.submit_task, _store(request), cmd, actor(request), idempotency(request, cmd))
+    result = await call(
+        tasks.submit_task, _store(request), cmd, actor(request), idempotency(request, cmd)
+    )
     return written(request, result)
 
 
@@ -68,7 +72,13 @@ async def detail(request: Request) -> Response:
 async def status(request: Request) -> Response:
     """Seed 003's status shape, in the envelope."""
     Query(request, set())
-    task = await call(_store(request).load_live, Task, request.path_params["task_id"], actor(request).team_id, "task")
+    task = await call(
+        _store(request).load_live,
+        Task,
+        request.path_params["task_id"],
+        actor(request).team_id,
+        "task",
+    )
     data = task_data(task)
     shaped = {
         "task_id": data["id"],
@@ -86,7 +96,9 @@ async def status(request: Request) -> Response:
 async def update(request: Request) -> Response:
     cmd = await body(request, UpdateTask)
     ref = request.path_params["task_id"]
-    result = await call(tasks.update_task, _store(request), ref, cmd, actor(request), expected_version(request))
+    result = await call(
+        tasks.update_task, _store(request), ref, cmd, actor(request), expected_version(request)
+    )
     return written(request, result)
 
 
@@ -96,62 +108,187 @@ async def delete(request: Request) -> Response:
     if cmd.reason is None and query.text("reason", 2000):
         cmd = DeleteTask(reason=query.text("reason", 2000))
     ref = request.path_params["task_id"]
-    result = await call(tasks.delete_task, _store(request), ref, cmd, actor(request), expected_version(request))
+    result = await call(
+        tasks.delete_task, _store(request), ref, cmd, actor(request), expected_version(request)
+    )
     return written(request, result)
 
 
 async def task_history(request: Request) -> Response:
     Query(request, set())
-    data = await call(history.task_history, _store(request), request.path_params["task_id"], actor(request).team_id)
+    data = await call(
+        history.task_history,
+        _store(request),
+        request.path_params["task_id"],
+        actor(request).team_id,
+    )
     return ok(request, data)
 
 
 async def execute(request: Request) -> Response:
     cmd = await body(request, ExecuteTask, optional=True)
     ref = request.path_params["task_id"]
-    result = await call(executions.execute_task, _store(request), ref, cmd, actor(request), idempotency(request, cmd))
+    result = await call(
+        executions.execute_task,
+        _store(request),
+        ref,
+        cmd,
+        actor(request),
+        idempotency(request, cmd),
+    )
     return written(request, result)
 
 
 async def retry(request: Request) -> Response:
     cmd = await body(request, RetryTask, optional=True)
     ref = request.path_params["task_id"]
-    result = await call(executions.retry_task, _store(request), ref, cmd, actor(request), idempotency(request, cmd))
+    result = await call(
+        executions.retry_task, _store(request), ref, cmd, actor(request), idempotency(request, cmd)
+    )
     return written(request, result)
 
 
 async def cancel(request: Request) -> Response:
     cmd = await body(request, CancelTask, optional=True)
-    result = await call(executions.cancel_task, _store(request), request.path_params["task_id"], cmd, actor(request))
+    result = await call(
+        executions.cancel_task, _store(request), request.path_params["task_id"], cmd, actor(request)
+    )
     return written(request, result)
 
 
 async def approve(request: Request) -> Response:
     cmd = await body(request, ApproveWork, optional=True)
-    result = await call(executions.approve_work, _store(request), request.path_params["task_id"], cmd, actor(request))
+    result = await call(
+        executions.approve_work,
+        _store(request),
+        request.path_params["task_id"],
+        cmd,
+        actor(request),
+    )
     return written(request, result)
 
 
 async def reject(request: Request) -> Response:
     cmd = await body(request, RejectWork)
-    result = await call(executions.reject_work, _store(request), request.path_params["task_id"], cmd, actor(request))
+    result = await call(
+        executions.reject_work, _store(request), request.path_params["task_id"], cmd, actor(request)
+    )
     return written(request, result)
 
 
 T = "/api/tasks/{task_id}"
 ENDPOINTS = [
-    Endpoint("POST", "/api/tasks/submit", submit, "Submit a repository task (seed 003)", "tasks", SubmitTask, 202, headers=TASK_HEADERS),
-    Endpoint("POST", "/api/tasks/", create, "Create a task", "tasks", CreateTask, 201, headers=TASK_HEADERS),
-    Endpoint("GET", "/api/tasks/", list_tasks, "List and search tasks", "tasks", query=("status", "project_id", "assigned_to", "tags", "priority", "created_after", "created_before", "search", "sort", "order", "page", "page_size", "limit", "offset", "min_position")),
-    Endpoint("GET", T, detail, "Read a task (as_of for its state at a moment)", "tasks", query=("as_of",)),
+    Endpoint(
+        "POST",
+        "/api/tasks/submit",
+        submit,
+        "Submit a repository task (seed 003)",
+        "tasks",
+        SubmitTask,
+        202,
+        headers=TASK_HEADERS,
+    ),
+    Endpoint(
+        "POST",
+        "/api/tasks/",
+        create,
+        "Create a task",
+        "tasks",
+        CreateTask,
+        201,
+        headers=TASK_HEADERS,
+    ),
+    Endpoint(
+        "GET",
+        "/api/tasks/",
+        list_tasks,
+        "List and search tasks",
+        "tasks",
+        query=(
+            "status",
+            "project_id",
+            "assigned_to",
+            "tags",
+            "priority",
+            "created_after",
+            "created_before",
+            "search",
+            "sort",
+            "order",
+            "page",
+            "page_size",
+            "limit",
+            "offset",
+            "min_position",
+        ),
+    ),
+    Endpoint(
+        "GET", T, detail, "Read a task (as_of for its state at a moment)", "tasks", query=("as_of",)
+    ),
     Endpoint("PUT", T, update, "Update a task", "tasks", UpdateTask, headers=("If-Match",)),
-    Endpoint("PATCH", T, update, "Update some fields of a task", "tasks", UpdateTask, headers=("If-Match",)),
-    Endpoint("DELETE", T, delete, "Soft-delete a task", "tasks", DeleteTask, query=("reason",), headers=("If-Match",)),
+    Endpoint(
+        "PATCH",
+        T,
+        update,
+        "Update some fields of a task",
+        "tasks",
+        UpdateTask,
+        headers=("If-Match",),
+    ),
+    Endpoint(
+        "DELETE",
+        T,
+        delete,
+        "Soft-delete a task",
+        "tasks",
+        DeleteTask,
+        query=("reason",),
+        headers=("If-Match",),
+    ),
     Endpoint("GET", T + "/status", status, "Task status (seed 003)", "tasks"),
-    Endpoint("GET", T + "/history", task_history, "Every event of the task, from the event store", "tasks"),
-    Endpoint("POST", T + "/execute", execute, "Queue an execution", "tasks", ExecuteTask, 202, headers=TASK_HEADERS),
-    Endpoint("POST", T + "/retry", retry, "Retry a failed, cancelled or timed out task", "tasks", RetryTask, 202, headers=TASK_HEADERS),
-    Endpoint("POST", T + "/cancel", cancel, "Cancel (or request cancellation of a running task)", "tasks", CancelTask),
+    Endpoint(
+        "GET",
+        T + "/history",
+        task_history,
+        "Every event of the task, from the event store",
+        "tasks",
+    ),
+    Endpoint(
+        "POST",
+        T + "/execute",
+        execute,
+        "Queue an execution",
+        "tasks",
+        ExecuteTask,
+        202,
+        headers=TASK_HEADERS,
+    ),
+    Endpoint(
+        "POST",
+        T + "/retry",
+        retry,
+        "Retry a failed, cancelled or timed out task",
+        "tasks",
+        RetryTask,
+        202,
+        headers=TASK_HEADERS,
+    ),
+    Endpoint(
+        "POST",
+        T + "/cancel",
+        cancel,
+        "Cancel (or request cancellation of a running task)",
+        "tasks",
+        CancelTask,
+    ),
     Endpoint("POST", T + "/approve", approve, "Approve work awaiting review", "tasks", ApproveWork),
-    Endpoint("POST", T + "/reject", reject, "Reject work awaiting review; queues a new attempt", "tasks", RejectWork, 202),
+    Endpoint(
+        "POST",
+        T + "/reject",
+        reject,
+        "Reject work awaiting review; queues a new attempt",
+        "tasks",
+        RejectWork,
+        202,
+    ),
 ]
