@@ -53,7 +53,7 @@ class CreateTask(Command):
 class SubmitTask(Command):
     """Seed 003's repository task; lands in the team's default project unless one is named."""
 
-    description: Annotated[str, Meta(min_length=1, max_length=20_000)]
+    description: Annotated[str, Meta(min_length=1, max_length=20_000, pattern=r"\S")]
     repository_url: Url | None = None
     ticket_id: ShortText | None = None
     ticket_summary: ShortText | None = None

@@ -107,7 +107,7 @@ def approve_work(store: Store, ref: str, cmd: ApproveWork, by: Actor) -> Written
         task = store.load_live(Task, ref, by.team_id, "task")
         task.approve(cmd.comment, by)
         position = store.commit(task)
-        return Written(data=task_data(task), position=position or store.ledger.max_position())
+        return Written(data=task_data(task), position=position)
 
     return store.with_retries(decide)
 
@@ -119,6 +119,6 @@ def reject_work(store: Store, ref: str, cmd: RejectWork, by: Actor) -> Written:
         position = store.commit(task)
         data = _queued(task, execution_id)
         data["reason"] = cmd.reason
-        return Written(data=data, position=position)
+        return Written(data=data, position=position, status=202)
 
     return store.with_retries(decide)

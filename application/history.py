@@ -9,14 +9,13 @@ from uuid import UUID
 from application.errors import NotFoundError
 from application.representations import rfc3339, task_data
 from application.store import Store, event_data
+from domain.naming import public_name
 from domain.task import Task
 
 
 def event_name(event: Any) -> str:
     """``Task.ExecutionRequested`` -> ``task.execution_requested``."""
-    owner, _, name = type(event).__qualname__.partition(".")
-    snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-    return f"{owner.lower()}.{snake}"
+    return public_name(event)
 
 
 def task_history(store: Store, ref: str, team_id: str) -> dict[str, Any]:

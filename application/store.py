@@ -59,11 +59,13 @@ class Store:
     def commit(self, *aggregates: Aggregate) -> int:
         """Writes every pending event of the given aggregates in one transaction.
 
-        Returns the position of the last event written (0 if there was nothing to write).
+        Returns the position of the last event written, or the current one if nothing changed.
         """
         events = [e for a in aggregates for e in a.collect_events()]
+        if not events:
+            return self.ledger.max_position()  # nothing changed: the state is as of now
         recordings = self.committer.commit(events)
-        return max((r.notification.id for r in recordings), default=0)
+        return max(r.notification.id for r in recordings)
 
     def with_retries(self, decide: Callable[[], R]) -> R:
         """Runs a load-decide-commit function again when a concurrent writer won the race."""

@@ -243,6 +243,17 @@ class Task(Aggregate):
                 f"status {target.value} is set by execution, not by an update",
                 target=target.value,
             )
+        if target == TaskStatus.CANCELLED:
+            self.cancel(reason, by)  # a running task is asked to stop, not marked stopped
+            return
+        current = self.status_enum
+        if current in ACTIVE and not (
+            current == TaskStatus.QUEUED and target == TaskStatus.PENDING
+        ):
+            raise TaskAlreadyRunningError(
+                f"a {current.value} task is moved by its execution; cancel or approve it instead",
+                status=current.value,
+            )
         self._require_move(target)
         self._status_changed(
             old=self.status,

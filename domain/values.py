@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 
 
@@ -99,3 +100,11 @@ class Actor:
     id: str
     team_id: str
     request_id: str = ""
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC with microseconds and ``Z``: exact enough to pass back as ``as_of``, and
+    fixed-width, so that it sorts as text in time order."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

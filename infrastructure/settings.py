@@ -27,6 +27,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             self.database_url and self.database_url.startswith(("postgres://", "postgresql"))
         )
 
+    def __post_init__(self) -> None:
+        if self.database_url and not self.uses_postgres:
+            raise ValueError("TASKWARDEN_DATABASE_URL must start with postgresql:// or postgres://")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

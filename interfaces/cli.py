@@ -91,7 +91,7 @@ def _projections(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"projecting from position {services.runner.position}", flush=True)
+    print(f"projecting ({'postgres' if settings.uses_postgres else settings.data_dir})", flush=True)
     stop.wait()
     services.close()
     return 0

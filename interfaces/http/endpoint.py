@@ -24,6 +24,7 @@ class Endpoint:
     status: int = 200
     query: tuple[str, ...] = ()
     headers: tuple[str, ...] = field(default=())
+    optional_body: bool = False
 
 
 def routes(endpoints: Iterable[Endpoint]) -> list[Route]:

@@ -85,7 +85,7 @@ def _operation(e: Endpoint) -> dict[str, Any]:
             operation["responses"][status] = {"description": text, "content": envelope}
     if e.body is not None:
         operation["requestBody"] = {
-            "required": e.method in ("POST", "PUT", "PATCH") and e.status != 202,
+            "required": not e.optional_body,
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{e.body.__name__}"}}
             },

@@ -94,7 +94,8 @@ async def bulk(request: Request) -> Response:
     store = request.app.state.services.store
     data = await call(_run_all, store, cmd, operation, actor(request))
     position = data.pop("position")
-    return ok(request, data, position=position or None)
+    position = position or await call(store.ledger.max_position)
+    return ok(request, data, position=position, headers={"X-Position": str(position)})
 
 
 ENDPOINTS = [

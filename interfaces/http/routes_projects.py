@@ -12,6 +12,7 @@ from application.representations import project_data
 from domain.project import Project
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import ReadModelBehindError
 from interfaces.http.inputs import (
     Query,
     actor,
@@ -84,11 +85,9 @@ async def clone(request: Request) -> Response:
     task_ids: list[str] = []
     if cmd.include_tasks:
         # the listing names the tasks to copy; make sure it has seen everything written so far
-        await call(
-            services.runner.wait_for,
-            services.ledger.max_position(),
-            services.settings.read_wait_seconds,
-        )
+        head = await call(services.ledger.max_position)
+        if not await call(services.runner.wait_for, head, services.settings.read_wait_seconds):
+            raise ReadModelBehindError(head, services.runner.position)
         task_ids = await call(services.read_model.task_ids_of_project, by.team_id, str(source.id))
     result = await call(projects.clone_project, services.store, str(source.id), cmd, by, task_ids)
     return written(request, result)

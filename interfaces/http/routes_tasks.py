@@ -242,6 +242,7 @@ ENDPOINTS = [
         "Soft-delete a task",
         "tasks",
         DeleteTask,
+        optional_body=True,
         query=("reason",),
         headers=("If-Match",),
     ),
@@ -261,6 +262,7 @@ ENDPOINTS = [
         "tasks",
         ExecuteTask,
         202,
+        optional_body=True,
         headers=TASK_HEADERS,
     ),
     Endpoint(
@@ -271,6 +273,7 @@ ENDPOINTS = [
         "tasks",
         RetryTask,
         202,
+        optional_body=True,
         headers=TASK_HEADERS,
     ),
     Endpoint(
@@ -280,8 +283,17 @@ ENDPOINTS = [
         "Cancel (or request cancellation of a running task)",
         "tasks",
         CancelTask,
+        optional_body=True,
     ),
-    Endpoint("POST", T + "/approve", approve, "Approve work awaiting review", "tasks", ApproveWork),
+    Endpoint(
+        "POST",
+        T + "/approve",
+        approve,
+        "Approve work awaiting review",
+        "tasks",
+        ApproveWork,
+        optional_body=True,
+    ),
     Endpoint(
         "POST",
         T + "/reject",
