@@ -1,0 +1,150 @@
+"""The read models in Postgres (tables ``tw_*``), searched through weighted tsvector columns.
+
+``apply`` takes a transaction-scoped advisory lock, so two runners take turns and each event is
+applied once. The ``simple`` configuration over pre-tokenised text means no stemming: the same
+answers as the SQLite view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from infrastructure.sql_rows import project_columns, task_columns
+from infrastructure.sql_search import Fragment
+from infrastructure.sql_views import SqlReadModel
+from projections.rows import ProjectRow, TaskRow
+from projections.search import Term, index_text
+
+LOCK_KEY = 0x7477_7669_6577  # "twview": one advisory lock for every write of the read models
+POOL_TIMEOUT_SECONDS = 10.0
+TASK_WEIGHTS = {"title": "A", "description": "B", "tags": "C"}
+PROJECT_WEIGHTS = {"name": "A", "description": "B"}
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tw_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS tw_tasks (
+        id TEXT PRIMARY KEY, team_id TEXT NOT NULL, project_id TEXT NOT NULL,
+        status TEXT NOT NULL, priority INTEGER NOT NULL, title TEXT NOT NULL, assigned_to TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, actual_duration DOUBLE PRECISION,
+        tags TEXT[] NOT NULL, data TEXT NOT NULL, search TSVECTOR NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS tw_tasks_team_created ON tw_tasks (team_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS tw_tasks_team_project ON tw_tasks (team_id, project_id, status)",
+    "CREATE INDEX IF NOT EXISTS tw_tasks_search ON tw_tasks USING GIN (search)",
+    "CREATE INDEX IF NOT EXISTS tw_tasks_tags ON tw_tasks USING GIN (tags)",
+    """CREATE TABLE IF NOT EXISTS tw_projects (
+        id TEXT PRIMARY KEY, team_id TEXT NOT NULL, status TEXT NOT NULL,
+        created_by TEXT NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, data TEXT NOT NULL, search TSVECTOR NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS tw_projects_team_created ON tw_projects (team_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS tw_projects_search ON tw_projects USING GIN (search)",
+    """CREATE TABLE IF NOT EXISTS tw_activity (
+        position BIGINT PRIMARY KEY, team_id TEXT NOT NULL, project_id TEXT NOT NULL,
+        task_id TEXT, data TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS tw_activity_project ON tw_activity (team_id, project_id, position)",
+    "CREATE INDEX IF NOT EXISTS tw_activity_task ON tw_activity (task_id)",
+)
+TASK_UPSERT = """
+    INSERT INTO tw_tasks (id, team_id, project_id, status, priority, title, assigned_to,
+        created_at, updated_at, actual_duration, tags, data, search)
+    VALUES (%(id)s, %(team_id)s, %(project_id)s, %(status)s, %(priority)s, %(title)s,
+        %(assigned_to)s, %(created_at)s, %(updated_at)s, %(actual_duration)s, %(tags)s, %(data)s,
+        setweight(to_tsvector('simple', %(title_index)s), 'A')
+        || setweight(to_tsvector('simple', %(description_index)s), 'B')
+        || setweight(to_tsvector('simple', %(tags_index)s), 'C'))
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
+        title = excluded.title, assigned_to = excluded.assigned_to,
+        updated_at = excluded.updated_at, actual_duration = excluded.actual_duration,
+        tags = excluded.tags, data = excluded.data, search = excluded.search"""
+PROJECT_UPSERT = """
+    INSERT INTO tw_projects (id, team_id, status, created_by, name, created_at, updated_at, data,
+        search)
+    VALUES (%(id)s, %(team_id)s, %(status)s, %(created_by)s, %(name)s, %(created_at)s,
+        %(updated_at)s, %(data)s,
+        setweight(to_tsvector('simple', %(name_index)s), 'A')
+        || setweight(to_tsvector('simple', %(description_index)s), 'B'))
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, name = excluded.name,
+        updated_at = excluded.updated_at, data = excluded.data, search = excluded.search"""
+
+
+class PostgresReadModel(SqlReadModel):
+    collate = ' COLLATE "C"'
+
+    def __init__(self, url: str, max_size: int = 8) -> None:
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            timeout=POOL_TIMEOUT_SECONDS,
+            open=True,
+            name="taskwarden-views",
+        )
+
+    @contextmanager
+    def _writing(self) -> Iterator[Any]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+            yield cur
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            yield cur
+
+    def migrate(self) -> None:
+        with self._writing() as cur:
+            for statement in SCHEMA:
+                cur.execute(statement)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s")
+
+    def _in(self, column: str, values: list[Any]) -> Fragment:
+        return f"{column} = ANY(?)", [list(values)]
+
+    def _has_any_tag(self, tags: list[str]) -> Fragment:
+        return "tags && ?::text[]", [list(tags)]
+
+    def _search_leaf(self, term: Term, table: str, columns: list[str]) -> Fragment:
+        weights = TASK_WEIGHTS if table == "tasks" else PROJECT_WEIGHTS
+        alternatives = []
+        for column in columns:
+            weight = weights[column]
+            lexemes = [f"{word}:{weight}" for word in term.words]
+            if term.prefix:
+                lexemes[-1] = f"{term.words[-1]}:*{weight}"
+            alternatives.append("(" + " <-> ".join(lexemes) + ")")
+        return "search @@ to_tsquery('simple', ?)", [" | ".join(alternatives)]
+
+    def _save_tasks(self, cur: Any, rows: list[TaskRow], deleted: list[str]) -> None:
+        if deleted:
+            cur.execute("DELETE FROM tw_tasks WHERE id = ANY(%s)", [deleted])
+        if rows:
+            cur.executemany(TASK_UPSERT, [_task_params(row) for row in rows])
+
+    def _save_projects(self, cur: Any, rows: list[ProjectRow], deleted: list[str]) -> None:
+        if deleted:
+            cur.execute("DELETE FROM tw_projects WHERE id = ANY(%s)", [deleted])
+        if rows:
+            cur.executemany(PROJECT_UPSERT, [_project_params(row) for row in rows])
+
+
+def _task_params(row: TaskRow) -> dict[str, Any]:
+    return task_columns(row) | {
+        "tags": list(row.tags),
+        "title_index": index_text(row.title),
+        "description_index": index_text(row.description),
+        "tags_index": index_text(" ".join(row.tags)),
+    }
+
+
+def _project_params(row: ProjectRow) -> dict[str, Any]:
+    return project_columns(row) | {
+        "name_index": index_text(row.name),
+        "description_index": index_text(row.description),
+    }

@@ -1,0 +1,281 @@
+"""What the SQLite and Postgres views share: the apply flow, the queries, the search combinators.
+
+SQL is written with ``?`` placeholders; a backend translates them. User text only ever travels as a
+parameter. A backend supplies its transactions, its writes, and the few fragments that differ.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from infrastructure.sql_rows import to_json
+from infrastructure.sql_search import PROJECT_FIELDS, TASK_FIELDS, Fragment, search_fragment
+from projections.batch import Activity, Changes, affected_ids, evolve_batch
+from projections.read_model import ReadModel
+from projections.rows import (
+    ActivityRow,
+    Page,
+    ProjectQuery,
+    ProjectRow,
+    ProjectStats,
+    TaskQuery,
+    TaskRow,
+    page_of,
+    project_stats,
+    rfc3339,
+)
+from projections.search import Term
+
+TRACKING_NAME = "views"
+TASK_SORTS = {
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "priority": "priority",
+    "title": "title",
+    "status": "status",
+}
+PROJECT_SORTS = {"name": "name", "created_at": "created_at", "updated_at": "updated_at"}
+TEXT_SORTS = frozenset({"title", "status", "name"})
+
+
+def moment(value: datetime) -> str:
+    """A filter bound as stored text; a naive time is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return rfc3339(value) or ""
+
+
+class SqlReadModel(ReadModel):
+    collate = ""  # appended to text sort columns so both backends order text by code point
+
+    # ---- what a backend supplies ---------------------------------------------------------
+
+    @abstractmethod
+    def _writing(self) -> AbstractContextManager[Any]:
+        """A cursor in a transaction that holds the write lock of the read model."""
+
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[Any]:
+        """A cursor for reads."""
+
+    @abstractmethod
+    def _sql(self, statement: str) -> str:
+        """The statement with the backend's placeholders."""
+
+    @abstractmethod
+    def _in(self, column: str, values: list[Any]) -> Fragment: ...
+
+    @abstractmethod
+    def _has_any_tag(self, tags: list[str]) -> Fragment: ...
+
+    @abstractmethod
+    def _search_leaf(self, term: Term, table: str, columns: list[str]) -> Fragment:
+        """``table`` is ``tasks`` or ``projects``; ``columns`` the searched columns."""
+
+    @abstractmethod
+    def _save_tasks(self, cur: Any, rows: list[TaskRow], deleted: list[str]) -> None: ...
+
+    @abstractmethod
+    def _save_projects(self, cur: Any, rows: list[ProjectRow], deleted: list[str]) -> None: ...
+
+    # ---- tracking and apply ------------------------------------------------------------------
+
+    def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any:
+        cur.execute(self._sql(statement), params)
+        return cur
+
+    def _stored_position(self, cur: Any) -> int:
+        found = self._run(
+            cur, "SELECT position FROM tw_tracking WHERE name = ?", [TRACKING_NAME]
+        ).fetchone()
+        return int(found[0]) if found else 0
+
+    def position(self) -> int:
+        with self._reading() as cur:
+            return self._stored_position(cur)
+
+    def apply(self, events: list[tuple[int, object]]) -> int:
+        with self._writing() as cur:
+            stored = self._stored_position(cur)
+            fresh = [(p, e) for p, e in events if p > stored]
+            if not fresh:
+                return stored
+            task_ids, project_ids = affected_ids(fresh)
+            changes = evolve_batch(
+                fresh,
+                self._load(cur, "tw_tasks", task_ids, TaskRow),
+                self._load(cur, "tw_projects", project_ids, ProjectRow),
+            )
+            self._write(cur, changes)
+            return changes.position
+
+    def _load(self, cur: Any, table: str, ids: set[str], shape: type[Any]) -> dict[str, Any]:
+        if not ids:
+            return {}
+        where, params = self._in("id", sorted(ids))
+        rows = self._run(cur, f"SELECT data FROM {table} WHERE {where}", params)  # noqa: S608
+        decoded = [msgspec.json.decode(r[0], type=shape) for r in rows.fetchall()]
+        return {row.id: row for row in decoded}
+
+    def _write(self, cur: Any, changes: Changes) -> None:
+        tasks = [row for row in changes.tasks.values() if row is not None]
+        gone = [key for key, row in changes.tasks.items() if row is None]
+        self._save_tasks(cur, tasks, gone)
+        projects = [row for row in changes.projects.values() if row is not None]
+        gone_projects = [key for key, row in changes.projects.items() if row is None]
+        self._save_projects(cur, projects, gone_projects)
+        self._save_activity(cur, changes.activity, sorted(changes.deleted_tasks))
+        self._run(
+            cur,
+            "INSERT INTO tw_tracking (name, position) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            [TRACKING_NAME, changes.position],
+        )
+
+    def _save_activity(self, cur: Any, entries: list[Activity], deleted_tasks: list[str]) -> None:
+        if deleted_tasks:
+            where, params = self._in("task_id", deleted_tasks)
+            self._run(cur, f"DELETE FROM tw_activity WHERE {where}", params)  # noqa: S608
+        if entries:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO tw_activity (position, team_id, project_id, task_id, data) "
+                    "VALUES (?, ?, ?, ?, ?)"
+                ),
+                [
+                    (a.row.position, a.team_id, a.project_id, a.row.task_id, to_json(a.row))
+                    for a in entries
+                ],
+            )
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def list_tasks(self, team_id: str, q: TaskQuery) -> Page:
+        where, params = self._task_filters(team_id, q)
+        order = self._order(TASK_SORTS[q.sort], q.sort in TEXT_SORTS, q.order)
+        return self._page("tw_tasks", where, params, order, q.page, q.page_size, TaskRow)
+
+    def _task_filters(self, team_id: str, q: TaskQuery) -> Fragment:
+        parts, params = ["team_id = ?"], [team_id]
+        if q.status:
+            part, more = self._in("status", list(q.status))
+            parts.append(part)
+            params += more
+        for column, value in (("project_id", q.project_id), ("assigned_to", q.assigned_to)):
+            if value is not None:
+                parts.append(f"{column} = ?")
+                params.append(value)
+        if q.tags:
+            part, more = self._has_any_tag(list(q.tags))
+            parts.append(part)
+            params += more
+        if q.priority is not None:
+            parts.append("priority >= ?")
+            params.append(q.priority)
+        if q.created_after is not None:
+            parts.append("created_at >= ?")
+            params.append(moment(q.created_after))
+        if q.created_before is not None:
+            parts.append("created_at <= ?")
+            params.append(moment(q.created_before))
+        self._add_search(parts, params, q.search, "tasks")
+        return " AND ".join(parts), params
+
+    def list_projects(self, team_id: str, q: ProjectQuery) -> Page:
+        parts, params = ["team_id = ?"], [team_id]
+        if q.status:
+            part, more = self._in("status", list(q.status))
+            parts.append(part)
+            params += more
+        if q.created_by is not None:
+            parts.append("created_by = ?")
+            params.append(q.created_by)
+        self._add_search(parts, params, q.search, "projects")
+        order = self._order(PROJECT_SORTS[q.sort], q.sort in TEXT_SORTS, q.order)
+        where = " AND ".join(parts)
+        page = self._page("tw_projects", where, params, order, q.page, q.page_size, ProjectRow)
+        stats = self._statistics(team_id, [p.id for p in page.items])
+        items = [msgspec.structs.replace(p, statistics=stats[p.id]) for p in page.items]
+        return msgspec.structs.replace(page, items=items)
+
+    def _order(self, column: str, text: bool, order: str) -> str:
+        direction = {"asc": "ASC", "desc": "DESC"}[order]
+        collate = self.collate if text else ""
+        return f"{column}{collate} {direction}, id {direction}"
+
+    def _page(  # noqa: PLR0913
+        self,
+        table: str,
+        where: str,
+        params: list[Any],
+        order: str,
+        page: int,
+        size: int,
+        shape: type[Any],
+    ) -> Page:
+        with self._reading() as cur:
+            count = f"SELECT COUNT(*) FROM {table} WHERE {where}"  # noqa: S608
+            total = int(self._run(cur, count, params).fetchone()[0])
+            select = (
+                f"SELECT data FROM {table} WHERE {where} "  # noqa: S608
+                f"ORDER BY {order} LIMIT ? OFFSET ?"
+            )
+            rows = self._run(cur, select, [*params, size, (page - 1) * size]).fetchall()
+        items = [msgspec.json.decode(r[0], type=shape) for r in rows]
+        return page_of(items, total, page, size)
+
+    def _add_search(
+        self, parts: list[str], params: list[Any], text: str | None, table: str
+    ) -> None:
+        fields = TASK_FIELDS if table == "tasks" else PROJECT_FIELDS
+        found = search_fragment(
+            text, fields, lambda term, cols: self._search_leaf(term, table, cols)
+        )
+        if found is not None:
+            parts.append(found[0])
+            params += found[1]
+
+    def project_statistics(self, team_id: str, project_id: str) -> ProjectStats:
+        return self._statistics(team_id, [project_id])[project_id]
+
+    def _statistics(self, team_id: str, project_ids: list[str]) -> dict[str, ProjectStats]:
+        counts: dict[str, dict[str, int]] = {p: {} for p in project_ids}
+        averages: dict[str, float | None] = {}
+        if project_ids:
+            where, params = self._in("project_id", project_ids)
+            statement = (
+                "SELECT project_id, status, COUNT(*), AVG(actual_duration) FROM tw_tasks "  # noqa: S608
+                f"WHERE team_id = ? AND {where} GROUP BY project_id, status"
+            )
+            with self._reading() as cur:
+                rows = self._run(cur, statement, [team_id, *params]).fetchall()
+            for project_id, status, n, average in rows:
+                counts[project_id][status] = int(n)
+                if status == "completed":
+                    averages[project_id] = None if average is None else float(average)
+        return {p: project_stats(counts[p], averages.get(p)) for p in project_ids}
+
+    def recent_activity(self, team_id: str, project_id: str, limit: int = 20) -> list[ActivityRow]:
+        statement = (
+            "SELECT data FROM tw_activity WHERE team_id = ? AND project_id = ? "
+            "ORDER BY position DESC LIMIT ?"
+        )
+        with self._reading() as cur:
+            rows = self._run(cur, statement, [team_id, project_id, limit]).fetchall()
+        return [msgspec.json.decode(r[0], type=ActivityRow) for r in rows]
+
+    def task_ids_of_project(self, team_id: str, project_id: str) -> list[str]:
+        statement = (
+            "SELECT id FROM tw_tasks WHERE team_id = ? AND project_id = ? ORDER BY created_at, id"
+        )
+        with self._reading() as cur:
+            return [r[0] for r in self._run(cur, statement, [team_id, project_id]).fetchall()]
+
+    def ping(self) -> None:
+        with self._reading() as cur:
+            self._run(cur, "SELECT 1").fetchone()

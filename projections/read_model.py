@@ -1,0 +1,52 @@
+"""The abstract read model: one database holds every view and one tracking position."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from projections.rows import ActivityRow, Page, ProjectQuery, ProjectStats, TaskQuery
+
+
+class ReadModel(ABC):
+    @abstractmethod
+    def migrate(self) -> None:
+        """Creates tables and indexes idempotently (only an explicit migrate step calls this)."""
+
+    @abstractmethod
+    def position(self) -> int:
+        """The last position applied, 0 if none."""
+
+    @abstractmethod
+    def apply(self, events: list[tuple[int, object]]) -> int:
+        """Applies ``(position, domain event)`` pairs in order, exactly once.
+
+        Writes every affected row and the new tracking position in one transaction, under a lock,
+        skipping events at or below the stored position. Returns the new position.
+        """
+
+    @abstractmethod
+    def list_tasks(self, team_id: str, q: TaskQuery) -> Page:
+        """Live tasks of the team that match the query."""
+
+    @abstractmethod
+    def list_projects(self, team_id: str, q: ProjectQuery) -> Page:
+        """Live projects of the team that match the query, each with its statistics."""
+
+    @abstractmethod
+    def project_statistics(self, team_id: str, project_id: str) -> ProjectStats: ...
+
+    @abstractmethod
+    def recent_activity(
+        self, team_id: str, project_id: str, limit: int = 20
+    ) -> list[ActivityRow]: ...
+
+    @abstractmethod
+    def task_ids_of_project(self, team_id: str, project_id: str) -> list[str]:
+        """The project's live tasks."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raises if the database is unreachable."""
+
+    @abstractmethod
+    def close(self) -> None: ...
