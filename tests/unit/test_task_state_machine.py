@@ -361,6 +361,7 @@ class TaskMachine(RuleBasedStateMachine):
         result = self.run(lambda: self.task.approve(comment, by), refused, int(not again))
         if not refused:
             assert result is not again
+        if not refused and not again:
             m.status, m.approved, m.progress = S.COMPLETED, True, 100
 
     @rule(reason=st.sampled_from(["tests fail", "wrong file"]), by=ACTORS)
