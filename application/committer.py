@@ -8,6 +8,7 @@ conflicting one fails.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from application.ledger import Ledger
 
 _STOP = object()
+log = logging.getLogger("taskwarden.committer")
 
 
 class Committer:
@@ -93,4 +95,7 @@ class Committer:
             return
         position = max(r.notification.id for r in recordings)
         for listener in self._listeners:
-            listener(position)
+            try:
+                listener(position)
+            except Exception:  # a listener's failure must never stop the writes
+                log.exception("commit listener failed")

@@ -107,6 +107,7 @@ class Task(Aggregate):
         self.completed_at: Any = None
         self.result: dict[str, Any] | None = None
         self.last_reason: str | None = None
+        self.approved = False
 
     # ---- reading helpers -------------------------------------------------------------------
 
@@ -291,6 +292,8 @@ class Task(Aggregate):
             )
         if not retry and current in FINISHED_UNSUCCESSFULLY:
             retry = True
+        if current in ACTIVE:
+            raise TaskAlreadyRunningError(f"task is already {current.value}", status=current.value)
         self._require_move(TaskStatus.QUEUED)
         if unmet_dependencies:
             raise DependencyNotMetError(
@@ -327,6 +330,7 @@ class Task(Aggregate):
         self.cancel_requested = False
         self.completed_at = None
         self.result = None
+        self.approved = False
 
     def cancel(self, reason: str | None, by: Actor) -> bool:
         """Cancel now if nothing runs, else record the request. Returns True if cancelled now."""
@@ -376,8 +380,16 @@ class Task(Aggregate):
         self.status = TaskStatus.RUNNING.value
         self.started_at = at
 
+    def _require_executing(self) -> None:
+        self._require_live()
+        if self.status_enum not in ACTIVE - {TaskStatus.QUEUED}:
+            raise InvalidTransitionError(
+                f"no execution is in progress; the task is {self.status}", status=self.status
+            )
+
     def request_review(self, summary: str | None, by: Actor) -> None:
         """Finished work waits for a person (seed 002's ready_to_test)."""
+        self._require_executing()
         self._require_move(TaskStatus.AWAITING_APPROVAL)
         self._review_requested(summary=summary, actor=by.id, request_id=by.request_id)
 
@@ -394,6 +406,7 @@ class Task(Aggregate):
             TaskStatus.CANCELLED,
         ):
             raise RuleViolationError("not an outcome", outcome=outcome.value)
+        self._require_executing()
         self._require_move(outcome)
         self._execution_finished(
             outcome=outcome.value, result=result, at=_now(), actor=by.id, request_id=by.request_id
@@ -414,7 +427,7 @@ class Task(Aggregate):
     def approve(self, comment: str | None, by: Actor) -> bool:
         """Returns False when the work was already approved (the same decision twice is one)."""
         self._require_live()
-        if self.status_enum == TaskStatus.COMPLETED and self.last_reason == "approved":
+        if self.status_enum == TaskStatus.COMPLETED and self.approved:
             return False
         if self.status_enum != TaskStatus.AWAITING_APPROVAL:
             raise InvalidTransitionError(
@@ -429,7 +442,8 @@ class Task(Aggregate):
         self, comment: str | None, at: datetime, actor: str, request_id: str
     ) -> None:
         self.status = TaskStatus.COMPLETED.value
-        self.last_reason = "approved"
+        self.approved = True
+        self.last_reason = comment
         self.progress_percentage = 100
         self.completed_at = at
 
@@ -460,3 +474,4 @@ class Task(Aggregate):
         self.execution_id = execution_id
         self.attempt = attempt
         self.result = None
+        self.cancel_requested = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from infrastructure.settings import Settings
 
@@ -25,10 +25,12 @@ def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
 
 def postgres_env(url: str) -> dict[str, str]:
     parsed = urlparse(url)
+    # libpq URLs may name a socket directory instead: postgresql://user@/db?host=/tmp/sock
+    host = parse_qs(parsed.query).get("host", [parsed.hostname or "127.0.0.1"])[0]
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": (parsed.path or "/postgres").lstrip("/") or "postgres",
-        "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+        "POSTGRES_HOST": host,
         "POSTGRES_PORT": str(parsed.port or 5432),
         "POSTGRES_USER": unquote(parsed.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parsed.password or ""),

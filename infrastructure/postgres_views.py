@@ -20,7 +20,7 @@ from projections.rows import ProjectRow, TaskRow
 from projections.search import Term, index_text
 
 LOCK_KEY = 0x7477_7669_6577  # "twview": one advisory lock for every write of the read models
-POOL_TIMEOUT_SECONDS = 10.0
+POOL_TIMEOUT_SECONDS = 3.0
 TASK_WEIGHTS = {"title": "A", "description": "B", "tags": "C"}
 PROJECT_WEIGHTS = {"name": "A", "description": "B"}
 SCHEMA = (

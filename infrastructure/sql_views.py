@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from domain.values import rfc3339
 from infrastructure.sql_rows import to_json
 from infrastructure.sql_search import PROJECT_FIELDS, TASK_FIELDS, Fragment, search_fragment
 from projections.batch import Activity, Changes, affected_ids, evolve_batch
@@ -27,7 +28,6 @@ from projections.rows import (
     TaskRow,
     page_of,
     project_stats,
-    rfc3339,
 )
 from projections.search import Term
 

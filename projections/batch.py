@@ -10,18 +10,15 @@ from typing import Any
 
 import msgspec
 
+from domain.naming import public_name
 from domain.project import Project
 from domain.task import Task
+from domain.values import rfc3339
 from projections.projects import ProjectProjection
-from projections.rows import ActivityRow, ProjectRow, TaskRow, rfc3339
+from projections.rows import ActivityRow, ProjectRow, TaskRow
 from projections.tasks import TaskProjection
 
-
-def event_name(event: Any) -> str:
-    """``Task.ExecutionRequested`` -> ``task.execution_requested``."""
-    owner, _, name = type(event).__qualname__.partition(".")
-    snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-    return f"{owner.lower()}.{snake}"
+event_name = public_name
 
 
 class Activity(msgspec.Struct, frozen=True, kw_only=True):

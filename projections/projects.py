@@ -8,7 +8,8 @@ from typing import Any
 import msgspec
 
 from domain.project import Project
-from projections.rows import ProjectRow, rfc3339
+from domain.values import rfc3339
+from projections.rows import ProjectRow
 
 Handler = Callable[["ProjectProjection", ProjectRow, Any], dict[str, Any] | None]
 UPDATABLE = frozenset({"name", "description", "settings", "resource_limits"})

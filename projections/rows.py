@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -14,14 +14,6 @@ ProjectSort = Literal["name", "created_at", "updated_at"]
 Order = Literal["asc", "desc"]
 PageNumber = Annotated[int, Meta(ge=1)]
 PageSize = Annotated[int, Meta(ge=1, le=100)]
-
-
-def rfc3339(moment: datetime | None) -> str | None:
-    """RFC 3339 UTC with microseconds and ``Z``, as the API writes times (``domain.values``):
-    fixed-width, so it sorts as text in time order."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Row(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 
 from domain.task import Task
-from domain.values import Priority
-from projections.rows import TaskRow, rfc3339
+from domain.values import Priority, rfc3339
+from projections.rows import TaskRow
 
 Handler = Callable[["TaskProjection", TaskRow, Any], dict[str, Any] | None]
 

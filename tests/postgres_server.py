@@ -50,12 +50,10 @@ def fresh_database(admin: str) -> Iterator[str]:
     name = f"tw_test_{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = admin.rpartition("/")
-    query = ""
-    if "?" in admin:
-        query = "?" + admin.split("?", 1)[1]
+    address, sep, query = admin.partition("?")  # the packaged server's host is in the query
+    base, _, _ = address.rpartition("/")
     try:
-        yield f"{base}/{name}{query}"
+        yield f"{base}/{name}{sep}{query}"
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import psycopg
+import psycopg_pool
 from eventsourcing.persistence import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
@@ -42,6 +43,14 @@ class ReadModelBehindError(Exception):
         self.wanted = wanted
         self.reached = reached
 
+
+# the event store or the read model cannot be reached: a dependency is down, not a bug
+STORE_DOWN = (
+    OperationalError,
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    sqlite3.OperationalError,
+)
 
 HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -88,7 +97,7 @@ def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # n
     if isinstance(error, ReadModelBehindError):
         details = {"min_position": error.wanted, "position": error.reached}
         return 503, "READ_MODEL_BEHIND", "the read model has not reached min_position", details
-    if isinstance(error, (OperationalError, psycopg.OperationalError, sqlite3.OperationalError)):
+    if isinstance(error, STORE_DOWN):
         return 503, "DATABASE_ERROR", "the event store is unreachable", {}
     if isinstance(error, HTTPException):
         code = HTTP_CODES.get(error.status_code, "ERROR")
@@ -117,9 +126,7 @@ EXPECTED = (
     IntegrityError,
     IdempotencyConflictError,
     ReadModelBehindError,
-    OperationalError,
-    psycopg.OperationalError,
-    sqlite3.OperationalError,
+    *STORE_DOWN,
     HTTPException,
 )
 

@@ -30,7 +30,9 @@ def _request(url: str, body: dict | None = None) -> dict:
 def _wait_until_up(url: str, process: subprocess.Popen, deadline: float) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+            raise AssertionError(
+                f"server exited: {process.stdout.read() if process.stdout else ''}"
+            )
         try:
             _request(url + "/health")
             return
@@ -102,5 +104,6 @@ def test_migrate_then_history_of_a_missing_task_fails_cleanly(tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert missing.returncode == 1 and "not found" in missing.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -19,9 +21,15 @@ def test_wrong_method_is_405_with_allow(sqlite_api):
 def test_a_body_over_one_mebibyte_is_413_and_stores_nothing(sqlite_api):
     project = sqlite_api.project()
     before = sqlite_api.position()
-    huge = '{"title": "x", "project_id": "%s", "description": "%s"}' % (project["id"], "a" * 1_100_000)
-    sqlite_api.error("POST", "/api/tasks/", 413, "PAYLOAD_TOO_LARGE", content=huge,
-                     headers={"content-type": "application/json"})
+    huge = json.dumps({"title": "x", "project_id": project["id"], "description": "a" * 1_100_000})
+    sqlite_api.error(
+        "POST",
+        "/api/tasks/",
+        413,
+        "PAYLOAD_TOO_LARGE",
+        content=huge,
+        headers={"content-type": "application/json"},
+    )
     assert sqlite_api.position() == before
 
 
@@ -30,13 +38,25 @@ def test_a_streamed_body_over_the_limit_is_413_without_content_length(sqlite_api
         for _ in range(20):
             yield b"a" * 100_000
 
-    sqlite_api.error("POST", "/api/projects/", 413, "PAYLOAD_TOO_LARGE", content=chunks(),
-                     headers={"content-type": "application/json"})
+    sqlite_api.error(
+        "POST",
+        "/api/projects/",
+        413,
+        "PAYLOAD_TOO_LARGE",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+    )
 
 
 def test_broken_json_is_422(sqlite_api):
-    sqlite_api.error("POST", "/api/projects/", 422, "VALIDATION_INVALID_FORMAT",
-                     content=b'{"name": ', headers={"content-type": "application/json"})
+    sqlite_api.error(
+        "POST",
+        "/api/projects/",
+        422,
+        "VALIDATION_INVALID_FORMAT",
+        content=b'{"name": ',
+        headers={"content-type": "application/json"},
+    )
 
 
 def test_missing_body_is_422(sqlite_api):
@@ -44,8 +64,14 @@ def test_missing_body_is_422(sqlite_api):
 
 
 def test_not_json_is_415(sqlite_api):
-    sqlite_api.error("POST", "/api/projects/", 415, "UNSUPPORTED_MEDIA_TYPE",
-                     content=b"name=x", headers={"content-type": "application/x-www-form-urlencoded"})
+    sqlite_api.error(
+        "POST",
+        "/api/projects/",
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        content=b"name=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,13 +105,19 @@ def test_wrong_types_unknown_fields_and_out_of_range_values_are_422(sqlite_api, 
 )
 def test_task_fields_out_of_range_are_422(sqlite_api, body):
     project = sqlite_api.project()
-    sqlite_api.error("POST", "/api/tasks/", 422, "VALIDATION_ERROR",
-                     json={**body, "project_id": project["id"]})
+    sqlite_api.error(
+        "POST", "/api/tasks/", 422, "VALIDATION_ERROR", json={**body, "project_id": project["id"]}
+    )
 
 
 def test_a_slug_that_looks_like_an_id_is_refused(sqlite_api):
-    sqlite_api.error("POST", "/api/projects/", 422, "VALIDATION_ERROR",
-                     json={"name": "x", "slug": "123e4567-e89b-12d3-a456-426614174000"})
+    sqlite_api.error(
+        "POST",
+        "/api/projects/",
+        422,
+        "VALIDATION_ERROR",
+        json={"name": "x", "slug": "123e4567-e89b-12d3-a456-426614174000"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -111,23 +143,37 @@ def test_bad_query_parameters_are_422(sqlite_api, query):
 
 def test_bad_if_match_is_422(sqlite_api):
     task = sqlite_api.task(sqlite_api.project()["id"])
-    sqlite_api.error("PATCH", f"/api/tasks/{task['id']}", 422, "VALIDATION_ERROR",
-                     json={"title": "y"}, headers={"If-Match": "yesterday"})
+    sqlite_api.error(
+        "PATCH",
+        f"/api/tasks/{task['id']}",
+        422,
+        "VALIDATION_ERROR",
+        json={"title": "y"},
+        headers={"If-Match": "yesterday"},
+    )
 
 
 def test_unknown_ids_are_404_with_the_kind_in_the_code(sqlite_api):
-    sqlite_api.error("GET", "/api/tasks/00000000-0000-0000-0000-000000000000", 404, "TASK_NOT_FOUND")
+    sqlite_api.error(
+        "GET", "/api/tasks/00000000-0000-0000-0000-000000000000", 404, "TASK_NOT_FOUND"
+    )
     sqlite_api.error("GET", "/api/tasks/no-such-slug", 404, "TASK_NOT_FOUND")
     sqlite_api.error("GET", "/api/projects/no-such-slug", 404, "PROJECT_NOT_FOUND")
-    sqlite_api.error("POST", "/api/tasks/", 404, "PROJECT_NOT_FOUND",
-                     json={"title": "x", "project_id": "nope"})
+    sqlite_api.error(
+        "POST", "/api/tasks/", 404, "PROJECT_NOT_FOUND", json={"title": "x", "project_id": "nope"}
+    )
 
 
 def test_a_task_id_is_not_a_project_id(sqlite_api):
     task = sqlite_api.task(sqlite_api.project()["id"])
     sqlite_api.error("GET", f"/api/projects/{task['id']}", 404, "PROJECT_NOT_FOUND")
-    sqlite_api.error("POST", "/api/tasks/", 404, "PROJECT_NOT_FOUND",
-                     json={"title": "x", "project_id": task["id"]})
+    sqlite_api.error(
+        "POST",
+        "/api/tasks/",
+        404,
+        "PROJECT_NOT_FOUND",
+        json={"title": "x", "project_id": task["id"]},
+    )
 
 
 def test_a_failed_request_in_the_middle_of_work_leaves_nothing_half_written(sqlite_api):
@@ -135,8 +181,13 @@ def test_a_failed_request_in_the_middle_of_work_leaves_nothing_half_written(sqli
     sqlite_api.task(project["id"], slug="taken")
     before = sqlite_api.position()
     # the task would be valid; its slug is not: neither the task nor a claim may be stored
-    sqlite_api.error("POST", "/api/tasks/", 409, "RESOURCE_ALREADY_EXISTS",
-                     json={"title": "y", "project_id": project["id"], "slug": "taken"})
+    sqlite_api.error(
+        "POST",
+        "/api/tasks/",
+        409,
+        "RESOURCE_ALREADY_EXISTS",
+        json={"title": "y", "project_id": project["id"], "slug": "taken"},
+    )
     assert sqlite_api.position() == before
 
 

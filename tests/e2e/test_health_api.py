@@ -46,7 +46,9 @@ def test_openapi_lists_every_route_and_its_schemas(api):
     assert "http://" not in page.text and "https://" not in page.text  # renders offline
 
 
-def test_ready_is_503_while_the_store_is_unreachable(tmp_path: Path, postgres_admin_url, postgres_url):
+def test_ready_is_503_while_the_store_is_unreachable(
+    tmp_path: Path, postgres_admin_url, postgres_url
+):
     settings = Settings(data_dir=tmp_path, database_url=postgres_url, read_wait_seconds=1)
     migrate(settings)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:

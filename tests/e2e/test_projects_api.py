@@ -23,8 +23,13 @@ def test_project_crud(api):
 
 def test_project_slugs_are_unique_within_the_team(api):
     api.project(slug="one")
-    api.error("POST", "/api/projects/", 409, "RESOURCE_ALREADY_EXISTS",
-              json={"name": "Again", "slug": "one"})
+    api.error(
+        "POST",
+        "/api/projects/",
+        409,
+        "RESOURCE_ALREADY_EXISTS",
+        json={"name": "Again", "slug": "one"},
+    )
 
 
 def test_project_listing_with_statistics(api):
@@ -70,8 +75,13 @@ def test_an_archived_project_refuses_new_and_executed_tasks(api):
     project = api.project()
     task = api.task(project["id"])
     api.ok("PATCH", f"/api/projects/{project['id']}", json={"status": "archived"})
-    api.error("POST", "/api/tasks/", 409, "PROJECT_ARCHIVED",
-              json={"title": "x", "project_id": project["id"]})
+    api.error(
+        "POST",
+        "/api/tasks/",
+        409,
+        "PROJECT_ARCHIVED",
+        json={"title": "x", "project_id": project["id"]},
+    )
     api.error("POST", f"/api/tasks/{task['id']}/execute", 409, "PROJECT_ARCHIVED")
     api.ok("PATCH", f"/api/projects/{project['id']}", json={"status": "active"})
     api.ok("POST", f"/api/tasks/{task['id']}/execute", 202)
@@ -81,16 +91,27 @@ def test_clone_with_and_without_tasks_and_settings(api):
     source = api.project(settings={"theme": "dark"}, resource_limits={"max_tasks": 9})
     first = api.task(source["id"], title="first")
     api.task(source["id"], title="second", dependencies=[first["id"]])
-    bare = api.ok("POST", f"/api/projects/{source['id']}/clone", 201,
-                  json={"name": "Bare", "include_settings": False})["data"]
+    bare = api.ok(
+        "POST",
+        f"/api/projects/{source['id']}/clone",
+        201,
+        json={"name": "Bare", "include_settings": False},
+    )["data"]
     assert bare["settings"] == {} and bare["cloned_task_count"] == 0
     assert bare["cloned_from"] == source["id"]
-    full = api.ok("POST", f"/api/projects/{source['id']}/clone", 201,
-                  json={"name": "Full", "include_tasks": True})
+    full = api.ok(
+        "POST",
+        f"/api/projects/{source['id']}/clone",
+        201,
+        json={"name": "Full", "include_tasks": True},
+    )
     data = full["data"]
     assert data["settings"] == {"theme": "dark"} and data["cloned_task_count"] == 2
-    page = api.ok("GET", f"/api/projects/{data['id']}/tasks?min_position={full['meta']['position']}"
-                  "&sort=title&order=asc")["data"]
+    page = api.ok(
+        "GET",
+        f"/api/projects/{data['id']}/tasks?min_position={full['meta']['position']}"
+        "&sort=title&order=asc",
+    )["data"]
     copies = {t["title"]: t for t in page["items"]}
     assert set(copies) == {"first", "second"}
     assert copies["second"]["dependencies"] == [copies["first"]["id"]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests.e2e import runner_steps
 
@@ -60,7 +60,9 @@ def test_listing_filters_sorts_and_pages(api):
     pos = api.position()
     q = f"/api/tasks/?min_position={pos}"
     titles = lambda page: [t["title"] for t in page["items"]]  # noqa: E731
-    assert titles(api.ok("GET", q + f"&project_id={project['id']}&sort=title&order=asc")["data"]) == [
+    assert titles(
+        api.ok("GET", q + f"&project_id={project['id']}&sort=title&order=asc")["data"]
+    ) == [
         "four",
         "one",
         "two",
@@ -80,7 +82,7 @@ def test_listing_filters_sorts_and_pages(api):
     pos = api.position()
     queued = api.ok("GET", f"/api/tasks/?min_position={pos}&status=queued,running")["data"]
     assert titles(queued) == ["four"]
-    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     assert api.ok("GET", q + f"&created_after={future}")["data"]["total"] == 0
     assert api.ok("GET", q + f"&created_before={future}")["data"]["total"] == 4
 
@@ -115,10 +117,18 @@ def test_update_put_and_patch_change_only_given_fields(api):
 
 def test_if_match_with_a_stale_version_is_a_conflict_and_changes_nothing(api):
     task = api.task(api.project()["id"])
-    response = api.patch(f"/api/tasks/{task['id']}", json={"title": "A"}, headers={"If-Match": '"1"'})
+    response = api.patch(
+        f"/api/tasks/{task['id']}", json={"title": "A"}, headers={"If-Match": '"1"'}
+    )
     assert response.status_code == 200 and response.headers["etag"] == '"2"'
-    api.error("PATCH", f"/api/tasks/{task['id']}", 409, "VERSION_CONFLICT",
-              json={"title": "B"}, headers={"If-Match": "1"})
+    api.error(
+        "PATCH",
+        f"/api/tasks/{task['id']}",
+        409,
+        "VERSION_CONFLICT",
+        json={"title": "B"},
+        headers={"If-Match": "1"},
+    )
     assert api.ok("GET", f"/api/tasks/{task['id']}")["data"]["title"] == "A"
 
 
@@ -132,17 +142,25 @@ def test_idempotency_key_gives_the_same_answer_and_no_second_event(api):
     assert first.json()["data"] == second.json()["data"]
     assert second.headers["idempotent-replayed"] == "true"
     assert api.position() == position
-    api.error("POST", "/api/tasks/", 409, "IDEMPOTENCY_KEY_REUSED",
-              json={**body, "title": "Other"}, headers={"Idempotency-Key": "k-1"})
+    api.error(
+        "POST",
+        "/api/tasks/",
+        409,
+        "IDEMPOTENCY_KEY_REUSED",
+        json={**body, "title": "Other"},
+        headers={"Idempotency-Key": "k-1"},
+    )
 
 
 def test_execute_is_idempotent_with_a_key(api):
     task = api.task(api.project()["id"])
     headers = {"Idempotency-Key": "exec-1"}
-    first = api.ok("POST", f"/api/tasks/{task['id']}/execute", 202, json={"priority": "high"},
-                   headers=headers)
-    again = api.ok("POST", f"/api/tasks/{task['id']}/execute", 202, json={"priority": "high"},
-                   headers=headers)
+    first = api.ok(
+        "POST", f"/api/tasks/{task['id']}/execute", 202, json={"priority": "high"}, headers=headers
+    )
+    again = api.ok(
+        "POST", f"/api/tasks/{task['id']}/execute", 202, json={"priority": "high"}, headers=headers
+    )
     assert first["data"] == again["data"]
     assert first["data"]["status"] == "queued" and first["data"]["priority"] == "high"
     api.error("POST", f"/api/tasks/{task['id']}/execute", 409, "TASK_ALREADY_RUNNING")
@@ -162,8 +180,13 @@ def test_dependency_cycles_are_refused(api):
     project = api.project()
     a = api.task(project["id"], title="a")
     b = api.task(project["id"], title="b", dependencies=[a["id"]])
-    api.error("PATCH", f"/api/tasks/{a['id']}", 409, "TASK_DEPENDENCY_CYCLE",
-              json={"dependencies": [b["id"]]})
+    api.error(
+        "PATCH",
+        f"/api/tasks/{a['id']}",
+        409,
+        "TASK_DEPENDENCY_CYCLE",
+        json={"dependencies": [b["id"]]},
+    )
 
 
 def test_cancel_queued_is_immediate_and_running_is_a_request(api):
@@ -177,8 +200,12 @@ def test_cancel_queued_is_immediate_and_running_is_a_request(api):
     runner_steps.start(api, running["id"])
     requested = api.ok("POST", f"/api/tasks/{running['id']}/cancel", 202)["data"]
     assert requested["status"] == "running" and requested["cancel_requested"] is True
-    api.error("POST", f"/api/tasks/{cancelled['data']['task_id']}/cancel", 409,
-              "INVALID_STATUS_TRANSITION")
+    api.error(
+        "POST",
+        f"/api/tasks/{cancelled['data']['task_id']}/cancel",
+        409,
+        "INVALID_STATUS_TRANSITION",
+    )
 
 
 def test_retry_queues_a_new_attempt_only_after_failure(api):
@@ -199,8 +226,13 @@ def test_approve_and_reject_work_awaiting_review(api):
     assert done["data"]["status"] == "completed"
     again = api.ok("POST", f"/api/tasks/{approved['id']}/approve")
     assert again["data"]["version"] == done["data"]["version"]
-    api.error("POST", f"/api/tasks/{approved['id']}/reject", 409, "INVALID_STATUS_TRANSITION",
-              json={"reason": "too late"})
+    api.error(
+        "POST",
+        f"/api/tasks/{approved['id']}/reject",
+        409,
+        "INVALID_STATUS_TRANSITION",
+        json={"reason": "too late"},
+    )
     rejected = api.task(project["id"])
     api.ok("POST", f"/api/tasks/{rejected['id']}/execute", 202)
     runner_steps.to_review(api, rejected["id"])
@@ -230,8 +262,12 @@ def test_a_running_task_cannot_be_deleted(api):
 
 def test_history_comes_from_the_event_store_with_positions_and_actors(api):
     task = api.task(api.project()["id"])
-    api.ok("PATCH", f"/api/tasks/{task['id']}", json={"title": "Renamed"},
-           headers={"X-Request-ID": "req-42"})
+    api.ok(
+        "PATCH",
+        f"/api/tasks/{task['id']}",
+        json={"title": "Renamed"},
+        headers={"X-Request-ID": "req-42"},
+    )
     history = api.ok("GET", f"/api/tasks/{task['id']}/history")["data"]["history"]
     assert [h["type"] for h in history] == ["task.created", "task.updated"]
     assert [h["version"] for h in history] == [1, 2]
@@ -296,5 +332,10 @@ def test_bulk_runs_each_operation_and_reports_per_item(api):
     assert current["tags"] == ["y"] and current["assigned_to"] == "bob"
     assert current["priority"] == "urgent"
     assert bulk("delete", {"reason": "cleanup"})["affected_count"] == 2
-    api.error("POST", "/api/tasks/bulk", 422, "VALIDATION_ERROR",
-              json={"operation": "assign", "task_ids": ids, "data": {"who": 1}})
+    api.error(
+        "POST",
+        "/api/tasks/bulk",
+        422,
+        "VALIDATION_ERROR",
+        json={"operation": "assign", "task_ids": ids, "data": {"who": 1}},
+    )

@@ -122,13 +122,6 @@ def test_the_started_server_accepts_a_ledger_write_and_read_through_its_socket(
     assert stored_rows(database_url) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the packaged server's URL is a socket URL (postgresql://postgres:@/postgres"
-    "?host=/tmp/tw-pg-...): tests.postgres_server.fresh_database rpartitions the whole URL on '/' "
-    "(cutting inside ?host=...), and infrastructure.event_store.postgres_env ignores the host "
-    "query parameter (connects to 127.0.0.1)",
-)
 def test_a_fresh_database_on_the_started_server_accepts_a_ledger_write_and_read(
     embedded_admin: str, tmp_path: Path
 ) -> None:

@@ -136,9 +136,7 @@ def finish(ledger: GatedLedger, *callers: Caller) -> None:
         assert not caller.is_alive()
 
 
-def test_nothing_to_commit_writes_no_transaction(
-    ledger: GatedLedger, committer: Committer
-) -> None:
+def test_nothing_to_commit_writes_no_transaction(ledger: GatedLedger, committer: Committer) -> None:
     assert committer.commit([]) == []
     assert ledger.saves == []
 
@@ -237,11 +235,6 @@ def test_listeners_hear_the_position_of_each_committed_batch(
     assert heard == sorted(heard)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an exception from an on_commit listener escapes Committer._run and kills the "
-    "committer thread: every later commit() waits forever",
-)
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_failing_listener_does_not_stop_later_commits(
     ledger: GatedLedger, committer: Committer

@@ -458,11 +458,6 @@ def test_executing_a_task_in_flight_is_refused_as_already_running(status: TaskSt
     then_refused(task, TaskAlreadyRunningError, "TASK_ALREADY_RUNNING", lambda: queue(task))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: request_execution of an awaiting_approval task queues a new attempt "
-    "(TRANSITIONS allows awaiting_approval->queued for reject), silently discarding the review",
-)
 def test_executing_a_task_awaiting_approval_is_refused_as_already_running() -> None:
     task = given_status(TaskStatus.AWAITING_APPROVAL)
     then_refused(task, TaskAlreadyRunningError, "TASK_ALREADY_RUNNING", lambda: queue(task))
@@ -583,11 +578,6 @@ def test_a_finished_task_cannot_finish_again() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: finish_execution checks only TRANSITIONS, so a pending task (one that never "
-    "ran, even a deleted one) records ExecutionFinished(completed) with a result",
-)
 @pytest.mark.parametrize("deleted", [False, True], ids=["live", "deleted"])
 def test_a_task_with_no_execution_in_flight_cannot_finish_one(deleted: bool) -> None:
     task = given(delete) if deleted else given()
@@ -665,11 +655,6 @@ def test_only_work_awaiting_approval_can_be_approved(status: TaskStatus) -> None
     then_refused(task, InvalidTransitionError, "INVALID_STATUS_TRANSITION", lambda: approve(task))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: approve() treats any completed task whose last_reason is 'approved' as already "
-    "approved, so a task a person completed with reason 'approved' answers as approved",
-)
 def test_a_task_completed_by_hand_was_not_approved() -> None:
     task = given(lambda t: t.change_status(TaskStatus.COMPLETED, "approved", ME))
     then_refused(task, InvalidTransitionError, "INVALID_STATUS_TRANSITION", lambda: approve(task))
@@ -712,11 +697,6 @@ def test_only_work_awaiting_approval_can_be_rejected(status: TaskStatus) -> None
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _work_rejected does not reset cancel_requested (ExecutionRequested does), so "
-    "the fresh attempt queued by a rejection inherits a stale cancel request",
-)
 def test_a_rejection_queues_an_attempt_without_a_stale_cancel_request() -> None:
     task = given_status(TaskStatus.AWAITING_APPROVAL, cancel)
     assert task.cancel_requested

@@ -5,9 +5,6 @@ model of the status machine (``domain.values.TRANSITIONS``). After each step it 
 status is what the model says, that a refused command raised a ``DomainError`` and changed
 nothing, and that replaying the task's stored events (saved through a real ``Ledger`` on SQLite)
 rebuilds exactly the live task.
-
-Two disputed behaviours are left out with ``assume`` and pinned by xfail tests in
-test_task_aggregate.py: executing a task awaiting approval, and finishing a pending task.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from hypothesis import HealthCheck, assume, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -61,7 +58,7 @@ ACTORS = st.builds(
     team_id=st.just("team-1"),
     request_id=st.sampled_from(["", "req-1", "req-2"]),
 )
-REASONS = st.sampled_from([None, "by hand", "not needed"])  # never "approved": see the xfail
+REASONS = st.sampled_from([None, "by hand", "not needed", "approved"])
 
 Expected = tuple[type[DomainError], ...]
 
@@ -87,6 +84,10 @@ def new_task(title: str = "first") -> Task:
         actor="creator",
         request_id="req-0",
     )
+
+
+# statuses in which an execution is in progress (what the runner may report on)
+EXECUTING = frozenset({S.RUNNING, S.NEEDS_INPUT, S.AWAITING_APPROVAL})
 
 
 def move_error(current: S, target: S) -> Expected:
@@ -263,12 +264,12 @@ class TaskMachine(RuleBasedStateMachine):
         self, retry: bool, unmet: bool, priority: Priority | None, by: Actor
     ) -> None:
         m = self.model
-        # disputed (xfail in test_task_aggregate.py): executing a task awaiting approval
-        assume(not (m.status == S.AWAITING_APPROVAL and not retry))
         if m.deleted:
             refused: Expected = (DeletedError,)
         elif retry and m.status not in FINISHED_UNSUCCESSFULLY:
             refused = (InvalidTransitionError,)
+        elif m.status in ACTIVE:  # work in flight or awaiting review is never queued again
+            refused = (TaskAlreadyRunningError,)
         else:
             refused = move_error(m.status, S.QUEUED) or ((DependencyNotMetError,) if unmet else ())
         unmet_ids = [str(uuid4())] if unmet else []
@@ -324,9 +325,12 @@ class TaskMachine(RuleBasedStateMachine):
     @rule(summary=REASONS, by=ACTORS)
     def request_review(self, summary: str | None, by: Actor) -> None:
         m = self.model
-        refused = move_error(m.status, S.AWAITING_APPROVAL)
-        if m.deleted:  # a deleted task is never running: either refusal is right
-            refused = (DeletedError, InvalidTransitionError)
+        if m.deleted:
+            refused: Expected = (DeletedError,)
+        elif m.status not in EXECUTING:
+            refused = (InvalidTransitionError,)
+        else:
+            refused = move_error(m.status, S.AWAITING_APPROVAL)
         self.run(lambda: self.task.request_review(summary, by), refused, 1)
         if not refused:
             m.status = S.AWAITING_APPROVAL
@@ -334,14 +338,14 @@ class TaskMachine(RuleBasedStateMachine):
     @rule(outcome=st.sampled_from(S), by=ACTORS)
     def finish_execution(self, outcome: S, by: Actor) -> None:
         m = self.model
-        # disputed (xfail in test_task_aggregate.py): a pending task finishing an execution
-        assume(not (m.status == S.PENDING and outcome in TRANSITIONS[S.PENDING]))
         if outcome not in OUTCOMES:
             refused: Expected = (RuleViolationError,)
+        elif m.deleted:
+            refused = (DeletedError,)
+        elif m.status not in EXECUTING:
+            refused = (InvalidTransitionError,)
         else:
             refused = move_error(m.status, outcome)
-            if m.deleted:
-                refused = (DeletedError, InvalidTransitionError)
         result = {"exit_code": 0 if outcome == S.COMPLETED else 1}
         self.run(lambda: self.task.finish_execution(outcome, result, by), refused, 1)
         if not refused:
