@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from urllib.parse import parse_qs, unquote, urlparse
 
+import psycopg
+
 from infrastructure.settings import Settings
+
+EVENTS_FILE = "events.sqlite3"
 
 
 def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
@@ -18,7 +23,7 @@ def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return common | {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite3"),
+        "SQLITE_DBNAME": str(settings.data_dir / EVENTS_FILE),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
 
@@ -36,6 +41,20 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(parsed.password or ""),
         "POSTGRES_POOL_SIZE": "10",
         "POSTGRES_MAX_OVERFLOW": "10",
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        # also the pool's wait for a connection; eventsourcing retries a failed read 10 times,
+        # so an unreachable store answers 503 after about 10 x this
+        "POSTGRES_CONNECT_TIMEOUT": "2",
         "POSTGRES_LOCK_TIMEOUT": "5",
     }
+
+
+def probe(settings: Settings, events_table: str, timeout: float = 2.0) -> None:
+    """Raises unless the event store answers within ``timeout`` (readiness, without retries)."""
+    if not settings.uses_postgres:
+        path = settings.data_dir / EVENTS_FILE
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout) as conn:
+            conn.execute(f"SELECT 1 FROM {events_table} LIMIT 1")  # noqa: S608 - our own name
+        return
+    with psycopg.connect(settings.database_url or "", connect_timeout=max(1, int(timeout))) as conn:
+        conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
+        conn.execute(f"SELECT 1 FROM {events_table} LIMIT 1")  # noqa: S608 - our own name

@@ -7,6 +7,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from infrastructure.event_store import probe
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import JSON, now, ok
 from interfaces.http.inputs import call
@@ -29,8 +30,10 @@ async def _check_store(request: Request) -> dict[str, object]:
     services = _services(request)
     started = time.perf_counter()
     try:
-        position = await call(services.ledger.max_position)
+        table = services.ledger.recorder.events_table_name
+        await call(probe, services.settings, table)
         await call(services.read_model.ping)
+        position = await call(services.ledger.max_position)
     except Exception as error:  # noqa: BLE001 - a probe reports any failure as unhealthy
         return {"status": "unhealthy", "error": type(error).__name__}
     elapsed = round((time.perf_counter() - started) * 1000, 2)

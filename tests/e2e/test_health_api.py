@@ -58,8 +58,9 @@ def test_ready_is_503_while_the_store_is_unreachable(
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         response = client.get("/ready")
         assert response.status_code == 503 and response.json()["status"] == "unavailable"
-        failed = client.post("/api/projects/", json={"name": "x"})
-        assert failed.status_code == 503
-        assert failed.json()["error"]["code"] == "DATABASE_ERROR"
+        listing = client.get("/api/tasks/")
+        assert listing.status_code == 503
+        assert listing.json()["error"]["code"] == "DATABASE_ERROR"
+        assert listing.headers["retry-after"] == "1"
         with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
