@@ -13,12 +13,27 @@ from application.commands import CloneProject, CreateProject, UpdateProject, giv
 from application.idempotency import Idempotency, Written, write_once
 from application.representations import project_data
 from application.store import Store, check_version
+from application.task_inputs import new_task
 from domain.claim import SlugClaim, claim_id
 from domain.project import Project
 from domain.task import Task
 from domain.values import Actor, ProjectStatus
 
 DEFAULT_SLUG = "default"
+# what a cloned task keeps: its content, not its identity (slug), links or progress
+COPIED_FIELDS = (
+    "description",
+    "priority",
+    "tags",
+    "metadata",
+    "assigned_to",
+    "estimated_duration",
+    "repository_url",
+    "base_branch",
+    "ticket_id",
+    "ticket_summary",
+    "test_command",
+)
 
 
 def _limits(value: Any) -> dict[str, Any]:
@@ -82,12 +97,10 @@ def update_project(
         if "resource_limits" in fields:
             fields["resource_limits"] = _limits(fields["resource_limits"])
         pending: list[Aggregate] = [project]
-        if "slug" in fields and fields["slug"] != project.slug:
-            if project.slug:
-                released = slugs.release(store, by.team_id, "project", project.slug)
-                pending += [released] if released else []
-            if fields["slug"]:
-                pending.append(slugs.take(store, by.team_id, "project", fields["slug"], project.id))
+        if "slug" in fields:
+            pending += slugs.move(
+                store, by.team_id, "project", project.slug, fields["slug"], project.id
+            )
             project.change_slug(fields["slug"], by)
         project.update(fields, by)
         if "status" in fields:
@@ -105,11 +118,8 @@ def delete_project(
         project = store.load_live(Project, ref, by.team_id, "project")
         check_version(project, expected_version)
         project.delete(by)
-        pending: list[Aggregate] = [project]
-        if project.slug:
-            released = slugs.release(store, by.team_id, "project", project.slug)
-            pending += [released] if released else []
-        position = store.commit(*pending)
+        claims = slugs.move(store, by.team_id, "project", project.slug, None, project.id)
+        position = store.commit(project, *claims)
         return Written(
             data={"message": "Project deleted successfully", "project_id": str(project.id)},
             position=position,
@@ -156,25 +166,11 @@ def _copy_tasks(
     originals = [t for t in originals if not t.deleted and t.project_id == str(source.id)]
     copies: dict[str, Task] = {}
     for original in originals:
-        copies[str(original.id)] = Task(
-            team_id=by.team_id,
-            project_id=str(clone.id),
-            title=original.title,
-            description=original.description,
-            priority=original.priority,
-            tags=original.tags,
-            metadata=original.metadata,
-            assigned_to=original.assigned_to,
-            estimated_duration=original.estimated_duration,
-            slug=None,
-            dependencies=[],
-            repository_url=original.repository_url,
-            base_branch=original.base_branch,
-            ticket_id=original.ticket_id,
-            ticket_summary=original.ticket_summary,
-            test_command=original.test_command,
-            actor=by.id,
-            request_id=by.request_id,
+        copies[str(original.id)] = new_task(
+            by,
+            str(clone.id),
+            original.title,
+            **{field: getattr(original, field) for field in COPIED_FIELDS},
         )
     for original in originals:
         for dep in original.dependencies:

@@ -36,3 +36,18 @@ def release(store: Store, team_id: str, kind: str, slug: str) -> SlugClaim | Non
         return None
     claim.release()
     return claim
+
+
+def move(
+    store: Store, team_id: str, kind: str, old: str | None, new: str | None, holder: UUID
+) -> list[SlugClaim]:
+    """The claims to save when an object's slug changes from ``old`` to ``new`` (either None)."""
+    claims: list[SlugClaim] = []
+    if old == new:
+        return claims
+    if old:
+        released = release(store, team_id, kind, old)
+        claims += [released] if released else []
+    if new:
+        claims.append(take(store, team_id, kind, new, holder))
+    return claims

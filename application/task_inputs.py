@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from application.store import Store
 from domain.errors import RuleViolationError
 from domain.task import Task
-from domain.values import Priority, TaskStatus
+from domain.values import Actor, Priority, TaskStatus
 
 MAX_GRAPH = 1_000
 
@@ -61,3 +62,32 @@ def unmet_dependencies(store: Store, task: Task) -> list[str]:
         if isinstance(dep, Task) and not dep.deleted and dep.status != TaskStatus.COMPLETED.value:
             unmet.append(dep_id)
     return unmet
+
+
+TASK_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "priority": int(Priority.NORMAL),
+    "tags": [],
+    "metadata": {},
+    "assigned_to": None,
+    "estimated_duration": None,
+    "slug": None,
+    "dependencies": [],
+    "repository_url": None,
+    "base_branch": None,
+    "ticket_id": None,
+    "ticket_summary": None,
+    "test_command": None,
+}
+
+
+def new_task(by: Actor, project_id: str, title: str, **fields: Any) -> Task:
+    """A new task of the caller's team; fields not given take their defaults."""
+    return Task(
+        team_id=by.team_id,
+        project_id=project_id,
+        title=title,
+        actor=by.id,
+        request_id=by.request_id,
+        **(TASK_DEFAULTS | fields),
+    )

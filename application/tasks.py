@@ -13,7 +13,7 @@ from application.idempotency import Idempotency, Written, write_once
 from application.projects import default_project
 from application.representations import task_data
 from application.store import Store, check_version
-from application.task_inputs import dependency, duration, priority, reaches
+from application.task_inputs import dependency, duration, new_task, priority, reaches
 from domain.project import Project
 from domain.task import UPDATABLE, Task
 from domain.values import Actor, TaskStatus
@@ -28,10 +28,10 @@ def create_task(
         deps = [
             str(dependency(store, ref, by.team_id).id) for ref in dict.fromkeys(cmd.dependencies)
         ]
-        task = Task(
-            team_id=by.team_id,
-            project_id=str(project.id),
-            title=cmd.title,
+        task = new_task(
+            by,
+            str(project.id),
+            cmd.title,
             description=cmd.description,
             priority=int(priority(cmd.priority)),
             tags=list(dict.fromkeys(cmd.tags)),
@@ -45,8 +45,6 @@ def create_task(
             ticket_id=cmd.ticket_id,
             ticket_summary=cmd.ticket_summary,
             test_command=cmd.test_command,
-            actor=by.id,
-            request_id=by.request_id,
         )
         pending: list[Aggregate] = [task]
         if cmd.slug:
@@ -71,25 +69,17 @@ def submit_task(
             pending.extend(created)
         project.require_open()
         title = cmd.title or cmd.ticket_summary or cmd.description.strip().splitlines()[0][:500]
-        task = Task(
-            team_id=by.team_id,
-            project_id=str(project.id),
-            title=title or "task",
+        task = new_task(
+            by,
+            str(project.id),
+            title or "task",
             description=cmd.description,
             priority=int(priority(cmd.priority)),
-            tags=[],
-            metadata={},
-            assigned_to=None,
-            estimated_duration=None,
-            slug=None,
-            dependencies=[],
             repository_url=cmd.repository_url,
             base_branch=cmd.base_branch,
             ticket_id=cmd.ticket_id,
             ticket_summary=cmd.ticket_summary,
             test_command=cmd.test_command,
-            actor=by.id,
-            request_id=by.request_id,
         )
         queue_new_task(task, by)
         data = {
@@ -132,12 +122,8 @@ def apply_update(store: Store, task: Task, fields: dict[str, Any], by: Actor) ->
         task.add_tags(wanted, by)
     if "dependencies" in fields:
         pending += _replace_dependencies(store, task, fields["dependencies"], by)
-    if "slug" in fields and fields["slug"] != task.slug:
-        if task.slug:
-            released = slugs.release(store, by.team_id, "task", task.slug)
-            pending += [released] if released else []
-        if fields["slug"]:
-            pending.append(slugs.take(store, by.team_id, "task", fields["slug"], task.id))
+    if "slug" in fields:
+        pending += slugs.move(store, by.team_id, "task", task.slug, fields["slug"], task.id)
         task.change_slug(fields["slug"], by)
     if "status" in fields:
         task.change_status(TaskStatus(fields["status"]), fields.get("status_reason"), by)
@@ -163,11 +149,8 @@ def delete_task(
         task = store.load_live(Task, ref, by.team_id, "task")
         check_version(task, expected_version)
         task.delete(cmd.reason, by)
-        pending: list[Aggregate] = [task]
-        if task.slug:
-            released = slugs.release(store, by.team_id, "task", task.slug)
-            pending += [released] if released else []
-        position = store.commit(*pending)
+        claims = slugs.move(store, by.team_id, "task", task.slug, None, task.id)
+        position = store.commit(task, *claims)
         return Written(
             data={
                 "message": "Task deleted successfully",
