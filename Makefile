@@ -19,7 +19,7 @@ serve: $(STAMP)
 	$(BIN)/taskwarden serve
 
 test: $(STAMP)
-	$(BIN)/ruff check domain application projections infrastructure interfaces tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests
 
 lint: $(STAMP)
