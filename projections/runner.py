@@ -19,12 +19,20 @@ MAX_BACKOFF_SECONDS = 5.0
 
 class ProjectionRunner:
     def __init__(
-        self, ledger: Any, read_model: ReadModel, batch: int = 500, poll_interval: float = 0.05
+        self,
+        ledger: Any,
+        read_model: ReadModel,
+        batch: int = 500,
+        poll_interval: float = 0.05,
+        coalesce: float = 0.005,
     ) -> None:
         self._ledger = ledger
         self._read_model = read_model
         self._batch = batch
         self._poll_interval = poll_interval
+        # under a stream of commits, apply at most one batch per ``coalesce`` seconds, so that
+        # each transaction carries many events; an idle runner still applies at once
+        self._coalesce = coalesce
         self._position = 0
         self._changed = threading.Condition()
         self._wake = threading.Event()
@@ -96,7 +104,12 @@ class ProjectionRunner:
 
     def _run(self) -> None:
         backoff = self._poll_interval
+        last = 0.0
         while not self._stopping.is_set():
+            pause = last + self._coalesce - time.monotonic()
+            if pause > 0:
+                self._stopping.wait(pause)
+            last = time.monotonic()
             try:
                 self.catch_up()
             except Exception:  # noqa: BLE001 - logged; the runner must outlive a bad moment
