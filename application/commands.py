@@ -190,3 +190,30 @@ def given(command: Struct) -> dict[str, Any]:
         for f in command.__struct_fields__
         if getattr(command, f) is not msgspec.UNSET
     }
+
+
+Username = Annotated[str, Meta(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Password = Annotated[str, Meta(min_length=8, max_length=256)]
+RoleIn = Literal["admin", "operator", "approver", "viewer", "agent"]
+
+
+class CreateUser(Command):
+    username: Username
+    password: Password
+    role: RoleIn = "viewer"
+    email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    full_name: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class Login(Command):
+    username: Annotated[str, Meta(min_length=1, max_length=64)]
+    password: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class RefreshToken(Command):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=512)]
+
+
+class MintToken(Command):
+    team_id: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    role: RoleIn

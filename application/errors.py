@@ -27,3 +27,24 @@ class VersionConflictError(Exception):
 
 class IdempotencyConflictError(Exception):
     """The same ``Idempotency-Key`` came with a different request."""
+
+
+class AuthenticationError(Exception):
+    """No credentials, bad credentials, or a disabled account: 401."""
+
+    def __init__(self, message: str, code: str = "AUTH_TOKEN_INVALID") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PermissionDeniedError(Exception):
+    """Authenticated, but the role does not allow this: 403."""
+
+    def __init__(self, permission: str, role: str) -> None:
+        super().__init__(f"role {role} may not {permission}")
+        self.permission = permission
+        self.role = role
+
+
+class AdminKeyNotConfiguredError(Exception):
+    """``POST /api/auth/token`` without TASKWARDEN_ADMIN_KEY set: 503."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 class TaskStatus(str, Enum):
@@ -108,3 +108,28 @@ def rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"  # create, update, execute, cancel
+    APPROVER = "approver"  # answer, approve, reject
+    VIEWER = "viewer"  # read
+    AGENT = "agent"  # worker credentials
+
+
+class Permission(StrEnum):
+    READ = "read"
+    OPERATE = "operate"
+    DECIDE = "decide"
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.OPERATOR: frozenset({Permission.READ, Permission.OPERATE}),
+    Role.APPROVER: frozenset({Permission.READ, Permission.DECIDE}),
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.AGENT: frozenset({Permission.AGENT}),
+}

@@ -20,6 +20,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     run_projections: bool = True
     version: str = "0.1.0"
     environment: str = "development"
+    admin_key: str | None = None
+    admin_password: str | None = None
+    jwt_secret: str | None = None
+    access_ttl: int = 900
+    refresh_ttl: int = 30 * 24 * 3600
 
     @property
     def uses_postgres(self) -> bool:
@@ -44,4 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             projection_batch=int(env.get("TASKWARDEN_PROJECTION_BATCH", "500")),
             run_projections=env.get("TASKWARDEN_RUN_PROJECTIONS", "1") not in ("0", "false", "no"),
             environment=env.get("TASKWARDEN_ENVIRONMENT", "development"),
+            admin_key=env.get("TASKWARDEN_ADMIN_KEY") or None,
+            admin_password=env.get("TASKWARDEN_ADMIN_PASSWORD") or None,
+            jwt_secret=env.get("TASKWARDEN_JWT_SECRET") or None,
+            access_ttl=int(env.get("TASKWARDEN_ACCESS_TTL", "900")),
+            refresh_ttl=int(env.get("TASKWARDEN_REFRESH_TTL", str(30 * 24 * 3600))),
         )

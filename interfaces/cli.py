@@ -40,7 +40,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     # only the embedded mode creates its own tables; with Postgres run `taskwarden migrate` once
-    app = create_app(settings, migrate_first=not settings.uses_postgres)
+    app = create_app(settings, migrate_first=not settings.uses_postgres, bootstrap=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
     return 0
 

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from application.committer import Committer
 from application.ledger import Ledger
+from application.ports import PasswordHasher, TokenCodec
 from application.store import Store
 from infrastructure.event_store import ledger_env
+from infrastructure.passwords import ScryptHasher
 from infrastructure.settings import Settings
+from infrastructure.tokens import JwtCodec, load_secret
 from infrastructure.views import open_read_model
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
@@ -22,6 +25,8 @@ class Services:
     store: Store
     read_model: ReadModel
     runner: ProjectionRunner
+    codec: TokenCodec
+    hasher: PasswordHasher
 
     def close(self) -> None:
         self.runner.stop()
@@ -56,4 +61,6 @@ def build(settings: Settings) -> Services:
         store=Store(ledger, committer),
         read_model=read_model,
         runner=runner,
+        codec=JwtCodec(load_secret(settings.jwt_secret, settings.data_dir), settings.access_ttl),
+        hasher=ScryptHasher(),
     )

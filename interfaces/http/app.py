@@ -7,13 +7,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from application.users import bootstrap_admin
 from infrastructure.settings import Settings
-from interfaces.http import errors, routes_bulk, routes_health, routes_projects, routes_tasks
+from interfaces.http import (
+    errors,
+    routes_auth,
+    routes_bulk,
+    routes_health,
+    routes_projects,
+    routes_tasks,
+)
 from interfaces.http.docs_page import PAGE
 from interfaces.http.endpoint import Endpoint, routes
 from interfaces.http.envelope import JSON
@@ -24,10 +33,21 @@ from interfaces.services import Services, build, migrate
 
 ENDPOINTS: list[Endpoint] = [
     *routes_health.ENDPOINTS,
+    *routes_auth.ENDPOINTS,
     *routes_bulk.ENDPOINTS,
     *routes_tasks.ENDPOINTS,
     *routes_projects.ENDPOINTS,
 ]
+
+
+async def _bootstrap_admin(services: Services) -> None:
+    """An empty store gets user ``admin`` (team ``default``); a generated password is shown once."""
+    password = services.settings.admin_password
+    generated = await run_in_threadpool(bootstrap_admin, services.store, services.hasher, password)
+    if generated:
+        print(  # noqa: T201 - shown once, on purpose, to whoever started the server
+            f"created user admin (team default) with password: {generated}", flush=True
+        )
 
 
 def create_app(
@@ -35,6 +55,7 @@ def create_app(
     *,
     services: Services | None = None,
     migrate_first: bool = False,
+    bootstrap: bool = False,
 ) -> Starlette:
     """``services`` lets a test or a benchmark share one set; otherwise the lifespan builds them."""
     settings = settings or (services.settings if services else Settings.from_env())
@@ -46,6 +67,8 @@ def create_app(
         if own and migrate_first:
             migrate(settings)
         app.state.services = services or build(settings)
+        if bootstrap:
+            await _bootstrap_admin(app.state.services)
         try:
             yield
         finally:

@@ -6,9 +6,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from application.auth import authenticate
+from domain.values import Permission
+from interfaces.http.identity import credential
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -25,13 +30,24 @@ class Endpoint:
     query: tuple[str, ...] = ()
     headers: tuple[str, ...] = field(default=())
     optional_body: bool = False
+    # what the caller's role must grant; None: GET needs read, other methods need operate
+    permission: Permission | None = None
+    public: bool = False
+
+    @property
+    def needs(self) -> Permission | None:
+        if self.public:
+            return None
+        if self.permission is not None:
+            return self.permission
+        return Permission.READ if self.method == "GET" else Permission.OPERATE
 
 
 def routes(endpoints: Iterable[Endpoint]) -> list[Route]:
     """Groups endpoints by path; a path with a trailing slash also answers without it."""
-    by_path: dict[str, dict[str, Handler]] = {}
+    by_path: dict[str, dict[str, Endpoint]] = {}
     for e in endpoints:
-        by_path.setdefault(e.path, {})[e.method] = e.handler
+        by_path.setdefault(e.path, {})[e.method] = e
     table: list[Route] = []
     for path, methods in by_path.items():
         dispatch = _dispatcher(methods)
@@ -41,8 +57,17 @@ def routes(endpoints: Iterable[Endpoint]) -> list[Route]:
     return table
 
 
-def _dispatcher(methods: dict[str, Handler]) -> Callable[[Request], Any]:
+def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Any]:
     async def dispatch(request: Request) -> Response:
-        return await methods[request.method](request)
+        endpoint = methods[request.method]
+        permission = endpoint.needs
+        if permission is not None:
+            services = request.app.state.services
+            principal = await run_in_threadpool(
+                authenticate, services.store, services.codec, credential(request)
+            )
+            principal.require(permission)
+            request.state.principal = principal
+        return await endpoint.handler(request)
 
     return dispatch

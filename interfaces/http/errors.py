@@ -14,7 +14,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from application.errors import IdempotencyConflictError, NotFoundError, VersionConflictError
+from application.errors import (
+    AdminKeyNotConfiguredError,
+    AuthenticationError,
+    IdempotencyConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    VersionConflictError,
+)
 from domain.errors import DeletedError, DomainError, RuleViolationError
 from interfaces.http.envelope import failure
 from projections.search import SearchSyntaxError
@@ -79,6 +86,13 @@ def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # n
         return 422, "VALIDATION_INVALID_FORMAT", f"malformed JSON: {error}", {}
     if isinstance(error, SearchSyntaxError):
         return 422, "VALIDATION_ERROR", f"search: {error}", {"field": "search"}
+    if isinstance(error, AuthenticationError):
+        return 401, error.code, str(error), {}
+    if isinstance(error, PermissionDeniedError):
+        details = {"role": error.role, "permission": error.permission}
+        return 403, "AUTH_INSUFFICIENT_PERMISSIONS", str(error), details
+    if isinstance(error, AdminKeyNotConfiguredError):
+        return 503, "ADMIN_KEY_NOT_CONFIGURED", str(error), {}
     if isinstance(error, NotFoundError):
         return 404, error.code, str(error), {"id": error.ref}
     if isinstance(error, DeletedError):
@@ -110,6 +124,8 @@ async def handle(conn: HTTPConnection, error: Exception) -> Response:
     if status >= 500 and status != 503:
         log.exception("request %s failed", getattr(conn.state, "request_id", "?"), exc_info=error)
     headers = dict(getattr(error, "headers", None) or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="taskwarden"')
     if status == 503:
         headers.setdefault("Retry-After", "1")
     return failure(conn, status, code, message, details, headers)
@@ -117,6 +133,9 @@ async def handle(conn: HTTPConnection, error: Exception) -> Response:
 
 EXPECTED = (
     BadRequestError,
+    AuthenticationError,
+    PermissionDeniedError,
+    AdminKeyNotConfiguredError,
     msgspec.ValidationError,
     msgspec.DecodeError,
     SearchSyntaxError,

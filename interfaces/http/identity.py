@@ -1,27 +1,29 @@
-"""Who is calling. Until tokens and API keys arrive, every caller is the default team's operator.
-
-Every handler already takes the caller's team from here, so scoping is in place everywhere.
-"""
+"""Request context (a request id) and the caller's credentials."""
 
 from __future__ import annotations
 
 import uuid
 
-import msgspec
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-
-class Principal(msgspec.Struct, frozen=True):
-    actor_id: str
-    team_id: str
-    role: str
+from application.auth import API_KEY_PREFIX
 
 
-DEFAULT = Principal(actor_id="anonymous", team_id="default", role="admin")
+def credential(request: Request) -> str | None:
+    """``Authorization: Bearer <JWT or tw_ key>``, or ``X-API-Key: tw_...`` (seed 003)."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    key = request.headers.get("x-api-key")
+    if key and key.startswith(API_KEY_PREFIX):
+        return key.strip()
+    return None
 
 
 class RequestContext:
-    """Pure ASGI middleware: a request id (kept from ``X-Request-ID`` when sane) and the caller."""
+    """Pure ASGI middleware: a request id, kept from ``X-Request-ID`` when sane."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,9 +35,7 @@ class RequestContext:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else ""
         request_id = request_id or str(uuid.uuid4())
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        state["principal"] = DEFAULT
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: dict) -> None:  # type: ignore[type-arg]
             if message["type"] == "http.response.start":

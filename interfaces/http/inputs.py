@@ -44,10 +44,7 @@ async def body(request: Request, kind: type[T], *, optional: bool = False) -> T:
 
 
 def actor(request: Request) -> Actor:
-    principal = request.state.principal
-    return Actor(
-        id=principal.actor_id, team_id=principal.team_id, request_id=request.state.request_id
-    )
+    return request.state.principal.actor(request.state.request_id)
 
 
 def expected_version(request: Request) -> int | None:

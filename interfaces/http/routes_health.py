@@ -110,10 +110,17 @@ async def metrics(request: Request) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/health", health, "Liveness", "health"),
-    Endpoint("GET", "/ready", ready, "Readiness: event store and read model reachable", "health"),
-    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "health"),
-    Endpoint("GET", "/api/health/", api_health, "Health (seed 000)", "health"),
+    Endpoint("GET", "/health", health, "Liveness", "health", public=True),
+    Endpoint(
+        "GET",
+        "/ready",
+        ready,
+        "Readiness: event store and read model reachable",
+        "health",
+        public=True,
+    ),
+    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "health", public=True),
+    Endpoint("GET", "/api/health/", api_health, "Health (seed 000)", "health", public=True),
     Endpoint(
         "GET", "/api/health/detailed", api_health_detailed, "Detailed health (seed 000)", "health"
     ),

@@ -20,6 +20,7 @@ from application.commands import (
 from application.idempotency import Written
 from application.representations import task_data
 from domain.task import Task
+from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.inputs import Query, actor, body, call, expected_version, idempotency
@@ -293,6 +294,7 @@ ENDPOINTS = [
         "tasks",
         ApproveWork,
         optional_body=True,
+        permission=Permission.DECIDE,
     ),
     Endpoint(
         "POST",
@@ -302,5 +304,6 @@ ENDPOINTS = [
         "tasks",
         RejectWork,
         202,
+        permission=Permission.DECIDE,
     ),
 ]

@@ -54,8 +54,27 @@ class Api:
         return self.client.app.state.services.ledger.max_position()
 
 
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+
+
 def make_settings(tmp_path: Path, url: str | None) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=url, read_wait_seconds=5.0)
+    return Settings(
+        data_dir=tmp_path / "data", database_url=url, read_wait_seconds=5.0, admin_key=ADMIN_KEY
+    )
+
+
+def token(client: TestClient, team: str = "default", role: str = "admin") -> str:
+    response = client.post(
+        "/api/auth/token", json={"team_id": team, "role": role}, headers={"X-Admin-Key": ADMIN_KEY}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["data"]["access_token"]
+
+
+def signed_in(client: TestClient, team: str = "default", role: str = "admin") -> Api:
+    """The client, sending a token for ``team`` and ``role`` with every request."""
+    client.headers["Authorization"] = f"Bearer {token(client, team, role)}"
+    return Api(client)
 
 
 @pytest.fixture
@@ -67,7 +86,7 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
 def api(settings: Settings) -> Iterator[Api]:
     migrate(settings)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield Api(client)
+        yield signed_in(client)
 
 
 @pytest.fixture
@@ -76,4 +95,4 @@ def sqlite_api(tmp_path: Path) -> Iterator[Api]:
     settings = make_settings(tmp_path, None)
     migrate(settings)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield Api(client)
+        yield signed_in(client)

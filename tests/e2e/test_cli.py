@@ -20,9 +20,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _request(url: str, body: dict | None = None) -> dict:
+def _request(url: str, body: dict | None = None, token: str | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -41,10 +44,21 @@ def _wait_until_up(url: str, process: subprocess.Popen, deadline: float) -> None
     raise AssertionError("server did not answer in time")
 
 
-def _serve(data_dir: Path) -> tuple[subprocess.Popen, str]:
+PASSWORD = "correct horse battery"
+
+
+def _login(url: str, password: str = PASSWORD) -> str:
+    body = {"username": "admin", "password": password}
+    return _request(url + "/api/auth/login", body)["data"]["access_token"]
+
+
+def _serve(data_dir: Path, password: str | None = PASSWORD) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "TASKWARDEN_DATA_DIR": str(data_dir)}
     env.pop("TASKWARDEN_DATABASE_URL", None)
+    env.pop("TASKWARDEN_ADMIN_PASSWORD", None)
+    if password:
+        env["TASKWARDEN_ADMIN_PASSWORD"] = password
     process = subprocess.Popen(
         [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -68,16 +82,19 @@ def _stop(process: subprocess.Popen) -> None:
 def test_serve_in_embedded_mode_keeps_data_across_a_restart(tmp_path):
     process, url = _serve(tmp_path)
     try:
-        project = _request(url + "/api/projects/", {"name": "Kept"})["data"]
-        task = _request(url + "/api/tasks/", {"title": "Survive", "project_id": project["id"]})
+        token = _login(url)
+        project = _request(url + "/api/projects/", {"name": "Kept"}, token)["data"]
+        body = {"title": "Survive", "project_id": project["id"]}
+        task = _request(url + "/api/tasks/", body, token)
     finally:
         _stop(process)
     process, url = _serve(tmp_path)
     try:
-        again = _request(url + f"/api/tasks/{task['data']['id']}")["data"]
+        token = _login(url)
+        again = _request(url + f"/api/tasks/{task['data']['id']}", token=token)["data"]
         assert again["title"] == "Survive"
         position = task["meta"]["position"]
-        listing = _request(url + f"/api/tasks/?min_position={position}")["data"]
+        listing = _request(url + f"/api/tasks/?min_position={position}", token=token)["data"]
         assert [t["title"] for t in listing["items"]] == ["Survive"]
     finally:
         _stop(process)
@@ -89,21 +106,20 @@ def test_serve_in_embedded_mode_keeps_data_across_a_restart(tmp_path):
         timeout=60,
         check=True,
     )
-    assert "task.created" in history.stdout and "anonymous" in history.stdout
+    assert "task.created" in history.stdout and "user:" in history.stdout
 
 
-def test_migrate_then_history_of_a_missing_task_fails_cleanly(tmp_path):
-    env = {**os.environ, "TASKWARDEN_DATA_DIR": str(tmp_path)}
-    migrated = subprocess.run(
-        [str(BIN), "migrate"], env=env, capture_output=True, text=True, timeout=60, check=True
-    )
-    assert "migrated" in migrated.stdout
-    missing = subprocess.run(
-        [str(BIN), "history", "00000000-0000-0000-0000-000000000000"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert missing.returncode == 1 and "not found" in missing.stderr
+def test_serve_creates_the_first_admin_with_a_generated_password_shown_once(tmp_path):
+    process, _ = _serve(tmp_path, password=None)
+    _stop(process)
+    first = process.stdout.read() if process.stdout else ""
+    shown = [line for line in first.splitlines() if "created user admin" in line]
+    assert len(shown) == 1
+    password = shown[0].rsplit(": ", 1)[1].strip()
+    process, url = _serve(tmp_path, password=None)
+    try:
+        assert _login(url, password)
+    finally:
+        _stop(process)
+    second = process.stdout.read() if process.stdout else ""
+    assert "created user admin" not in second

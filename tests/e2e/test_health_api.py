@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 from interfaces.services import migrate
+from tests.e2e.conftest import ADMIN_KEY, signed_in
 
 
 def test_liveness_and_readiness(api):
@@ -28,9 +29,16 @@ def test_seed_health_endpoints(api):
 
 
 def test_metrics_are_prometheus_text(api):
+    def created() -> int:
+        line = 'taskwarden_http_requests_total{method="POST",status="201"} '
+        text = api.get("/metrics").text
+        return sum(int(row.split()[-1]) for row in text.splitlines() if row.startswith(line))
+
+    before = created()
     api.project()
+    api.project()
+    assert created() == before + 2
     text = api.get("/metrics").text
-    assert 'taskwarden_http_requests_total{method="POST",status="201"} 1' in text
     assert "taskwarden_log_position" in text and "taskwarden_projection_lag" in text
 
 
@@ -49,10 +57,13 @@ def test_openapi_lists_every_route_and_its_schemas(api):
 def test_ready_is_503_while_the_store_is_unreachable(
     tmp_path: Path, postgres_admin_url, postgres_url
 ):
-    settings = Settings(data_dir=tmp_path, database_url=postgres_url, read_wait_seconds=1)
+    settings = Settings(
+        data_dir=tmp_path, database_url=postgres_url, read_wait_seconds=1, admin_key=ADMIN_KEY
+    )
     migrate(settings)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         assert client.get("/ready").status_code == 200
+        signed_in(client)
         name = postgres_url.rsplit("/", 1)[1].split("?")[0]
         with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

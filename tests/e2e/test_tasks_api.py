@@ -272,7 +272,7 @@ def test_history_comes_from_the_event_store_with_positions_and_actors(api):
     assert [h["type"] for h in history] == ["task.created", "task.updated"]
     assert [h["version"] for h in history] == [1, 2]
     assert history[0]["position"] < history[1]["position"]
-    assert history[1]["actor"] == "anonymous" and history[1]["request_id"] == "req-42"
+    assert history[1]["actor"].startswith("token:") and history[1]["request_id"] == "req-42"
     assert history[1]["data"] == {"changes": {"title": "Renamed"}}
 
 

@@ -1,0 +1,211 @@
+"""Authentication: bearer tokens (JWTs, ``tw_`` API keys), login, refresh with rotation, logout,
+and admin-key token minting (seed 001)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+
+from application.errors import (
+    AdminKeyNotConfiguredError,
+    AuthenticationError,
+)
+from application.ports import InvalidTokenError, PasswordHasher, TokenCodec
+from application.principal import Principal
+from application.store import Store
+from domain.claim import SlugClaim, claim_id
+from domain.credentials import ApiKey, RefreshFamily
+from domain.user import User
+from domain.values import Actor, Role
+
+API_KEY_PREFIX = "tw_"
+KEY_USE_RECORD_INTERVAL = timedelta(minutes=1)
+# verified against when the username is unknown, so both answers take the same time
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+
+def digest(secret: str) -> str:
+    """API keys and refresh tokens are long random secrets: a plain SHA-256 is enough."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+USERNAMES = ("*", "username")  # usernames are unique across teams: one claim space
+
+
+def username_claim(username: str) -> UUID:
+    team, kind = USERNAMES
+    return claim_id(team, f"slug:{kind}", username.lower())
+
+
+def authenticate(store: Store, codec: TokenCodec, credential: str | None) -> Principal:
+    if not credential:
+        raise AuthenticationError("authentication required", "AUTH_TOKEN_MISSING")
+    if credential.startswith(API_KEY_PREFIX):
+        return _api_key_principal(store, credential)
+    try:
+        claims = codec.read(credential)
+    except InvalidTokenError as error:
+        raise AuthenticationError(f"invalid token: {error}") from None
+    if claims.get("typ") != "access":
+        raise AuthenticationError("not an access token")
+    subject = str(claims["sub"])
+    if subject.startswith("user:"):
+        return _user_principal(store, subject.removeprefix("user:"))
+    team, role = claims.get("team"), claims.get("role")
+    if not isinstance(team, str) or role not in {r.value for r in Role}:
+        raise AuthenticationError("token lacks a team or a role")
+    return Principal(actor_id=subject, team_id=team, role=str(role), kind="token")
+
+
+def _user_principal(store: Store, user_id: str) -> Principal:
+    """The user's current role and state: a disabled user loses access at once."""
+    user = _load(store, User, user_id)
+    if user is None:
+        raise AuthenticationError("unknown user")
+    if user.disabled:
+        raise AuthenticationError("account is disabled", "AUTH_ACCOUNT_DISABLED")
+    return Principal(
+        actor_id=f"user:{user.id}",
+        team_id=user.team_id,
+        role=user.role,
+        kind="user",
+        user_id=str(user.id),
+    )
+
+
+def _api_key_principal(store: Store, credential: str) -> Principal:
+    key_id, _, secret = credential.removeprefix(API_KEY_PREFIX).partition("_")
+    key = _load(store, ApiKey, key_id) if secret else None
+    if key is None or not hmac.compare_digest(key.secret_hash, digest(credential)):
+        raise AuthenticationError("invalid API key")
+    now = datetime.now(UTC)
+    if not key.usable(now):
+        raise AuthenticationError("API key revoked or expired")
+    if key.last_used_at is None or now - key.last_used_at > KEY_USE_RECORD_INTERVAL:
+        key.record_use(now)
+        store.commit(key)  # best kept, not critical: a lost race only loses a timestamp
+    return Principal(
+        actor_id=f"key:{key.id}",
+        team_id=key.team_id,
+        role=key.role,
+        kind="api_key",
+        project_id=key.project_id,
+    )
+
+
+def _load(store: Store, cls: type[Any], raw_id: str) -> Any:
+    try:
+        aggregate = store.ledger.repository.get(UUID(raw_id))
+    except (ValueError, AggregateNotFoundError):
+        return None
+    return aggregate if isinstance(aggregate, cls) else None
+
+
+def mint_token(
+    codec: TokenCodec, configured_key: str | None, presented: str | None, team_id: str, role: str
+) -> dict[str, Any]:
+    """Seed 001: ``X-Admin-Key`` buys a token for any team and role."""
+    if not configured_key:
+        raise AdminKeyNotConfiguredError("no admin key is configured")
+    if not presented or not hmac.compare_digest(presented.encode(), configured_key.encode()):
+        raise AuthenticationError("invalid admin key")
+    subject = f"token:{uuid4().hex[:16]}"
+    token = codec.issue({"sub": subject, "team": team_id, "role": role, "typ": "access"})
+    return {
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": codec.access_ttl,
+        "team_id": team_id,
+        "role": role,
+    }
+
+
+def login(
+    store: Store,
+    codec: TokenCodec,
+    hasher: PasswordHasher,
+    username: str,
+    password: str,
+    refresh_ttl: int,
+    request_id: str,
+) -> dict[str, Any]:
+    user = _user_by_name(store, username)
+    if user is None:
+        hasher.verify(password, _DUMMY_HASH)
+        raise AuthenticationError("wrong username or password")
+    if not hasher.verify(password, user.password_hash):
+        raise AuthenticationError("wrong username or password")
+    if user.disabled:
+        raise AuthenticationError("account is disabled", "AUTH_ACCOUNT_DISABLED")
+    now = datetime.now(UTC)
+    family_secret = secrets.token_urlsafe(32)
+    family = RefreshFamily(
+        user_id=str(user.id),
+        team_id=user.team_id,
+        secret_hash=digest(family_secret),
+        expires_at=now + timedelta(seconds=refresh_ttl),
+    )
+    actor = Actor(id=f"user:{user.id}", team_id=user.team_id, request_id=request_id)
+    user.record_login(now, actor)
+    store.commit(user, family)
+    return _tokens(codec, user, family, family_secret)
+
+
+def refresh(store: Store, codec: TokenCodec, token: str, refresh_ttl: int) -> dict[str, Any]:
+    """Each refresh token works once; a used one presented again revokes its whole family."""
+    family_id, _, secret = token.partition(".")
+    family = _load(store, RefreshFamily, family_id) if secret else None
+    if family is None:
+        raise AuthenticationError("invalid refresh token")
+    if family.revoked:
+        raise AuthenticationError("refresh token revoked")
+    now = datetime.now(UTC)
+    if not hmac.compare_digest(family.secret_hash, digest(secret)):
+        family.revoke("reuse")  # a token from this family was replayed: assume it was stolen
+        store.commit(family)
+        raise AuthenticationError("refresh token already used; the session is revoked")
+    if now >= family.expires_at:
+        raise AuthenticationError("refresh token expired")
+    user = _load(store, User, family.user_id)
+    if user is None or user.disabled:
+        raise AuthenticationError("account is disabled", "AUTH_ACCOUNT_DISABLED")
+    fresh = secrets.token_urlsafe(32)
+    family.rotate(digest(fresh), now + timedelta(seconds=refresh_ttl))
+    store.commit(family)
+    return _tokens(codec, user, family, fresh)
+
+
+def logout(store: Store, token: str) -> None:
+    family_id, _, secret = token.partition(".")
+    family = _load(store, RefreshFamily, family_id) if secret else None
+    if family is None or not hmac.compare_digest(family.secret_hash, digest(secret)):
+        raise AuthenticationError("invalid refresh token")
+    family.revoke("logout")
+    store.commit(family)
+
+
+def _tokens(codec: TokenCodec, user: User, family: RefreshFamily, secret: str) -> dict[str, Any]:
+    access = codec.issue({"sub": f"user:{user.id}", "typ": "access"})
+    return {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": codec.access_ttl,
+        "refresh_token": f"{family.id.hex}.{secret}",
+        "user": {"id": str(user.id), "username": user.username, "email": user.email},
+    }
+
+
+def _user_by_name(store: Store, username: str) -> User | None:
+    try:
+        claim = store.ledger.repository.get(username_claim(username))
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(claim, SlugClaim) or claim.holder is None:
+        return None
+    return _load(store, User, claim.holder)

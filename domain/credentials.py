@@ -1,0 +1,93 @@
+"""Credentials as aggregates: API keys, and refresh-token families that rotate on every use.
+
+A refresh token is ``<family id>.<secret>``; the family keeps the hash of the one secret that may
+be used next. Presenting any earlier secret of the family is a replay: the whole family is
+revoked, so a stolen token dies with the one that was rotated past it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.values import Actor
+
+
+class ApiKey(Aggregate):
+    """A ``tw_`` key for programs: scoped to a team and a role, optionally to one project."""
+
+    @event("Created")
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        team_id: str,
+        name: str,
+        role: str,
+        project_id: str | None,
+        secret_hash: str,
+        prefix: str,
+        expires_at: datetime | None,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        self.team_id = team_id
+        self.name = name
+        self.role = role
+        self.project_id = project_id
+        self.secret_hash = secret_hash
+        self.prefix = prefix
+        self.expires_at = expires_at
+        self.created_by = actor
+        self.revoked = False
+        self.last_used_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        return not self.revoked and (self.expires_at is None or now < self.expires_at)
+
+    def record_use(self, at: datetime) -> None:
+        self._used(at=at)
+
+    @event("Used")
+    def _used(self, at: datetime) -> None:
+        self.last_used_at = at
+
+    def revoke(self, by: Actor) -> None:
+        if not self.revoked:
+            self._revoked(actor=by.id, request_id=by.request_id)
+
+    @event("Revoked")
+    def _revoked(self, actor: str, request_id: str) -> None:
+        self.revoked = True
+
+
+class RefreshFamily(Aggregate):
+    """Every refresh token issued from one login."""
+
+    @event("Started")
+    def __init__(
+        self, *, user_id: str, team_id: str, secret_hash: str, expires_at: datetime
+    ) -> None:
+        self.user_id = user_id
+        self.team_id = team_id
+        self.secret_hash = secret_hash
+        self.expires_at = expires_at
+        self.revoked = False
+        self.revoked_reason: str | None = None
+
+    def rotate(self, secret_hash: str, expires_at: datetime) -> None:
+        self._rotated(secret_hash=secret_hash, expires_at=expires_at)
+
+    @event("Rotated")
+    def _rotated(self, secret_hash: str, expires_at: datetime) -> None:
+        self.secret_hash = secret_hash
+        self.expires_at = expires_at
+
+    def revoke(self, reason: str) -> None:
+        if not self.revoked:
+            self._revoked(reason=reason)
+
+    @event("Revoked")
+    def _revoked(self, reason: str) -> None:
+        self.revoked = True
+        self.revoked_reason = reason
