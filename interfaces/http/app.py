@@ -17,11 +17,13 @@ from application.users import bootstrap_admin
 from infrastructure.settings import Settings
 from interfaces.http import (
     errors,
+    routes_api_keys,
     routes_auth,
     routes_bulk,
     routes_health,
     routes_projects,
     routes_tasks,
+    routes_users,
 )
 from interfaces.http.docs_page import PAGE
 from interfaces.http.endpoint import Endpoint, routes
@@ -34,6 +36,8 @@ from interfaces.services import Services, build, migrate
 ENDPOINTS: list[Endpoint] = [
     *routes_health.ENDPOINTS,
     *routes_auth.ENDPOINTS,
+    *routes_api_keys.ENDPOINTS,
+    *routes_users.ENDPOINTS,
     *routes_bulk.ENDPOINTS,
     *routes_tasks.ENDPOINTS,
     *routes_projects.ENDPOINTS,
