@@ -44,10 +44,22 @@ def username_claim(username: str) -> UUID:
 
 
 def authenticate(store: Store, codec: TokenCodec, credential: str | None) -> Principal:
+    principal = authenticate_without_store(codec, credential)
+    if principal is not None:
+        return principal
+    presented = credential or ""  # never empty here: refused above
+    if presented.startswith(API_KEY_PREFIX):
+        return _api_key_principal(store, presented)
+    return _user_principal(store, str(codec.read(presented)["sub"]).removeprefix("user:"))
+
+
+def authenticate_without_store(codec: TokenCodec, credential: str | None) -> Principal | None:
+    """Answers (or refuses) what a signature alone can decide, with no I/O: fit for the event
+    loop. None means the store must be asked (a user's token, an API key)."""
     if not credential:
         raise AuthenticationError("authentication required", "AUTH_TOKEN_MISSING")
     if credential.startswith(API_KEY_PREFIX):
-        return _api_key_principal(store, credential)
+        return None
     try:
         claims = codec.read(credential)
     except InvalidTokenError as error:
@@ -56,7 +68,7 @@ def authenticate(store: Store, codec: TokenCodec, credential: str | None) -> Pri
         raise AuthenticationError("not an access token")
     subject = str(claims["sub"])
     if subject.startswith("user:"):
-        return _user_principal(store, subject.removeprefix("user:"))
+        return None
     team, role = claims.get("team"), claims.get("role")
     if not isinstance(team, str) or role not in {r.value for r in Role}:
         raise AuthenticationError("token lacks a team or a role")

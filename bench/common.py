@@ -174,10 +174,11 @@ class KeepAliveConnection:
         reader, writer = await asyncio.open_connection(host, int(port))
         return cls(reader, writer)
 
-    async def post(self, path: str, body: bytes) -> int:
+    async def post(self, path: str, body: bytes, token: str | None = None) -> int:
+        auth = f"authorization: Bearer {token}\r\n" if token else ""
         head = (
             f"POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n\r\n"
+            f"{auth}content-length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)
         lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")

@@ -132,7 +132,7 @@ Send = Callable[[bytes], Awaitable[int]]
 
 
 @asynccontextmanager
-async def senders(url: str, clients: int, kind: str) -> AsyncIterator[list[Send]]:
+async def senders(url: str, clients: int, kind: str, token: str) -> AsyncIterator[list[Send]]:
     """One ``send(body) -> status`` per client.
 
     ``httpx``: one shared AsyncClient whose pool holds ``clients`` connections. ``raw``: one
@@ -141,7 +141,7 @@ async def senders(url: str, clients: int, kind: str) -> AsyncIterator[list[Send]
     if kind == "raw":
         conns = [await KeepAliveConnection.open(url) for _ in range(clients)]
         try:
-            yield [partial(c.post, "/api/tasks/") for c in conns]
+            yield [partial(c.post, "/api/tasks/", token=token) for c in conns]
         finally:
             for c in conns:
                 await c.close()
@@ -150,7 +150,7 @@ async def senders(url: str, clients: int, kind: str) -> AsyncIterator[list[Send]
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
 
         async def send(body: bytes) -> int:
-            headers = {"content-type": "application/json"}
+            headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
             response = await client.post("/api/tasks/", content=body, headers=headers)
             return response.status_code
 
@@ -175,8 +175,10 @@ async def _drive(sends: list[Send], bodies: list[bytes]) -> tuple[float, list[fl
     return time.perf_counter() - started, latencies, errors
 
 
-async def load(url: str, project_id: str, clients: int, args: argparse.Namespace) -> Level:
-    async with senders(url, clients, args.client) as sends:
+async def load(
+    url: str, project_id: str, token: str, clients: int, args: argparse.Namespace
+) -> Level:
+    async with senders(url, clients, args.client, token) as sends:
         await _drive(sends, bodies(project_id, warmups(args, clients)))
         seconds, latencies, errors = await _drive(sends, bodies(project_id, args.requests))
     return Level(
@@ -199,17 +201,36 @@ def bodies(project_id: str, count: int) -> list[bytes]:
     ]
 
 
-def new_project(url: str) -> str:
-    response = httpx.post(f"{url}/api/projects/", json={"name": "bench"}, timeout=30)
+BENCH_ADMIN_KEY = "bench-admin-key-not-a-secret"
+
+
+def new_project(url: str) -> tuple[str, str]:
+    """A project to fill, and an operator token for the benchmark's team (minted by admin key)."""
+    minted = httpx.post(
+        f"{url}/api/auth/token",
+        json={"team_id": "bench", "role": "operator"},
+        headers={"X-Admin-Key": BENCH_ADMIN_KEY},
+        timeout=30,
+    )
+    minted.raise_for_status()
+    token = minted.json()["data"]["access_token"]
+    response = httpx.post(
+        f"{url}/api/projects/",
+        json={"name": "bench"},
+        headers={"authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     response.raise_for_status()
-    return str(response.json()["data"]["id"])
+    return str(response.json()["data"]["id"]), token
 
 
-def measure(url: str, pid: int | None, project_id: str, args: argparse.Namespace) -> list[Level]:
+def measure(
+    url: str, pid: int | None, project_id: str, token: str, args: argparse.Namespace
+) -> list[Level]:
     levels = []
     for clients in args.clients:
         before = cpu_seconds(pid)
-        level = asyncio.run(load(url, project_id, clients, args))
+        level = asyncio.run(load(url, project_id, token, clients, args))
         after = cpu_seconds(pid)
         if before is not None and after is not None:
             level.cpu_ms = (after - before) * 1000 / (args.requests + warmups(args, clients))
@@ -222,9 +243,11 @@ def measure(url: str, pid: int | None, project_id: str, args: argparse.Namespace
 
 def run_store(store: str, env: dict[str, str], args: argparse.Namespace) -> list[list[Any]]:
     with serving("bare_app", env, args.server) as (url, pid):
-        bare = measure(url, pid, str(uuid4()), args)
+        # the bare endpoint gets the same header bytes; it does not verify them
+        bare = measure(url, pid, str(uuid4()), "x" * 180, args)
     with serving("real_app", env, args.server) as (url, pid):
-        app = measure(url, pid, new_project(url), args)
+        project_id, token = new_project(url)
+        app = measure(url, pid, project_id, token, args)
     rows = []
     for a, b in zip(app, bare):
         rows.append(
@@ -310,7 +333,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.requests} requests per level after {args.warmup} warm-up\n"
     )
     started = time.perf_counter()
-    common_env = {"TASKWARDEN_RUN_PROJECTIONS": "0" if args.no_projections else "1"}
+    common_env = {
+        "TASKWARDEN_RUN_PROJECTIONS": "0" if args.no_projections else "1",
+        "TASKWARDEN_ADMIN_KEY": BENCH_ADMIN_KEY,
+        "TASKWARDEN_RATE_LIMIT_ENABLED": "0",  # measure the write path, not the limiter
+    }
     rows: list[list[Any]] = []
     if args.store in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="tw_bench_") as tmp:
