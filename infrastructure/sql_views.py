@@ -161,7 +161,9 @@ class SqlReadModel(ReadModel):
         return self._page("tw_tasks", where, params, order, q.page, q.page_size, TaskRow)
 
     def _task_filters(self, team_id: str, q: TaskQuery) -> Fragment:
-        parts, params = ["team_id = ?"], [team_id]
+        # the tasks of a deleted project leave the listings with it (their rows stay for history)
+        parts = ["team_id = ?", "project_id IN (SELECT id FROM tw_projects WHERE team_id = ?)"]
+        params: list[Any] = [team_id, team_id]
         if q.status:
             part, more = self._in("status", list(q.status))
             parts.append(part)

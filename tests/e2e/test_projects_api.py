@@ -116,3 +116,13 @@ def test_clone_with_and_without_tasks_and_settings(api):
     assert set(copies) == {"first", "second"}
     assert copies["second"]["dependencies"] == [copies["first"]["id"]]
     assert all(t["status"] == "pending" for t in page["items"])
+
+
+def test_the_tasks_of_a_deleted_project_leave_the_listings(api):
+    kept = api.project(name="Kept")
+    gone = api.project(name="Gone")
+    api.task(kept["id"], title="stays")
+    api.task(gone["id"], title="leaves")
+    position = api.ok("DELETE", f"/api/projects/{gone['id']}")["meta"]["position"]
+    page = api.ok("GET", f"/api/tasks/?min_position={position}")["data"]
+    assert [t["title"] for t in page["items"]] == ["stays"] and page["total"] == 1
