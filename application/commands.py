@@ -217,3 +217,16 @@ class RefreshToken(Command):
 class MintToken(Command):
     team_id: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
     role: RoleIn
+
+
+from datetime import datetime  # noqa: E402  (kept with the API key commands: appended only)
+
+
+class CreateApiKey(Command):
+    """A key for programs; ``expires_at`` (RFC 3339, with a zone) or ``expires_in_days``."""
+
+    name: Name
+    role: RoleIn = "viewer"
+    project_id: Ref | None = None  # the one project the key may see and touch (id or slug)
+    expires_at: Annotated[datetime, Meta(tz=True)] | None = None
+    expires_in_days: Annotated[int, Meta(ge=1, le=3650)] | None = None

@@ -1,24 +1,50 @@
-"""The handlers' unit of work: team-scoped loads, slug resolution, one commit per command."""
+"""The handlers' unit of work: team-scoped loads, slug resolution, one commit per command.
+
+Loads are scoped to the caller's team, and, for an API key scoped to one project, to that project:
+``narrow_to_project`` narrows every load and commit of the current context (one request: the
+context is copied into the worker thread each handler runs in) so that no handler needs to know.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError
 
 from application.committer import Committer
-from application.errors import NotFoundError, VersionConflictError
+from application.errors import NotFoundError, PermissionDeniedError, VersionConflictError
 from application.ledger import Ledger
 from domain.claim import SlugClaim, claim_id
+from domain.project import Project
+from domain.task import Task
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 RETRIES_ON_CONFLICT = 5
+
+_project_scope: ContextVar[str | None] = ContextVar("project_scope", default=None)
+
+
+def narrow_to_project(project_id: str | None) -> None:
+    """From now on in this context, only this project and its tasks exist (None: the whole team)."""
+    _project_scope.set(project_id)
+
+
+def _in_scope(aggregate: Aggregate) -> bool:
+    scope = _project_scope.get()
+    if scope is None:
+        return True
+    if isinstance(aggregate, Project):
+        return str(aggregate.id) == scope
+    if isinstance(aggregate, Task):
+        return aggregate.project_id == scope
+    return True
 
 
 class Store:
@@ -33,6 +59,8 @@ class Store:
         except AggregateNotFoundError:
             raise NotFoundError(kind, str(aggregate_id)) from None
         if not isinstance(aggregate, cls) or getattr(aggregate, "team_id", None) != team_id:
+            raise NotFoundError(kind, str(aggregate_id))
+        if not _in_scope(aggregate):  # outside a project-scoped key's project: as if missing
             raise NotFoundError(kind, str(aggregate_id))
         return aggregate
 
@@ -56,12 +84,15 @@ class Store:
             raise NotFoundError(kind, ref)
         return UUID(claim.holder)
 
-    def commit(self, *aggregates: Aggregate) -> int:
-        """Writes every pending event of the given aggregates in one transaction.
+    def commit(self, *aggregates: Aggregate, logged: Sequence[DomainEvent] = ()) -> int:
+        """Writes every pending event of the given aggregates, and the ``logged`` events of
+        event-sourced logs, in one transaction.
 
         Returns the position of the last event written, or the current one if nothing changed.
         """
-        events = [e for a in aggregates for e in a.collect_events()]
+        for aggregate in aggregates:
+            _check_writable(aggregate)
+        events = [e for a in aggregates for e in a.collect_events()] + list(logged)
         if not events:
             return self.ledger.max_position()  # nothing changed: the state is as of now
         recordings = self.committer.commit(events)
@@ -75,6 +106,16 @@ class Store:
             except IntegrityError:
                 continue
         return decide()
+
+
+def _check_writable(aggregate: Aggregate) -> None:
+    """A project-scoped caller writes its project and its tasks only: a new project is refused."""
+    if _in_scope(aggregate):
+        return
+    scope = _project_scope.get()
+    if isinstance(aggregate, Project):
+        raise PermissionDeniedError(f"write outside project {scope}", "project-scoped key")
+    raise NotFoundError("project", str(getattr(aggregate, "project_id", "")))
 
 
 def check_version(aggregate: Aggregate, expected: int | None) -> None:

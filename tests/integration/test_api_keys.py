@@ -1,0 +1,127 @@
+"""API keys through a real Store, on SQLite and on Postgres: the team's key log, authentication,
+and the project scope that a scoped key narrows the store to."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from application.api_keys import issue_api_key, key_log, list_api_keys, revoke_api_key
+from application.auth import authenticate
+from application.commands import CreateApiKey, CreateProject, CreateTask
+from application.committer import Committer
+from application.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from application.ledger import Ledger
+from application.projects import create_project
+from application.store import RETRIES_ON_CONFLICT, Store, narrow_to_project
+from application.tasks import create_task
+from domain.project import Project
+from domain.task import Task
+from domain.values import Actor
+from infrastructure.event_store import ledger_env
+from infrastructure.settings import Settings
+from infrastructure.tokens import JwtCodec
+
+ALICE = Actor(id="alice", team_id="team-a", request_id="req-alice")
+BOB = Actor(id="bob", team_id="team-b", request_id="req-bob")
+CODEC = JwtCodec(b"k" * 32)
+
+
+@pytest.fixture
+def store(database_url: str | None, tmp_path: Path) -> Iterator[Store]:
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    ledger = Ledger(env=ledger_env(settings, create_tables=True))
+    store = Store(ledger, Committer(ledger))
+    yield store
+    store.committer.close()
+    ledger.close()
+
+
+def issue(store: Store, by: Actor = ALICE, **fields: object) -> dict[str, object]:
+    return issue_api_key(store, CreateApiKey(name="ci", **fields), by).data  # type: ignore[arg-type]
+
+
+def test_concurrent_issues_all_land_in_the_teams_key_log(store):
+    """As many issuers as a command has attempts: each loss is another's win, so all land."""
+    issued: list[str] = []
+
+    def one() -> None:
+        issued.append(str(issue(store)["id"]))
+
+    threads = [threading.Thread(target=one) for _ in range(RETRIES_ON_CONFLICT)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(issued) == RETRIES_ON_CONFLICT
+    assert sorted(k["id"] for k in list_api_keys(store, "team-a")["items"]) == sorted(issued)
+    versions = [e.originator_version for e in key_log(store, "team-a").get()]
+    assert versions == list(range(1, RETRIES_ON_CONFLICT + 1))  # one entry per key, no gaps
+
+
+def test_each_team_lists_its_own_keys_only(store):
+    mine, theirs = issue(store), issue(store, BOB)
+    assert [k["id"] for k in list_api_keys(store, "team-a")["items"]] == [mine["id"]]
+    assert [k["id"] for k in list_api_keys(store, "team-b")["items"]] == [theirs["id"]]
+    with pytest.raises(NotFoundError):
+        revoke_api_key(store, str(theirs["id"]), ALICE)
+
+
+def test_a_key_authenticates_as_its_team_role_and_project_until_revoked(store):
+    project = create_project(store, CreateProject(name="Web"), ALICE).data
+    created = issue(store, role="operator", project_id=project["id"])
+    principal = authenticate(store, CODEC, str(created["key"]))
+    assert (principal.team_id, principal.role, principal.project_id) == (
+        "team-a",
+        "operator",
+        project["id"],
+    )
+    assert principal.actor_id == f"key:{created['id']}" and principal.kind == "api_key"
+    revoke_api_key(store, str(created["id"]), ALICE)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        authenticate(store, CODEC, str(created["key"]))
+
+
+def test_a_key_past_its_expiry_is_refused(store):
+    three_days_ago = datetime.now(UTC) - timedelta(days=3)
+    command = CreateApiKey(name="old", expires_in_days=2)
+    old = issue_api_key(store, command, ALICE, now=three_days_ago).data
+    with pytest.raises(AuthenticationError, match="expired"):
+        authenticate(store, CODEC, old["key"])
+
+
+def test_use_is_recorded_at_most_once_a_minute(store):
+    created = issue(store)
+    for _ in range(3):
+        authenticate(store, CODEC, str(created["key"]))
+    events = store.ledger.events.get(UUID(str(created["id"])))
+    assert [type(e).__qualname__ for e in events] == ["ApiKey.Created", "ApiKey.Used"]
+
+
+def test_a_store_narrowed_to_a_project_sees_only_it_and_its_tasks(store):
+    ours = create_project(store, CreateProject(name="Ours"), ALICE).data["id"]
+    other = create_project(store, CreateProject(name="Other"), ALICE).data["id"]
+    our_task = create_task(store, CreateTask(title="a", project_id=ours), ALICE).data["id"]
+    other_task = create_task(store, CreateTask(title="b", project_id=other), ALICE).data["id"]
+
+    def narrowed() -> None:
+        narrow_to_project(ours)
+        assert str(store.load_live(Task, our_task, "team-a", "task").id) == our_task
+        assert str(store.load_live(Project, ours, "team-a", "project").id) == ours
+        for cls, ref, kind in ((Task, other_task, "task"), (Project, other, "project")):
+            with pytest.raises(NotFoundError):
+                store.load_live(cls, ref, "team-a", kind)
+        with pytest.raises(PermissionDeniedError):
+            create_project(store, CreateProject(name="Escape"), ALICE)
+        with pytest.raises(NotFoundError):
+            create_task(store, CreateTask(title="c", project_id=other), ALICE)
+
+    contextvars.copy_context().run(narrowed)
+    # the narrowing stayed in its context: here the whole team is visible again
+    assert str(store.load_live(Task, other_task, "team-a", "task").id) == other_task
