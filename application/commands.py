@@ -230,3 +230,15 @@ class CreateApiKey(Command):
     project_id: Ref | None = None  # the one project the key may see and touch (id or slug)
     expires_at: Annotated[datetime, Meta(tz=True)] | None = None
     expires_in_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
+
+
+class UpdateUser(Command):
+    """``PATCH /api/users/{id}``: only the given fields change; ``disabled`` false re-enables."""
+
+    email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None | UnsetType = (
+        UNSET
+    )
+    full_name: Annotated[str, Meta(max_length=200)] | None | UnsetType = UNSET
+    role: RoleIn | UnsetType = UNSET
+    disabled: bool | UnsetType = UNSET
+    password: Password | UnsetType = UNSET

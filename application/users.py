@@ -1,23 +1,47 @@
-"""Handlers for users: create (admins, and the first admin on an empty store)."""
+"""Handlers for users: create (admins, and the first admin on an empty store), read, list, update,
+preferences.
+
+A team's users are found through an event-sourced log (eventsourcing's ``EventSourcedLog``, as for
+API keys) whose id is derived from the team: creating a user appends ``UserJoined`` at the log's
+next version in the same transaction as the user's ``Created`` and the username claim. Users are
+never removed (only disabled) and never change team, so the log's version is the team's user count
+and the page ``n`` of a listing is a version range of the log: no projection, no scan.
+"""
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+import msgspec
+from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
+from eventsourcing.domain import DomainEvent
 
 from application.auth import USERNAMES, username_claim
-from application.commands import CreateUser
+from application.commands import CreateUser, UpdateUser, given
+from application.errors import NotFoundError
 from application.idempotency import Written
 from application.ports import PasswordHasher
-from application.store import Store
-from domain.claim import SlugClaim
-from domain.errors import AlreadyExistsError
+from application.store import Store, check_version
+from domain.claim import SlugClaim, claim_id
+from domain.errors import AlreadyExistsError, RuleViolationError
 from domain.user import User
-from domain.values import Actor, Role, rfc3339
+from domain.values import GRANTS, Actor, Role, rfc3339
 
 BOOTSTRAP = Actor(id="system:bootstrap", team_id="default", request_id="bootstrap")
+MAX_PREFERENCES_BYTES = 16_384
+
+
+class UserJoined(DomainEvent):
+    """On the team's user log: one per user created in the team."""
+
+    user_id: str
+
+
+def user_log(store: Store, team_id: str) -> EventSourcedLog[UserJoined]:
+    return EventSourcedLog(store.ledger.events, claim_id(team_id, "log", "users"), UserJoined)
 
 
 def user_data(user: User) -> dict[str, Any]:
@@ -40,6 +64,7 @@ def create_user(
     store: Store, hasher: PasswordHasher, cmd: CreateUser, team_id: str, by: Actor
 ) -> Written:
     """Creates a user in ``team_id``; the username is unique across all teams."""
+    password_hash = hasher.hash(cmd.password)  # slow on purpose: once, not on every retry
 
     def decide() -> Written:
         try:
@@ -53,14 +78,15 @@ def create_user(
             username=cmd.username,
             email=cmd.email,
             full_name=cmd.full_name,
-            password_hash=hasher.hash(cmd.password),
+            password_hash=password_hash,
             role=cmd.role,
             actor=by.id,
             request_id=by.request_id,
         )
         team, kind = USERNAMES
         claim = SlugClaim(team_id=team, kind=kind, slug=cmd.username.lower(), holder=str(user.id))
-        position = store.commit(user, claim)
+        joined = user_log(store, team_id).trigger_event(user_id=str(user.id))
+        position = store.commit(user, claim, logged=[joined])
         return Written(data=user_data(user), position=position, status=201)
 
     return store.with_retries(decide)
@@ -78,9 +104,106 @@ def bootstrap_admin(store: Store, hasher: PasswordHasher, password: str | None) 
     else:
         return None
     generated = None if password else secrets.token_urlsafe(18)
-    command = CreateUser(username="admin", password=password or generated or "", role=Role.ADMIN)
+    command = CreateUser(username="admin", password=password or generated or "", role="admin")
     try:
         create_user(store, hasher, command, BOOTSTRAP.team_id, BOOTSTRAP)
     except AlreadyExistsError:  # another process bootstrapped first
         return None
     return generated
+
+
+def load_user(store: Store, ref: str, team_id: str) -> User:
+    """Another team's user and a missing one both answer USER_NOT_FOUND."""
+    try:
+        user_id = UUID(ref)
+    except ValueError:
+        raise NotFoundError("user", ref) from None
+    return store.load(User, user_id, team_id, "user")
+
+
+def get_user(store: Store, ref: str, team_id: str) -> dict[str, Any]:
+    return user_data(load_user(store, ref, team_id))
+
+
+def list_users(
+    store: Store, team_id: str, page: int, page_size: int, order: str = "asc"
+) -> dict[str, Any]:
+    """The team's users in the order they joined (``desc``: newest first), disabled included."""
+    log = user_log(store, team_id)
+    last = log.get_last()
+    total = last.originator_version if last is not None else 0
+    skip = (page - 1) * page_size
+    logged: list[UserJoined] = []
+    if skip < total and order == "desc":
+        logged = list(log.get(gt=max(total - skip - page_size, 0), lte=total - skip, desc=True))
+    elif skip < total:
+        logged = list(log.get(gt=skip, lte=skip + page_size))
+    users = [store.load(User, UUID(e.user_id), team_id, "user") for e in logged]
+    pages = math.ceil(total / page_size) if total else 0
+    return {
+        "items": [user_data(u) for u in users],
+        "total": total,
+        "page": page,
+        "page_size": page_size,
+        "pages": pages,
+        "has_next": page < pages,
+        "has_previous": page > 1,
+    }
+
+
+def update_user(  # noqa: PLR0913
+    store: Store,
+    hasher: PasswordHasher,
+    ref: str,
+    cmd: UpdateUser,
+    by: Actor,
+    expected: int | None = None,
+) -> Written:
+    """Email, full name, role, disabled, password; an admin cannot disable or demote themself."""
+    changes = given(cmd)
+    password = changes.pop("password", None)
+    password_hash = hasher.hash(password) if password is not None else None
+    disabled = changes.pop("disabled", None)
+
+    def decide() -> Written:
+        user = load_user(store, ref, by.team_id)
+        check_version(user, expected)
+        user.update(changes, by)
+        if disabled is True:
+            user.disable(by)
+        elif disabled is False:
+            user.enable(by)
+        if password_hash is not None:
+            user.change_password(password_hash, by)
+        return Written(data=user_data(user), position=store.commit(user))
+
+    return store.with_retries(decide)
+
+
+def set_preferences(store: Store, user_id: str, preferences: Any, by: Actor) -> Written:
+    """Replaces the caller's preferences with a JSON object of at most 16 KiB."""
+    if not isinstance(preferences, dict):
+        raise RuleViolationError("preferences must be a JSON object", field="preferences")
+    size = len(msgspec.json.encode(preferences))
+    if size > MAX_PREFERENCES_BYTES:
+        raise RuleViolationError(
+            f"preferences over {MAX_PREFERENCES_BYTES} bytes", field="preferences", size=size
+        )
+
+    def decide() -> Written:
+        user = load_user(store, user_id, by.team_id)
+        user.set_preferences(preferences, by)
+        position = store.commit(user)
+        data = {"preferences": dict(user.preferences), "updated_at": rfc3339(user.modified_on)}
+        return Written(data=data, position=position)
+
+    return store.with_retries(decide)
+
+
+def profile_data(user: User, statistics: dict[str, int]) -> dict[str, Any]:
+    """Seed 000's profile: the user, what their role grants, and what they have done."""
+    return {
+        **user_data(user),
+        "permissions": sorted(p.value for p in GRANTS[Role(user.role)]),
+        "statistics": statistics,
+    }

@@ -6,10 +6,15 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DeletedError
+from domain.errors import DeletedError, RuleViolationError
 from domain.values import Actor
 
 UPDATABLE = frozenset({"email", "full_name", "role"})
+
+
+class SelfLockoutError(RuleViolationError):
+    """A user may not disable themself or change their own role (an admin would lock the team
+    out of administration by accident)."""
 
 
 class User(Aggregate):
@@ -37,12 +42,19 @@ class User(Aggregate):
         self.last_login: Any = None
         self.created_by = actor
 
+    @property
+    def actor_id(self) -> str:
+        """How the events this user causes name them."""
+        return f"user:{self.id}"
+
     def _require_enabled(self) -> None:
         if self.disabled:
             raise DeletedError("user is disabled", user_id=str(self.id))
 
     def update(self, changes: dict[str, Any], by: Actor) -> None:
         effective = {k: v for k, v in changes.items() if k in UPDATABLE and getattr(self, k) != v}
+        if "role" in effective and by.id == self.actor_id:
+            raise SelfLockoutError("you cannot change your own role", field="role")
         if effective:
             self._updated(changes=effective, actor=by.id, request_id=by.request_id)
 
@@ -59,6 +71,8 @@ class User(Aggregate):
         self.password_hash = password_hash
 
     def disable(self, by: Actor) -> None:
+        if by.id == self.actor_id:
+            raise SelfLockoutError("you cannot disable yourself", field="disabled")
         if not self.disabled:
             self._disabled(actor=by.id, request_id=by.request_id)
 

@@ -1,7 +1,176 @@
-"""Placeholder: endpoints arrive with the identity work."""
+"""User endpoints: team administration (admins only), and each user's profile and preferences.
+
+``/api/users/profile`` and ``/api/users/preferences`` are declared before ``/api/users/{user_id}``
+so that the fixed paths win.
+"""
 
 from __future__ import annotations
 
-from interfaces.http.endpoint import Endpoint
+from typing import Any
 
-ENDPOINTS: list[Endpoint] = []
+from starlette.requests import Request
+from starlette.responses import Response
+
+from application import users
+from application.commands import CreateUser, UpdateUser
+from application.errors import NotFoundError
+from domain.values import Permission
+from interfaces.http.endpoint import Endpoint
+from interfaces.http.envelope import ok
+from interfaces.http.inputs import Query, actor, body, call, expected_version, read_after
+from interfaces.http.routes_tasks import written
+from projections.read_model import ReadModel
+from projections.rows import ProjectQuery, TaskQuery
+
+STATISTICS_PAGE = 100
+
+
+def _services(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state.services
+
+
+def _own_user_id(request: Request) -> str:
+    """Profiles and preferences belong to users: a minted token or an API key has none."""
+    principal = request.state.principal
+    if principal.user_id is None:
+        raise NotFoundError("user", principal.actor_id)
+    return str(principal.user_id)
+
+
+def user_statistics(read_model: ReadModel, team_id: str, actor_id: str) -> dict[str, int]:
+    """From the read model: live projects the user created; live tasks the user created, and
+    how many of those are completed. The task view has no creator filter, so the team's tasks
+    are paged through."""
+    projects = read_model.list_projects(team_id, ProjectQuery(created_by=actor_id, page_size=1))
+    created = completed = 0
+    page = 1
+    while True:
+        query = TaskQuery(sort="created_at", order="asc", page=page, page_size=STATISTICS_PAGE)
+        result = read_model.list_tasks(team_id, query)
+        mine = [row for row in result.items if row.created_by == actor_id]
+        created += len(mine)
+        completed += sum(1 for row in mine if row.status == "completed")
+        if not result.has_next:
+            break
+        page += 1
+    return {
+        "tasks_created": created,
+        "tasks_completed": completed,
+        "projects_created": projects.total,
+    }
+
+
+async def create(request: Request) -> Response:
+    cmd = await body(request, CreateUser)
+    by = actor(request)
+    services = _services(request)
+    result = await call(users.create_user, services.store, services.hasher, cmd, by.team_id, by)
+    return written(request, result)
+
+
+async def listing(request: Request) -> Response:
+    q = Query(request, {"page", "page_size", "limit", "offset", "order"})
+    page, size = q.paging()
+    order = q.choice("order", "asc", frozenset({"asc", "desc"}))
+    store = _services(request).store
+    data = await call(users.list_users, store, actor(request).team_id, page, size, order)
+    return ok(request, data)
+
+
+async def detail(request: Request) -> Response:
+    Query(request, set())
+    ref = request.path_params["user_id"]
+    data = await call(users.get_user, _services(request).store, ref, actor(request).team_id)
+    return ok(request, data, headers={"ETag": f'"{data["version"]}"'})
+
+
+async def update(request: Request) -> Response:
+    cmd = await body(request, UpdateUser)
+    services = _services(request)
+    ref = request.path_params["user_id"]
+    result = await call(
+        users.update_user,
+        services.store,
+        services.hasher,
+        ref,
+        cmd,
+        actor(request),
+        expected_version(request),
+    )
+    return written(request, result)
+
+
+async def profile(request: Request) -> Response:
+    Query(request, set())
+    user_id = _own_user_id(request)
+    by = actor(request)
+    services = _services(request)
+    await read_after(request)
+    user = await call(users.load_user, services.store, user_id, by.team_id)
+    statistics = await call(user_statistics, services.read_model, by.team_id, by.id)
+    return ok(request, users.profile_data(user, statistics))
+
+
+async def preferences(request: Request) -> Response:
+    user_id = _own_user_id(request)
+    chosen: dict[str, Any] = await body(request, dict[str, Any])  # type: ignore[arg-type]
+    store = _services(request).store
+    result = await call(users.set_preferences, store, user_id, chosen, actor(request))
+    return written(request, result)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/api/users/profile",
+        profile,
+        "The caller's profile: role, permissions, preferences, statistics",
+        "users",
+        query=("min_position",),
+    ),
+    Endpoint(
+        "PUT",
+        "/api/users/preferences",
+        preferences,
+        "Replace the caller's preferences with the JSON object sent (at most 16 KiB)",
+        "users",
+        permission=Permission.READ,  # a viewer sets their own preferences too
+    ),
+    Endpoint(
+        "POST",
+        "/api/users/",
+        create,
+        "Create a user in the caller's team",
+        "users",
+        CreateUser,
+        201,
+        permission=Permission.ADMIN,
+    ),
+    Endpoint(
+        "GET",
+        "/api/users/",
+        listing,
+        "List the team's users, in the order they joined",
+        "users",
+        query=("page", "page_size", "limit", "offset", "order"),
+        permission=Permission.ADMIN,
+    ),
+    Endpoint(
+        "GET",
+        "/api/users/{user_id}",
+        detail,
+        "A user of the team",
+        "users",
+        permission=Permission.ADMIN,
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/users/{user_id}",
+        update,
+        "Change a user's email, full name, role, password; disable or enable them",
+        "users",
+        UpdateUser,
+        headers=("If-Match",),
+        permission=Permission.ADMIN,
+    ),
+]
