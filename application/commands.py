@@ -5,6 +5,7 @@ They are also the request bodies of the HTTP API, so the OpenAPI schema is gener
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -217,9 +218,6 @@ class RefreshToken(Command):
 class MintToken(Command):
     team_id: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
     role: RoleIn
-
-
-from datetime import datetime  # noqa: E402  (kept with the API key commands: appended only)
 
 
 class CreateApiKey(Command):

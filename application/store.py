@@ -36,6 +36,11 @@ def narrow_to_project(project_id: str | None) -> None:
     _project_scope.set(project_id)
 
 
+def project_scope() -> str | None:
+    """The one project this context is narrowed to, if any."""
+    return _project_scope.get()
+
+
 def _in_scope(aggregate: Aggregate) -> bool:
     scope = _project_scope.get()
     if scope is None:

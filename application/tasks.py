@@ -12,7 +12,7 @@ from application.commands import CreateTask, DeleteTask, SubmitTask, UpdateTask,
 from application.idempotency import Idempotency, Written, write_once
 from application.projects import default_project
 from application.representations import task_data
-from application.store import Store, check_version
+from application.store import Store, check_version, project_scope
 from application.task_inputs import dependency, duration, new_task, priority, reaches
 from domain.project import Project
 from domain.task import UPDATABLE, Task
@@ -62,8 +62,9 @@ def submit_task(
 
     def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
         pending: list[Aggregate] = []
-        if cmd.project_id:
-            project = store.load_live(Project, cmd.project_id, by.team_id, "project")
+        project_id = cmd.project_id or project_scope()  # a project-scoped key: its project
+        if project_id:
+            project = store.load_live(Project, project_id, by.team_id, "project")
         else:
             project, created = default_project(store, by)
             pending.extend(created)

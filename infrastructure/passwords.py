@@ -27,8 +27,12 @@ class ScryptHasher:
             return False
         if kind != "scrypt":
             return False
-        actual = self._derive(password, _unb64(salt), int(n), int(r), int(p))
-        return hmac.compare_digest(actual, _unb64(digest))
+        try:  # parameters that are not numbers, n not a power of two, over the memory bound, bad
+            # base64: a stored value we cannot use never matches
+            actual = self._derive(password, _unb64(salt), int(n), int(r), int(p))
+            return hmac.compare_digest(actual, _unb64(digest))
+        except (ValueError, OverflowError, MemoryError):
+            return False
 
     @staticmethod
     def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

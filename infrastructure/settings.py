@@ -25,6 +25,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_secret: str | None = None
     access_ttl: int = 900
     refresh_ttl: int = 30 * 24 * 3600
+    # requests per window: per client IP without authentication, per principal with it, and per
+    # username and per IP on POST /api/auth/login (docs/security.md, "Rate limits")
+    rate_limit_enabled: bool = True
+    rate_limit_anonymous: int = 100
+    rate_limit_user: int = 200
+    rate_limit_login: int = 10
+    rate_limit_window: int = 60
+    # peers (addresses or networks) whose X-Forwarded-For is believed; none by default
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def uses_postgres(self) -> bool:
@@ -35,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.database_url and not self.uses_postgres:
             raise ValueError("TASKWARDEN_DATABASE_URL must start with postgresql:// or postgres://")
+        limits = (self.rate_limit_anonymous, self.rate_limit_user, self.rate_limit_login)
+        if min(*limits, self.rate_limit_window) < 1:
+            raise ValueError("rate limits and their window must be at least 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,4 +66,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             jwt_secret=env.get("TASKWARDEN_JWT_SECRET") or None,
             access_ttl=int(env.get("TASKWARDEN_ACCESS_TTL", "900")),
             refresh_ttl=int(env.get("TASKWARDEN_REFRESH_TTL", str(30 * 24 * 3600))),
+            rate_limit_enabled=env.get("TASKWARDEN_RATE_LIMIT_ENABLED", "1")
+            not in ("0", "false", "no"),
+            rate_limit_anonymous=int(env.get("TASKWARDEN_RATE_LIMIT_ANONYMOUS", "100")),
+            rate_limit_user=int(env.get("TASKWARDEN_RATE_LIMIT_USER", "200")),
+            rate_limit_login=int(env.get("TASKWARDEN_RATE_LIMIT_LOGIN", "10")),
+            rate_limit_window=int(env.get("TASKWARDEN_RATE_LIMIT_WINDOW", "60")),
+            trusted_proxies=tuple(
+                p.strip() for p in env.get("TASKWARDEN_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
         )

@@ -1,4 +1,5 @@
-"""The composition root: builds the ledger, the committer, the read model and the runner."""
+"""The composition root: builds the ledger, the committer, the read model, the runner and the
+rate limiter."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from dataclasses import dataclass
 
 from application.committer import Committer
 from application.ledger import Ledger
-from application.ports import PasswordHasher, TokenCodec
+from application.ports import PasswordHasher, RateLimiter, TokenCodec
 from application.store import Store
 from infrastructure.event_store import ledger_env
 from infrastructure.passwords import ScryptHasher
+from infrastructure.rate_limit import MemoryRateLimiter
+from infrastructure.rate_limit_postgres import PostgresRateLimiter, migrate_rate_limits
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec, load_secret
 from infrastructure.views import open_read_model
@@ -27,6 +30,7 @@ class Services:
     runner: ProjectionRunner
     codec: TokenCodec
     hasher: PasswordHasher
+    rate_limiter: RateLimiter | None = None  # None: rate limits are off; closed by the lifespan
 
     def close(self) -> None:
         self.runner.stop()
@@ -36,11 +40,14 @@ class Services:
 
 
 def migrate(settings: Settings) -> None:
-    """Creates the event store and read model tables. Run once, never by racing processes."""
+    """Creates the event store, read model and rate limit tables. Run once, never by racing
+    processes."""
     ledger = Ledger(env=ledger_env(settings, create_tables=True))
     read_model = open_read_model(settings)
     try:
         read_model.migrate()
+        if settings.database_url and settings.uses_postgres:
+            migrate_rate_limits(settings.database_url)
     finally:
         read_model.close()
         ledger.close()
@@ -63,4 +70,14 @@ def build(settings: Settings) -> Services:
         runner=runner,
         codec=JwtCodec(load_secret(settings.jwt_secret, settings.data_dir), settings.access_ttl),
         hasher=ScryptHasher(),
+        rate_limiter=rate_limiter(settings),
     )
+
+
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    """Shared through Postgres across API replicas; in this process in embedded mode."""
+    if not settings.rate_limit_enabled:
+        return None
+    if settings.database_url and settings.uses_postgres:
+        return PostgresRateLimiter(settings.database_url)
+    return MemoryRateLimiter()

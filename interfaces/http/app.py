@@ -31,6 +31,7 @@ from interfaces.http.envelope import JSON
 from interfaces.http.identity import RequestContext
 from interfaces.http.metrics import MeasureRequests, Metrics
 from interfaces.http.openapi import document
+from interfaces.http.rate_limits import Policy, RateLimits
 from interfaces.services import Services, build, migrate
 
 ENDPOINTS: list[Endpoint] = [
@@ -77,6 +78,8 @@ def create_app(
             yield
         finally:
             if own:
+                if app.state.services.rate_limiter is not None:
+                    await app.state.services.rate_limiter.close()  # an async pool: on its loop
                 app.state.services.close()
 
     spec = document(ENDPOINTS, settings.version)
@@ -89,7 +92,11 @@ def create_app(
 
     app = Starlette(
         routes=[*routes(ENDPOINTS), Route("/openapi.json", openapi), Route("/docs", docs)],
-        middleware=[Middleware(MeasureRequests, metrics=metrics), Middleware(RequestContext)],
+        middleware=[
+            Middleware(MeasureRequests, metrics=metrics),
+            Middleware(RequestContext),
+            Middleware(RateLimits, policy=Policy.from_settings(settings)),
+        ],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )

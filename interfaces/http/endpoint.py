@@ -12,8 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from application.auth import authenticate, authenticate_without_store
+from application.store import narrow_to_project
 from domain.values import Permission
 from interfaces.http.identity import credential
+from interfaces.http.rate_limits import charge
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -33,6 +35,10 @@ class Endpoint:
     # what the caller's role must grant; None: GET needs read, other methods need operate
     permission: Permission | None = None
     public: bool = False
+    # answers outside the envelope (probes, Prometheus): the media type and the JSON Schema of the
+    # success body for the OpenAPI document; None: the envelope
+    media_type: str = "application/json"
+    response: dict[str, Any] | None = None
 
     @property
     def needs(self) -> Permission | None:
@@ -69,8 +75,12 @@ def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Any]:
                 principal = await run_in_threadpool(
                     authenticate, services.store, services.codec, presented
                 )
+            await charge(request, principal.actor_id)  # the principal's budget, or 429
             principal.require(permission)
+            narrow_to_project(principal.project_id)  # before the handler sees the store
             request.state.principal = principal
+        else:
+            await charge(request, None)  # a public endpoint: the client IP's budget, or 429
         return await endpoint.handler(request)
 
     return dispatch

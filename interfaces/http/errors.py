@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -22,6 +24,7 @@ from application.errors import (
     PermissionDeniedError,
     VersionConflictError,
 )
+from application.ports import Allowance
 from domain.errors import DeletedError, DomainError, RuleViolationError
 from interfaces.http.envelope import failure
 from projections.search import SearchSyntaxError
@@ -49,6 +52,26 @@ class ReadModelBehindError(Exception):
         super().__init__(f"read model at {reached}, wanted {wanted}")
         self.wanted = wanted
         self.reached = reached
+
+
+class RateLimitedError(Exception):
+    """A budget of ``interfaces.http.rate_limits`` is spent: 429 with ``Retry-After``."""
+
+    def __init__(self, allowance: Allowance) -> None:
+        super().__init__("Too many requests. Please try again later.")
+        self.allowance = allowance
+        self.retry_after = max(1, math.ceil(allowance.retry_after))
+        self.headers = {"Retry-After": str(self.retry_after)}
+
+    @property
+    def details(self) -> dict[str, Any]:
+        reset = datetime.fromtimestamp(math.ceil(self.allowance.reset_at), UTC)
+        return {
+            "limit": self.allowance.limit,
+            "window": self.allowance.window,
+            "reset_at": reset.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "retry_after": self.retry_after,
+        }
 
 
 # the event store or the read model cannot be reached: a dependency is down, not a bug
@@ -108,6 +131,8 @@ def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # n
         return 409, "VERSION_CONFLICT", "a concurrent change won; try again", {}
     if isinstance(error, IdempotencyConflictError):
         return 409, "IDEMPOTENCY_KEY_REUSED", str(error), {}
+    if isinstance(error, RateLimitedError):
+        return 429, "RATE_LIMIT_EXCEEDED", str(error), error.details
     if isinstance(error, ReadModelBehindError):
         details = {"min_position": error.wanted, "position": error.reached}
         return 503, "READ_MODEL_BEHIND", "the read model has not reached min_position", details
@@ -145,6 +170,7 @@ EXPECTED = (
     IntegrityError,
     IdempotencyConflictError,
     ReadModelBehindError,
+    RateLimitedError,
     *STORE_DOWN,
     HTTPException,
 )

@@ -37,10 +37,27 @@ META = {
     },
 }
 ERROR_STATUSES = {
+    "401": "Missing or invalid credentials (public routes: wrong password, token or admin key)",
     "404": "Not found",
     "409": "Conflict",
     "413": "Body too large",
     "422": "Invalid input",
+    "429": "Rate limit exceeded; see Retry-After",
+    "503": "A dependency is unavailable",
+}
+FORBIDDEN = {"403": "The caller's role does not grant this operation"}
+RATE_HEADERS = {
+    f"X-RateLimit-{name}": {"description": text, "schema": {"type": "integer"}}
+    for name, text in {
+        "Limit": "requests allowed per window",
+        "Remaining": "requests that could follow at once",
+        "Reset": "epoch seconds when the whole budget is back",
+        "Window": "the window, in seconds",
+    }.items()
+}
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "A JWT or a tw_ API key"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
 
 
@@ -61,7 +78,7 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
             "description": "Control plane for AI coding agents. Every /api answer is an envelope.",
         },
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
 
 
@@ -80,9 +97,19 @@ def _operation(e: Endpoint) -> dict[str, Any]:
         "parameters": parameters,
         "responses": {str(e.status): {"description": "Success", "content": envelope}},
     }
+    if e.response is not None:
+        body = {e.media_type: {"schema": e.response}}
+        operation["responses"] = {str(e.status): {"description": "Success", "content": body}}
+        if e.path == "/ready":
+            operation["responses"]["503"] = {"description": "Not ready", "content": body}
     if e.path.startswith("/api"):
-        for status, text in ERROR_STATUSES.items():
+        statuses = ERROR_STATUSES if e.public else {**ERROR_STATUSES, **FORBIDDEN}
+        for status, text in statuses.items():
             operation["responses"][status] = {"description": text, "content": envelope}
+        for answer in operation["responses"].values():
+            answer["headers"] = RATE_HEADERS
+    if not e.public:
+        operation["security"] = [{"bearer": []}, {"apiKey": []}]
     if e.body is not None:
         operation["requestBody"] = {
             "required": not e.optional_body,

@@ -109,17 +109,41 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
+LIVENESS = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"const": "ok"}},
+}
+READINESS = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"enum": ["ready", "unavailable"]},
+        "checks": {"type": "object"},
+    },
+}
+
 ENDPOINTS = [
-    Endpoint("GET", "/health", health, "Liveness", "health", public=True),
+    Endpoint("GET", "/health", health, "Liveness", "health", public=True, response=LIVENESS),
     Endpoint(
         "GET",
         "/ready",
         ready,
-        "Readiness: event store and read model reachable",
+        "Readiness: event store and read model reachable (503 with the same body when not)",
         "health",
         public=True,
+        response=READINESS,
     ),
-    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", "health", public=True),
+    Endpoint(
+        "GET",
+        "/metrics",
+        metrics,
+        "Prometheus metrics",
+        "health",
+        public=True,
+        media_type="text/plain",
+        response={"type": "string"},
+    ),
     Endpoint("GET", "/api/health/", api_health, "Health (seed 000)", "health", public=True),
     Endpoint(
         "GET", "/api/health/detailed", api_health_detailed, "Detailed health (seed 000)", "health"

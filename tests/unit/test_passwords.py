@@ -40,15 +40,6 @@ def test_the_default_parameters_meet_the_owasp_minimum() -> None:
     assert (hasher.n, hasher.r, hasher.p) == (2**14, 8, 1)
 
 
-# ScryptHasher.verify lets a ValueError escape for bad parameters (not a number, n not a power of
-# two, over the memory bound) and for a salt that is not base64: it should answer False. Marked
-# strict, so that the fix in infrastructure/passwords.py (catch ValueError around the parsing and
-# hashlib.scrypt) turns these red until the marks are removed.
-VERIFY_RAISES = pytest.mark.xfail(
-    raises=ValueError, strict=True, reason="verify raises on bad parameters"
-)
-
-
 @pytest.mark.parametrize(
     "encoded",
     [
@@ -58,10 +49,10 @@ VERIFY_RAISES = pytest.mark.xfail(
         "scrypt$1024$8$1$c2FsdA",
         "scrypt$1024$8$1$***$ZGlnZXN0",
         "scrypt$1024$8$1$c2FsdA$a$b",
-        pytest.param("scrypt$x$8$1$c2FsdA$ZGlnZXN0", marks=VERIFY_RAISES),
-        pytest.param("scrypt$1000$8$1$c2FsdA$ZGlnZXN0", marks=VERIFY_RAISES),
-        pytest.param("scrypt$1099511627776$8$1$c2FsdA$ZGlnZXN0", marks=VERIFY_RAISES),
-        pytest.param("scrypt$1024$8$1$a$ZGlnZXN0", marks=VERIFY_RAISES),  # bad base64 salt
+        "scrypt$x$8$1$c2FsdA$ZGlnZXN0",
+        "scrypt$1000$8$1$c2FsdA$ZGlnZXN0",
+        "scrypt$1099511627776$8$1$c2FsdA$ZGlnZXN0",
+        "scrypt$1024$8$1$a$ZGlnZXN0",  # bad base64 salt
     ],
 )
 def test_a_malformed_encoded_value_is_false_not_an_exception(encoded: str) -> None:
