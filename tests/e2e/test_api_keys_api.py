@@ -313,3 +313,17 @@ def test_a_project_scoped_key_cannot_create_projects_nor_administer(scoped):
     assert minted.status_code == 403  # else a scoped key could mint an unscoped one
     everything = api.ok("GET", f"/api/projects/?min_position={api.position()}")["data"]
     assert everything["total"] == 2
+
+
+def test_a_project_scoped_key_submits_into_its_own_project(scoped):
+    api, request, ours = scoped["api"], scoped["request"], scoped["ours"]
+    submitted = request("POST", "/api/tasks/submit", json={"description": "Fix the login page"})
+    assert submitted.status_code == 202, submitted.text
+    task = api.ok("GET", f"/api/tasks/{submitted.json()['data']['task_id']}")["data"]
+    assert task["project_id"] == ours["id"]
+    elsewhere = request(
+        "POST",
+        "/api/tasks/submit",
+        json={"description": "Smuggled", "project_id": scoped["other"]["id"]},
+    )
+    assert elsewhere.status_code == 404
