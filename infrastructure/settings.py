@@ -34,6 +34,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_window: int = 60
     # peers (addresses or networks) whose X-Forwarded-For is believed; none by default
     trusted_proxies: tuple[str, ...] = ()
+    # execution (docs/execution.md): workspaces live under workspace_root (default
+    # <data_dir>/workspaces); agents maps a name to its argv template and adapter (agents_file: a
+    # JSON file adding to or replacing the built-in ones); workers: in-process workers (embedded)
+    workspace_root: Path | None = None
+    default_agent: str = "scripted"
+    agents_file: Path | None = None
+    workers: int = 2
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    output_cap_bytes: int = 10 * 1024 * 1024
+    aging_seconds: float = 60.0  # waiting this long raises a queued request's priority one level
+    hitl_timeout_seconds: float | None = None  # questions and checkpoints wait (None: forever)
+    commands_enabled: bool = False
+
+    @property
+    def workspaces(self) -> Path:
+        return self.workspace_root or self.data_dir / "workspaces"
 
     @property
     def uses_postgres(self) -> bool:
@@ -75,4 +92,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             trusted_proxies=tuple(
                 p.strip() for p in env.get("TASKWARDEN_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
+            workspace_root=_path(env.get("TASKWARDEN_WORKSPACE_ROOT")),
+            default_agent=env.get("TASKWARDEN_DEFAULT_AGENT", "scripted"),
+            agents_file=_path(env.get("TASKWARDEN_AGENTS_FILE")),
+            workers=int(env.get("TASKWARDEN_WORKERS", "2")),
+            lease_seconds=float(env.get("TASKWARDEN_LEASE_SECONDS", "30")),
+            heartbeat_seconds=float(env.get("TASKWARDEN_HEARTBEAT_SECONDS", "5")),
+            output_cap_bytes=int(env.get("TASKWARDEN_OUTPUT_CAP_BYTES", str(10 * 1024 * 1024))),
+            aging_seconds=float(env.get("TASKWARDEN_AGING_SECONDS", "60")),
+            hitl_timeout_seconds=float(env["TASKWARDEN_HITL_TIMEOUT_SECONDS"])
+            if env.get("TASKWARDEN_HITL_TIMEOUT_SECONDS")
+            else None,
+            commands_enabled=env.get("TASKWARDEN_COMMANDS_ENABLED", "0") in ("1", "true", "yes"),
         )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
