@@ -35,6 +35,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+NO_USAGE = {
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "cache_read_tokens": 0,
+    "cache_creation_tokens": 0,
+    "cost_usd": 0.0,
+    "models": [],
+}
+
+
 # Fields a plain update may change; anything else has its own command.
 UPDATABLE = frozenset(
     {
@@ -108,6 +118,11 @@ class Task(Aggregate):
         self.result: dict[str, Any] | None = None
         self.last_reason: str | None = None
         self.approved = False
+        self.worker_id: str | None = None  # holds the current execution's lease
+        self.lease_until: datetime | None = None
+        self.waiting_on: str | None = None  # the question or checkpoint the agent waits for
+        self.phases: list[dict[str, Any]] = []
+        self.usage: dict[str, Any] = dict(NO_USAGE)
 
     # ---- reading helpers -------------------------------------------------------------------
 
@@ -336,7 +351,8 @@ class Task(Aggregate):
         """Cancel now if nothing runs, else record the request. Returns True if cancelled now."""
         self._require_live()
         current = self.status_enum
-        if current in (TaskStatus.PENDING, TaskStatus.QUEUED):
+        in_review = current == TaskStatus.AWAITING_APPROVAL and self.worker_id is None
+        if current in (TaskStatus.PENDING, TaskStatus.QUEUED) or in_review:
             self._cancelled(reason=reason, at=_now(), actor=by.id, request_id=by.request_id)
             return True
         if current in ACTIVE:
@@ -360,8 +376,14 @@ class Task(Aggregate):
 
     # ---- execution facts (recorded by the runner) --------------------------------------------
 
-    def start_execution(self, execution_id: str, worker_id: str, by: Actor) -> None:
+    def start_execution(
+        self, execution_id: str, worker_id: str, by: Actor, lease_until: datetime | None = None
+    ) -> None:
+        """A worker claims the queued execution; saved with an expected version, so two workers
+        racing for it cannot both start it."""
         self._require_live()
+        if self.status_enum in ACTIVE - {TaskStatus.QUEUED}:
+            raise TaskAlreadyRunningError(f"task is already {self.status}", status=self.status)
         if execution_id != self.execution_id:
             raise InvalidTransitionError("not the current execution", execution_id=execution_id)
         self._require_move(TaskStatus.RUNNING)
@@ -371,14 +393,166 @@ class Task(Aggregate):
             at=_now(),
             actor=by.id,
             request_id=by.request_id,
+            lease_until=lease_until,
         )
 
     @event("ExecutionStarted")
-    def _execution_started(
-        self, execution_id: str, worker_id: str, at: datetime, actor: str, request_id: str
+    def _execution_started(  # noqa: PLR0913
+        self,
+        execution_id: str,
+        worker_id: str,
+        at: datetime,
+        actor: str,
+        request_id: str,
+        lease_until: datetime | None = None,
     ) -> None:
         self.status = TaskStatus.RUNNING.value
         self.started_at = at
+        self.worker_id = worker_id
+        self.lease_until = lease_until
+        self.phases = []
+        self.waiting_on = None
+
+    def _require_current(self, execution_id: str) -> None:
+        """The execution is this task's current one and a worker holds it."""
+        self._require_executing()
+        if execution_id != self.execution_id or self.worker_id is None:
+            raise InvalidTransitionError(
+                "not the running execution", execution_id=execution_id, status=self.status
+            )
+
+    def renew_lease(self, execution_id: str, until: datetime, by: Actor) -> None:
+        self._require_current(execution_id)
+        self._lease_renewed(
+            execution_id=execution_id, until=until, actor=by.id, request_id=by.request_id
+        )
+
+    @event("LeaseRenewed")
+    def _lease_renewed(
+        self, execution_id: str, until: datetime, actor: str, request_id: str
+    ) -> None:
+        self.lease_until = until
+
+    def report_progress(
+        self, execution_id: str, percentage: int | None, message: str | None, by: Actor
+    ) -> None:
+        self._require_current(execution_id)
+        self._progress_reported(
+            execution_id=execution_id,
+            percentage=percentage,
+            message=message,
+            actor=by.id,
+            request_id=by.request_id,
+        )
+
+    @event("ProgressReported")
+    def _progress_reported(  # noqa: PLR0913
+        self,
+        execution_id: str,
+        percentage: int | None,
+        message: str | None,
+        actor: str,
+        request_id: str,
+    ) -> None:
+        if percentage is not None:
+            self.progress_percentage = percentage
+
+    def change_phase(self, execution_id: str, name: str, status: str, by: Actor) -> None:
+        self._require_current(execution_id)
+        self._phase_changed(
+            execution_id=execution_id,
+            name=name,
+            status=status,
+            at=_now(),
+            actor=by.id,
+            request_id=by.request_id,
+        )
+
+    @event("PhaseChanged")
+    def _phase_changed(  # noqa: PLR0913
+        self, execution_id: str, name: str, status: str, at: datetime, actor: str, request_id: str
+    ) -> None:
+        phases = [dict(p) for p in self.phases]
+        known = next((p for p in phases if p["name"] == name), None)
+        if known is None:
+            known = {"name": name, "status": status, "started_at": at, "finished_at": None}
+            phases.append(known)
+        known["status"] = status
+        if status != "started":
+            known["finished_at"] = at
+        self.phases = phases
+
+    def record_usage(self, execution_id: str, usage: dict[str, Any], by: Actor) -> None:
+        self._require_current(execution_id)
+        self._usage_recorded(
+            execution_id=execution_id, usage=usage, actor=by.id, request_id=by.request_id
+        )
+
+    @event("UsageRecorded")
+    def _usage_recorded(
+        self, execution_id: str, usage: dict[str, Any], actor: str, request_id: str
+    ) -> None:
+        totals = dict(self.usage)
+        for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens"):
+            totals[key] = totals[key] + int(usage.get(key) or 0)
+        totals["cost_usd"] = round(totals["cost_usd"] + float(usage.get("cost_usd") or 0.0), 6)
+        model = usage.get("model")
+        if model and model not in totals["models"]:
+            totals["models"] = [*totals["models"], model]
+        self.usage = totals
+
+    def wait_for(self, execution_id: str, item_id: str, kind: str, by: Actor) -> None:
+        """The agent asked a question (needs_input) or a checkpoint (awaiting_approval)."""
+        self._require_current(execution_id)
+        if self.status_enum != TaskStatus.RUNNING:
+            raise InvalidTransitionError(
+                f"the agent already waits for {self.waiting_on}", status=self.status
+            )
+        target = TaskStatus.NEEDS_INPUT if kind == "question" else TaskStatus.AWAITING_APPROVAL
+        self._input_requested(
+            execution_id=execution_id,
+            item_id=item_id,
+            kind=kind,
+            status=target.value,
+            actor=by.id,
+            request_id=by.request_id,
+        )
+
+    @event("InputRequested")
+    def _input_requested(  # noqa: PLR0913
+        self, execution_id: str, item_id: str, kind: str, status: str, actor: str, request_id: str
+    ) -> None:
+        self.status = status
+        self.waiting_on = item_id
+
+    def resume(self, item_id: str, by: Actor) -> None:
+        """A person answered what the agent waits for: the agent runs on."""
+        self._require_executing()
+        if self.waiting_on != item_id:
+            raise InvalidTransitionError("the agent does not wait for this", item_id=item_id)
+        self._resumed(item_id=item_id, actor=by.id, request_id=by.request_id)
+
+    @event("Resumed")
+    def _resumed(self, item_id: str, actor: str, request_id: str) -> None:
+        self.status = TaskStatus.RUNNING.value
+        self.waiting_on = None
+
+    def expire_in_queue(self, execution_id: str, by: Actor) -> None:
+        """The queue time-to-live ran out before any worker started the execution."""
+        self._require_live()
+        if execution_id != self.execution_id or self.status_enum != TaskStatus.QUEUED:
+            raise InvalidTransitionError("not the queued execution", execution_id=execution_id)
+        self._expired_in_queue(
+            execution_id=execution_id, at=_now(), actor=by.id, request_id=by.request_id
+        )
+
+    @event("ExpiredInQueue")
+    def _expired_in_queue(
+        self, execution_id: str, at: datetime, actor: str, request_id: str
+    ) -> None:
+        self.status = TaskStatus.TIMED_OUT.value
+        self.last_reason = "queue time-to-live expired"
+        self.completed_at = at
 
     def _require_executing(self) -> None:
         self._require_live()
@@ -387,16 +561,34 @@ class Task(Aggregate):
                 f"no execution is in progress; the task is {self.status}", status=self.status
             )
 
-    def request_review(self, summary: str | None, by: Actor) -> None:
-        """Finished work waits for a person (seed 002's ready_to_test)."""
+    def request_review(
+        self, summary: str | None, by: Actor, result: dict[str, Any] | None = None
+    ) -> None:
+        """Finished work waits for a person (seed 002's ready_to_test); the agent is gone."""
         self._require_executing()
+        if self.status_enum != TaskStatus.RUNNING:
+            raise InvalidTransitionError(
+                f"the agent still waits for {self.waiting_on}", status=self.status
+            )
         self._require_move(TaskStatus.AWAITING_APPROVAL)
-        self._review_requested(summary=summary, actor=by.id, request_id=by.request_id)
+        self._review_requested(
+            summary=summary, actor=by.id, request_id=by.request_id, result=result
+        )
 
     @event("ReviewRequested")
-    def _review_requested(self, summary: str | None, actor: str, request_id: str) -> None:
+    def _review_requested(
+        self,
+        summary: str | None,
+        actor: str,
+        request_id: str,
+        result: dict[str, Any] | None = None,
+    ) -> None:
         self.status = TaskStatus.AWAITING_APPROVAL.value
         self.last_reason = summary
+        self.result = dict(result) if result is not None else self.result
+        self.worker_id = None
+        self.lease_until = None
+        self.waiting_on = None
 
     def finish_execution(self, outcome: TaskStatus, result: dict[str, Any], by: Actor) -> None:
         if outcome not in (
@@ -419,21 +611,33 @@ class Task(Aggregate):
         self.status = outcome
         self.result = dict(result)
         self.completed_at = at
+        self.worker_id = None
+        self.lease_until = None
+        self.waiting_on = None
         if outcome == TaskStatus.COMPLETED.value:
             self.progress_percentage = 100
 
     # ---- review of finished work (seed 002) -------------------------------------------------
+
+    def _require_in_review(self, decision: str) -> None:
+        if self.status_enum != TaskStatus.AWAITING_APPROVAL:
+            raise InvalidTransitionError(
+                f"only work awaiting approval can be {decision}; the task is {self.status}",
+                status=self.status,
+            )
+        if self.waiting_on is not None:
+            raise InvalidTransitionError(
+                f"the agent waits on checkpoint {self.waiting_on}: decide the checkpoint",
+                status=self.status,
+                checkpoint_id=self.waiting_on,
+            )
 
     def approve(self, comment: str | None, by: Actor) -> bool:
         """Returns False when the work was already approved (the same decision twice is one)."""
         self._require_live()
         if self.status_enum == TaskStatus.COMPLETED and self.approved:
             return False
-        if self.status_enum != TaskStatus.AWAITING_APPROVAL:
-            raise InvalidTransitionError(
-                f"only work awaiting approval can be approved; the task is {self.status}",
-                status=self.status,
-            )
+        self._require_in_review("approved")
         self._work_approved(comment=comment, at=_now(), actor=by.id, request_id=by.request_id)
         return True
 
@@ -450,11 +654,7 @@ class Task(Aggregate):
     def reject(self, reason: str, by: Actor) -> str:
         """Send the work back: a new attempt is queued with the reviewer's feedback."""
         self._require_live()
-        if self.status_enum != TaskStatus.AWAITING_APPROVAL:
-            raise InvalidTransitionError(
-                f"only work awaiting approval can be rejected; the task is {self.status}",
-                status=self.status,
-            )
+        self._require_in_review("rejected")
         execution_id = str(uuid4())
         self._work_rejected(
             reason=reason,

@@ -67,6 +67,10 @@ def review(task: Task) -> None:
     task.request_review("done, please look", ME)
 
 
+def wait_on_checkpoint(task: Task) -> None:
+    task.wait_for(str(task.execution_id), "checkpoint-1", "checkpoint", ME)
+
+
 def finish(outcome: TaskStatus) -> Step:
     return lambda task: task.finish_execution(outcome, {"exit_code": 0}, ME)
 
@@ -379,14 +383,22 @@ def test_a_direct_change_to_cancelled_of_an_idle_or_queued_task_cancels_it(
     assert task.status == "cancelled" and task.last_reason == "by hand"
 
 
-@pytest.mark.parametrize("status", [TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL], ids=str)
+# an agent process holds these: it is asked to stop, and the runner records when it is gone
+WITH_AGENT: dict[str, list[Step]] = {
+    "running": [queue, start],
+    "awaiting_checkpoint": [queue, start, wait_on_checkpoint],
+}
+
+
+@pytest.mark.parametrize("path", WITH_AGENT.values(), ids=list(WITH_AGENT))
 def test_a_direct_change_to_cancelled_of_a_running_task_only_requests_cancel(
-    status: TaskStatus,
+    path: list[Step],
 ) -> None:
-    task = given_status(status)
+    task = given(*path)
+    status = task.status
     task.change_status(TaskStatus.CANCELLED, "stop", ME)
     assert then_events(task) == ["CancelRequested"]
-    assert task.status == status.value and task.cancel_requested
+    assert task.status == status and task.cancel_requested
 
 
 @pytest.mark.parametrize(
@@ -599,12 +611,13 @@ def test_cancelling_a_task_that_does_not_run_cancels_it_now(status: TaskStatus) 
     assert task.last_reason == "not needed"
 
 
-@pytest.mark.parametrize("status", [TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL], ids=str)
-def test_cancelling_a_running_task_only_records_the_request(status: TaskStatus) -> None:
-    task = given_status(status)
+@pytest.mark.parametrize("path", WITH_AGENT.values(), ids=list(WITH_AGENT))
+def test_cancelling_a_running_task_only_records_the_request(path: list[Step]) -> None:
+    task = given(*path)
+    status = task.status
     assert task.cancel("stop", ME) is False
     assert then_events(task) == ["CancelRequested"]
-    assert task.status == status.value and task.cancel_requested
+    assert task.status == status and task.cancel_requested
     assert task.cancel("stop again", ME) is False
     assert then_events(task) == []
 
@@ -697,11 +710,22 @@ def test_only_work_awaiting_approval_can_be_rejected(status: TaskStatus) -> None
     )
 
 
-def test_a_rejection_queues_an_attempt_without_a_stale_cancel_request() -> None:
-    task = given_status(TaskStatus.AWAITING_APPROVAL, cancel)
-    assert task.cancel_requested
-    task.reject("try again", REVIEWER)
-    assert not task.cancel_requested
+def test_cancelling_work_in_review_cancels_it_at_once_as_no_agent_is_left_to_stop() -> None:
+    task = given_status(TaskStatus.AWAITING_APPROVAL)
+    assert task.cancel("not wanted", REVIEWER) is True
+    assert then_events(task) == ["Cancelled"] and task.status == "cancelled"
+
+
+def test_work_cannot_be_approved_while_the_agent_waits_on_a_checkpoint() -> None:
+    task = given(queue, start, wait_on_checkpoint)
+    assert task.status == "awaiting_approval"
+    then_refused(task, InvalidTransitionError, "INVALID_STATUS_TRANSITION", lambda: approve(task))
+    then_refused(
+        task,
+        InvalidTransitionError,
+        "INVALID_STATUS_TRANSITION",
+        lambda: task.reject("no", REVIEWER),
+    )
 
 
 # ---- every event names its actor and request -------------------------------------------------

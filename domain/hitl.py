@@ -1,0 +1,197 @@
+"""What an agent asks of people: questions, checkpoints and proposed experiences.
+
+Each is its own small aggregate, so that its id (the one people answer by) loads it directly, and
+the decision is recorded once: the same decision twice is one decision, a contrary one is refused.
+A question or checkpoint is answered in the same transaction as the task it holds up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidTransitionError
+
+PENDING = "pending"
+ANSWERED = "answered"
+APPROVED = "approved"
+REJECTED = "rejected"
+WITHDRAWN = "withdrawn"  # the execution ended (cancel, timeout, crash) before anyone answered
+
+
+class HitlItem(Aggregate):
+    """What every item has: team_id, project_id, task_id, execution_id, status (pending first),
+    decided_by, reason. (No class annotations: on an aggregate they would become event fields.)"""
+
+    def _require_pending(self, wanted: str, same_as_before: bool) -> bool:
+        """True if a decision is still to be made; False when this one was already made."""
+        if self.status == PENDING:
+            return True
+        if self.status == wanted and same_as_before:
+            return False
+        raise InvalidTransitionError(
+            f"this {type(self).__name__.lower()} is already {self.status}", status=self.status
+        )
+
+    def withdraw(self, reason: str, actor: str) -> None:
+        if self.status == PENDING:
+            self._withdrawn(reason=reason, actor=actor)
+
+    @event("Withdrawn")
+    def _withdrawn(self, reason: str, actor: str) -> None:
+        self.status = WITHDRAWN
+        self.reason = reason
+        self.decided_by = actor
+
+
+class Question(HitlItem):
+    """The agent waits for an answer; the task waits in ``needs_input``."""
+
+    @event("Asked")
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        team_id: str,
+        project_id: str,
+        task_id: str,
+        execution_id: str,
+        question: str,
+        options: list[str],
+        default: str | None,
+        deadline: datetime | None,
+    ) -> None:
+        self.team_id = team_id
+        self.project_id = project_id
+        self.task_id = task_id
+        self.execution_id = execution_id
+        self.question = question
+        self.options = list(options)
+        self.default = default
+        self.deadline = deadline
+        self.status = PENDING
+        self.response: str | None = None
+        self.decided_by: str | None = None
+        self.reason: str | None = None
+        self.by_default = False
+
+    def answer(self, response: str, actor: str, *, by_default: bool = False) -> bool:
+        """Returns False when the same answer was already given."""
+        if not self._require_pending(ANSWERED, response == self.response):
+            return False
+        self._answered(response=response, actor=actor, by_default=by_default)
+        return True
+
+    @event("Answered")
+    def _answered(self, response: str, actor: str, by_default: bool) -> None:
+        self.status = ANSWERED
+        self.response = response
+        self.decided_by = actor
+        self.by_default = by_default
+
+
+class Checkpoint(HitlItem):
+    """The agent waits for approval of an action; the task waits in ``awaiting_approval``."""
+
+    @event("Requested")
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        team_id: str,
+        project_id: str,
+        task_id: str,
+        execution_id: str,
+        action: str,
+        description: str | None,
+        data: dict[str, Any],
+        deadline: datetime | None,
+    ) -> None:
+        self.team_id = team_id
+        self.project_id = project_id
+        self.task_id = task_id
+        self.execution_id = execution_id
+        self.action = action
+        self.description = description
+        self.data = dict(data)
+        self.deadline = deadline
+        self.status = PENDING
+        self.decided_by: str | None = None
+        self.reason: str | None = None
+        self.by_default = False
+
+    def decide(
+        self, approved: bool, reason: str | None, actor: str, *, by_default: bool = False
+    ) -> bool:
+        """Returns False when the same decision was already made; a contrary one raises."""
+        wanted = APPROVED if approved else REJECTED
+        if not self._require_pending(wanted, True):
+            return False
+        if approved:
+            self._approved(reason=reason, actor=actor, by_default=by_default)
+        else:
+            self._rejected(reason=reason, actor=actor, by_default=by_default)
+        return True
+
+    @event("Approved")
+    def _approved(self, reason: str | None, actor: str, by_default: bool) -> None:
+        self.status = APPROVED
+        self.reason = reason
+        self.decided_by = actor
+        self.by_default = by_default
+
+    @event("Rejected")
+    def _rejected(self, reason: str | None, actor: str, by_default: bool) -> None:
+        self.status = REJECTED
+        self.reason = reason
+        self.decided_by = actor
+        self.by_default = by_default
+
+
+class Experience(HitlItem):
+    """A lesson the agent proposes for the team's memory (seed 001); nothing waits on it."""
+
+    @event("Proposed")
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        team_id: str,
+        project_id: str,
+        task_id: str,
+        execution_id: str,
+        title: str,
+        content: str,
+        tags: list[str],
+    ) -> None:
+        self.team_id = team_id
+        self.project_id = project_id
+        self.task_id = task_id
+        self.execution_id = execution_id
+        self.title = title
+        self.content = content
+        self.tags = list(tags)
+        self.status = PENDING
+        self.decided_by: str | None = None
+        self.reason: str | None = None
+
+    def decide(self, approved: bool, reason: str | None, actor: str) -> bool:
+        wanted = APPROVED if approved else REJECTED
+        if not self._require_pending(wanted, True):
+            return False
+        if approved:
+            self._approved(reason=reason, actor=actor)
+        else:
+            self._rejected(reason=reason, actor=actor)
+        return True
+
+    @event("Approved")
+    def _approved(self, reason: str | None, actor: str) -> None:
+        self.status = APPROVED
+        self.reason = reason
+        self.decided_by = actor
+
+    @event("Rejected")
+    def _rejected(self, reason: str | None, actor: str) -> None:
+        self.status = REJECTED
+        self.reason = reason
+        self.decided_by = actor
