@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from projections.execution_rows import HitlQuery, HitlRow, OutputRow, QueueRow
 from projections.rows import ActivityRow, Page, ProjectQuery, ProjectStats, TaskQuery
 
 
@@ -43,6 +44,33 @@ class ReadModel(ABC):
     @abstractmethod
     def task_ids_of_project(self, team_id: str, project_id: str) -> list[str]:
         """The project's live tasks."""
+
+    # ---- execution (projections/execution_rows.py) ----------------------------------------
+
+    @abstractmethod
+    def queued(self, limit: int = 200) -> list[QueueRow]:
+        """Every team's queued executions (state queued), highest priority then oldest first."""
+
+    @abstractmethod
+    def in_flight(self, team_id: str | None = None) -> list[QueueRow]:
+        """Queue rows of every state (of one team, or all), oldest first."""
+
+    @abstractmethod
+    def queue_row(self, task_id: str) -> QueueRow | None: ...
+
+    @abstractmethod
+    def hitl_items(self, team_id: str, q: HitlQuery) -> tuple[list[HitlRow], int]:
+        """The team's items matching the query, newest first, and how many match in all."""
+
+    @abstractmethod
+    def hitl_due(self, now: float, limit: int = 100) -> list[HitlRow]:
+        """Pending questions and checkpoints of every team whose deadline has passed."""
+
+    @abstractmethod
+    def output(
+        self, team_id: str, task_id: str, after: int = 0, limit: int = 1000
+    ) -> list[OutputRow]:
+        """The task's output chunks after log position ``after``, in order."""
 
     @abstractmethod
     def ping(self) -> None:
