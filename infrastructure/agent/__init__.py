@@ -1,0 +1,1 @@
+"""Running one execution of a coding agent: protocol, adapters, process, output, workspace."""
