@@ -55,7 +55,11 @@ class WorkspaceFileNotFoundError(WorkspaceError):
 
 
 class WorkspaceTooLargeError(WorkspaceError):
-    """A file over the read limit, or a workspace over the zip limit."""
+    """A workspace over the zip limit."""
+
+
+class WorkspaceFileTooLargeError(WorkspaceTooLargeError):
+    """A file over the read limit."""
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True, order=True):
@@ -258,8 +262,11 @@ def _encoded(data: bytes) -> tuple[Literal["utf-8", "base64"], str]:
 
 
 def _too_large(path: str | None, size: int, limit: int) -> WorkspaceTooLargeError:
-    what = f"{path} is" if path else "the workspace is"
-    return WorkspaceTooLargeError(f"{what} over {limit} bytes", path=path, size=size, limit=limit)
+    if path is None:
+        message = f"the workspace is over {limit} bytes"
+        return WorkspaceTooLargeError(message, size=size, limit=limit)
+    message = f"{path} is over {limit} bytes"
+    return WorkspaceFileTooLargeError(message, path=path, size=size, limit=limit)
 
 
 # ---- a zip ------------------------------------------------------------------------------------

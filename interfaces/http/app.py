@@ -18,6 +18,7 @@ from infrastructure.settings import Settings
 from interfaces.http import (
     errors,
     routes_api_keys,
+    routes_artifacts,
     routes_auth,
     routes_bulk,
     routes_health,
@@ -42,6 +43,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_bulk.ENDPOINTS,
     *routes_tasks.ENDPOINTS,
     *routes_projects.ENDPOINTS,
+    *routes_artifacts.ENDPOINTS,
 ]
 
 

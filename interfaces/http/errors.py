@@ -26,6 +26,14 @@ from application.errors import (
 )
 from application.ports import Allowance
 from domain.errors import DeletedError, DomainError, RuleViolationError
+from infrastructure.artifacts import (
+    WorkspaceError,
+    WorkspaceFileNotFoundError,
+    WorkspaceFileTooLargeError,
+    WorkspaceNotFoundError,
+    WorkspacePathError,
+    WorkspaceTooLargeError,
+)
 from interfaces.http.envelope import failure
 from projections.search import SearchSyntaxError
 
@@ -82,6 +90,16 @@ STORE_DOWN = (
     sqlite3.OperationalError,
 )
 
+# reading a task's workspace (interfaces/http/routes_artifacts.py); too large is 422, not 413:
+# 413 speaks of the request's own body
+WORKSPACE_CODES: dict[type[WorkspaceError], tuple[int, str]] = {
+    WorkspaceNotFoundError: (404, "WORKSPACE_NOT_FOUND"),
+    WorkspaceFileNotFoundError: (404, "WORKSPACE_FILE_NOT_FOUND"),
+    WorkspacePathError: (422, "WORKSPACE_PATH_INVALID"),
+    WorkspaceTooLargeError: (422, "WORKSPACE_TOO_LARGE"),
+    WorkspaceFileTooLargeError: (422, "WORKSPACE_FILE_TOO_LARGE"),
+}
+
 HTTP_CODES = {
     400: "BAD_REQUEST",
     401: "AUTH_TOKEN_MISSING",
@@ -116,6 +134,9 @@ def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # n
         return 403, "AUTH_INSUFFICIENT_PERMISSIONS", str(error), details
     if isinstance(error, AdminKeyNotConfiguredError):
         return 503, "ADMIN_KEY_NOT_CONFIGURED", str(error), {}
+    if isinstance(error, WorkspaceError):
+        status, code = WORKSPACE_CODES[type(error)]
+        return status, code, str(error), error.details
     if isinstance(error, NotFoundError):
         return 404, error.code, str(error), {"id": error.ref}
     if isinstance(error, DeletedError):
@@ -169,6 +190,7 @@ EXPECTED = (
     VersionConflictError,
     IntegrityError,
     IdempotencyConflictError,
+    WorkspaceError,
     ReadModelBehindError,
     RateLimitedError,
     *STORE_DOWN,

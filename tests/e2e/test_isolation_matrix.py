@@ -56,9 +56,22 @@ BODIES: dict[str | None, Any] = {
     "UpdateUser": {"full_name": "Changed", "role": "viewer"},
 }
 # Extra query strings tried on routes that declare the parameter.
-QUERY_VARIANTS: dict[str, str] = {"as_of": "2100-01-01T00:00:00Z", "reason": "gone"}
+QUERY_VARIANTS: dict[str, str] = {
+    "as_of": "2100-01-01T00:00:00Z",
+    "reason": "gone",
+    "path": "README.md",
+}
+# Query parameters A's request needs to succeed, on routes that declare them.
+REQUIRED_QUERY: dict[str, str] = {"path": "README.md"}
 # Which of A's tasks a task route is tried on by A (the state in which A's request succeeds).
-TASK_FOR_ACTION = {"approve": "review", "reject": "review", "retry": "failed"}
+TASK_FOR_ACTION = {
+    "approve": "review",
+    "reject": "review",
+    "retry": "failed",
+    "tree": "queued",  # the workspace routes: the queued task has a workspace (build_world)
+    "file": "queued",
+    "download": "queued",
+}
 
 
 # ---- the two teams --------------------------------------------------------------------------
@@ -93,7 +106,7 @@ class World:
     markers: set[str] = field(default_factory=set)
 
     def refs(self, param: str) -> list[str]:
-        if param == "task_id":
+        if param in ("task_id", "slug"):  # seed 001's /api/jobs/{slug} address tasks
             return [r for t in self.tasks.values() for r in (t["id"], t["slug"])]
         if param == "project_id":
             return [self.project["id"], self.project["slug"]]
@@ -124,6 +137,15 @@ def runner(api: Api, team: str, task_id: str, *steps: str) -> None:
     store.commit(task)
 
 
+def workspace(api: Api, team: str, task_id: str, files: dict[str, str]) -> None:
+    """What a worker leaves in the task's execution directory (issue 4)."""
+    task = api.client.app.state.services.store.load(Task, UUID(task_id), team, "task")
+    root = api.client.app.state.settings.workspaces / task_id / task.execution_id
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+
+
 def build_world(api: Api, a: Team, tag: str) -> World:
     project = a.ok(
         "POST",
@@ -148,6 +170,7 @@ def build_world(api: Api, a: Team, tag: str) -> World:
             a.ok("POST", f"/api/tasks/{tasks[state]['id']}/execute", json={})
     runner(api, a.team, tasks["review"]["id"], "start", "review")
     runner(api, a.team, tasks["failed"]["id"], "start", "failed")
+    workspace(api, a.team, tasks["queued"]["id"], {"README.md": f"Echidna{tag} workspace"})
     key = a.ok("POST", "/api/auth/api-keys", json={"name": f"Dingo{tag} key"})
     user = a.ok(
         "POST",
@@ -171,6 +194,7 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         me["actor_id"],
         f"wombat{tag}",
         f"platypus{tag}",
+        f"Echidna{tag} workspace",
     } | {t[f] for t in tasks.values() for f in ("id", "slug", "title", "execution_id") if t[f]}
     return world
 
@@ -244,7 +268,8 @@ def test_every_non_public_route_has_an_isolation_probe():
     uncovered = []
     for e in WITH_ID:
         params = re.findall(r"{(\w+)}", e.path)
-        if len(params) != 1 or params[0] not in ("task_id", "project_id", "key_id", "user_id"):
+        known = ("task_id", "slug", "project_id", "key_id", "user_id")
+        if len(params) != 1 or params[0] not in known:
             uncovered.append(f"{e.method} {e.path}: no refs for path parameters {params}")
         name = None if e.body is None else e.body.__name__
         if name not in BODIES:
@@ -288,11 +313,13 @@ def test_the_same_requests_by_team_a_succeed(api, teams):
         fresh = build_world(api, a, f"c{n}")
         (param,) = re.findall(r"{(\w+)}", endpoint.path)
         ref = fresh.refs(param)[0]
-        if param == "task_id":
+        if param in ("task_id", "slug"):
             action = endpoint.path.rsplit("/", 1)[-1]
-            ref = fresh.tasks[TASK_FOR_ACTION.get(action, "pending")]["id"]
+            task = fresh.tasks[TASK_FOR_ACTION.get(action, "pending")]
+            ref = task["slug" if param == "slug" else "id"]
         path = endpoint.path.replace(f"{{{param}}}", ref)
-        answer = a.request(endpoint.method, path, json=body_of(endpoint))
+        query = {q: v for q, v in REQUIRED_QUERY.items() if q in endpoint.query}
+        answer = a.request(endpoint.method, path, params=query, json=body_of(endpoint))
         if answer.status_code >= 300:
             wrong.append(f"{endpoint.method} {path}: {answer.status_code} {answer.text[:200]}")
     assert not wrong, "\n".join(wrong)

@@ -14,6 +14,7 @@ import pytest
 from infrastructure.artifacts import (
     Entry,
     WorkspaceFileNotFoundError,
+    WorkspaceFileTooLargeError,
     WorkspaceNotFoundError,
     WorkspacePathError,
     WorkspaceTooLargeError,
@@ -194,7 +195,7 @@ def test_invalid_utf8_without_nul_is_base64(root):
 def test_a_file_at_the_limit_is_read_and_one_byte_more_is_refused(root):
     (root / "big.txt").write_bytes(b"a" * 1000)
     assert read_file(root, "big.txt", limit=1000).size == 1000
-    with pytest.raises(WorkspaceTooLargeError) as refused:
+    with pytest.raises(WorkspaceFileTooLargeError) as refused:
         read_file(root, "big.txt", limit=999)
     assert refused.value.details == {"path": "big.txt", "size": 1000, "limit": 999}
 
@@ -297,7 +298,8 @@ def test_the_zip_streams_in_chunks(tmp_path):
 def test_a_workspace_over_the_zip_cap_is_refused_before_anything_is_sent(root):
     with pytest.raises(WorkspaceTooLargeError) as refused:
         zip_stream(root, limit=10)
-    assert refused.value.details["limit"] == 10 and refused.value.details["path"] is None
+    assert refused.value.details["limit"] == 10
+    assert not isinstance(refused.value, WorkspaceFileTooLargeError)
 
 
 def test_a_workspace_that_grows_past_the_cap_while_streamed_ends_the_zip(tmp_path):
