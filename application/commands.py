@@ -90,8 +90,12 @@ class UpdateTask(Command):
 class ExecutionOptions(Command):
     timeout: Annotated[int, Meta(ge=1, le=86_400)] = 3_600
     retry_attempts: Annotated[int, Meta(ge=0, le=10)] = 0
+    # seconds before the first automatic retry; doubled each time, with jitter, at most 5 minutes
+    retry_backoff: Annotated[float, Meta(ge=0, le=300)] = 2.0
     queue_ttl: Annotated[int, Meta(ge=1, le=604_800)] | None = None
-    agent: Annotated[str, Meta(max_length=100)] | None = None
+    agent: Annotated[str, Meta(max_length=100, pattern=r"^[a-z0-9_-]+$")] | None = None
+    # finished work waits in awaiting_approval for a person (seed 002) instead of completing
+    require_approval: bool = False
 
 
 class ExecuteTask(Command):
@@ -114,6 +118,19 @@ class ApproveWork(Command):
 
 class RejectWork(Command):
     reason: Annotated[str, Meta(min_length=1, max_length=2_000)]
+
+
+class Respond(Command):
+    """Seed 002's answer to the question an agent asked."""
+
+    question_id: Ref
+    response: Annotated[str, Meta(min_length=1, max_length=20_000)]
+
+
+class Decide(Command):
+    """Approve or reject a checkpoint, an experience or a HITL item; the reason is optional."""
+
+    reason: Reason | None = None
 
 
 class DeleteTask(Command):

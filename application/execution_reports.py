@@ -1,0 +1,260 @@
+"""What a worker reports while it runs an execution: heartbeats, output, agent messages, the end.
+
+Every report names the execution and the worker; a report for an execution that is no longer the
+task's, or no longer held by that worker (its lease expired and was recovered), is refused, so a
+worker that lost its lease cannot overwrite what happened since.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from application.errors import NotFoundError
+from application.scheduler import Claim, worker_actor
+from application.store import Store
+from domain.errors import InvalidTransitionError
+from domain.hitl import Checkpoint, Experience, HitlItem, Question
+from domain.output import OutputChunk
+from domain.task import Task
+from domain.values import TaskStatus
+
+MAX_BACKOFF_SECONDS = 300.0
+OUTCOMES = {
+    s.value: s
+    for s in (
+        TaskStatus.COMPLETED,
+        TaskStatus.FAILED,
+        TaskStatus.TIMED_OUT,
+        TaskStatus.CANCELLED,
+    )
+}
+
+
+class Beat(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to a heartbeat: keep going, stop (cancel), or here is the person's decision."""
+
+    lease_until: float
+    cancel_requested: bool
+    lost: bool = False  # the execution is no longer this worker's: stop without reporting
+    reply: dict[str, Any] | None = None  # the decision on the item the agent waits for
+
+
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _task(store: Store, run: Claim) -> Task:
+    try:
+        task = store.ledger.repository.get(UUID(run.task_id))
+    except AggregateNotFoundError:
+        raise NotFoundError("task", run.task_id) from None
+    if not isinstance(task, Task) or task.team_id != run.team_id:
+        raise NotFoundError("task", run.task_id)
+    return task
+
+
+def _held(task: Task, run: Claim) -> bool:
+    return task.execution_id == run.execution_id and task.worker_id == run.worker_id
+
+
+def _require_held(task: Task, run: Claim) -> None:
+    if not _held(task, run):
+        raise InvalidTransitionError(
+            "this execution is no longer held by this worker",
+            execution_id=run.execution_id,
+            status=task.status,
+        )
+
+
+def heartbeat(
+    store: Store, run: Claim, waiting_on: str | None, now: float, lease_seconds: float
+) -> Beat:
+    """Renews the lease when half of it is spent (so a frequent heartbeat writes rarely), and
+    answers a pending cancel and the decision on the item the agent waits for."""
+    task = _task(store, run)
+    if not _held(task, run):
+        return Beat(lease_until=0.0, cancel_requested=True, lost=True)
+    lease_until = task.lease_until.timestamp() if task.lease_until else 0.0
+    if lease_until - now < lease_seconds / 2:
+        lease_until = now + lease_seconds
+        task.renew_lease(run.execution_id, _at(lease_until), _by(run))
+        store.commit(task)
+    reply = _reply(store, run, waiting_on) if waiting_on else None
+    return Beat(lease_until=lease_until, cancel_requested=task.cancel_requested, reply=reply)
+
+
+def _reply(store: Store, run: Claim, item_id: str) -> dict[str, Any] | None:
+    item = _item(store, run, item_id)
+    if isinstance(item, Question) and item.status == "answered":
+        return {"type": "answer", "question_id": item_id, "response": item.response}
+    if isinstance(item, Checkpoint) and item.status in ("approved", "rejected"):
+        approved = item.status == "approved"
+        return {
+            "type": "decision",
+            "checkpoint_id": item_id,
+            "approved": approved,
+            "reason": item.reason,
+        }
+    return None
+
+
+def _item(store: Store, run: Claim, item_id: str) -> HitlItem:
+    try:
+        item = store.ledger.repository.get(UUID(item_id))
+    except (AggregateNotFoundError, ValueError):
+        raise NotFoundError("item", item_id) from None
+    if not isinstance(item, HitlItem) or item.execution_id != run.execution_id:
+        raise NotFoundError("item", item_id)
+    return item
+
+
+def record_output(store: Store, run: Claim, chunks: list[tuple[int, str, str]]) -> int:
+    """Stores ``(seq, stream, text)`` chunks; a chunk already stored (a retried request) is
+    skipped, not doubled. Returns the position of the last one written."""
+    task = _task(store, run)
+    _require_held(task, run)
+    made = [_chunk(run, seq, stream, text) for seq, stream, text in chunks]
+    try:
+        return store.commit(*made)
+    except IntegrityError:  # some were stored before: write the others one by one
+        position = 0
+        for seq, stream, text in chunks:
+            try:
+                position = store.commit(_chunk(run, seq, stream, text))
+            except IntegrityError:
+                continue
+        return position
+
+
+def _chunk(run: Claim, seq: int, stream: str, text: str) -> OutputChunk:
+    return OutputChunk(
+        team_id=run.team_id,
+        project_id=run.project_id,
+        task_id=run.task_id,
+        execution_id=run.execution_id,
+        seq=seq,
+        stream=stream,
+        text=text,
+    )
+
+
+def report(
+    store: Store, run: Claim, message: dict[str, Any], now: float, hitl_timeout: float | None
+) -> str | None:
+    """Records one agent protocol message. For a question, checkpoint or experience, answers the
+    id people will decide it by; the agent then waits for a question or checkpoint."""
+    task = _task(store, run)
+    _require_held(task, run)
+    by = _by(run)
+    kind = message.get("type")
+    made: list[Aggregate] = []
+    item_id: str | None = None
+    if kind == "progress":
+        percentage, text = message.get("percentage"), message.get("message")
+        task.report_progress(run.execution_id, percentage, text, by)
+    elif kind == "phase":
+        task.change_phase(run.execution_id, message["name"], message["status"], by)
+    elif kind == "usage":
+        task.record_usage(run.execution_id, {k: v for k, v in message.items() if k != "type"}, by)
+    elif kind in ("question", "checkpoint"):
+        deadline = _at(now + hitl_timeout) if hitl_timeout else None
+        item = _ask(run, message, deadline)
+        item_id = str(item.id)
+        task.wait_for(run.execution_id, item_id, kind, by)
+        made.append(item)
+    elif kind == "experience":
+        experience = Experience(
+            team_id=run.team_id,
+            project_id=run.project_id,
+            task_id=run.task_id,
+            execution_id=run.execution_id,
+            title=message.get("title") or "",
+            content=message.get("content") or "",
+            tags=list(message.get("tags") or []),
+        )
+        item_id = str(experience.id)
+        made.append(experience)
+    else:
+        raise InvalidTransitionError(f"not a report: {kind}", type=kind)
+    store.commit(task, *made)
+    return item_id
+
+
+def _ask(run: Claim, message: dict[str, Any], deadline: datetime | None) -> HitlItem:
+    scope = {
+        "team_id": run.team_id,
+        "project_id": run.project_id,
+        "task_id": run.task_id,
+        "execution_id": run.execution_id,
+        "deadline": deadline,
+    }
+    if message["type"] == "question":
+        return Question(
+            question=message.get("question") or "",
+            options=list(message.get("options") or []),
+            default=message.get("default"),
+            **scope,
+        )
+    return Checkpoint(
+        action=message.get("action") or "",
+        description=message.get("description"),
+        data=dict(message.get("data") or {}),
+        **scope,
+    )
+
+
+def finish(
+    store: Store, run: Claim, outcome: str, result: dict[str, Any], now: float
+) -> dict[str, Any]:
+    """Records how the execution ended (the process is gone), withdraws what it still waited for,
+    and queues an automatic retry with backoff when attempts are left."""
+    task = _task(store, run)
+    _require_held(task, run)
+    by = _by(run)
+    pending = _withdrawn(store, run, task.waiting_on, outcome)
+    status = OUTCOMES[outcome]
+    if status == TaskStatus.COMPLETED and task.execution_options.get("require_approval"):
+        task.request_review(result.get("summary"), by, result)
+    else:
+        task.finish_execution(status, result, by)
+    retry = schedule_retry(task, status, now)
+    store.commit(task, *pending)
+    return {"status": task.status, "retry_scheduled": retry, "attempt": task.attempt}
+
+
+def _withdrawn(store: Store, run: Claim, item_id: str | None, outcome: str) -> list[HitlItem]:
+    if item_id is None:
+        return []
+    item = _item(store, run, item_id)
+    item.withdraw(f"the execution ended: {outcome}", f"worker:{run.worker_id}")
+    return [item]
+
+
+def schedule_retry(task: Task, status: TaskStatus, now: float) -> bool:
+    options = dict(task.execution_options)
+    left = int(options.get("retry_attempts") or 0)
+    if status not in (TaskStatus.FAILED, TaskStatus.TIMED_OUT) or left <= 0:
+        return False
+    options["retry_attempts"] = left - 1
+    options["not_before"] = now + backoff(float(options.get("retry_backoff", 2.0)), task.attempt)
+    system = worker_actor("scheduler", task.team_id, str(uuid4()))
+    task.request_execution(options, None, [], system, retry=True)
+    return True
+
+
+def backoff(base: float, attempt: int) -> float:
+    """Exponential, with full jitter in its upper half, at most five minutes."""
+    ceiling = min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempt - 1))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+def _by(run: Claim) -> Any:
+    return worker_actor(run.worker_id, run.team_id, run.execution_id)

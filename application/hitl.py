@@ -1,0 +1,111 @@
+"""People in the loop: answer an agent's question, decide its checkpoints and experiences.
+
+The decision and the task's move back to running are one transaction; the worker learns of the
+decision on its next heartbeat and writes it to the agent. The same decision twice is one
+decision (no event, the same answer); a contrary one is 409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from application.commands import Decide, Respond
+from application.errors import NotFoundError
+from application.idempotency import Written
+from application.store import Store
+from domain.errors import RuleViolationError
+from domain.hitl import Checkpoint, Experience, HitlItem, Question
+from domain.task import Task
+from domain.values import Actor, rfc3339
+
+KINDS: dict[type, str] = {Question: "question", Checkpoint: "checkpoint", Experience: "experience"}
+
+
+def item_data(item: HitlItem) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": str(item.id),
+        "type": KINDS[type(item)],
+        "task_id": item.task_id,
+        "project_id": item.project_id,
+        "execution_id": item.execution_id,
+        "status": item.status,
+        "created_at": rfc3339(item.created_on),
+        "decided_by": item.decided_by,
+        "reason": item.reason,
+    }
+    if isinstance(item, Question):
+        data |= {
+            "question": item.question,
+            "options": item.options,
+            "default": item.default,
+            "response": item.response,
+            "deadline": rfc3339(item.deadline),
+        }
+    elif isinstance(item, Checkpoint):
+        data |= {
+            "action": item.action,
+            "description": item.description,
+            "data": item.data,
+            "deadline": rfc3339(item.deadline),
+        }
+    else:
+        data |= {"title": item.title, "content": item.content, "tags": item.tags}  # type: ignore[attr-defined]
+    return data
+
+
+def load_item(store: Store, item_id: str, by: Actor, kind: type[HitlItem] = HitlItem) -> HitlItem:
+    """Another team's item, and one of another kind, answer not found like a missing one."""
+    name = KINDS.get(kind, "item")
+    try:
+        uuid = UUID(item_id)
+    except ValueError:
+        raise NotFoundError(name, item_id) from None
+    item = store.load(kind, uuid, by.team_id, name)
+    return item
+
+
+def respond(store: Store, task_ref: str, cmd: Respond, by: Actor) -> Written:
+    """Seed 002: ``POST /api/tasks/{id}/respond``."""
+
+    def decide() -> Written:
+        task = store.load_live(Task, task_ref, by.team_id, "task")
+        question = load_item(store, cmd.question_id, by, Question)
+        if question.task_id != str(task.id):
+            raise NotFoundError("question", cmd.question_id)
+        question.answer(cmd.response, by.id)
+        _resume(task, question, by)
+        position = store.commit(question, task)
+        return Written(data={**item_data(question), "task_status": task.status}, position=position)
+
+    return store.with_retries(decide)
+
+
+def decide_item(
+    store: Store, item_id: str, approved: bool, cmd: Decide, by: Actor, kind: type[HitlItem]
+) -> Written:
+    """Approve or reject a checkpoint or an experience (``kind`` HitlItem: whichever it is)."""
+
+    def decide() -> Written:
+        item = load_item(store, item_id, by, kind)
+        if isinstance(item, Question):
+            raise RuleViolationError(
+                "a question is answered, not approved: POST /api/tasks/{task_id}/respond",
+                field="item_id",
+            )
+        item.decide(approved, cmd.reason, by.id)  # type: ignore[attr-defined]
+        touched: list[Any] = [item]
+        if isinstance(item, Checkpoint):
+            task = store.load(Task, UUID(item.task_id), by.team_id, "task")
+            _resume(task, item, by)
+            touched.append(task)
+        position = store.commit(*touched)
+        return Written(data=item_data(item), position=position)
+
+    return store.with_retries(decide)
+
+
+def _resume(task: Task, item: HitlItem, by: Actor) -> None:
+    """The agent waits for this item: it runs on (no-op if it no longer waits for it)."""
+    if task.waiting_on == str(item.id) and item.status != "pending":
+        task.resume(str(item.id), by)

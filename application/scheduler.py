@@ -1,0 +1,168 @@
+"""Claims: a worker asks for work and gets the best queued execution it may start, or nothing.
+
+The queue view proposes (priority plus aging, per-project caps, paused bands, backoff); the Task
+decides: the start event is saved at the task's expected version, so of two workers racing for one
+execution exactly one starts it, and the other moves on to the next candidate. Claims in one
+process take turns and each waits until the view shows it, so caps count every start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from application.store import Store
+from domain.errors import DomainError
+from domain.project import Project
+from domain.queue import QueueControl, queue_control_id
+from domain.task import Task
+from domain.values import Actor
+from projections.execution_rows import QueueRow
+from projections.read_model import ReadModel
+
+CANDIDATES = 200
+
+
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    """What a worker needs to run one execution."""
+
+    task_id: str
+    team_id: str
+    project_id: str
+    execution_id: str
+    attempt: int
+    worker_id: str
+    lease_until: float
+    title: str
+    description: str
+    slug: str | None
+    metadata: dict[str, Any]
+    repository_url: str | None
+    base_branch: str | None
+    test_command: str | None
+    options: dict[str, Any]
+
+
+def worker_actor(worker_id: str, team_id: str, execution_id: str = "") -> Actor:
+    return Actor(id=f"worker:{worker_id}", team_id=team_id, request_id=execution_id)
+
+
+def effective_priority(row: QueueRow, now: float, aging_seconds: float) -> float:
+    """Waiting ``aging_seconds`` counts as one priority level, so nothing starves."""
+    waited = max(0.0, now - row.requested_at)
+    return row.priority + (waited / aging_seconds if aging_seconds > 0 else 0.0)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        read_model: ReadModel,
+        *,
+        aging_seconds: float,
+        lease_seconds: float,
+        settle: Callable[[int], object] = lambda position: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._read_model = read_model
+        self._aging = aging_seconds
+        self._lease = lease_seconds
+        self._settle = settle  # waits until the view has applied a position
+        self._clock = clock
+        self._turn = threading.Lock()
+
+    def claim(self, worker_id: str) -> Claim | None:
+        with self._turn:
+            now = self._clock()
+            rows = self._read_model.queued(CANDIDATES)
+            if not rows:
+                return None
+            running = Counter(r.project_id for r in self._read_model.in_flight() if r.worker_id)
+            ready = [r for r in rows if r.not_before <= now and not _expired(r, now)]
+            ready.sort(key=lambda r: (-effective_priority(r, now, self._aging), r.requested_at))
+            paused: dict[str, QueueControl | None] = {}
+            caps: dict[str, int | None] = {}
+            for row in ready:
+                if not self._band_open(row, paused):
+                    continue
+                cap = self._cap(row, caps)
+                if cap is not None and running[row.project_id] >= cap:
+                    continue
+                claim = self._start(row, worker_id, now)
+                if claim is not None:
+                    return claim
+            return None
+
+    def _start(self, row: QueueRow, worker_id: str, now: float) -> Claim | None:
+        try:
+            task = self._store.ledger.repository.get(UUID(row.task_id))
+        except AggregateNotFoundError:  # gone: not a candidate
+            return None
+        if not isinstance(task, Task) or task.execution_id != row.execution_id:
+            return None  # the view is behind: this execution is no longer the task's
+        lease_until = now + self._lease
+        by = worker_actor(worker_id, task.team_id, row.execution_id)
+        try:
+            task.start_execution(
+                row.execution_id, worker_id, by, datetime.fromtimestamp(lease_until, UTC)
+            )
+            position = self._store.commit(task)
+        except (DomainError, IntegrityError):
+            return None  # started, cancelled or changed meanwhile: another worker won
+        self._settle(position)
+        return Claim(
+            task_id=str(task.id),
+            team_id=task.team_id,
+            project_id=task.project_id,
+            execution_id=row.execution_id,
+            attempt=task.attempt,
+            worker_id=worker_id,
+            lease_until=lease_until,
+            title=task.title,
+            description=task.description,
+            slug=task.slug,
+            metadata=dict(task.metadata),
+            repository_url=task.repository_url,
+            base_branch=task.base_branch,
+            test_command=task.test_command,
+            options=dict(task.execution_options),
+        )
+
+    def _band_open(self, row: QueueRow, cache: dict[str, QueueControl | None]) -> bool:
+        if row.team_id not in cache:
+            try:
+                control = self._store.ledger.repository.get(queue_control_id(row.team_id))
+            except AggregateNotFoundError:  # never paused: no control yet
+                control = None
+            cache[row.team_id] = control if isinstance(control, QueueControl) else None
+        control = cache[row.team_id]
+        return control is None or control.allows(row.priority)
+
+    def _cap(self, row: QueueRow, cache: dict[str, int | None]) -> int | None:
+        """The project's ``resource_limits.max_concurrent_tasks``; None: no cap."""
+        if row.project_id not in cache:
+            try:
+                project = self._store.ledger.repository.get(UUID(row.project_id))
+            except AggregateNotFoundError:  # no such project: no cap
+                project = None
+            limit = (
+                project.resource_limits.get("max_concurrent_tasks")
+                if isinstance(project, Project)
+                else None
+            )
+            cache[row.project_id] = int(limit) if limit is not None else None
+        return cache[row.project_id]
+
+
+def _expired(row: QueueRow, now: float) -> bool:
+    return row.expires_at is not None and row.expires_at <= now
