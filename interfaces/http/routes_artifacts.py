@@ -21,6 +21,7 @@ from interfaces.http.inputs import Query, actor, call
 
 MAX_ENTRIES = 10_000
 MAX_DEPTH = 64
+ZIP_LIMIT = artifacts.MAX_ZIP_BYTES  # 200 MiB of file content
 
 
 def _locate(store: Store, workspaces: Path, ref: str, team_id: str) -> tuple[Task, Path]:
@@ -64,7 +65,7 @@ async def file(request: Request) -> Response:
 async def download(request: Request) -> Response:
     Query(request, set())
     task, root = await _workspace(request)
-    chunks = await call(artifacts.zip_stream, root)  # a workspace over the cap is refused here
+    chunks = await call(artifacts.zip_stream, root, limit=ZIP_LIMIT)  # over the cap: 422 here
     name = task.slug or str(task.id)
     headers = {"Content-Disposition": f'attachment; filename="{name}.zip"'}
     return StreamingResponse(chunks, media_type="application/zip", headers=headers)
