@@ -49,6 +49,23 @@ class _FileEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     stdin: bool = True
 
 
+def _fields(item: str) -> list[tuple[str, str | None, str | None]]:
+    try:
+        parsed = list(string.Formatter().parse(item))
+    except ValueError as error:  # a lone "{" or "}"
+        raise AgentConfigError(f"argv item {item!r}: {error} (write {{{{ or }}}})") from None
+    return [(field, spec, conv) for _, field, spec, conv in parsed if field is not None]
+
+
+def _check_template(agent: str, item: str) -> None:
+    for field, spec, conversion in _fields(item):
+        if field not in PLACEHOLDERS or spec or conversion:
+            raise AgentConfigError(
+                f"agent {agent!r}: unknown placeholder {{{field}}} in argv item {item!r}; "
+                f"known: {', '.join(sorted('{' + p + '}' for p in PLACEHOLDERS))}"
+            )
+
+
 # The prompt comes after "--" so that one starting with "-" is never taken for an option.
 BUILTIN_AGENTS: dict[str, AgentSpec] = {
     "scripted": AgentSpec(
@@ -69,23 +86,6 @@ BUILTIN_AGENTS: dict[str, AgentSpec] = {
         stdin=False,
     ),
 }
-
-
-def _fields(item: str) -> list[tuple[str, str | None, str | None]]:
-    try:
-        parsed = list(string.Formatter().parse(item))
-    except ValueError as error:  # a lone "{" or "}"
-        raise AgentConfigError(f"argv item {item!r}: {error} (write {{{{ or }}}})") from None
-    return [(field, spec, conv) for _, field, spec, conv in parsed if field is not None]
-
-
-def _check_template(agent: str, item: str) -> None:
-    for field, spec, conversion in _fields(item):
-        if field not in PLACEHOLDERS or spec or conversion:
-            raise AgentConfigError(
-                f"agent {agent!r}: unknown placeholder {{{field}}} in argv item {item!r}; "
-                f"known: {', '.join(sorted('{' + p + '}' for p in PLACEHOLDERS))}"
-            )
 
 
 def load_agents(agents_file: Path | None) -> dict[str, AgentSpec]:

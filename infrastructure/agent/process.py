@@ -105,7 +105,7 @@ class AgentProcess:
     async def messages(self) -> AsyncIterator[Message]:
         """The agent's messages in order (per stream) until both its stdout and stderr close."""
         ended = 0
-        while ended < 2:  # noqa: PLR2004 - stdout and stderr
+        while ended < 2:  # stdout and stderr
             item = await self._queue.get()
             if item is _END:
                 ended += 1
