@@ -40,13 +40,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workspace_root: Path | None = None
     default_agent: str = "scripted"
     agents_file: Path | None = None
-    workers: int = 2
+    workers: int | None = None  # None: 2 in embedded mode, 0 with Postgres (`taskwarden worker`)
+    allow_local_repositories: bool = False  # clone file:// URLs and local paths (tests, demos)
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 5.0
     output_cap_bytes: int = 10 * 1024 * 1024
     aging_seconds: float = 60.0  # waiting this long raises a queued request's priority one level
     hitl_timeout_seconds: float | None = None  # questions and checkpoints wait (None: forever)
     commands_enabled: bool = False
+
+    @property
+    def worker_count(self) -> int:
+        """In-process workers this process runs."""
+        if self.workers is not None:
+            return self.workers
+        return 0 if self.uses_postgres else 2
 
     @property
     def workspaces(self) -> Path:
@@ -95,7 +103,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             workspace_root=_path(env.get("TASKWARDEN_WORKSPACE_ROOT")),
             default_agent=env.get("TASKWARDEN_DEFAULT_AGENT", "scripted"),
             agents_file=_path(env.get("TASKWARDEN_AGENTS_FILE")),
-            workers=int(env.get("TASKWARDEN_WORKERS", "2")),
+            workers=int(env["TASKWARDEN_WORKERS"]) if env.get("TASKWARDEN_WORKERS") else None,
+            allow_local_repositories=env.get("TASKWARDEN_ALLOW_LOCAL_REPOSITORIES", "0")
+            in ("1", "true", "yes"),
             lease_seconds=float(env.get("TASKWARDEN_LEASE_SECONDS", "30")),
             heartbeat_seconds=float(env.get("TASKWARDEN_HEARTBEAT_SECONDS", "5")),
             output_cap_bytes=int(env.get("TASKWARDEN_OUTPUT_CAP_BYTES", str(10 * 1024 * 1024))),

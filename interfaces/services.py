@@ -1,5 +1,5 @@
-"""The composition root: builds the ledger, the committer, the read model, the runner and the
-rate limiter."""
+"""The composition root: builds the ledger, the committer, the read model, the runner, the
+scheduler and the rate limiter."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from application.committer import Committer
 from application.ledger import Ledger
 from application.ports import PasswordHasher, RateLimiter, TokenCodec
+from application.scheduler import Scheduler
 from application.store import Store
 from infrastructure.event_store import ledger_env
 from infrastructure.passwords import ScryptHasher
@@ -18,6 +19,8 @@ from infrastructure.tokens import JwtCodec, load_secret
 from infrastructure.views import open_read_model
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
+
+SETTLE_SECONDS = 2.0  # a claim waits this long at most for the views to show it
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Services:
     runner: ProjectionRunner
     codec: TokenCodec
     hasher: PasswordHasher
+    scheduler: Scheduler
     rate_limiter: RateLimiter | None = None  # None: rate limits are off; closed by the lifespan
 
     def close(self) -> None:
@@ -61,11 +65,20 @@ def build(settings: Settings) -> Services:
     committer.on_commit(runner.poke)
     if settings.run_projections:
         runner.start()
+    store = Store(ledger, committer)
+    scheduler = Scheduler(
+        store,
+        read_model,
+        aging_seconds=settings.aging_seconds,
+        lease_seconds=settings.lease_seconds,
+        settle=lambda position: runner.wait_for(position, SETTLE_SECONDS),
+    )
     return Services(
         settings=settings,
         ledger=ledger,
         committer=committer,
-        store=Store(ledger, committer),
+        store=store,
+        scheduler=scheduler,
         read_model=read_model,
         runner=runner,
         codec=JwtCodec(load_secret(settings.jwt_secret, settings.data_dir), settings.access_ttl),

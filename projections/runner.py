@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from projections.read_model import ReadModel
@@ -38,6 +39,7 @@ class ProjectionRunner:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[int], None]] = []
 
     @property
     def position(self) -> int:
@@ -96,11 +98,21 @@ class ProjectionRunner:
             if time.monotonic() >= deadline:
                 return self._position >= position
 
+    def on_advance(self, listener: Callable[[int], None]) -> None:
+        """``listener(position)`` runs (on the runner's thread) each time the views move on."""
+        self._listeners.append(listener)
+
     def _advance(self, position: int) -> None:
         with self._changed:
-            if position > self._position:
-                self._position = position
-                self._changed.notify_all()
+            if position <= self._position:
+                return
+            self._position = position
+            self._changed.notify_all()
+        for listener in self._listeners:
+            try:
+                listener(position)
+            except Exception:  # noqa: BLE001 - a listener must not stop the views
+                log.exception("projection listener failed")
 
     def _run(self) -> None:
         backoff = self._poll_interval

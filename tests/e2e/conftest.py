@@ -68,6 +68,7 @@ def make_settings(tmp_path: Path, url: str | None) -> Settings:
         rate_limit_anonymous=1_000_000,
         rate_limit_user=1_000_000,
         rate_limit_login=1_000_000,
+        workers=0,  # nothing runs queued tasks unless a test starts workers
     )
 
 

@@ -1,0 +1,136 @@
+"""Workers in this process: each claims an execution, runs it, and claims again.
+
+Idle workers sleep until the views move on (a new queued execution shows up there first) or a
+poll interval passes. A sweeper does the housekeeping of ``application.sweeps`` every second.
+In embedded mode the API process runs a pool; with Postgres, ``taskwarden worker`` runs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+
+from starlette.concurrency import run_in_threadpool
+
+from application import sweeps
+from application.store import Store
+from infrastructure.agent.catalog import AgentSpec
+from infrastructure.settings import Settings
+from interfaces.execution_run import run_execution
+from interfaces.worker_backend import Backend
+from projections.read_model import ReadModel
+
+log = logging.getLogger("taskwarden.worker")
+
+IDLE_POLL_SECONDS = 1.0
+SWEEP_SECONDS = 1.0
+
+
+def worker_name(index: int) -> str:
+    """Unique per process and slot: host, pid, a random tag, the slot."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}-{index}"
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings,
+        agents: dict[str, AgentSpec],
+        count: int,
+    ) -> None:
+        self._backend = backend
+        self._settings = settings
+        self._agents = agents
+        self._count = count
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.busy = 0
+
+    @property
+    def size(self) -> int:
+        return self._count
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._tasks = [
+            asyncio.ensure_future(self._work(worker_name(i))) for i in range(self._count)
+        ]
+
+    def poke(self, position: int = 0) -> None:
+        """Thread-safe: something may be claimable now."""
+        if self._loop is not None and self._wake is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    async def _work(self, worker_id: str) -> None:
+        assert self._wake is not None  # noqa: S101 - set by start()
+        while True:
+            try:
+                claim = await self._backend.claim(worker_id)
+            except Exception:  # noqa: BLE001 - the store may be down: wait and try again
+                log.exception("worker %s: claiming failed", worker_id)
+                claim = None
+            if claim is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                continue
+            self.busy += 1
+            try:
+                await run_execution(claim, self._backend, self._settings, self._agents)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bug in one run must not kill the worker
+                log.exception("worker %s: execution %s crashed", worker_id, claim.execution_id)
+            finally:
+                self.busy -= 1
+
+
+class Sweeper:
+    """Queue time-to-live, expired leases, overdue questions and checkpoints."""
+
+    def __init__(self, store: Store, views: ReadModel) -> None:
+        self._store = store
+        self._views = views
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def sweep_once(self) -> int:
+        now = time.time()
+        return (
+            sweeps.expire_queued(self._store, self._views, now)
+            + sweeps.recover_leases(self._store, self._views, now)
+            + sweeps.decide_overdue(self._store, self._views, now)
+        )
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await run_in_threadpool(self.sweep_once)
+            except Exception:  # noqa: BLE001 - logged; try again next time
+                log.exception("sweep failed")
+            await asyncio.sleep(SWEEP_SECONDS)
