@@ -14,10 +14,10 @@ from typing import Any
 import msgspec
 
 from domain.values import rfc3339
+from infrastructure.sql_execution_views import SqlExecutionViews
 from infrastructure.sql_rows import to_json
 from infrastructure.sql_search import PROJECT_FIELDS, TASK_FIELDS, Fragment, search_fragment
 from projections.batch import Activity, Changes, affected_ids, evolve_batch
-from projections.read_model import ReadModel
 from projections.rows import (
     ActivityRow,
     Page,
@@ -50,7 +50,7 @@ def moment(value: datetime) -> str:
     return rfc3339(value) or ""
 
 
-class SqlReadModel(ReadModel):
+class SqlReadModel(SqlExecutionViews):
     collate = ""  # appended to text sort columns so both backends order text by code point
 
     # ---- what a backend supplies ---------------------------------------------------------
@@ -110,6 +110,7 @@ class SqlReadModel(ReadModel):
                 fresh,
                 self._load(cur, "tw_tasks", task_ids, TaskRow),
                 self._load(cur, "tw_projects", project_ids, ProjectRow),
+                self._load_execution(cur, fresh),
             )
             self._write(cur, changes)
             return changes.position
@@ -130,6 +131,7 @@ class SqlReadModel(ReadModel):
         gone_projects = [key for key, row in changes.projects.items() if row is None]
         self._save_projects(cur, projects, gone_projects)
         self._save_activity(cur, changes.activity, sorted(changes.deleted_tasks))
+        self._write_execution(cur, changes)
         self._run(
             cur,
             "INSERT INTO tw_tracking (name, position) VALUES (?, ?) "

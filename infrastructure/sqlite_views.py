@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from infrastructure.sql_execution_views import execution_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
 from infrastructure.sql_views import SqlReadModel
@@ -46,6 +47,7 @@ SCHEMA = (
         task_id TEXT, data TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS tw_activity_project ON tw_activity (team_id, project_id, position)",
     "CREATE INDEX IF NOT EXISTS tw_activity_task ON tw_activity (task_id)",
+    *execution_schema(real="REAL", big="INTEGER"),
 )
 TASK_UPSERT = (
     "INSERT INTO tw_tasks (id, team_id, project_id, status, priority, title, assigned_to, "

@@ -1,6 +1,7 @@
 """One batch of events evolved in memory: the rows it touches and the activity it records.
 
-A view loads the rows a batch affects, hands them here, and writes the result once.
+A view loads the rows a batch affects, hands them here, and writes the result once: task and project
+rows, activity, and the execution rows (queue, HITL items, output; projections/execution.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,21 @@ from typing import Any
 
 import msgspec
 
+from domain.hitl import HitlItem
 from domain.naming import public_name
 from domain.project import Project
 from domain.task import Task
 from domain.values import rfc3339
+from projections.execution import (
+    OutputEntry,
+    QueueContext,
+    chunk_written,
+    evolve_hitl,
+    evolve_queue,
+    is_creation,
+    is_output,
+)
+from projections.execution_rows import HitlRow, QueueRow
 from projections.projects import ProjectProjection
 from projections.rows import ActivityRow, ProjectRow, TaskRow
 from projections.tasks import TaskProjection
@@ -37,7 +49,30 @@ class Changes:
     projects: dict[str, ProjectRow | None] = field(default_factory=dict)
     activity: list[Activity] = field(default_factory=list)
     deleted_tasks: set[str] = field(default_factory=set)
+    queue: dict[str, QueueRow | None] = field(default_factory=dict)  # by task id
+    options: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by task id
+    hitl: dict[str, HitlRow] = field(default_factory=dict)
+    output: list[OutputEntry] = field(default_factory=list)
     position: int = 0
+
+
+@dataclass
+class ExecutionRows:
+    """The execution rows a batch starts from: queue rows and the options of the last execution
+    request by task id, HITL items by id."""
+
+    queue: dict[str, QueueRow] = field(default_factory=dict)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hitl: dict[str, HitlRow] = field(default_factory=dict)
+
+
+@dataclass
+class ExecutionKeys:
+    """What to load for a batch: queue rows, request options (for rejected work), HITL items."""
+
+    queue: set[str] = field(default_factory=set)
+    options: set[str] = field(default_factory=set)
+    hitl: set[str] = field(default_factory=set)
 
 
 def affected_ids(events: list[tuple[int, Any]]) -> tuple[set[str], set[str]]:
@@ -47,16 +82,31 @@ def affected_ids(events: list[tuple[int, Any]]) -> tuple[set[str], set[str]]:
     return tasks, projects
 
 
+def execution_keys(events: list[tuple[int, Any]]) -> ExecutionKeys:
+    """The execution rows a batch needs loaded (a new item or chunk needs nothing loaded)."""
+    keys = ExecutionKeys()
+    for _, e in events:
+        if isinstance(e, Task.Event):
+            keys.queue.add(str(e.originator_id))
+            if isinstance(e, Task.WorkRejected):
+                keys.options.add(str(e.originator_id))
+        elif isinstance(e, HitlItem.Event) and not is_creation(e):
+            keys.hitl.add(str(e.originator_id))
+    return keys
+
+
 def evolve_batch(
     events: list[tuple[int, Any]],
     tasks: dict[str, TaskRow],
     projects: dict[str, ProjectRow],
+    execution: ExecutionRows | None = None,
 ) -> Changes:
     """Evolves the loaded rows with every event in order; events of other kinds are skipped."""
     changes = Changes(position=max(p for p, _ in events))
     task_projection, project_projection = TaskProjection(), ProjectProjection()
     live_tasks: dict[str, TaskRow | None] = dict(tasks)
     live_projects: dict[str, ProjectRow | None] = dict(projects)
+    live = _LiveExecution(execution or ExecutionRows(), changes)
     for position, event in events:
         if isinstance(event, Task.Event):
             key = str(event.originator_id)
@@ -66,12 +116,17 @@ def evolve_batch(
             if after is None and before is not None:
                 changes.deleted_tasks.add(key)
             _record_task(changes, position, event, after or before)
+            live.task_event(position, event, after or before)
         elif isinstance(event, Project.Event):
             key = str(event.originator_id)
             before_project = live_projects.get(key)
             after_project = project_projection.evolve(before_project, event, position)
             live_projects[key] = changes.projects[key] = after_project
             _record_project(changes, position, event, after_project or before_project)
+        elif isinstance(event, HitlItem.Event):
+            live.hitl_event(position, event)
+        elif is_output(event):
+            changes.output.append(chunk_written(event, position))
     if changes.deleted_tasks:
         changes.activity = [
             a for a in changes.activity if a.row.task_id not in changes.deleted_tasks
@@ -105,3 +160,31 @@ def _record_project(changes: Changes, position: int, event: Any, row: ProjectRow
         actor=getattr(event, "actor", None),
     )
     changes.activity.append(Activity(team_id=row.team_id, project_id=row.id, row=entry))
+
+
+class _LiveExecution:
+    """The execution rows as of the event being applied, and what the batch changed."""
+
+    def __init__(self, loaded: ExecutionRows, changes: Changes) -> None:
+        self.queue: dict[str, QueueRow | None] = dict(loaded.queue)
+        self.options: dict[str, dict[str, Any] | None] = dict(loaded.options)
+        self.hitl: dict[str, HitlRow | None] = dict(loaded.hitl)
+        self.changes = changes
+
+    def task_event(self, position: int, event: Any, task: TaskRow | None) -> None:
+        key = str(event.originator_id)
+        if isinstance(event, Task.ExecutionRequested):
+            self.options[key] = self.changes.options[key] = dict(event.options)
+        elif isinstance(event, Task.Deleted):
+            self.options[key] = self.changes.options[key] = None
+        before = self.queue.get(key)
+        context = QueueContext(task=task, options=self.options.get(key) or {}, position=position)
+        after = evolve_queue(before, event, context)
+        if after is not before:
+            self.queue[key] = self.changes.queue[key] = after
+
+    def hitl_event(self, position: int, event: Any) -> None:
+        key = str(event.originator_id)
+        after = evolve_hitl(self.hitl.get(key), event, position)
+        if after is not None:
+            self.hitl[key] = self.changes.hitl[key] = after
