@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import msgspec
 
-from infrastructure.agent.process import PIPE_GRACE, kill_group
+from infrastructure.agent.process import PIPE_GRACE, kill_group, spawn
 
 READ_SIZE = 65_536
 NOT_FOUND, NOT_EXECUTABLE = 127, 126
@@ -63,14 +63,12 @@ async def run_argv(
     """Run `argv` in `cwd` and wait for it; never raises for the program's own failures."""
     started = time.monotonic()
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
+        process, exited = await spawn(
+            argv,
             cwd=cwd,
-            env=dict(env),
+            env=env,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
         )
     except OSError as error:
         message = f"cannot start {argv[0]!r}: {error.strerror or error}"
@@ -81,21 +79,22 @@ async def run_argv(
     reader = asyncio.ensure_future(_drain(process.stdout, tail))
     timed_out = False
     try:
-        await asyncio.wait_for(asyncio.shield(process.wait()), timeout)
+        await asyncio.wait_for(asyncio.shield(exited), timeout)
     except TimeoutError:
         timed_out = True
         kill_group(process.pid, signal.SIGTERM)
         kill_group(process.pid, signal.SIGCONT)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(process.wait()), grace)
+            await asyncio.wait_for(asyncio.shield(exited), grace)
     finally:
         kill_group(process.pid, signal.SIGKILL)  # the program if still there, and its leftovers
-        code = await process.wait()
+        await asyncio.shield(exited)
         done, _ = await asyncio.wait([reader], timeout=PIPE_GRACE)
         if not done:  # something outside the group still holds the pipe
             reader.cancel()
+    assert process.returncode is not None
     return CommandRun(
-        exit_code=code,
+        exit_code=process.returncode,
         duration=time.monotonic() - started,
         output_tail=tail.text(),
         timed_out=timed_out,

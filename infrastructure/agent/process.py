@@ -42,6 +42,44 @@ def split_utf8(data: bytes, size: int) -> int:
     return cut or size  # not UTF-8 at all: cut anyway
 
 
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Tells when the process exits: Process.wait() waits for its pipes to close as well (3.11),
+    and a grandchild may hold them open."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=READ_SIZE, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+async def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: Path | str,
+    env: Mapping[str, str],
+    stdin: int,
+    stderr: int,
+) -> tuple[asyncio.subprocess.Process, asyncio.Future[None]]:
+    """Start `argv` (no shell) as the leader of a new process group, stdout piped; also return a
+    future done as soon as it exits."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _Protocol(loop),
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=stdin,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    return asyncio.subprocess.Process(transport, protocol, loop), protocol.exited
+
+
 def kill_group(pid: int, sig: signal.Signals) -> None:
     """Send `sig` to the process group led by `pid`, if anything of it is left."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -50,9 +88,14 @@ def kill_group(pid: int, sig: signal.Signals) -> None:
 
 class AgentProcess:
     def __init__(
-        self, process: asyncio.subprocess.Process, adapter: Adapter, output_cap: int | None
+        self,
+        process: asyncio.subprocess.Process,
+        exited: asyncio.Future[None],
+        adapter: Adapter,
+        output_cap: int | None,
     ) -> None:
         self._process = process
+        self._leader_exited = exited
         self._adapter = adapter
         self._output_cap = output_cap
         self._queue: asyncio.Queue[Message | object] = asyncio.Queue(QUEUE_SIZE)
@@ -80,18 +123,16 @@ class AgentProcess:
         messages never are); the message crossing the cap is still passed on, so a batcher with the
         same cap sees the overflow and marks it."""
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
+            process, exited = await spawn(
+                argv,
                 cwd=cwd,
-                env=dict(env),
+                env=env,
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
             )
         except OSError as error:
             raise AgentStartError(f"cannot start {argv[0]!r}: {error.strerror or error}") from None
-        return cls(process, adapter, output_cap_bytes)
+        return cls(process, exited, adapter, output_cap_bytes)
 
     @property
     def pid(self) -> int:
@@ -158,7 +199,9 @@ class AgentProcess:
         return asyncio.get_running_loop().time()
 
     async def _reap(self) -> None:
-        code = await self._process.wait()
+        await self._leader_exited
+        code = self._process.returncode
+        assert code is not None
         kill_group(self.pid, signal.SIGKILL)  # whatever the agent left running in its group
         if self._process.stdin is not None:
             self._process.stdin.close()
