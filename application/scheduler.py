@@ -81,10 +81,14 @@ class Scheduler:
         self._clock = clock
         self._turn = threading.Lock()
 
-    def claim(self, worker_id: str) -> Claim | None:
+    def claim(self, worker_id: str, *, team_id: str | None = None) -> Claim | None:
+        """``team_id``: only that team's work (a remote worker's credentials are a team's)."""
         with self._turn:
             now = self._clock()
-            rows = self._read_model.queued(CANDIDATES)
+            if team_id is None:
+                rows = self._read_model.queued(CANDIDATES)
+            else:  # every queued row of the team, not the team's share of the top rows
+                rows = [r for r in self._read_model.in_flight(team_id) if r.state == "queued"]
             if not rows:
                 return None
             running = Counter(r.project_id for r in self._read_model.in_flight() if r.worker_id)
