@@ -65,6 +65,7 @@ class OutputBatcher:
         self._pending_bytes = 0
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
+        self._timers: set[asyncio.Task[None]] = set()  # kept referenced while they run
         self._timer_error: BaseException | None = None
         self._closed = False
         self.accepted_bytes = 0  # text passed on (flushed or pending), the marker not included
@@ -92,14 +93,19 @@ class OutputBatcher:
         self.dropped_bytes += len(data)
         if self._pending and self._timer is None:
             self._timer = asyncio.get_running_loop().create_task(self._flush_later())
+            self._timers.add(self._timer)
+            self._timer.add_done_callback(self._timers.discard)
+
+    async def flush(self) -> None:
+        """Flush what is pending now (before a message that must not overtake the output)."""
+        self._raise_timer_error()
+        await self._flush_now()
 
     async def close(self) -> None:
         """Flush what is pending; later adds are refused."""
         self._closed = True
-        timer = self._timer
         await self._flush_now()
-        if timer is not None:
-            await asyncio.gather(timer, return_exceptions=True)
+        await asyncio.gather(*self._timers, return_exceptions=True)
         self._raise_timer_error()
 
     def _append(self, stream: str, data: bytes) -> None:

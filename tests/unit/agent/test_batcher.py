@@ -43,7 +43,7 @@ async def never(delay: float) -> None:
     await asyncio.Event().wait()
 
 
-def run(coroutine):  # noqa: ANN001, ANN201
+def run(coroutine):
     return asyncio.run(coroutine)
 
 
@@ -228,3 +228,17 @@ def test_any_output_comes_out_as_the_same_text_in_order_up_to_the_cap(
     for batch in sink.batches:
         assert sum(len(c.text.encode()) for c in batch if c.stream != "system") <= max_bytes
         assert all(a.stream != b.stream for a, b in zip(batch, batch[1:], strict=False))
+
+
+def test_flush_passes_on_what_is_pending_before_a_message_that_must_not_overtake_it() -> None:
+    async def scenario() -> Sink:
+        sink = Sink()
+        batcher = OutputBatcher(sink, sleep=never)
+        await batcher.add("stdout", "before the question")
+        await batcher.flush()
+        assert sink.chunks == [Chunk(stream="stdout", text="before the question", seq=0)]
+        await batcher.add("stdout", "after")
+        await batcher.close()
+        return sink
+
+    assert [c.text for c in run(scenario()).chunks] == ["before the question", "after"]
