@@ -1,0 +1,160 @@
+"""Real executions through in-process workers and the scripted agent, on SQLite and Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from application.commands import Decide, Respond
+from application.hitl import decide_item, respond
+from domain.hitl import Checkpoint
+from domain.values import Actor
+from tests.e2e.conftest import Api
+from tests.e2e.execution_support import (
+    eventually,
+    execute,
+    history_types,
+    running_api,
+    running_settings,
+    scripted,
+    task_of,
+    wait_status,
+)
+
+PERSON = Actor(id="user:reviewer", team_id="default", request_id="test")
+
+
+@pytest.fixture
+def api(tmp_path: Path, database_url: str | None) -> Iterator[Api]:
+    yield from running_api(running_settings(tmp_path, database_url))
+
+
+@pytest.fixture
+def project(api: Api) -> dict[str, Any]:
+    return api.project(name="Runs")
+
+
+def output_text(api: Api, task_id: str) -> str:
+    services = api.client.app.state.services
+    services.runner.wait_for(services.ledger.max_position(), 5.0)
+    rows = services.read_model.output("default", task_id, 0, 10_000)
+    return "".join(r.text for r in rows)
+
+
+def pending_item(api: Api, task_id: str) -> str:
+    task = eventually(
+        lambda: api.client.app.state.services.store.ledger.repository.get(_uuid(task_id)),
+        lambda t: t.waiting_on is not None,
+        "waiting on a person",
+    )
+    return str(task.waiting_on)
+
+
+def _uuid(value: str) -> Any:
+    from uuid import UUID  # noqa: PLC0415
+
+    return UUID(value)
+
+
+def test_a_scripted_run_completes_with_its_output_phases_usage_and_result(api, project):
+    task_id = scripted(
+        api,
+        project["id"],
+        [
+            {"phase": "plan", "status": "started"},
+            {"say": "thinking about the login page"},
+            {"write": {"path": "login.py", "content": "print('hi')\n"}},
+            {"usage": {"model": "m-1", "input_tokens": 10, "output_tokens": 5, "cost_usd": 0.01}},
+            {"phase": "plan", "status": "completed"},
+            {"result": {"summary": "added login", "pr_url": "https://example.com/o/r/pull/7"}},
+        ],
+    )
+    execute(api, task_id)
+    done = wait_status(api, task_id, "completed", "failed")
+    assert done["status"] == "completed", done
+    result = done["result"]
+    assert result["exit_code"] == 0 and result["summary"] == "added login"
+    assert result["pr_url"] == "https://example.com/o/r/pull/7"
+    assert result["agent"] == "scripted" and result["duration"] >= 0
+    assert "thinking about the login page" in output_text(api, task_id)
+    types = history_types(api, task_id)
+    assert types.index("task.execution_started") < types.index("task.phase_changed")
+    assert "task.usage_recorded" in types and types[-1] == "task.execution_finished"
+
+
+def test_a_question_waits_for_an_answer_that_reaches_the_agent(api, project):
+    task_id = scripted(api, project["id"], [{"ask": "Which database?"}, {"exit": 0}])
+    execute(api, task_id)
+    question_id = pending_item(api, task_id)
+    assert wait_status(api, task_id, "needs_input")["status"] == "needs_input"
+    store = api.client.app.state.services.store
+    respond(store, task_id, Respond(question_id=question_id, response="Postgres"), PERSON)
+    assert wait_status(api, task_id, "completed", "failed")["status"] == "completed"
+    assert "answer: Postgres" in output_text(api, task_id)
+
+
+@pytest.mark.parametrize("approved", [True, False], ids=["approved", "rejected"])
+def test_a_checkpoint_decision_reaches_the_agent(api, project, approved):
+    task_id = scripted(api, project["id"], [{"checkpoint": "deploy to staging"}, {"say": "go"}])
+    execute(api, task_id)
+    checkpoint_id = pending_item(api, task_id)
+    assert wait_status(api, task_id, "awaiting_approval")["status"] == "awaiting_approval"
+    store = api.client.app.state.services.store
+    decide_item(store, checkpoint_id, approved, Decide(reason="ok?"), PERSON, Checkpoint)
+    final = wait_status(api, task_id, "completed", "failed")
+    # the scripted agent exits 3 on a rejected checkpoint
+    assert final["status"] == ("completed" if approved else "failed")
+    assert ("approved" if approved else "rejected: ok?") in output_text(api, task_id)
+
+
+def test_cancel_while_running_ends_the_agent_and_records_cancelled(api, project):
+    task_id = scripted(api, project["id"], [{"say": "working"}, {"sleep": 60}])
+    execute(api, task_id)
+    wait_status(api, task_id, "running")
+    eventually(lambda: output_text(api, task_id), lambda t: "working" in t, "started")
+    api.ok("POST", f"/api/tasks/{task_id}/cancel", 202, json={"reason": "stop"})
+    assert wait_status(api, task_id, "cancelled", "failed")["status"] == "cancelled"
+
+
+def test_cancel_while_waiting_on_a_question_withdraws_it(api, project):
+    task_id = scripted(api, project["id"], [{"ask": "Continue?"}])
+    execute(api, task_id)
+    question_id = pending_item(api, task_id)
+    api.ok("POST", f"/api/tasks/{task_id}/cancel", 202, json={})
+    assert wait_status(api, task_id, "cancelled", "failed")["status"] == "cancelled"
+    question = api.client.app.state.services.store.ledger.repository.get(_uuid(question_id))
+    assert question.status == "withdrawn"
+
+
+def test_a_timeout_ends_the_agent_and_records_timed_out(api, project):
+    task_id = scripted(api, project["id"], [{"sleep": 60}])
+    execute(api, task_id, timeout=1)
+    assert wait_status(api, task_id, "timed_out", "failed")["status"] == "timed_out"
+
+
+def test_a_failure_is_retried_with_backoff_until_it_succeeds(api, project):
+    task_id = scripted(api, project["id"], [{"fail_on_attempt": 1}, {"say": "second time"}])
+    execute(api, task_id, retry_attempts=2, retry_backoff=0.05)
+    done = eventually(
+        lambda: task_of(api, task_id),
+        lambda t: t["status"] == "completed" or (t["status"] == "failed" and t["attempt"] > 1),
+        "completed on a later attempt",
+    )
+    assert done["status"] == "completed" and done["attempt"] == 2
+    types = history_types(api, task_id)
+    assert types.count("task.execution_requested") == 2
+
+
+def test_a_failing_test_command_fails_the_execution(api, project):
+    task_id = scripted(
+        api,
+        project["id"],
+        [{"say": "done"}],
+        test_command="python -c 'import sys; sys.exit(4)'",
+    )
+    execute(api, task_id)
+    done = wait_status(api, task_id, "completed", "failed")
+    assert done["status"] == "failed" and done["result"]["test"]["exit_code"] == 4
