@@ -21,6 +21,7 @@ from interfaces.http import (
     routes_artifacts,
     routes_auth,
     routes_bulk,
+    routes_commands,
     routes_health,
     routes_projects,
     routes_tasks,
@@ -43,6 +44,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_bulk.ENDPOINTS,
     *routes_tasks.ENDPOINTS,
     *routes_projects.ENDPOINTS,
+    *routes_commands.ENDPOINTS,
     *routes_artifacts.ENDPOINTS,
 ]
 

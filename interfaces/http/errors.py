@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from application.command_runs import CommandsDisabledError
 from application.errors import (
     AdminKeyNotConfiguredError,
     AuthenticationError,
@@ -134,6 +135,8 @@ def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # n
         return 403, "AUTH_INSUFFICIENT_PERMISSIONS", str(error), details
     if isinstance(error, AdminKeyNotConfiguredError):
         return 503, "ADMIN_KEY_NOT_CONFIGURED", str(error), {}
+    if isinstance(error, CommandsDisabledError):
+        return 403, "COMMANDS_DISABLED", str(error), {"setting": "TASKWARDEN_COMMANDS_ENABLED"}
     if isinstance(error, WorkspaceError):
         status, code = WORKSPACE_CODES[type(error)]
         return status, code, str(error), error.details
@@ -182,6 +185,7 @@ EXPECTED = (
     AuthenticationError,
     PermissionDeniedError,
     AdminKeyNotConfiguredError,
+    CommandsDisabledError,
     msgspec.ValidationError,
     msgspec.DecodeError,
     SearchSyntaxError,

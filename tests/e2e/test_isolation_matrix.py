@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 from uuid import UUID
 
+import msgspec
 import pytest
 
 from application.commands import BulkOperation
@@ -29,7 +30,7 @@ from domain.task import Task
 from domain.values import Actor, TaskStatus
 from interfaces.http.app import ENDPOINTS
 from interfaces.http.endpoint import Endpoint
-from tests.e2e.conftest import Api, token
+from tests.e2e.conftest import Api, make_settings, token
 
 TEAM_A, TEAM_B = "team-a", "team-b"
 PASSWORD = "correct horse battery staple"
@@ -39,7 +40,9 @@ READS = [e for e in PROTECTED if "{" not in e.path and e.method == "GET"]
 WRITES = [e for e in PROTECTED if "{" not in e.path and e.method != "GET"]
 
 # Routes with no path parameter and no team data: nothing of another team to reach. Keep small.
-SKIP: dict[tuple[str, str], str] = {}
+SKIP: dict[tuple[str, str], str] = {
+    ("POST", "/api/commands/validate"): "reads a command, runs nothing, reads no team data",
+}
 
 # A body for each request body type, such that A's own request succeeds (None: no body).
 BODIES: dict[str | None, Any] = {
@@ -103,6 +106,7 @@ class World:
     tasks: dict[str, dict[str, Any]]
     key: dict[str, Any]
     user: dict[str, Any]
+    command: dict[str, Any] = field(default_factory=dict)
     markers: set[str] = field(default_factory=set)
 
     def refs(self, param: str) -> list[str]:
@@ -114,10 +118,12 @@ class World:
             return [self.key["id"]]
         if param == "user_id":
             return [self.user["id"], self.user["username"]]
+        if param == "command_id":
+            return [self.command["id"]]
         raise LookupError(param)
 
     def aggregate_ids(self) -> list[str]:
-        return [self.project["id"], self.key["id"], self.user["id"]] + [
+        return [self.project["id"], self.key["id"], self.user["id"], self.command["id"]] + [
             t["id"] for t in self.tasks.values()
         ]
 
@@ -177,7 +183,8 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         "/api/users/",
         json={"username": f"{tag}-echidna", "password": PASSWORD, "full_name": "Kookaburra"},
     )
-    world = World(project=project, tasks=tasks, key=key, user=user)
+    command = a.ok("POST", "/api/commands/execute", json={"command": ["sleep", "300"]})
+    world = World(project=project, tasks=tasks, key=key, user=user, command=command)
     me = a.ok("GET", "/api/auth/me")
     world.markers = {
         project["id"],
@@ -195,8 +202,14 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         f"wombat{tag}",
         f"platypus{tag}",
         f"Echidna{tag} workspace",
+        command["id"],
     } | {t[f] for t in tasks.values() for f in ("id", "slug", "title", "execution_id") if t[f]}
     return world
+
+
+@pytest.fixture
+def settings(tmp_path, database_url):  # commands are off by default: probe them too
+    return msgspec.structs.replace(make_settings(tmp_path, database_url), commands_enabled=True)
 
 
 @pytest.fixture
@@ -268,7 +281,7 @@ def test_every_non_public_route_has_an_isolation_probe():
     uncovered = []
     for e in WITH_ID:
         params = re.findall(r"{(\w+)}", e.path)
-        known = ("task_id", "slug", "project_id", "key_id", "user_id")
+        known = ("task_id", "slug", "project_id", "key_id", "user_id", "command_id")
         if len(params) != 1 or params[0] not in known:
             uncovered.append(f"{e.method} {e.path}: no refs for path parameters {params}")
         name = None if e.body is None else e.body.__name__
@@ -485,6 +498,13 @@ def probe_preferences(api: Api, b: Team, world: World) -> None:
     assert b.request("PUT", "/api/users/preferences", json={}).status_code == 404  # no user
 
 
+def probe_execute_command(api: Api, b: Team, world: World) -> None:
+    mine = b.ok("POST", "/api/commands/execute", json={"command": ["true"]})
+    history = b.request("GET", "/api/commands/history")
+    assert [c["id"] for c in history.json()["data"]["items"]] == [mine["id"]]
+    assert not leaks(history.text, world, set())
+
+
 CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/tasks/"): probe_create_task,
     ("POST", "/api/tasks/submit"): probe_submit,
@@ -493,6 +513,7 @@ CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/auth/api-keys"): probe_issue_key,
     ("POST", "/api/users/"): probe_create_user,
     ("PUT", "/api/users/preferences"): probe_preferences,
+    ("POST", "/api/commands/execute"): probe_execute_command,
 }
 
 
