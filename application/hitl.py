@@ -7,17 +7,22 @@ decision (no event, the same answer); a contrary one is 409.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+
+import msgspec
 
 from application.commands import Decide, Respond
 from application.errors import NotFoundError
 from application.idempotency import Written
-from application.store import Store
+from application.store import Store, project_scope
 from domain.errors import RuleViolationError
 from domain.hitl import Checkpoint, Experience, HitlItem, Question
 from domain.task import Task
 from domain.values import Actor, rfc3339
+from projections.execution_rows import HitlQuery, HitlRow
+from projections.read_model import ReadModel
 
 KINDS: dict[type, str] = {Question: "question", Checkpoint: "checkpoint", Experience: "experience"}
 
@@ -109,3 +114,71 @@ def _resume(task: Task, item: HitlItem, by: Actor) -> None:
     """The agent waits for this item: it runs on (no-op if it no longer waits for it)."""
     if task.waiting_on == str(item.id) and item.status != "pending":
         task.resume(str(item.id), by)
+
+
+# ---- reads (the HTTP routes): one item from its aggregate, listings from the read model -------
+
+SCAN = 500  # rows read at a time when a listing is narrowed to one project
+
+
+def load_visible(
+    store: Store, item_id: str, by: Actor, kind: type[HitlItem] = HitlItem
+) -> HitlItem:
+    """``load_item``, and an item of another project is not found for a project-scoped caller
+    (the store narrows projects and tasks only)."""
+    item = load_item(store, item_id, by, kind)
+    scope = project_scope()
+    if scope is not None and item.project_id != scope:
+        raise NotFoundError(KINDS.get(kind, "item"), item_id)
+    return item
+
+
+def item_view(item: HitlItem) -> dict[str, Any]:
+    """``item_data`` with the fields a listing row has too: when and whether by default."""
+    decided = item.status != "pending"
+    data = item_data(item) | {"decided_at": rfc3339(item.modified_on) if decided else None}
+    if not isinstance(item, Experience):
+        data["by_default"] = item.by_default  # type: ignore[attr-defined]
+    return data
+
+
+def row_data(row: HitlRow) -> dict[str, Any]:
+    """A read model row in the shape of ``item_view``."""
+    data: dict[str, Any] = {
+        "id": row.id,
+        "type": row.kind,
+        "task_id": row.task_id,
+        "project_id": row.project_id,
+        "execution_id": row.execution_id,
+        "status": row.status,
+        "created_at": row.created_at,
+        "decided_at": row.decided_at,
+        "decided_by": row.decided_by,
+        "reason": None,
+    }
+    if row.kind == "question":
+        data |= {"response": None}
+    if row.kind != "experience":
+        deadline = None if row.deadline is None else datetime.fromtimestamp(row.deadline, UTC)
+        data |= {"by_default": False, "deadline": rfc3339(deadline)}
+    return data | row.data
+
+
+def hitl_page(
+    read_model: ReadModel, team_id: str, q: HitlQuery, project_id: str | None
+) -> tuple[list[HitlRow], int]:
+    """``read_model.hitl_items``, narrowed to one project when ``project_id`` is given (the
+    view's query has no project filter: the team's rows are scanned and filtered here)."""
+    if project_id is None:
+        return read_model.hitl_items(team_id, q)
+    matching: list[HitlRow] = []
+    offset = 0
+    while True:
+        rows, _ = read_model.hitl_items(
+            team_id, msgspec.structs.replace(q, limit=SCAN, offset=offset)
+        )
+        matching += [r for r in rows if r.project_id == project_id]
+        if len(rows) < SCAN:
+            break
+        offset += SCAN
+    return matching[q.offset : q.offset + q.limit], len(matching)

@@ -22,7 +22,9 @@ from interfaces.http import (
     routes_auth,
     routes_bulk,
     routes_commands,
+    routes_execution,
     routes_health,
+    routes_hitl,
     routes_projects,
     routes_tasks,
     routes_users,
@@ -46,6 +48,8 @@ ENDPOINTS: list[Endpoint] = [
     *routes_projects.ENDPOINTS,
     *routes_commands.ENDPOINTS,
     *routes_artifacts.ENDPOINTS,
+    *routes_execution.ENDPOINTS,
+    *routes_hitl.ENDPOINTS,
 ]
 
 
