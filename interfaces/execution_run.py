@@ -174,7 +174,7 @@ async def _pump(
             if isinstance(message, Output | Say):
                 stream = message.stream if isinstance(message, Output) else "stdout"
                 st.pr_url = st.pr_url or _pr_url(message.text)
-                await batcher.add(stream, message.text)
+                await batcher.add(stream, message.text + "\n")  # a line, without its newline
             elif isinstance(message, Result):
                 st.result = message
             else:

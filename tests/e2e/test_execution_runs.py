@@ -158,3 +158,64 @@ def test_a_failing_test_command_fails_the_execution(api, project):
     execute(api, task_id)
     done = wait_status(api, task_id, "completed", "failed")
     assert done["status"] == "failed" and done["result"]["test"]["exit_code"] == 4
+
+
+@pytest.fixture
+def capped_api(tmp_path: Path) -> Iterator[Api]:
+    yield from running_api(running_settings(tmp_path, None, output_cap_bytes=2_000))
+
+
+def test_output_keeps_its_order_and_stops_at_the_cap_with_one_marker(capped_api):
+    api = capped_api
+    lines = [f"line {n:04d}" for n in range(400)]  # 4,000 bytes with newlines: twice the cap
+    task_id = scripted(api, api.project()["id"], [{"say": line} for line in lines])
+    execute(api, task_id)
+    assert wait_status(api, task_id, "completed", "failed")["status"] == "completed"
+    text = output_text(api, task_id)
+    kept, marker = text.split("[output truncated at 2000 bytes]")
+    assert marker == "" and len(kept.encode()) <= 2_000
+    assert kept.splitlines()[:150] == lines[:150]  # whole lines, in order, up to the cap
+    assert len(kept.splitlines()) >= 180
+
+
+def git(cwd: Path, *args: str) -> None:
+    import subprocess  # noqa: PLC0415
+
+    subprocess.run(  # noqa: S603 - a fixed git argv in a test
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],  # noqa: S607
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def test_a_repository_task_runs_on_a_new_branch_of_a_clone_and_reports_changed_files(
+    api, project, tmp_path
+):
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    (origin / "README.md").write_text("hello\n")
+    git(origin, "add", "README.md")
+    git(origin, "commit", "-q", "-m", "first")
+    git(origin, "checkout", "-q", "-b", "develop")
+    (origin / "app.py").write_text("x = 1\n")
+    git(origin, "add", "app.py")
+    git(origin, "commit", "-q", "-m", "second")
+    task_id = scripted(
+        api,
+        project["id"],
+        [{"write": {"path": "login.py", "content": "ok\n"}}],
+        repository_url=str(origin),
+        base_branch="develop",
+        slug="login-page",
+        test_command="test -f app.py",
+    )
+    execute(api, task_id)
+    done = wait_status(api, task_id, "completed", "failed")
+    assert done["status"] == "completed", done["result"]
+    result = done["result"]
+    assert result["branch"] == "taskwarden/login-page-1"
+    assert result["changed_files"] == ["login.py"] and result["base_commit"]
+    assert result["test"]["exit_code"] == 0

@@ -1,0 +1,222 @@
+"""The scheduler and the sweeper against real stores: claims race, caps, bands, ageing,
+backoff, time-to-live, expired leases and overdue questions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from application import sweeps
+from application.commands import (
+    CreateProject,
+    CreateTask,
+    ExecuteTask,
+    ExecutionOptions,
+    ResourceLimits,
+)
+from application.execution_reports import finish, heartbeat, report
+from application.executions import execute_task
+from application.projects import create_project
+from application.scheduler import Claim, Scheduler
+from application.tasks import create_task
+from domain.queue import QueueControl, queue_control_id
+from domain.values import Actor
+from infrastructure.settings import Settings
+from interfaces.services import Services, build, migrate
+
+ME = Actor(id="user:me", team_id="team-1", request_id="r")
+
+
+@pytest.fixture
+def services(tmp_path: Path, database_url: str | None) -> Iterator[Services]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, workers=0)
+    migrate(settings)
+    built = build(settings)
+    yield built
+    built.close()
+
+
+def scheduler(services: Services, clock: Any = time.time, aging: float = 60.0) -> Scheduler:
+    return Scheduler(
+        services.store,
+        services.read_model,
+        aging_seconds=aging,
+        lease_seconds=30.0,
+        settle=lambda p: services.runner.wait_for(p, 5.0),
+        clock=clock,
+    )
+
+
+def project(services: Services, **limits: Any) -> str:
+    cmd = CreateProject(name="P", resource_limits=ResourceLimits(**limits))
+    return create_project(services.store, cmd, ME).data["id"]
+
+
+def queued(services: Services, project_id: str, priority: str = "normal", **options: Any) -> str:
+    task = create_task(services.store, CreateTask(title="t", project_id=project_id), ME).data
+    written = execute_task(
+        services.store,
+        task["id"],
+        ExecuteTask(priority=priority, options=ExecutionOptions(**options)),
+        ME,
+    )
+    services.runner.wait_for(written.position, 5.0)
+    return task["id"]
+
+
+def settle(services: Services) -> None:
+    services.runner.wait_for(services.ledger.max_position(), 5.0)
+
+
+def test_many_workers_racing_for_one_execution_start_it_exactly_once(services):
+    task_id = queued(services, project(services))
+    schedulers = [scheduler(services) for _ in range(4)]  # as if four processes
+    claims: list[Claim | None] = []
+    start = threading.Barrier(8)
+
+    def race(s: Scheduler, n: int) -> None:
+        start.wait()
+        claims.append(s.claim(f"w{n}"))
+
+    threads = [threading.Thread(target=race, args=(schedulers[n % 4], n)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [c for c in claims if c is not None]
+    assert len(won) == 1 and won[0].task_id == task_id
+    starts = [
+        e
+        for e in services.ledger.events.get(UUID(task_id))
+        if type(e).__name__ == "ExecutionStarted"
+    ]
+    assert len(starts) == 1 and starts[0].worker_id == won[0].worker_id
+
+
+def test_claims_follow_priority_then_age(services):
+    p = project(services)
+    low, normal, urgent = (queued(services, p, pr) for pr in ("low", "normal", "urgent"))
+    s = scheduler(services)
+    assert [s.claim("w").task_id for _ in range(3)] == [urgent, normal, low]
+    assert s.claim("w") is None
+
+
+def test_waiting_ages_a_low_priority_request_past_newer_urgent_ones(services):
+    p = project(services)
+    low = queued(services, p, "low")
+    urgent = queued(services, p, "urgent")  # queued milliseconds later
+    # ageing one level per half millisecond: low has waited several levels longer than urgent
+    assert scheduler(services, aging=0.0005).claim("w").task_id == low
+    assert scheduler(services).claim("w").task_id == urgent
+
+
+def test_without_enough_waiting_urgent_goes_first(services):
+    p = project(services)
+    queued(services, p, "low")
+    urgent = queued(services, p, "urgent")
+    assert scheduler(services).claim("w").task_id == urgent
+
+
+def test_a_project_runs_at_most_its_max_concurrent_tasks(services):
+    capped, free = project(services, max_concurrent_tasks=1), project(services)
+    first, second = queued(services, capped), queued(services, capped)
+    other = queued(services, free)
+    s = scheduler(services)
+    claimed = [s.claim("w1"), s.claim("w2"), s.claim("w3")]
+    assert [c.task_id if c else None for c in claimed] == [first, other, None]
+    finish(services.store, claimed[0], "completed", {}, time.time())
+    settle(services)
+    assert s.claim("w4").task_id == second
+
+
+def test_a_paused_band_is_skipped_until_resumed(services):
+    p = project(services)
+    high, low = queued(services, p, "high"), queued(services, p, "low")
+    control = QueueControl(team_id=ME.team_id)
+    assert control.id == queue_control_id(ME.team_id)
+    control.pause("high_priority", "maintenance", ME.id)
+    services.store.commit(control)
+    s = scheduler(services)
+    assert s.claim("w").task_id == low
+    assert s.claim("w") is None
+    control.resume("high_priority", ME.id)
+    services.store.commit(control)
+    assert s.claim("w").task_id == high
+
+
+def test_a_retry_is_not_started_before_its_backoff(services):
+    task_id = queued(services, project(services), retry_attempts=1, retry_backoff=60)
+    s = scheduler(services)
+    claim = s.claim("w")
+    outcome = finish(services.store, claim, "failed", {"exit_code": 1}, time.time())
+    assert outcome["retry_scheduled"] is True and outcome["status"] == "queued"
+    settle(services)
+    assert s.claim("w") is None  # backing off (30 to 60 s)
+    later = time.time() + 61
+    assert scheduler(services, clock=lambda: later).claim("w").task_id == task_id
+
+
+def test_the_sweeper_times_out_a_request_past_its_queue_ttl(services):
+    task_id = queued(services, project(services), queue_ttl=5)
+    assert sweeps.expire_queued(services.store, services.read_model, time.time()) == 0
+    assert sweeps.expire_queued(services.store, services.read_model, time.time() + 6) == 1
+    task = services.store.ledger.repository.get(UUID(task_id))
+    assert task.status == "timed_out" and task.last_reason == "queue time-to-live expired"
+
+
+def test_an_expired_lease_is_recovered_and_retried_and_the_old_worker_is_told(services):
+    task_id = queued(services, project(services), retry_attempts=1, retry_backoff=0)
+    claim = scheduler(services).claim("dead-worker")
+    question = report(services.store, claim, {"type": "question", "question": "?"}, 0, None)
+    settle(services)
+    later = claim.lease_until + 1
+    assert sweeps.recover_leases(services.store, services.read_model, later) == 1
+    task = services.store.ledger.repository.get(UUID(task_id))
+    assert task.status == "queued" and task.attempt == 2 and task.worker_id is None
+    assert services.store.ledger.repository.get(UUID(question)).status == "withdrawn"
+    beat = heartbeat(services.store, claim, question, later, 30.0)
+    assert beat.lost  # the dead worker, if it comes back, stops without reporting
+
+
+def test_an_overdue_question_is_answered_with_its_default_and_the_agent_resumes(services):
+    task_id = queued(services, project(services))
+    claim = scheduler(services).claim("w")
+    message = {"type": "question", "question": "Which?", "default": "the first"}
+    question = report(services.store, claim, message, time.time(), 10.0)
+    settle(services)
+    assert sweeps.decide_overdue(services.store, services.read_model, time.time()) == 0
+    assert sweeps.decide_overdue(services.store, services.read_model, time.time() + 11) == 1
+    task = services.store.ledger.repository.get(UUID(task_id))
+    assert task.status == "running" and task.waiting_on is None
+    beat = heartbeat(services.store, claim, question, time.time(), 30.0)
+    assert beat.reply == {"type": "answer", "question_id": question, "response": "the first"}
+
+
+def test_an_overdue_checkpoint_is_rejected_by_default(services):
+    queued(services, project(services))
+    claim = scheduler(services).claim("w")
+    message = {"type": "checkpoint", "action": "deploy"}
+    checkpoint = report(services.store, claim, message, time.time(), 1.0)
+    settle(services)
+    assert sweeps.decide_overdue(services.store, services.read_model, time.time() + 2) == 1
+    beat = heartbeat(services.store, claim, checkpoint, time.time(), 30.0)
+    assert beat.reply["approved"] is False and beat.reply["reason"] == "timed out"
+
+
+def test_a_heartbeat_renews_the_lease_only_once_half_of_it_is_spent(services):
+    task_id = queued(services, project(services))
+    claim = scheduler(services).claim("w")
+    version = services.store.ledger.repository.get(UUID(task_id)).version
+    heartbeat(services.store, claim, None, time.time(), 30.0)
+    assert services.store.ledger.repository.get(UUID(task_id)).version == version
+    heartbeat(services.store, claim, None, claim.lease_until - 10, 30.0)
+    task = services.store.ledger.repository.get(UUID(task_id))
+    assert task.version == version + 1
+    assert task.lease_until > datetime.fromtimestamp(claim.lease_until, UTC)
