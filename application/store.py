@@ -20,6 +20,8 @@ from application.committer import Committer
 from application.errors import NotFoundError, PermissionDeniedError, VersionConflictError
 from application.ledger import Ledger
 from domain.claim import SlugClaim, claim_id
+from domain.hitl import HitlItem
+from domain.output import OutputChunk
 from domain.project import Project
 from domain.task import Task
 
@@ -47,7 +49,7 @@ def _in_scope(aggregate: Aggregate) -> bool:
         return True
     if isinstance(aggregate, Project):
         return str(aggregate.id) == scope
-    if isinstance(aggregate, Task):
+    if isinstance(aggregate, Task | HitlItem | OutputChunk):
         return aggregate.project_id == scope
     return True
 
