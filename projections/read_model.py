@@ -47,30 +47,30 @@ class ReadModel(ABC):
 
     # ---- execution (projections/execution_rows.py) ----------------------------------------
 
+    @abstractmethod
     def queued(self, limit: int = 200) -> list[QueueRow]:
         """Every team's queued executions (state queued), highest priority then oldest first."""
-        raise NotImplementedError
 
+    @abstractmethod
     def in_flight(self, team_id: str | None = None) -> list[QueueRow]:
         """Queue rows of every state (of one team, or all), oldest first."""
-        raise NotImplementedError
 
-    def queue_row(self, task_id: str) -> QueueRow | None:
-        raise NotImplementedError
+    @abstractmethod
+    def queue_row(self, task_id: str) -> QueueRow | None: ...
 
+    @abstractmethod
     def hitl_items(self, team_id: str, q: HitlQuery) -> tuple[list[HitlRow], int]:
         """The team's items matching the query, newest first, and how many match in all."""
-        raise NotImplementedError
 
+    @abstractmethod
     def hitl_due(self, now: float, limit: int = 100) -> list[HitlRow]:
         """Pending questions and checkpoints of every team whose deadline has passed."""
-        raise NotImplementedError
 
+    @abstractmethod
     def output(
         self, team_id: str, task_id: str, after: int = 0, limit: int = 1000
     ) -> list[OutputRow]:
         """The task's output chunks after log position ``after``, in order."""
-        raise NotImplementedError
 
     @abstractmethod
     def ping(self) -> None:
