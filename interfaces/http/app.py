@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from application.users import bootstrap_admin
 from infrastructure.settings import Settings
+from interfaces.execution_host import ExecutionHost
 from interfaces.http import (
     errors,
     routes_api_keys,
@@ -82,9 +83,14 @@ def create_app(
         app.state.services = services or build(settings)
         if bootstrap:
             await _bootstrap_admin(app.state.services)
+        host = ExecutionHost(app.state.services, settings.worker_count)
+        if settings.worker_count > 0:
+            host.start()
+        app.state.execution = host
         try:
             yield
         finally:
+            await host.stop()
             if own:
                 if app.state.services.rate_limiter is not None:
                     await app.state.services.rate_limiter.close()  # an async pool: on its loop
