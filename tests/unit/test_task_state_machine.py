@@ -1,10 +1,13 @@
 """Any sequence of task commands keeps the status machine and the event log consistent.
 
-A hypothesis state machine drives every Task command against one task while keeping its own
-model of the status machine (``domain.values.TRANSITIONS``). After each step it checks that the
-status is what the model says, that a refused command raised a ``DomainError`` and changed
-nothing, and that replaying the task's stored events (saved through a real ``Ledger`` on SQLite)
-rebuilds exactly the live task.
+A hypothesis state machine drives every Task command against one task, the runner's facts
+included (start with a lease, lease renewal, progress, phases, usage, waiting on a question or a
+checkpoint and resuming, expiry in the queue, review), while keeping its own model of the task
+(the status machine of ``domain.values.TRANSITIONS``, who holds the execution, what the agent waits
+for, usage totals and phases). After each step it checks that the task is what the model says,
+that a refused command raised the documented error class and changed nothing, that an accepted
+one recorded exactly the expected events, and that replaying the task's stored events (saved
+through a real ``Ledger`` on SQLite) rebuilds exactly the live task.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -59,6 +63,23 @@ ACTORS = st.builds(
     request_id=st.sampled_from(["", "req-1", "req-2"]),
 )
 REASONS = st.sampled_from([None, "by hand", "not needed", "approved"])
+CURRENT = st.sampled_from([True, True, False])  # the current execution, or another one
+WORKERS = st.sampled_from(["worker-1", "worker-2"])
+MOMENTS = st.sampled_from([datetime(2030, 1, 1, 12, minute, tzinfo=UTC) for minute in (0, 5, 10)])
+ITEMS = st.sampled_from(["item-1", "item-2"])
+KINDS = st.sampled_from(["question", "checkpoint"])
+PHASE_NAMES = st.sampled_from(["plan", "code", "test"])
+PHASE_STATUSES = st.sampled_from(["started", "completed", "failed"])
+TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
+USAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        **dict.fromkeys(TOKENS, st.integers(0, 5000)),
+        "cost_usd": st.sampled_from([0.0, 0.01, 0.125, 1.1]),
+        "model": st.sampled_from([None, "opus", "sonnet"]),
+    },
+)
+RESULTS = st.none() | st.fixed_dictionaries({"branch": st.sampled_from(["fix", "feature"])})
 
 Expected = tuple[type[DomainError], ...]
 
@@ -99,6 +120,10 @@ def move_error(current: S, target: S) -> Expected:
     return (InvalidTransitionError,)
 
 
+def no_usage() -> dict[str, Any]:
+    return {**dict.fromkeys(TOKENS, 0), "cost_usd": 0.0, "models": []}
+
+
 @dataclass
 class Model:
     status: S = S.PENDING
@@ -113,6 +138,16 @@ class Model:
     slug: str | None = None
     tags: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    cancel_requested: bool = False
+    result: dict[str, Any] | None = None
+    worker_id: str | None = None  # the worker that holds the execution: its agent is alive
+    lease_until: datetime | None = None
+    waiting_on: str | None = None
+    usage: dict[str, Any] = field(default_factory=no_usage)
+    phases: dict[str, str] = field(default_factory=dict)  # name: status, in first-seen order
+
+    def agent_gone(self) -> None:
+        self.worker_id = self.lease_until = self.waiting_on = None
 
 
 class TaskMachine(RuleBasedStateMachine):
@@ -125,25 +160,46 @@ class TaskMachine(RuleBasedStateMachine):
 
     # ---- the harness -----------------------------------------------------------------------
 
-    def run(self, command: Callable[[], Any], refused: Expected, events: int = 0) -> Any:
-        """Runs ``command``; it must raise one of ``refused`` changing nothing, or record
-        exactly ``events`` events."""
+    def run(self, command: Callable[[], Any], refused: Expected, recorded: list[str]) -> Any:
+        """Runs ``command``; it must raise exactly one of ``refused`` changing nothing, or
+        record exactly the events named in ``recorded``."""
         before = copy.deepcopy(self.task.__dict__)
-        version = self.task.version
+        version, pending = self.task.version, len(self.task.pending_events)
         try:
             result = command()
         except DomainError as error:
             assert refused, f"refused unexpectedly: {error!r}"
-            assert isinstance(error, refused), f"{error!r} is not one of {refused}"
+            assert type(error) in refused, f"{error!r} is not one of {refused}"
             assert self.task.__dict__ == before, "a refused command changed the task"
             assert self.task.version == version
             return None
         assert not refused, f"accepted, but the model expected {refused}"
-        assert self.task.version == version + events
+        names = [type(e).__name__ for e in self.task.pending_events[pending:]]
+        assert names == recorded
+        assert self.task.version == version + len(recorded)
         return result
 
     def live(self) -> Expected:
         return (DeletedError,) if self.model.deleted else ()
+
+    def execution(self, current: bool) -> Any:
+        return self.model.execution_id if current else "some-other-execution"
+
+    def executing_error(self) -> Expected:
+        """What ``Task._require_executing`` raises: an execution must be in progress."""
+        if self.model.deleted:
+            return (DeletedError,)
+        return () if self.model.status in EXECUTING else (InvalidTransitionError,)
+
+    def reporting_error(self, execution_id: Any) -> Expected:
+        """What ``Task._require_current`` raises: the runner reports only on the execution a
+        worker holds (not on work in review, whose agent is gone)."""
+        m = self.model
+        if self.executing_error():
+            return self.executing_error()
+        if execution_id != m.execution_id or m.worker_id is None:
+            return (InvalidTransitionError,)
+        return ()
 
     # ---- plain edits -----------------------------------------------------------------------
 
@@ -157,7 +213,7 @@ class TaskMachine(RuleBasedStateMachine):
         attr = {"title": "title", "progress_percentage": "progress"}.get(name)
         refused = self.live() or (() if name in UPDATABLE else (RuleViolationError,))
         changed = attr is not None and getattr(m, attr) != value
-        self.run(lambda: self.task.update({name: value}, by), refused, int(changed))
+        self.run(lambda: self.task.update({name: value}, by), refused, ["Updated"] * changed)
         if not refused and attr is not None:
             setattr(m, attr, value)
 
@@ -165,7 +221,7 @@ class TaskMachine(RuleBasedStateMachine):
     def add_tags(self, tags: list[str], by: Actor) -> None:
         new = [t for t in dict.fromkeys(tags) if t not in self.model.tags]
         refused = self.live()
-        self.run(lambda: self.task.add_tags(tags, by), refused, int(bool(new)))
+        self.run(lambda: self.task.add_tags(tags, by), refused, ["TagsAdded"] * bool(new))
         if not refused:
             self.model.tags += new
 
@@ -173,14 +229,15 @@ class TaskMachine(RuleBasedStateMachine):
     def remove_tags(self, tags: list[str], by: Actor) -> None:
         gone = [t for t in self.model.tags if t in tags]
         refused = self.live()
-        self.run(lambda: self.task.remove_tags(tags, by), refused, int(bool(gone)))
+        self.run(lambda: self.task.remove_tags(tags, by), refused, ["TagsRemoved"] * bool(gone))
         if not refused:
             self.model.tags = [t for t in self.model.tags if t not in tags]
 
     @rule(who=st.sampled_from([None, "agent-1", "agent-2"]), by=ACTORS)
     def assign(self, who: str | None, by: Actor) -> None:
         refused = self.live()
-        self.run(lambda: self.task.assign(who, by), refused, int(who != self.model.assigned_to))
+        changed = who != self.model.assigned_to
+        self.run(lambda: self.task.assign(who, by), refused, ["Assigned"] * changed)
         if not refused:
             self.model.assigned_to = who
 
@@ -188,24 +245,35 @@ class TaskMachine(RuleBasedStateMachine):
     def set_priority(self, priority: Priority, by: Actor) -> None:
         refused = self.live()
         changed = int(priority) != self.model.priority
-        self.run(lambda: self.task.set_priority(priority, by), refused, int(changed))
+        self.run(lambda: self.task.set_priority(priority, by), refused, ["PrioritySet"] * changed)
         if not refused:
             self.model.priority = int(priority)
 
     @rule(slug=st.sampled_from([None, "a-slug", "b-slug"]), by=ACTORS)
     def change_slug(self, slug: str | None, by: Actor) -> None:
         refused = self.live()
-        self.run(lambda: self.task.change_slug(slug, by), refused, int(slug != self.model.slug))
+        changed = slug != self.model.slug
+        self.run(lambda: self.task.change_slug(slug, by), refused, ["SlugChanged"] * changed)
         if not refused:
             self.model.slug = slug
 
-    @rule(reason=REASONS, by=ACTORS)
-    def delete(self, reason: str | None, by: Actor) -> None:
+    @rule(reason=REASONS, go_ahead=st.sampled_from([True, False, False]), by=ACTORS)
+    def delete(self, reason: str | None, go_ahead: bool, by: Actor) -> None:
+        """A deleted task refuses everything: deletion goes ahead only one time in three, so
+        that runs live long enough to reach deep states."""
+        if not go_ahead:
+            return
         active = (TaskAlreadyRunningError,) if self.model.status in ACTIVE else ()
         refused = self.live() or active
-        self.run(lambda: self.task.delete(reason, by), refused, 1)
+        self.run(lambda: self.task.delete(reason, by), refused, ["Deleted"])
         if not refused:
             self.model.deleted = True
+
+    @precondition(lambda self: self.model.deleted)
+    @rule()
+    def start_over(self) -> None:
+        """Once a deleted task has refused a few commands, the run goes on with a new one."""
+        self.task, self.model = new_task(), Model()
 
     # ---- dependencies ----------------------------------------------------------------------
 
@@ -215,7 +283,11 @@ class TaskMachine(RuleBasedStateMachine):
         cycle = (DependencyCycleError,) if other is self.task or reaches_me else ()
         refused = self.live() or cycle
         new = str(other.id) not in self.model.dependencies
-        self.run(lambda: self.task.add_dependency(other, reaches_me, by), refused, int(new))
+        self.run(
+            lambda: self.task.add_dependency(other, reaches_me, by),
+            refused,
+            ["DependencyAdded"] * new,
+        )
         if not refused and new:
             self.model.dependencies.append(str(other.id))
 
@@ -224,7 +296,11 @@ class TaskMachine(RuleBasedStateMachine):
         other_id = self.others[which].id
         present = str(other_id) in self.model.dependencies
         refused = self.live()
-        self.run(lambda: self.task.remove_dependency(other_id, by), refused, int(present))
+        self.run(
+            lambda: self.task.remove_dependency(other_id, by),
+            refused,
+            ["DependencyRemoved"] * present,
+        )
         if not refused:
             self.model.dependencies = [d for d in self.model.dependencies if d != str(other_id)]
 
@@ -249,8 +325,8 @@ class TaskMachine(RuleBasedStateMachine):
             refused = (TaskAlreadyRunningError,)
         else:
             refused = move_error(m.status, to)
-        events = int(to != m.status)
-        self.run(lambda: self.task.change_status(to, reason, by), refused, events)
+        recorded = ["StatusChanged"] * (to != m.status)
+        self.run(lambda: self.task.change_status(to, reason, by), refused, recorded)
         if not refused:
             m.status = to
 
@@ -276,29 +352,34 @@ class TaskMachine(RuleBasedStateMachine):
         execution_id = self.run(
             lambda: self.task.request_execution({}, priority, unmet_ids, by, retry=retry),
             refused,
-            1,
+            ["ExecutionRequested"],
         )
         if not refused:
             m.status, m.attempt, m.execution_id = S.QUEUED, m.attempt + 1, execution_id
             m.priority = int(priority) if priority is not None else m.priority
-            assert not self.task.cancel_requested
+            m.cancel_requested, m.result = False, None
 
     @rule(reason=REASONS, by=ACTORS)
     def cancel(self, reason: str | None, by: Actor) -> None:
         self.expect_cancel(lambda: self.task.cancel(reason, by), returns=True)
 
     def expect_cancel(self, command: Callable[[], Any], *, returns: bool) -> None:
-        """Cancelled now if nothing runs; for a task in flight, only a request."""
+        """Cancelled now if no agent is left to stop (nothing runs yet, or the work waits in
+        review); for an agent at work (running or waiting on people), only a request."""
         m = self.model
-        now = m.status in (S.PENDING, S.QUEUED)
+        in_review = m.status == S.AWAITING_APPROVAL and m.worker_id is None
+        now = m.status in (S.PENDING, S.QUEUED) or in_review
         if m.deleted:
             refused: Expected = (DeletedError,)
         elif now or m.status in ACTIVE:
             refused = ()
         else:
             refused = (InvalidTransitionError,)
-        events = 1 if now else int(not self.task.cancel_requested)
-        result = self.run(command, refused, events)
+        if now:
+            recorded = ["Cancelled"]
+        else:
+            recorded = ["CancelRequested"] * (not m.cancel_requested)
+        result = self.run(command, refused, recorded)
         if refused:
             return
         if returns:
@@ -306,63 +387,179 @@ class TaskMachine(RuleBasedStateMachine):
         if now:
             m.status = S.CANCELLED
         else:
-            assert self.task.cancel_requested
+            m.cancel_requested = True
 
-    @rule(current=st.sampled_from([True, True, False]), by=ACTORS)
-    def start_execution(self, current: bool, by: Actor) -> None:
+    # ---- execution facts (recorded by the runner) --------------------------------------------
+
+    @rule(current=CURRENT, worker=WORKERS, lease=st.none() | MOMENTS, by=ACTORS)
+    def start_execution(
+        self, current: bool, worker: str, lease: datetime | None, by: Actor
+    ) -> None:
         m = self.model
-        execution_id: Any = m.execution_id if current else "some-other-execution"
+        execution_id = self.execution(current)
         if m.deleted:
             refused: Expected = (DeletedError,)
+        elif m.status in EXECUTING:
+            refused = (TaskAlreadyRunningError,)
         elif execution_id != m.execution_id:
             refused = (InvalidTransitionError,)
         else:
             refused = move_error(m.status, S.RUNNING)
-        self.run(lambda: self.task.start_execution(execution_id, "worker-1", by), refused, 1)
+        self.run(
+            lambda: self.task.start_execution(execution_id, worker, by, lease_until=lease),
+            refused,
+            ["ExecutionStarted"],
+        )
         if not refused:
-            m.status = S.RUNNING
+            m.status, m.worker_id, m.lease_until, m.waiting_on = S.RUNNING, worker, lease, None
+            m.phases = {}
 
-    @rule(summary=REASONS, by=ACTORS)
-    def request_review(self, summary: str | None, by: Actor) -> None:
+    @rule(current=CURRENT, until=MOMENTS, by=ACTORS)
+    def renew_lease(self, current: bool, until: datetime, by: Actor) -> None:
+        execution_id = self.execution(current)
+        refused = self.reporting_error(execution_id)
+        self.run(lambda: self.task.renew_lease(execution_id, until, by), refused, ["LeaseRenewed"])
+        if not refused:
+            self.model.lease_until = until
+
+    @rule(
+        current=CURRENT,
+        percentage=st.none() | st.sampled_from([0, 10, 55, 100]),
+        message=st.none() | st.just("compiling"),
+        by=ACTORS,
+    )
+    def report_progress(
+        self, current: bool, percentage: int | None, message: str | None, by: Actor
+    ) -> None:
+        execution_id = self.execution(current)
+        refused = self.reporting_error(execution_id)
+        self.run(
+            lambda: self.task.report_progress(execution_id, percentage, message, by),
+            refused,
+            ["ProgressReported"],
+        )
+        if not refused and percentage is not None:
+            self.model.progress = percentage
+
+    @rule(current=CURRENT, name=PHASE_NAMES, status=PHASE_STATUSES, by=ACTORS)
+    def change_phase(self, current: bool, name: str, status: str, by: Actor) -> None:
+        execution_id = self.execution(current)
+        refused = self.reporting_error(execution_id)
+        self.run(
+            lambda: self.task.change_phase(execution_id, name, status, by),
+            refused,
+            ["PhaseChanged"],
+        )
+        if not refused:
+            self.model.phases[name] = status
+
+    @rule(current=CURRENT, usage=USAGE, by=ACTORS)
+    def record_usage(self, current: bool, usage: dict[str, Any], by: Actor) -> None:
+        execution_id = self.execution(current)
+        refused = self.reporting_error(execution_id)
+        self.run(
+            lambda: self.task.record_usage(execution_id, usage, by), refused, ["UsageRecorded"]
+        )
+        if refused:
+            return
+        totals = self.model.usage
+        for key in TOKENS:
+            totals[key] += usage.get(key, 0)
+        totals["cost_usd"] = round(totals["cost_usd"] + usage.get("cost_usd", 0.0), 6)
+        model = usage.get("model")
+        if model is not None and model not in totals["models"]:
+            totals["models"].append(model)
+
+    @rule(current=CURRENT, item=ITEMS, kind=KINDS, by=ACTORS)
+    def wait_for(self, current: bool, item: str, kind: str, by: Actor) -> None:
         m = self.model
+        execution_id = self.execution(current)
+        refused = self.reporting_error(execution_id)
+        if not refused and m.status != S.RUNNING:  # the agent already waits
+            refused = (InvalidTransitionError,)
+        self.run(
+            lambda: self.task.wait_for(execution_id, item, kind, by), refused, ["InputRequested"]
+        )
+        if not refused:
+            m.status = S.NEEDS_INPUT if kind == "question" else S.AWAITING_APPROVAL
+            m.waiting_on = item
+
+    @rule(which=st.sampled_from(["waited on", "waited on", "item-1", "item-2"]), by=ACTORS)
+    def resume(self, which: str, by: Actor) -> None:
+        m = self.model
+        item = (m.waiting_on or "item-1") if which == "waited on" else which
+        refused = self.executing_error()
+        if not refused and m.waiting_on != item:
+            refused = (InvalidTransitionError,)
+        self.run(lambda: self.task.resume(item, by), refused, ["Resumed"])
+        if not refused:
+            m.status, m.waiting_on = S.RUNNING, None
+
+    @rule(current=CURRENT, by=ACTORS)
+    def expire_in_queue(self, current: bool, by: Actor) -> None:
+        m = self.model
+        execution_id = self.execution(current)
         if m.deleted:
             refused: Expected = (DeletedError,)
-        elif m.status not in EXECUTING:
+        elif execution_id != m.execution_id or m.status != S.QUEUED:
             refused = (InvalidTransitionError,)
         else:
-            refused = move_error(m.status, S.AWAITING_APPROVAL)
-        self.run(lambda: self.task.request_review(summary, by), refused, 1)
+            refused = ()
+        self.run(lambda: self.task.expire_in_queue(execution_id, by), refused, ["ExpiredInQueue"])
+        if not refused:
+            m.status = S.TIMED_OUT
+
+    @rule(summary=REASONS, result=RESULTS, by=ACTORS)
+    def request_review(self, summary: str | None, result: dict[str, Any] | None, by: Actor) -> None:
+        m = self.model
+        refused = self.executing_error()
+        if not refused and m.status != S.RUNNING:  # the agent still waits on people
+            refused = (InvalidTransitionError,)
+        refused = refused or move_error(m.status, S.AWAITING_APPROVAL)
+        self.run(
+            lambda: self.task.request_review(summary, by, result=result),
+            refused,
+            ["ReviewRequested"],
+        )
         if not refused:
             m.status = S.AWAITING_APPROVAL
+            m.result = result if result is not None else m.result
+            m.agent_gone()
 
     @rule(outcome=st.sampled_from(S), by=ACTORS)
     def finish_execution(self, outcome: S, by: Actor) -> None:
         m = self.model
         if outcome not in OUTCOMES:
             refused: Expected = (RuleViolationError,)
-        elif m.deleted:
-            refused = (DeletedError,)
-        elif m.status not in EXECUTING:
-            refused = (InvalidTransitionError,)
         else:
-            refused = move_error(m.status, outcome)
+            refused = self.executing_error() or move_error(m.status, outcome)
         result = {"exit_code": 0 if outcome == S.COMPLETED else 1}
-        self.run(lambda: self.task.finish_execution(outcome, result, by), refused, 1)
+        self.run(
+            lambda: self.task.finish_execution(outcome, result, by), refused, ["ExecutionFinished"]
+        )
         if not refused:
-            m.status = outcome
+            m.status, m.result = outcome, result
             m.progress = 100 if outcome == S.COMPLETED else m.progress
+            m.agent_gone()
+
+    # ---- review of finished work -----------------------------------------------------------
+
+    def review_error(self) -> Expected:
+        """Work in review is decided; not while the agent waits on a checkpoint."""
+        m = self.model
+        if m.deleted:
+            return (DeletedError,)
+        if m.status != S.AWAITING_APPROVAL or m.waiting_on is not None:
+            return (InvalidTransitionError,)
+        return ()
 
     @rule(comment=REASONS, by=ACTORS)
     def approve(self, comment: str | None, by: Actor) -> None:
         m = self.model
-        again = m.status == S.COMPLETED and m.approved
-        if m.deleted:
-            refused: Expected = (DeletedError,)
-        elif again or m.status == S.AWAITING_APPROVAL:
-            refused = ()
-        else:
-            refused = (InvalidTransitionError,)
-        result = self.run(lambda: self.task.approve(comment, by), refused, int(not again))
+        again = m.status == S.COMPLETED and m.approved and not m.deleted
+        refused = () if again else self.review_error()
+        recorded = [] if again else ["WorkApproved"]
+        result = self.run(lambda: self.task.approve(comment, by), refused, recorded)
         if not refused:
             assert result is not again
         if not refused and not again:
@@ -371,33 +568,36 @@ class TaskMachine(RuleBasedStateMachine):
     @rule(reason=st.sampled_from(["tests fail", "wrong file"]), by=ACTORS)
     def reject(self, reason: str, by: Actor) -> None:
         m = self.model
-        if m.deleted:
-            refused: Expected = (DeletedError,)
-        elif m.status != S.AWAITING_APPROVAL:
-            refused = (InvalidTransitionError,)
-        else:
-            refused = ()
-        execution_id = self.run(lambda: self.task.reject(reason, by), refused, 1)
+        refused = self.review_error()
+        execution_id = self.run(lambda: self.task.reject(reason, by), refused, ["WorkRejected"])
         if not refused:
             assert execution_id != m.execution_id
             m.status, m.attempt, m.execution_id = S.QUEUED, m.attempt + 1, execution_id
+            m.result, m.cancel_requested = None, False
 
-    @rule(choices=st.lists(st.integers(0, 3), min_size=1, max_size=4), by=ACTORS)
+    # ---- the lifecycle's natural path --------------------------------------------------------
+
+    @rule(choices=st.lists(st.integers(0, 5), min_size=1, max_size=8), by=ACTORS)
     def advance(self, choices: list[int], by: Actor) -> None:
         """A few of the lifecycle's natural next commands, so that runs reach deep states."""
         for choice in choices:
             self.next_command(choice, by)
 
     def next_command(self, choice: int, by: Actor) -> None:
-        status = self.model.status
+        m = self.model
+        status = m.status
         if status == S.PENDING:
             self.request_execution(False, False, None, by)
+        elif status == S.QUEUED and choice == 5:
+            self.expire_in_queue(True, by)
         elif status == S.QUEUED:
-            self.start_execution(True, by)
-        elif status == S.RUNNING and choice < 2:
-            self.request_review("ready", by)
+            self.start_execution(True, "worker-1", datetime(2030, 1, 1, tzinfo=UTC), by)
         elif status == S.RUNNING:
-            self.finish_execution((S.COMPLETED, S.FAILED)[choice - 2], by)
+            self.next_while_running(choice, by)
+        elif status == S.NEEDS_INPUT or (status == S.AWAITING_APPROVAL and m.waiting_on):
+            self.next_while_waiting(choice, by)
+        elif status == S.AWAITING_APPROVAL and choice == 4:
+            self.cancel("not wanted", by)
         elif status == S.AWAITING_APPROVAL and choice % 2:
             self.approve("fine", by)
         elif status == S.AWAITING_APPROVAL:
@@ -406,6 +606,34 @@ class TaskMachine(RuleBasedStateMachine):
             self.request_execution(True, False, None, by)
         else:
             self.approve(None, by)
+
+    def next_while_running(self, choice: int, by: Actor) -> None:
+        if choice == 0:
+            self.request_review("ready", {"branch": "fix"}, by)
+        elif choice == 1:
+            self.finish_execution(S.COMPLETED, by)
+        elif choice == 2:
+            self.wait_for(True, "item-1", "question", by)
+        elif choice == 3:
+            self.wait_for(True, "item-2", "checkpoint", by)
+        elif choice == 4:
+            self.renew_lease(True, datetime(2030, 1, 1, 12, 5, tzinfo=UTC), by)
+            self.report_progress(True, 55, "halfway", by)
+            self.change_phase(True, "code", "started", by)
+            self.record_usage(True, {"input_tokens": 10, "cost_usd": 0.01, "model": "opus"}, by)
+        else:
+            self.finish_execution(S.FAILED, by)
+
+    def next_while_waiting(self, choice: int, by: Actor) -> None:
+        if choice == 3:  # a reviewer who mistakes a checkpoint for finished work
+            self.approve("looks fine", by)
+            self.reject("wrong file", by)
+        elif choice == 4:
+            self.renew_lease(True, datetime(2030, 1, 1, 12, 10, tzinfo=UTC), by)
+        elif choice == 5:
+            self.cancel("stop", by)
+        else:
+            self.resume("waited on", by)
 
     # ---- what must always hold -------------------------------------------------------------
 
@@ -417,6 +645,30 @@ class TaskMachine(RuleBasedStateMachine):
         assert (t.priority, t.assigned_to, t.slug) == (m.priority, m.assigned_to, m.slug)
         assert (t.title, t.progress_percentage) == (m.title, m.progress)
         assert (t.tags, t.dependencies) == (m.tags, m.dependencies)
+        assert (t.cancel_requested, t.result) == (m.cancel_requested, m.result)
+
+    @invariant()
+    def who_runs_it_and_what_it_waits_for_are_what_the_model_says(self) -> None:
+        m, t = self.model, self.task
+        assert (t.worker_id, t.lease_until, t.waiting_on) == (
+            m.worker_id,
+            m.lease_until,
+            m.waiting_on,
+        )
+        assert t.usage == m.usage
+        assert [(p["name"], p["status"]) for p in t.phases] == list(m.phases.items())
+        for phase in t.phases:
+            assert phase["started_at"] is not None
+            assert phase["status"] == "started" or phase["finished_at"] is not None
+
+    @invariant()
+    def an_agent_holds_the_execution_exactly_while_it_runs_or_waits_on_people(self) -> None:
+        t = self.task
+        waits = {S.NEEDS_INPUT: True, S.AWAITING_APPROVAL: t.waiting_on is not None}
+        agent_alive = t.status == S.RUNNING.value or waits.get(t.status_enum, False)
+        assert (t.worker_id is not None) == agent_alive
+        assert (t.waiting_on is not None) == (t.status_enum in waits and agent_alive)
+        assert t.worker_id is not None or t.lease_until is None
 
     @invariant()
     def replaying_the_stored_events_rebuilds_the_task(self) -> None:
