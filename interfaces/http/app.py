@@ -27,6 +27,7 @@ from interfaces.http import (
     routes_health,
     routes_hitl,
     routes_projects,
+    routes_queues,
     routes_tasks,
     routes_users,
 )
@@ -51,6 +52,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_artifacts.ENDPOINTS,
     *routes_execution.ENDPOINTS,
     *routes_hitl.ENDPOINTS,
+    *routes_queues.ENDPOINTS,
 ]
 
 

@@ -1,0 +1,176 @@
+"""Seed 000's queue endpoints: status, pause, resume, clear, metrics, priority; team-scoped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from application import queues
+from application.queues import ClearQueue, PauseQueue, ResumeQueue, SetQueuePriority
+from application.store import Store
+from application.task_inputs import priority as parse_priority
+from domain.values import Actor, Permission
+from interfaces.http.endpoint import Endpoint
+from interfaces.http.envelope import ok
+from interfaces.http.errors import describe
+from interfaces.http.inputs import Query, actor, body, call, read_after
+from interfaces.http.routes_bulk import ITEM_ERRORS
+
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+def _idle_workers(request: Request) -> int:
+    """This process's workers with nothing to do (remote ones are seen only while they run)."""
+    host = getattr(request.app.state, "execution", None)
+    if host is None:
+        return 0
+    return max(0, host.pool.size - host.pool.busy)
+
+
+async def status(request: Request) -> Response:
+    Query(request, set())
+    await read_after(request)
+    services = _services(request)
+    data = await call(
+        queues.queue_status,
+        services.read_model,
+        services.store,
+        actor(request).team_id,
+        _idle_workers(request),
+    )
+    return ok(request, data)
+
+
+async def metrics(request: Request) -> Response:
+    query = Query(request, {"period"})
+    period = query.choice("period", "24h", frozenset(queues.PERIODS))
+    await read_after(request)
+    services = _services(request)
+    data = await call(
+        queues.queue_metrics, services.read_model, services.store, actor(request).team_id, period
+    )
+    return ok(request, data)
+
+
+def _written(request: Request, data: dict[str, Any], position: int) -> Response:
+    return ok(request, data, position=position, headers={"X-Position": str(position)})
+
+
+async def pause(request: Request) -> Response:
+    cmd = await body(request, PauseQueue)
+    result = await call(queues.pause_queue, _services(request).store, cmd, actor(request))
+    return _written(request, result.data, result.position)
+
+
+async def resume(request: Request) -> Response:
+    cmd = await body(request, ResumeQueue)
+    result = await call(queues.resume_queue, _services(request).store, cmd, actor(request))
+    return _written(request, result.data, result.position)
+
+
+async def clear(request: Request) -> Response:
+    """Waits (bounded) for the views to show every execution queued before the request."""
+    cmd = await body(request, ClearQueue)
+    services = _services(request)
+    head = await call(services.ledger.max_position)
+    await call(services.runner.wait_for, head, request.app.state.settings.read_wait_seconds)
+    result = await call(
+        queues.clear_queue, services.store, services.read_model, cmd, actor(request)
+    )
+    return _written(request, result.data, result.position)
+
+
+def _prioritize(store: Store, cmd: SetQueuePriority, by: Actor) -> dict[str, Any]:
+    """Each task succeeds or fails alone, as in bulk."""
+    successful: list[str] = []
+    failed: list[str] = []
+    errors: list[dict[str, Any]] = []
+    position = 0
+    for ref in dict.fromkeys(cmd.task_ids):
+        try:
+            result = queues.set_priority(store, ref, cmd, by)
+        except ITEM_ERRORS as error:
+            status, code, message, _ = describe(error)
+            failed.append(ref)
+            errors.append({"task_id": ref, "code": code, "message": message, "status": status})
+        else:
+            successful.append(ref)
+            position = max(position, result.position)
+    return {
+        "queue_name": queues.queue_of(cmd.priority),
+        "priority": parse_priority(cmd.priority).label,
+        "affected_count": len(successful),
+        "successful": successful,
+        "failed": failed,
+        "errors": errors,
+        "position": position,
+    }
+
+
+async def priority(request: Request) -> Response:
+    cmd = await body(request, SetQueuePriority)
+    store = _services(request).store
+    data = await call(_prioritize, store, cmd, actor(request))
+    position = data.pop("position") or await call(store.ledger.max_position)
+    return _written(request, data, position)
+
+
+Q = "/api/queues"
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        Q + "/status",
+        status,
+        "Queue sizes, workers and performance",
+        "queues",
+        query=("min_position",),
+    ),
+    Endpoint(
+        "GET",
+        Q + "/metrics",
+        metrics,
+        "Outcomes, waiting and running times over a period",
+        "queues",
+        query=("period", "min_position"),
+    ),
+    Endpoint(
+        "POST",
+        Q + "/pause",
+        pause,
+        "Pause a queue: the scheduler skips it",
+        "queues",
+        PauseQueue,
+        permission=Permission.OPERATE,
+    ),
+    Endpoint(
+        "POST",
+        Q + "/resume",
+        resume,
+        "Resume a paused queue",
+        "queues",
+        ResumeQueue,
+        permission=Permission.OPERATE,
+    ),
+    Endpoint(
+        "DELETE",
+        Q + "/clear",
+        clear,
+        "Cancel every queued task of a queue",
+        "queues",
+        ClearQueue,
+        permission=Permission.ADMIN,
+    ),
+    Endpoint(
+        "POST",
+        Q + "/priority",
+        priority,
+        "Set the priority of tasks (reorders the queue)",
+        "queues",
+        SetQueuePriority,
+        permission=Permission.OPERATE,
+    ),
+]
