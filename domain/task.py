@@ -122,7 +122,7 @@ class Task(Aggregate):
         self.lease_until: datetime | None = None
         self.waiting_on: str | None = None  # the question or checkpoint the agent waits for
         self.phases: list[dict[str, Any]] = []
-        self.usage: dict[str, Any] = dict(NO_USAGE)
+        self.usage: dict[str, Any] = {**NO_USAGE, "models": []}
 
     # ---- reading helpers -------------------------------------------------------------------
 
@@ -477,6 +477,8 @@ class Task(Aggregate):
         if known is None:
             known = {"name": name, "status": status, "started_at": at, "finished_at": None}
             phases.append(known)
+        if status == "started" and known["status"] != "started":  # begun again
+            known["started_at"], known["finished_at"] = at, None
         known["status"] = status
         if status != "started":
             known["finished_at"] = at
@@ -508,6 +510,8 @@ class Task(Aggregate):
             raise InvalidTransitionError(
                 f"the agent already waits for {self.waiting_on}", status=self.status
             )
+        if kind not in ("question", "checkpoint"):
+            raise RuleViolationError("an agent waits on a question or a checkpoint", kind=kind)
         target = TaskStatus.NEEDS_INPUT if kind == "question" else TaskStatus.AWAITING_APPROVAL
         self._input_requested(
             execution_id=execution_id,
@@ -528,7 +532,7 @@ class Task(Aggregate):
     def resume(self, item_id: str, by: Actor) -> None:
         """A person answered what the agent waits for: the agent runs on."""
         self._require_executing()
-        if self.waiting_on != item_id:
+        if self.waiting_on is None or self.waiting_on != item_id:
             raise InvalidTransitionError("the agent does not wait for this", item_id=item_id)
         self._resumed(item_id=item_id, actor=by.id, request_id=by.request_id)
 

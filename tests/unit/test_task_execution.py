@@ -300,11 +300,6 @@ def test_a_phase_first_reported_finished_gets_both_times() -> None:
     assert lint["started_at"] == lint["finished_at"] == changed.at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Task._phase_changed keeps the old finished_at when a finished phase is started "
-    "again: a phase that runs shows a finish time",
-)
 def test_a_phase_started_again_runs_again_with_no_finish_time() -> None:
     task = given(*RUNNING, phase("test", "started"), phase("test", "failed"))
     phase("test", "started")(task)
@@ -400,11 +395,6 @@ def test_an_agent_that_already_waits_cannot_wait_for_something_else(
     then_refused(task, INVALID, lambda: second(task))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Task.wait_for treats any kind other than 'question' as a checkpoint: a typo or an "
-    "'experience' moves the task to awaiting_approval instead of being refused",
-)
 def test_waiting_for_something_that_is_neither_a_question_nor_a_checkpoint_is_refused() -> None:
     task = given(*RUNNING)
     then_refused(
@@ -461,11 +451,6 @@ def test_resuming_is_refused_unless_the_agent_waits_for_that_item(
     then_refused(task, refusal, lambda: task.resume(item, ME))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Task.resume compares item_id with waiting_on only: with no item (None) it resumes an "
-    "agent that waits for nothing, and moves work in review to running with no worker",
-)
 def test_resuming_with_no_item_is_refused_even_when_nothing_is_waited_for() -> None:
     task = given(*RUNNING, review)
     no_item: Any = None
