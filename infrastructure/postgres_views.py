@@ -72,6 +72,7 @@ PROJECT_UPSERT = """
 
 
 class PostgresReadModel(SqlReadModel):
+    schema = SCHEMA
     collate = ' COLLATE "C"'
 
     def __init__(self, url: str, max_size: int = 8) -> None:

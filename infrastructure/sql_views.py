@@ -6,6 +6,7 @@ parameter. A backend supplies its transactions, its writes, and the few fragment
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -98,6 +99,18 @@ class SqlReadModel(SqlExecutionViews):
     def position(self) -> int:
         with self._reading() as cur:
             return self._stored_position(cur)
+
+    schema: tuple[str, ...] = ()  # the backend's CREATE statements
+
+    def reset(self) -> None:
+        tables = [
+            m.group(1)
+            for statement in self.schema
+            if (m := re.match(r"\s*CREATE (?:VIRTUAL )?TABLE IF NOT EXISTS (\w+)", statement))
+        ]
+        with self._writing() as cur:
+            for table in tables:
+                self._run(cur, f"DELETE FROM {table}")  # noqa: S608 - names from our own schema
 
     def apply(self, events: list[tuple[int, object]]) -> int:
         with self._writing() as cur:

@@ -21,7 +21,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     history = commands.add_parser("history", help="print a task's history from the event store")
     history.add_argument("task", help="task id or slug")
     history.add_argument("--team", default="default")
-    commands.add_parser("projections", help="run the projection runner on its own")
+    projections = commands.add_parser("projections", help="run the projection runner on its own")
+    projections.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="empty the read model, project the whole log again, and exit "
+        "(stop every other runner and API process first)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     return {
@@ -87,6 +93,8 @@ def _short(data: dict[str, object]) -> str:
 def _projections(settings: Settings, args: argparse.Namespace) -> int:
     from interfaces.services import build  # noqa: PLC0415
 
+    if args.rebuild:
+        return _rebuild(settings)
     services = build(msgspec_replace(settings, run_projections=True))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -94,6 +102,19 @@ def _projections(settings: Settings, args: argparse.Namespace) -> int:
     print(f"projecting ({'postgres' if settings.uses_postgres else settings.data_dir})", flush=True)
     stop.wait()
     services.close()
+    return 0
+
+
+def _rebuild(settings: Settings) -> int:
+    from interfaces.services import build  # noqa: PLC0415
+
+    services = build(msgspec_replace(settings, run_projections=False, workers=0))
+    try:
+        services.read_model.reset()
+        position = services.runner.catch_up()
+    finally:
+        services.close()
+    print(f"rebuilt the read model up to position {position}", flush=True)
     return 0
 
 

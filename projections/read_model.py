@@ -14,6 +14,11 @@ class ReadModel(ABC):
         """Creates tables and indexes idempotently (only an explicit migrate step calls this)."""
 
     @abstractmethod
+    def reset(self) -> None:
+        """Empties every view and sets the position back to 0: the runner then projects the whole
+        log again (``taskwarden projections --rebuild``)."""
+
+    @abstractmethod
     def position(self) -> int:
         """The last position applied, 0 if none."""
 
