@@ -30,6 +30,7 @@ from interfaces.http import (
     routes_queues,
     routes_tasks,
     routes_users,
+    routes_workers,
 )
 from interfaces.http.docs_page import PAGE
 from interfaces.http.endpoint import Endpoint, routes
@@ -53,6 +54,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_execution.ENDPOINTS,
     *routes_hitl.ENDPOINTS,
     *routes_queues.ENDPOINTS,
+    *routes_workers.ENDPOINTS,
 ]
 
 

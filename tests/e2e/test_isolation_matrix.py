@@ -44,7 +44,14 @@ SKIP: dict[tuple[str, str], str] = {
     ("POST", "/api/commands/validate"): "reads a command, runs nothing, reads no team data",
 }
 
-# A body for each request body type, such that A's own request succeeds (None: no body).
+
+def held_by_worker(world: World) -> dict[str, str]:
+    """A worker's report on A's running task, from the worker holding it (build_world)."""
+    return {"task_id": world.tasks["running"]["id"], "worker_id": "worker-1"}
+
+
+# A body for each request body type, such that A's own request succeeds (None: no body); a
+# function of A's world where the body names A's objects.
 BODIES: dict[str | None, Any] = {
     None: None,
     "UpdateTask": {"title": "Taken over", "tags": ["taken"]},
@@ -57,6 +64,14 @@ BODIES: dict[str | None, Any] = {
     "UpdateProject": {"description": "changed", "status": "archived"},
     "CloneProject": {"name": "Copy", "include_tasks": True},
     "UpdateUser": {"full_name": "Changed", "role": "viewer"},
+    "SendHeartbeat": held_by_worker,
+    "RecordOutput": lambda world: (
+        held_by_worker(world) | {"chunks": [{"seq": 0, "stream": "stdout", "text": "Quoll"}]}
+    ),
+    "ReportMessage": lambda world: (
+        held_by_worker(world) | {"message": {"type": "progress", "percentage": 10}}
+    ),
+    "FinishExecution": lambda world: held_by_worker(world) | {"outcome": "completed"},
 }
 # Extra query strings tried on routes that declare the parameter.
 QUERY_VARIANTS: dict[str, str] = {
@@ -120,6 +135,9 @@ class World:
             return [self.user["id"], self.user["username"]]
         if param == "command_id":
             return [self.command["id"]]
+        if param == "execution_id":  # the running task's first: the one a worker holds
+            ordered = sorted(self.tasks.items(), key=lambda item: item[0] != "running")
+            return [t["execution_id"] for _, t in ordered if t["execution_id"]]
         raise LookupError(param)
 
     def aggregate_ids(self) -> list[str]:
@@ -159,7 +177,7 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         json={"name": f"Quokka{tag} shop", "slug": f"{tag}-quokka", "description": "wallaby"},
     )
     tasks = {}
-    for state in ("pending", "queued", "review", "failed"):
+    for state in ("pending", "queued", "review", "failed", "running"):
         tasks[state] = a.ok(
             "POST",
             "/api/tasks/",
@@ -173,7 +191,9 @@ def build_world(api: Api, a: Team, tag: str) -> World:
             },
         )
         if state != "pending":
-            a.ok("POST", f"/api/tasks/{tasks[state]['id']}/execute", json={})
+            executed = a.ok("POST", f"/api/tasks/{tasks[state]['id']}/execute", json={})
+            tasks[state] = {**tasks[state], "execution_id": executed["execution_id"]}
+    runner(api, a.team, tasks["running"]["id"], "start")
     runner(api, a.team, tasks["review"]["id"], "start", "review")
     runner(api, a.team, tasks["failed"]["id"], "start", "failed")
     workspace(api, a.team, tasks["queued"]["id"], {"README.md": f"Echidna{tag} workspace"})
@@ -244,8 +264,9 @@ def requests_for(endpoint: Endpoint, world: World) -> list[tuple[str, str, dict[
     ]
 
 
-def body_of(endpoint: Endpoint) -> Any:
-    return BODIES[None if endpoint.body is None else endpoint.body.__name__]
+def body_of(endpoint: Endpoint, world: World) -> Any:
+    body = BODIES[None if endpoint.body is None else endpoint.body.__name__]
+    return body(world) if callable(body) else body
 
 
 def normalized(response: Any, ref: str) -> tuple[int, str, str]:
@@ -281,7 +302,7 @@ def test_every_non_public_route_has_an_isolation_probe():
     uncovered = []
     for e in WITH_ID:
         params = re.findall(r"{(\w+)}", e.path)
-        known = ("task_id", "slug", "project_id", "key_id", "user_id", "command_id")
+        known = ("task_id", "slug", "project_id", "key_id", "user_id", "command_id", "execution_id")
         if len(params) != 1 or params[0] not in known:
             uncovered.append(f"{e.method} {e.path}: no refs for path parameters {params}")
         name = None if e.body is None else e.body.__name__
@@ -302,7 +323,7 @@ def test_team_b_gets_404_on_every_route_with_an_id_of_team_a_and_changes_nothing
     wrong = []
     for endpoint in WITH_ID:
         for path, ref, query in requests_for(endpoint, world):
-            sent = {"params": query, "json": body_of(endpoint)}
+            sent = {"params": query, "json": body_of(endpoint, world)}
             answer = b.request(endpoint.method, path, **sent)
             where = f"{endpoint.method} {path} {query}"
             if answer.status_code != 404:
@@ -332,7 +353,7 @@ def test_the_same_requests_by_team_a_succeed(api, teams):
             ref = task["slug" if param == "slug" else "id"]
         path = endpoint.path.replace(f"{{{param}}}", ref)
         query = {q: v for q, v in REQUIRED_QUERY.items() if q in endpoint.query}
-        answer = a.request(endpoint.method, path, params=query, json=body_of(endpoint))
+        answer = a.request(endpoint.method, path, params=query, json=body_of(endpoint, fresh))
         if answer.status_code >= 300:
             wrong.append(f"{endpoint.method} {path}: {answer.status_code} {answer.text[:200]}")
     assert not wrong, "\n".join(wrong)
@@ -505,6 +526,51 @@ def probe_execute_command(api: Api, b: Team, world: World) -> None:
     assert not leaks(history.text, world, set())
 
 
+QUEUES = ("high_priority", "normal_priority", "low_priority")
+
+
+def queue_paused(api: Api, team: str) -> dict[str, bool]:
+    data = Team(api, team).ok("GET", "/api/queues/status")
+    return {name: band["paused"] for name, band in data["queues"].items()}
+
+
+def probe_pause_queue(api: Api, b: Team, world: World) -> None:
+    for name in QUEUES:
+        assert b.ok("POST", "/api/queues/pause", json={"queue_name": name})["changed"]
+    assert set(queue_paused(api, TEAM_A).values()) == {False}
+    for name in QUEUES:
+        b.ok("POST", "/api/queues/resume", json={"queue_name": name})
+
+
+def probe_resume_queue(api: Api, b: Team, world: World) -> None:
+    a = Team(api, TEAM_A)
+    a.ok("POST", "/api/queues/pause", json={"queue_name": "high_priority"})
+    assert not b.ok("POST", "/api/queues/resume", json={"queue_name": "high_priority"})["changed"]
+    assert queue_paused(api, TEAM_A)["high_priority"] is True
+    a.ok("POST", "/api/queues/resume", json={"queue_name": "high_priority"})
+
+
+def probe_clear_queue(api: Api, b: Team, world: World) -> None:
+    for name in QUEUES:
+        answer = b.request(
+            "DELETE", "/api/queues/clear", json={"queue_name": name, "confirm": True}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["cleared_count"] == 0 and not leaks(answer.text, world, set())
+
+
+def probe_queue_priority(api: Api, b: Team, world: World) -> None:
+    refs = [t["id"] for t in world.tasks.values()]  # A's slugs may name B's tasks by now
+    result = b.ok("POST", "/api/queues/priority", json={"task_ids": refs, "priority": "urgent"})
+    assert result["affected_count"] == 0 and result["failed"] == refs
+    assert {(e["status"], e["code"]) for e in result["errors"]} == {(404, "TASK_NOT_FOUND")}
+
+
+def probe_claim_work(api: Api, b: Team, world: World) -> None:
+    answer = b.request("POST", "/api/workers/claim", json={"worker_id": "b-worker"})
+    assert answer.status_code == 204, answer.text  # B has nothing queued; A's work is not B's
+
+
 CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/tasks/"): probe_create_task,
     ("POST", "/api/tasks/submit"): probe_submit,
@@ -514,6 +580,11 @@ CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/users/"): probe_create_user,
     ("PUT", "/api/users/preferences"): probe_preferences,
     ("POST", "/api/commands/execute"): probe_execute_command,
+    ("POST", "/api/queues/pause"): probe_pause_queue,
+    ("POST", "/api/queues/resume"): probe_resume_queue,
+    ("DELETE", "/api/queues/clear"): probe_clear_queue,
+    ("POST", "/api/queues/priority"): probe_queue_priority,
+    ("POST", "/api/workers/claim"): probe_claim_work,
 }
 
 
