@@ -24,6 +24,7 @@ WRAPPERS = frozenset({"env", "nice", "nohup", "time", "command", "builtin", "exe
 ELEVATE = frozenset({"sudo", "doas", "su", "pkexec"})
 POWER = frozenset({"shutdown", "reboot", "halt", "poweroff"})
 DISK = re.compile(r"^(mkfs(\..+)?|mke2fs|mkswap|fdisk|sfdisk|parted|wipefs)$")
+STREAMS = re.compile(r"^/dev/(null|zero|stdout|stderr|tty|fd/\d+)$")
 DEVICE = re.compile(r"^/dev/(sd|hd|vd|xvd|nvme|mmcblk|disk|dm-|md|loop)")
 # exact paths whose recursive removal or permission change wrecks the host
 PROTECTED = frozenset(
@@ -233,9 +234,10 @@ def _flags(args: list[str]) -> tuple[set[str], list[str]]:
 
 
 def _normal(path: str) -> str:
+    """``/x//y/`` and ``/x/y/*`` are ``/x/y``; ``/*`` is ``/``."""
     cleaned = re.sub(r"/+", "/", path.strip())
-    cleaned = re.sub(r"(/\*|\*)$", "", cleaned)
-    return cleaned.rstrip("/") or ("/" if cleaned.startswith("/") else cleaned)
+    stripped = re.sub(r"(/\*|\*)$", "", cleaned).rstrip("/")
+    return stripped or ("/" if cleaned.startswith("/") else cleaned)
 
 
 def _system(path: str) -> bool:
@@ -247,7 +249,7 @@ def _system(path: str) -> bool:
 
 
 def _writes(target: str, found: Assessment) -> None:
-    if not target or target.isdigit() or target == "-" or target.startswith("/dev/null"):
+    if not target or target.isdigit() or target == "-" or STREAMS.match(target):
         return
     if DEVICE.match(target):
         found.flag("critical", "Command writes raw data to a device")

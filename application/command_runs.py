@@ -248,7 +248,7 @@ class Program(Protocol):
     async def wait(self, timeout: float) -> bool: ...
     async def stop(self, grace: float) -> int: ...
     async def finish(self) -> None: ...
-    async def kill(self) -> None: ...
+    def abandon(self) -> None: ...
 
 
 @dataclass
@@ -282,11 +282,13 @@ class CommandRegistry:
         try:
             run, position = await asyncio.to_thread(record, program.pid)
         except BaseException:
-            await program.kill()
+            program.abandon()
+            await program.wait(2.0)
             raise
         live = Live(run=run, program=program)
         self._live[run.id] = live
         live.watcher = asyncio.get_running_loop().create_task(self._watch(live))
+        live.watcher.add_done_callback(lambda _: self._forget(live))
         return run, position
 
     def live(self, run_id: UUID) -> Program | None:
@@ -305,7 +307,6 @@ class CommandRegistry:
         program, run = live.program, live.run
         loop = asyncio.get_running_loop()
         deadline = loop.time() + run.timeout
-        recorded = False
         try:
             status, code, reason = await self._outcome(live, deadline)
             await program.finish()
@@ -321,13 +322,16 @@ class CommandRegistry:
                 output.truncated,
                 reason,
             )
-            recorded = True
         except Exception:
             log.exception("command run %s: its end could not be recorded", run.id)
-        finally:
-            self._live.pop(run.id, None)
-            if not recorded:  # the server is stopping, or the store failed: nothing may outlive
-                await program.kill()
+            program.abandon()
+
+    def _forget(self, live: Live) -> None:
+        """The watcher is done; cancelled (the server is stopping, perhaps before it even
+        started): nothing it started may outlive it."""
+        self._live.pop(live.run.id, None)
+        if live.watcher is not None and live.watcher.cancelled():
+            live.program.abandon()
 
     async def _outcome(
         self, live: Live, deadline: float

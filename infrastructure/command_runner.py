@@ -38,7 +38,7 @@ NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 SECRET_WORDS = frozenset(
     {"KEY", "KEYS", "PASS", "PWD", "AUTH", "COOKIE", "SESSION", "CERT", "DSN", "CREDS", "SALT"}
 )
-SECRET_PARTS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "APIKEY", "PRIVATE", "CREDENTIAL")
+SECRET_PARTS = ("SECRET", "TOKEN", "PASS", "APIKEY", "PRIVATE", "CREDENTIAL")
 RESERVED = frozenset(
     {
         "PATH",
@@ -67,6 +67,7 @@ RESERVED = frozenset(
     }
 )
 RESERVED_PREFIXES = ("LD_", "DYLD_", "TASKWARDEN_", "BASH_FUNC_", "GIT_CONFIG_")
+POLL = 0.05  # seconds between looks at whether a program has exited
 MERGE_WITHIN = 0.1  # seconds: reads of one stream this close together make one chunk
 MERGE_UP_TO = 16_384  # characters
 
@@ -219,6 +220,7 @@ class Program:
             asyncio.ensure_future(self._pump(process.stdout, "stdout")),
             asyncio.ensure_future(self._pump(process.stderr, "stderr")),
         ]
+        self._exit = asyncio.ensure_future(process.wait())  # done once the pipes close too
 
     @classmethod
     async def start(cls, prepared: Prepared, cap: int = DEFAULT_OUTPUT_CAP) -> Program:
@@ -252,44 +254,49 @@ class Program:
         return self.output.chunks()
 
     async def wait(self, timeout: float) -> bool:
-        """True once the program has exited; False if it still runs after ``timeout`` seconds."""
-        try:
-            await asyncio.wait_for(self._process.wait(), timeout)
-        except TimeoutError:
-            return False
+        """True once the program itself has exited (children of it may still hold its pipes:
+        ``asyncio``'s own ``wait`` waits for those too); False if it still runs after
+        ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._process.returncode is None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait({self._exit}, timeout=min(remaining, POLL))
         return True
 
     async def stop(self, grace: float) -> int:
-        """TERM to the whole group, KILL if it still runs after ``grace`` seconds."""
+        """TERM to the whole group, KILL if the program still runs after ``grace`` seconds."""
         self._signal(signal.SIGTERM)
         if not await self.wait(grace):
             self._signal(signal.SIGKILL)
-            await self._process.wait()
+            await self.wait(grace + 5)
         return self._process.returncode if self._process.returncode is not None else -9
 
     async def finish(self, drain: float = 2.0) -> None:
         """After the program exited: kills what is left of its group, reads the rest of the
-        output (for at most ``drain`` seconds)."""
+        output (for at most ``drain`` seconds), closes the pipes."""
         self._signal(signal.SIGKILL)
         _, pending = await asyncio.wait(self._pumps, timeout=drain)
         for pump in pending:
             pump.cancel()
         self.output.close()
+        self._close()
 
-    async def kill(self) -> None:
-        """The server is stopping (or the run could not be recorded): KILL to the group, and the
-        pipes closed without reading the rest."""
+    def abandon(self) -> None:
+        """At once, without waiting (the server is stopping, or the run could not be
+        recorded): KILL to the group, and the pipes closed without reading the rest."""
         self._signal(signal.SIGKILL)
         for pump in self._pumps:
             pump.cancel()
-        try:
-            await asyncio.wait_for(self._process.wait(), 2.0)
-        except TimeoutError:
-            pass  # KILL cannot be refused: it is gone, or stuck in the kernel
-        finally:
-            transport = getattr(self._process, "_transport", None)  # asyncio keeps it private
-            if transport is not None:
-                transport.close()
+        self._close()
+
+    def _close(self) -> None:
+        self._exit.cancel()
+        transport = getattr(self._process, "_transport", None)  # asyncio keeps it private
+        if transport is not None:
+            transport.close()
 
     def _signal(self, sig: signal.Signals) -> None:
         try:
