@@ -16,6 +16,7 @@ The matrix is driven by the route table: a route it cannot build a request for f
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ import msgspec
 import pytest
 
 from application.commands import BulkOperation
+from application.execution_reports import report
+from application.scheduler import Claim
 from domain.task import Task
 from domain.values import Actor, TaskStatus
 from interfaces.http.app import ENDPOINTS
@@ -64,6 +67,8 @@ BODIES: dict[str | None, Any] = {
     "UpdateProject": {"description": "changed", "status": "archived"},
     "CloneProject": {"name": "Copy", "include_tasks": True},
     "UpdateUser": {"full_name": "Changed", "role": "viewer"},
+    "Respond": lambda world: {"question_id": world.items["question"], "response": "JWT"},
+    "Decide": {"reason": "fine"},
     "SendHeartbeat": held_by_worker,
     "RecordOutput": lambda world: (
         held_by_worker(world) | {"chunks": [{"seq": 0, "stream": "stdout", "text": "Quoll"}]}
@@ -86,6 +91,7 @@ TASK_FOR_ACTION = {
     "approve": "review",
     "reject": "review",
     "retry": "failed",
+    "respond": "asking",  # its agent waits on a question (build_world)
     "tree": "queued",  # the workspace routes: the queued task has a workspace (build_world)
     "file": "queued",
     "download": "queued",
@@ -122,6 +128,7 @@ class World:
     key: dict[str, Any]
     user: dict[str, Any]
     command: dict[str, Any] = field(default_factory=dict)
+    items: dict[str, str] = field(default_factory=dict)  # question, checkpoint, experience
     markers: set[str] = field(default_factory=set)
 
     def refs(self, param: str) -> list[str]:
@@ -138,12 +145,18 @@ class World:
         if param == "execution_id":  # the running task's first: the one a worker holds
             ordered = sorted(self.tasks.items(), key=lambda item: item[0] != "running")
             return [t["execution_id"] for _, t in ordered if t["execution_id"]]
+        if param == "item_id":  # seed 001's /api/hitl/{item_id}: any item, or work in review
+            return [*(self.items[k] for k in ITEM_KINDS), self.tasks["review"]["id"]]
+        if param in ("checkpoint_id", "experience_id"):
+            return [self.items[param.removesuffix("_id")]]
         raise LookupError(param)
 
     def aggregate_ids(self) -> list[str]:
-        return [self.project["id"], self.key["id"], self.user["id"], self.command["id"]] + [
-            t["id"] for t in self.tasks.values()
-        ]
+        return (
+            [self.project["id"], self.key["id"], self.user["id"], self.command["id"]]
+            + [t["id"] for t in self.tasks.values()]
+            + list(self.items.values())
+        )
 
 
 def runner(api: Api, team: str, task_id: str, *steps: str) -> None:
@@ -159,6 +172,33 @@ def runner(api: Api, team: str, task_id: str, *steps: str) -> None:
         else:
             task.finish_execution(TaskStatus.FAILED, {"exit_code": 1, "error": "red"}, by)
     store.commit(task)
+
+
+ITEM_KINDS = ("checkpoint", "experience", "question")
+
+
+def agent_asks(api: Api, team: str, task_id: str, *messages: dict[str, Any]) -> list[str]:
+    """What the agent of a started task asks people, recorded as its worker records it."""
+    store = api.client.app.state.services.store
+    task = store.load(Task, UUID(task_id), team, "task")
+    claim = Claim(
+        task_id=task_id,
+        team_id=team,
+        project_id=task.project_id,
+        execution_id=task.execution_id,
+        attempt=task.attempt,
+        worker_id="worker-1",
+        lease_until=0.0,
+        title=task.title,
+        description=task.description,
+        slug=task.slug,
+        metadata={},
+        repository_url=None,
+        base_branch=None,
+        test_command=None,
+        options={},
+    )
+    return [str(report(store, claim, m, time.time(), None)) for m in messages]
 
 
 def workspace(api: Api, team: str, task_id: str, files: dict[str, str]) -> None:
@@ -177,7 +217,7 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         json={"name": f"Quokka{tag} shop", "slug": f"{tag}-quokka", "description": "wallaby"},
     )
     tasks = {}
-    for state in ("pending", "queued", "review", "failed", "running"):
+    for state in ("pending", "queued", "review", "failed", "running", "asking", "checking"):
         tasks[state] = a.ok(
             "POST",
             "/api/tasks/",
@@ -196,6 +236,19 @@ def build_world(api: Api, a: Team, tag: str) -> World:
     runner(api, a.team, tasks["running"]["id"], "start")
     runner(api, a.team, tasks["review"]["id"], "start", "review")
     runner(api, a.team, tasks["failed"]["id"], "start", "failed")
+    runner(api, a.team, tasks["asking"]["id"], "start")
+    runner(api, a.team, tasks["checking"]["id"], "start")
+    question, experience = agent_asks(
+        api,
+        a.team,
+        tasks["asking"]["id"],
+        {"type": "question", "question": f"Bandicoot{tag} or sessions?"},
+        {"type": "experience", "title": f"Possum{tag} lesson", "content": "quoll"},
+    )
+    (checkpoint,) = agent_asks(
+        api, a.team, tasks["checking"]["id"], {"type": "checkpoint", "action": f"Bilby{tag} push"}
+    )
+    items = {"question": question, "experience": experience, "checkpoint": checkpoint}
     workspace(api, a.team, tasks["queued"]["id"], {"README.md": f"Echidna{tag} workspace"})
     key = a.ok("POST", "/api/auth/api-keys", json={"name": f"Dingo{tag} key"})
     user = a.ok(
@@ -205,6 +258,7 @@ def build_world(api: Api, a: Team, tag: str) -> World:
     )
     command = a.ok("POST", "/api/commands/execute", json={"command": ["sleep", "300"]})
     world = World(project=project, tasks=tasks, key=key, user=user, command=command)
+    world.items = items
     me = a.ok("GET", "/api/auth/me")
     world.markers = {
         project["id"],
@@ -223,6 +277,11 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         f"platypus{tag}",
         f"Echidna{tag} workspace",
         command["id"],
+        f"Bandicoot{tag}",
+        f"Possum{tag} lesson",
+        "quoll",
+        f"Bilby{tag} push",
+        *items.values(),
     } | {t[f] for t in tasks.values() for f in ("id", "slug", "title", "execution_id") if t[f]}
     return world
 
@@ -303,6 +362,7 @@ def test_every_non_public_route_has_an_isolation_probe():
     for e in WITH_ID:
         params = re.findall(r"{(\w+)}", e.path)
         known = ("task_id", "slug", "project_id", "key_id", "user_id", "command_id", "execution_id")
+        known += ("item_id", "checkpoint_id", "experience_id")
         if len(params) != 1 or params[0] not in known:
             uncovered.append(f"{e.method} {e.path}: no refs for path parameters {params}")
         name = None if e.body is None else e.body.__name__
@@ -369,6 +429,7 @@ def probes(world: World) -> dict[str, str]:
         "project_id": world.project["id"],
         "assigned_to": "platypusa1",
         "tags": "wombata1",
+        "task_id": world.tasks["asking"]["id"],
         "created_by": next(m for m in world.markers if m.startswith("token:")),
     }
 
