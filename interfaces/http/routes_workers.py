@@ -43,16 +43,15 @@ def _services(request: Request) -> Any:
 
 
 async def claim(request: Request) -> Response:
-    """200 with the claim, or 204 when the team has nothing this worker may start now."""
+    """The claim, or ``data: null`` when the team has nothing this worker may start now (in the
+    envelope like every answer, so not 204: the OpenAPI document declares one success status)."""
     cmd = await body(request, ClaimWork)
     principal = request.state.principal
     if principal.project_id is not None:  # a worker's credential is the whole team's
         raise PermissionDeniedError("claim work", f"{principal.role} (project-scoped)")
     by = actor(request)
     claimed = await call(_services(request).scheduler.claim, cmd.worker_id, team_id=by.team_id)
-    if claimed is None:
-        return Response(status_code=204)
-    return ok(request, msgspec.to_builtins(claimed))
+    return ok(request, None if claimed is None else msgspec.to_builtins(claimed))
 
 
 async def _held(request: Request, kind: type[WorkerReport]) -> tuple[Any, Any]:
@@ -115,7 +114,7 @@ ENDPOINTS = [
         "POST",
         "/api/workers/claim",
         claim,
-        "Claim the team's best queued execution (204: nothing to do)",
+        "Claim the team's best queued execution (data null: nothing to do)",
         "workers",
         ClaimWork,
         permission=Permission.AGENT,
