@@ -105,20 +105,22 @@ async def output(request: Request) -> Response:
 # ---- phases ------------------------------------------------------------------------------------
 
 
-def phase_status(reported: str, task_status: str) -> str:
+def phase_status(reported: str, task: Task) -> str:
     """Seed 001's word for a phase: pending, running, passed, failed, skipped or cancelled."""
     if reported != "started":
         return PHASE_WORDS.get(reported, reported)
-    if task_status in WAITING:  # the phases of the last attempt, before the next one starts
+    if task.status in WAITING:  # the phases of the last attempt, before the next one starts
         return "pending"
-    return ENDED_PHASE.get(task_status, "running")
+    if task.status == TaskStatus.AWAITING_APPROVAL.value and task.worker_id is None:
+        return "passed"  # the work is finished and waits for review: no agent is left
+    return ENDED_PHASE.get(task.status, "running")
 
 
 def phases_data(task: Task) -> dict[str, Any]:
     listed = [
         {
             "phase": p["name"],
-            "status": phase_status(p["status"], task.status),
+            "status": phase_status(p["status"], task),
             "reported_status": p["status"],
             "started_at": rfc3339(p["started_at"]),
             "finished_at": rfc3339(p["finished_at"]),

@@ -155,6 +155,17 @@ def test_a_phase_still_running_when_the_job_was_cancelled_shows_cancelled(api):
     assert data["status"] == "cancelled" and data["map"] == {"build": "cancelled"}
 
 
+def test_a_phase_still_running_when_the_work_went_to_review_shows_passed(api):
+    claim = claimed(api, slug="reviewed", review=True)
+    phase(api, claim, "test")
+    store = api.client.app.state.services.store
+    execution_reports.finish(store, claim, "completed", {"summary": "done"}, time.time())
+    data = api.ok("GET", "/api/jobs/reviewed/phases")["data"]
+    assert data["status"] == "awaiting_approval" and data["map"] == {"test": "passed"}
+    api.ok("POST", "/api/tasks/reviewed/reject", 202, json={"reason": "more tests"})
+    assert api.ok("GET", "/api/jobs/reviewed/phases")["data"]["map"] == {"test": "pending"}
+
+
 def test_a_task_that_never_ran_has_no_phases(api):
     task = api.task(api.project()["id"], slug="idle")
     data = api.ok("GET", "/api/jobs/idle/phases")["data"]
