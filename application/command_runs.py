@@ -105,9 +105,7 @@ def record_finished(  # noqa: PLR0913
         if current.status != CommandStatus.RUNNING:
             return
         current.finish(status, exit_code, output_bytes, truncated, reason)
-        output = CommandOutput(
-            run_id=str(run.id), team_id=run.team_id, chunks=chunks, truncated=truncated
-        )
+        output = CommandOutput.record(str(run.id), run.team_id, chunks, truncated)
         store.commit(current, output)
 
     store.with_retries(decide)

@@ -160,7 +160,8 @@ class CommandRun(Aggregate):
 
 
 class CommandOutput(Aggregate):
-    """What a run wrote, as kept (at most the cap, then a marker): recorded once, at its end.
+    """What a run wrote, as kept (at most the cap, then a marker): recorded at its end, in
+    events of at most ``BATCH_CHARACTERS`` of text each (no event near a message size limit).
 
     ``chunks`` are seed 000's ``{"timestamp", "stream", "content"}`` in the order they were read.
     """
@@ -177,6 +178,38 @@ class CommandOutput(Aggregate):
         self.team_id = team_id
         self.chunks = [dict(c) for c in chunks]
         self.truncated = truncated
+
+    @classmethod
+    def record(
+        cls, run_id: str, team_id: str, chunks: list[dict[str, Any]], truncated: bool
+    ) -> CommandOutput:
+        batches = _batches(chunks)
+        output = cls(run_id=run_id, team_id=team_id, chunks=batches[0], truncated=truncated)
+        for batch in batches[1:]:
+            output._appended(chunks=batch)
+        return output
+
+    @event("Appended")
+    def _appended(self, chunks: list[dict[str, Any]]) -> None:
+        self.chunks.extend(dict(c) for c in chunks)
+
+
+BATCH_CHARACTERS = 131_072
+
+
+def _batches(chunks: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive chunks, at most ``BATCH_CHARACTERS`` of content a batch (one bigger chunk
+    alone); always at least one batch."""
+    batches: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for chunk in chunks:
+        length = len(chunk.get("content", ""))
+        if batches[-1] and size + length > BATCH_CHARACTERS:
+            batches.append([])
+            size = 0
+        batches[-1].append(chunk)
+        size += length
+    return batches
 
 
 def output_id(run_id: str | UUID) -> UUID:

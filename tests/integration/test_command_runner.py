@@ -18,7 +18,7 @@ from application.command_runs import CommandRegistry
 from application.committer import Committer
 from application.ledger import Ledger
 from application.store import Store
-from domain.command_run import CommandRun
+from domain.command_run import CommandRun, output_id
 from domain.errors import RuleViolationError
 from domain.values import Actor
 from infrastructure.command_runner import (
@@ -349,6 +349,24 @@ def test_the_end_and_the_output_are_recorded_together(store, tmp_path):
     history = command_runs.history_data(store, "team-1", 1, 10)
     assert history["total"] == 1 and history["items"][0]["status"] == "completed"
     assert command_runs.history_data(store, "team-2", 1, 10)["total"] == 0
+
+
+def test_a_large_output_is_stored_in_several_events_and_read_back_whole(store, tmp_path):
+    registry = CommandRegistry(store, poll=0.1)
+    argv = ["python3", "-c", "import sys; sys.stdout.write('y' * 400_000)"]
+
+    async def scenario() -> CommandRun:
+        run, _ = await registry.start(
+            lambda: Program.start(started(tmp_path, *argv)), recorder(store, argv)
+        )
+        return await until_ended(store, run)
+
+    ended = asyncio.run(scenario())
+    assert ended.output_bytes == 400_000 and not ended.truncated
+    chunks = command_runs.stored_output(store, ended)
+    assert "".join(c["content"] for c in chunks) == "y" * 400_000
+    stored = list(store.ledger.events.get(output_id(ended.id)))
+    assert len(stored) >= 4 and type(stored[1]).__name__ == "Appended"
 
 
 def test_a_program_that_cannot_be_recorded_is_killed(store, tmp_path):

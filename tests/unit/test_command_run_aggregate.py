@@ -172,6 +172,22 @@ def test_the_output_of_a_run_has_an_id_derived_from_the_run() -> None:
     assert output_id(given().id) != output.id
 
 
+def test_a_large_output_is_recorded_in_events_of_bounded_size() -> None:
+    run = given()
+    chunks = [
+        {"timestamp": "2025-01-01T00:00:00.000000Z", "stream": "stdout", "content": "x" * 16_384}
+        for _ in range(64)
+    ]
+    output = CommandOutput.record(str(run.id), "team-1", chunks, truncated=True)
+    events = output.collect_events()
+    assert [type(e).__name__ for e in events] == ["Recorded"] + ["Appended"] * 7
+    assert all(sum(len(c["content"]) for c in e.chunks) <= 131_072 for e in events)
+    assert output.chunks == chunks and output.truncated
+    assert replayed(output, events).chunks == chunks
+    empty = CommandOutput.record(str(run.id), "team-1", [], truncated=False)
+    assert empty.chunks == [] and len(empty.collect_events()) == 1
+
+
 @for_all(
     st.lists(st.sampled_from(["cancel", "complete", "fail", "time_out", "cancelled"]), max_size=6)
 )
