@@ -256,7 +256,8 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         "/api/users/",
         json={"username": f"{tag}-echidna", "password": PASSWORD, "full_name": "Kookaburra"},
     )
-    command = a.ok("POST", "/api/commands/execute", json={"command": ["sleep", "300"]})
+    running = {"command": ["sleep", "3600"], "timeout": 3600}  # still running when compared
+    command = a.ok("POST", "/api/commands/execute", json=running)
     world = World(project=project, tasks=tasks, key=key, user=user, command=command)
     world.items = items
     me = a.ok("GET", "/api/auth/me")
