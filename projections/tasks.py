@@ -134,7 +134,8 @@ class TaskProjection:
         return {"status": "running", "started_at": rfc3339(e.at)}
 
     def review_requested(self, row: TaskRow, e: Any) -> dict[str, Any]:
-        return {"status": "awaiting_approval"}
+        result = getattr(e, "result", None)  # events from before it carried one: keep the row's
+        return {"status": "awaiting_approval"} | ({"result": dict(result)} if result else {})
 
     def execution_finished(self, row: TaskRow, e: Any) -> dict[str, Any]:
         changes: dict[str, Any] = {

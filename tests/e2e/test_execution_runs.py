@@ -219,3 +219,17 @@ def test_a_repository_task_runs_on_a_new_branch_of_a_clone_and_reports_changed_f
     assert result["branch"] == "taskwarden/login-page-1"
     assert result["changed_files"] == ["login.py"] and result["base_commit"]
     assert result["test"]["exit_code"] == 0
+
+
+def test_work_that_requires_approval_waits_in_review_with_its_result_until_approved(api, project):
+    task_id = scripted(api, project["id"], [{"result": {"summary": "ready to test"}}])
+    execute(api, task_id, require_approval=True)
+    review = wait_status(api, task_id, "awaiting_approval", "failed")
+    assert review["status"] == "awaiting_approval"
+    assert review["result"]["summary"] == "ready to test"
+    position = api.position()
+    listed = api.ok("GET", f"/api/tasks/?status=awaiting_approval&min_position={position}")
+    [row] = [t for t in listed["data"]["items"] if t["id"] == task_id]
+    assert row["result"]["summary"] == "ready to test"
+    api.ok("POST", f"/api/tasks/{task_id}/approve", json={"comment": "good"})
+    assert task_of(api, task_id)["status"] == "completed"
