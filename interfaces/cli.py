@@ -1,4 +1,4 @@
-"""``taskwarden``: serve, migrate, history, projections."""
+"""``taskwarden``: serve, migrate, history, projections, worker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from infrastructure.settings import Settings
 
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="empty the read model, project the whole log again, and exit "
         "(stop every other runner and API process first)",
     )
+    _add_worker(commands)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     return {
@@ -35,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": _migrate,
         "history": _history,
         "projections": _projections,
+        "worker": _worker,
     }[args.command](settings, args)
 
 
@@ -115,6 +118,126 @@ def _rebuild(settings: Settings) -> int:
     finally:
         services.close()
     print(f"rebuilt the read model up to position {position}", flush=True)
+    return 0
+
+
+# ---- worker -------------------------------------------------------------------------------------
+
+
+def _add_worker(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run workers until SIGTERM or SIGINT: in this process against the store (with the "
+        "sweeper), or against a server's REST API (--server)",
+    )
+    worker.add_argument("--count", type=int, default=None, help="workers (TASKWARDEN_WORKERS, 2)")
+    worker.add_argument("--server", default=None, help="base URL of a Taskwarden server")
+    worker.add_argument(
+        "--token", default=None, help="an agent credential (else TASKWARDEN_WORKER_TOKEN)"
+    )
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    count = args.count if args.count is not None else (settings.workers or 2)
+    if count < 1:
+        print("--count must be at least 1", file=sys.stderr)
+        return 2
+    if args.server is None:
+        return asyncio.run(_local_workers(settings, count))
+    token = args.token or os.environ.get("TASKWARDEN_WORKER_TOKEN")
+    if not token:
+        print("--server needs --token or TASKWARDEN_WORKER_TOKEN", file=sys.stderr)
+        return 2
+    return asyncio.run(_remote_workers(settings, args.server, token, count))
+
+
+async def _stopped() -> None:
+    """Returns on SIGTERM or SIGINT."""
+    import asyncio  # noqa: PLC0415
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+STOPPED = {"error": "the worker stopped", "worker_stopped": True}
+
+
+async def _local_workers(settings: Settings, count: int) -> int:
+    """For Postgres deployments: workers and the sweeper beside the API processes. On stop, the
+    agents are ended and the executions still held here recorded as failed (retried when
+    attempts are left)."""
+    from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
+
+    from interfaces.execution_host import ExecutionHost  # noqa: PLC0415
+    from interfaces.services import build  # noqa: PLC0415
+
+    services = build(settings)
+    host = ExecutionHost(services, count)
+    host.start()
+    where = "postgres" if settings.uses_postgres else str(settings.data_dir)
+    print(f"working: {count} workers and the sweeper ({where})", flush=True)
+    try:
+        await _stopped()
+    finally:
+        await host.stop()
+        released = await run_in_threadpool(_release_local, services)
+        services.close()
+    print(f"stopped; {released} executions recorded as failed", flush=True)
+    return 0
+
+
+def _release_local(services: Any) -> int:
+    """Records the end of the executions this process's workers still hold."""
+    import time  # noqa: PLC0415
+
+    from application import execution_reports as reports  # noqa: PLC0415
+    from application.errors import NotFoundError  # noqa: PLC0415
+    from application.worker_requests import FinishExecution, held_claim  # noqa: PLC0415
+    from domain.errors import DomainError  # noqa: PLC0415
+    from interfaces.worker_pool import worker_name  # noqa: PLC0415
+
+    services.runner.wait_for(services.ledger.max_position(), 5.0)
+    mine = worker_name(0).rsplit("-", 2)[0] + "-"  # host and pid: every worker of this process
+    released = 0
+    for row in services.read_model.in_flight():
+        if not (row.worker_id or "").startswith(mine):
+            continue
+        end = FinishExecution(
+            task_id=row.task_id, worker_id=row.worker_id or "", outcome="failed", result=STOPPED
+        )
+        try:
+            claim = held_claim(services.store, row.team_id, row.execution_id, end)
+            reports.finish(services.store, claim, end.outcome, end.result, time.time())
+        except (DomainError, NotFoundError):
+            continue  # ended meanwhile
+        released += 1
+    return released
+
+
+async def _remote_workers(settings: Settings, server: str, token: str, count: int) -> int:
+    from infrastructure.agent.catalog import load_agents  # noqa: PLC0415
+    from interfaces.remote_backend import RemoteBackend  # noqa: PLC0415
+    from interfaces.worker_pool import WorkerPool  # noqa: PLC0415
+
+    backend = RemoteBackend(server, token, heartbeat_seconds=settings.heartbeat_seconds)
+    pool = WorkerPool(backend, settings, load_agents(settings.agents_file), count)
+    pool.start()
+    print(f"working: {count} workers for {server}", flush=True)
+    try:
+        await _stopped()
+    finally:
+        await pool.stop()
+        released = await backend.release_all("failed", STOPPED)
+        await backend.close()
+    print(f"stopped; {released} executions recorded as failed", flush=True)
     return 0
 
 
