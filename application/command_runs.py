@@ -301,6 +301,14 @@ class CommandRegistry:
         found.cancel.set()
         await asyncio.wait({found.watcher}, timeout=self.grace + 10)
 
+    async def close(self) -> None:
+        """The server is stopping: stop every program it watches and record each end."""
+        watchers = [live.watcher for live in self._live.values() if live.watcher is not None]
+        for live in list(self._live.values()):
+            live.cancel.set()
+        if watchers:
+            await asyncio.wait(watchers, timeout=self.grace + 10)
+
     async def _watch(self, live: Live) -> None:
         program, run = live.program, live.run
         loop = asyncio.get_running_loop()

@@ -95,6 +95,9 @@ def create_app(
             yield
         finally:
             await host.stop()
+            commands = getattr(app.state, "command_registry", None)
+            if commands is not None:  # programs started by /api/commands: stopped and recorded
+                await commands.close()
             if own:
                 if app.state.services.rate_limiter is not None:
                     await app.state.services.rate_limiter.close()  # an async pool: on its loop

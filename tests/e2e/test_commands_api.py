@@ -6,12 +6,17 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import msgspec
 import pytest
+from starlette.testclient import TestClient
 
 from application.command_runs import CommandRegistry
-from tests.e2e.conftest import Api, make_settings, token
+from domain.command_run import CommandRun
+from interfaces.http.app import create_app
+from interfaces.services import build, migrate
+from tests.e2e.conftest import Api, make_settings, signed_in, token
 
 C = "/api/commands"
 PYTHON = "python3"
@@ -465,3 +470,19 @@ def test_another_teams_command_answers_404_exactly_like_a_missing_one(commands):
     assert status(commands, mine["command_id"])["status"] == "running"
     commands.ok("POST", f"{C}/{mine['command_id']}/cancel")
     commands.error("GET", f"{C}/not-a-uuid/status", 404, "COMMAND_NOT_FOUND")
+
+
+def test_stopping_the_server_stops_its_programs_and_records_their_end(settings):
+    migrate(settings)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        api = signed_in(client)
+        store = client.app.state.services.store
+        client.app.state.command_registry = CommandRegistry(store, grace=1.0, poll=0.2)
+        started = run(api, [PYTHON, "-c", "import time; time.sleep(60)"], timeout=60)
+    assert until_gone(started["pid"])
+    services = build(settings)
+    try:
+        recorded = services.store.ledger.repository.get(UUID(started["command_id"]))
+        assert isinstance(recorded, CommandRun) and recorded.status == "cancelled"
+    finally:
+        services.close()
