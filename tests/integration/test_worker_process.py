@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import msgspec
 import pytest
 
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEAM = "default"
 PEOPLE = Actor(id="user:test", team_id=TEAM, request_id="test")
 LEASE_SECONDS = "1.5"
+ADMIN_KEY = "worker-process-admin-key-0123456789"
 
 pytestmark = pytest.mark.postgres
 
@@ -52,19 +55,19 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
 
 
 class WorkerProcess:
-    """``python -m interfaces.cli worker``, its output in a file."""
+    """``python -m interfaces.cli worker`` (or another sub-command), its output in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path, count: int = 1) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *args: str, ready: str = "working:") -> None:
         self.log = log
         self.handle = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "interfaces.cli", "worker", "--count", str(count)],
+            [sys.executable, "-m", "interfaces.cli", *(args or ("worker", "--count", "1"))],
             cwd=ROOT,
             env=env,
             stdout=self.handle,
             stderr=subprocess.STDOUT,
         )
-        wait_for(lambda: "working:" in self.output() or self.process.poll() is not None, "start")
+        wait_for(lambda: ready in self.output() or self.process.poll() is not None, "start")
         assert self.process.poll() is None, self.output()
 
     @property
@@ -100,6 +103,7 @@ def env(postgres_url: str, tmp_path: Path) -> dict[str, str]:
         "TASKWARDEN_DATA_DIR": str(tmp_path / "data"),
         "TASKWARDEN_JWT_SECRET": "x" * 40,
         "TASKWARDEN_LEASE_SECONDS": LEASE_SECONDS,
+        "TASKWARDEN_ADMIN_KEY": ADMIN_KEY,
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -119,8 +123,11 @@ def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Worke
     started: list[WorkerProcess] = []
     orphans: list[int] = []
 
-    def start(name: str = "worker") -> WorkerProcess:
-        process = WorkerProcess(env, tmp_path / f"{name}-{len(started)}.log")
+    def start(name: str = "worker", *args: str, **more: str) -> WorkerProcess:
+        ready = more.pop("ready", "working:")
+        process = WorkerProcess(
+            {**env, **more}, tmp_path / f"{name}-{len(started)}.log", *args, ready=ready
+        )
         started.append(process)
         return process
 
@@ -219,3 +226,34 @@ def test_a_stopped_worker_ends_its_agents_and_records_their_executions(services,
     for pid in agents:  # the agent's whole group is gone
         with pytest.raises(ProcessLookupError):
             os.killpg(pid, 0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_remote_worker_process_runs_a_task_through_a_served_api(services, workers):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    workers("serve", "serve", "--port", str(port), ready="Uvicorn running", TASKWARDEN_WORKERS="0")
+    minted = httpx.post(
+        f"{base}/api/auth/token",
+        json={"team_id": TEAM, "role": "agent"},
+        headers={"X-Admin-Key": ADMIN_KEY},
+    )
+    assert minted.status_code == 201, minted.text
+    task_id = scripted_task(services, [{"say": "over http"}, {"result": {"summary": "remote"}}])
+    worker = workers(
+        "remote",
+        "worker",
+        "--server",
+        base,
+        TASKWARDEN_WORKER_TOKEN=minted.json()["data"]["access_token"],
+        TASKWARDEN_DATA_DIR=str(Path(services.settings.data_dir).parent / "remote"),
+    )
+    wait_for(lambda: task(services, task_id).status == "completed", "the remote run")
+    assert (task(services, task_id).result or {})["summary"] == "remote"
+    assert f"-{worker.pid}-" in str(task_history(services.store, task_id, TEAM))
+    assert worker.stop() == 0, worker.output()
