@@ -284,7 +284,8 @@ def queue_metrics(views: ReadModel, store: Store, team_id: str, period: str) -> 
     since = until - PERIODS[period]
     finished, truncated = finished_since(views, team_id, since)
     rows = [r for r in views.in_flight(team_id) if project_scope() in (None, r.project_id)]
-    waits = list(_waits(store, finished[:WAIT_SAMPLE], since))
+    ran = _ran(finished)
+    waits = list(_waits(store, ran[:WAIT_SAMPLE], since))
     by_queue = {}
     for name in BANDS:
         mine = [r for r in finished if _band_of_row(r) == name]
@@ -298,10 +299,10 @@ def queue_metrics(views: ReadModel, store: Store, team_id: str, period: str) -> 
         "to": rfc3339(until),
         "outcomes": _outcomes(finished),
         "finished": len(finished),
-        "throughput_per_hour": round(len(finished) / (PERIODS[period].total_seconds() / 3600), 3),
+        "throughput_per_hour": round(len(ran) / (PERIODS[period].total_seconds() / 3600), 3),
         "success_rate": _success_rate(finished),
         "average_wait_seconds": _mean(waits),
-        "average_run_seconds": _mean([r.actual_duration or 0.0 for r in _ran(finished)]),
+        "average_run_seconds": _mean([r.actual_duration or 0.0 for r in ran]),
         "wait_sample": len(waits),
         "queued_now": sum(1 for r in rows if r.state == "queued"),
         "running_now": sum(1 for r in rows if r.state == "running"),

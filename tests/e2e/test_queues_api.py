@@ -277,6 +277,11 @@ def test_metrics_count_outcomes_and_measure_waiting_and_running(api):
     assert week["finished"] == 2 and week["throughput_per_hour"] == round(2 / 168, 3)
     default = api.ok("GET", "/api/queues/metrics")["data"]
     assert default["period"] == "24h"
+    api.ok("DELETE", "/api/queues/clear", json={"queue_name": "low_priority", "confirm": True})
+    settled(api)
+    cleared = api.ok("GET", "/api/queues/metrics", params={"period": "1h"})["data"]
+    assert cleared["outcomes"]["cancelled"] == 1 and cleared["finished"] == 3
+    assert cleared["throughput_per_hour"] == 2.0 and cleared["success_rate"] == 0.5  # never ran
 
 
 def test_metrics_of_an_empty_team_have_no_averages(sqlite_api):
