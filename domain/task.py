@@ -343,6 +343,7 @@ class Task(Aggregate):
         self.priority = priority
         self.execution_options = dict(options)
         self.cancel_requested = False
+        self.started_at = None
         self.completed_at = None
         self.result = None
         self.approved = False
@@ -679,3 +680,5 @@ class Task(Aggregate):
         self.attempt = attempt
         self.result = None
         self.cancel_requested = False
+        self.started_at = None
+        self.completed_at = None

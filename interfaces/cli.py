@@ -167,15 +167,10 @@ async def _stopped() -> None:
     await stop.wait()
 
 
-STOPPED = {"error": "the worker stopped", "worker_stopped": True}
-
-
 async def _local_workers(settings: Settings, count: int) -> int:
     """For Postgres deployments: workers and the sweeper beside the API processes. On stop, the
     agents are ended and the executions still held here recorded as failed (retried when
     attempts are left)."""
-    from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
-
     from interfaces.execution_host import ExecutionHost  # noqa: PLC0415
     from interfaces.services import build  # noqa: PLC0415
 
@@ -187,45 +182,16 @@ async def _local_workers(settings: Settings, count: int) -> int:
     try:
         await _stopped()
     finally:
-        await host.stop()
-        released = await run_in_threadpool(_release_local, services)
+        await host.stop()  # ends the agents and records what they held as failed
         services.close()
-    print(f"stopped; {released} executions recorded as failed", flush=True)
+    print("stopped", flush=True)
     return 0
-
-
-def _release_local(services: Any) -> int:
-    """Records the end of the executions this process's workers still hold."""
-    import time  # noqa: PLC0415
-
-    from application import execution_reports as reports  # noqa: PLC0415
-    from application.errors import NotFoundError  # noqa: PLC0415
-    from application.worker_requests import FinishExecution, held_claim  # noqa: PLC0415
-    from domain.errors import DomainError  # noqa: PLC0415
-    from interfaces.worker_pool import worker_name  # noqa: PLC0415
-
-    services.runner.wait_for(services.ledger.max_position(), 5.0)
-    mine = worker_name(0).rsplit("-", 2)[0] + "-"  # host and pid: every worker of this process
-    released = 0
-    for row in services.read_model.in_flight():
-        if not (row.worker_id or "").startswith(mine):
-            continue
-        end = FinishExecution(
-            task_id=row.task_id, worker_id=row.worker_id or "", outcome="failed", result=STOPPED
-        )
-        try:
-            claim = held_claim(services.store, row.team_id, row.execution_id, end)
-            reports.finish(services.store, claim, end.outcome, end.result, time.time())
-        except (DomainError, NotFoundError):
-            continue  # ended meanwhile
-        released += 1
-    return released
 
 
 async def _remote_workers(settings: Settings, server: str, token: str, count: int) -> int:
     from infrastructure.agent.catalog import load_agents  # noqa: PLC0415
     from interfaces.remote_backend import RemoteBackend  # noqa: PLC0415
-    from interfaces.worker_pool import WorkerPool  # noqa: PLC0415
+    from interfaces.worker_pool import STOPPED, WorkerPool  # noqa: PLC0415
 
     backend = RemoteBackend(server, token, heartbeat_seconds=settings.heartbeat_seconds)
     pool = WorkerPool(backend, settings, load_agents(settings.agents_file), count)
@@ -235,7 +201,7 @@ async def _remote_workers(settings: Settings, server: str, token: str, count: in
         await _stopped()
     finally:
         await pool.stop()
-        released = await backend.release_all("failed", STOPPED)
+        released = await backend.release_all("failed", STOPPED)  # any the pool could not record
         await backend.close()
     print(f"stopped; {released} executions recorded as failed", flush=True)
     return 0

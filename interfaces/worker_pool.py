@@ -18,6 +18,7 @@ import uuid
 from starlette.concurrency import run_in_threadpool
 
 from application import sweeps
+from application.scheduler import Claim
 from application.store import Store
 from infrastructure.agent.catalog import AgentSpec
 from infrastructure.settings import Settings
@@ -28,6 +29,7 @@ from projections.read_model import ReadModel
 log = logging.getLogger("taskwarden.worker")
 
 IDLE_POLL_SECONDS = 1.0
+STOPPED = {"error": "the worker stopped", "worker_stopped": True}
 SWEEP_SECONDS = 1.0
 
 
@@ -94,12 +96,21 @@ class WorkerPool:
             self.busy += 1
             try:
                 await run_execution(claim, self._backend, self._settings, self._agents)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # stopping: the agent is gone, its end is recorded
+                await asyncio.shield(self._stopped(claim))
                 raise
             except Exception:  # noqa: BLE001 - a bug in one run must not kill the worker
                 log.exception("worker %s: execution %s crashed", worker_id, claim.execution_id)
             finally:
                 self.busy -= 1
+
+
+    async def _stopped(self, claim: Claim) -> None:
+        """Failed, and retried when attempts are left; already ended: nothing to record."""
+        try:
+            await self._backend.finish(claim, "failed", STOPPED)
+        except Exception as error:  # noqa: BLE001 - ended meanwhile, or the store is down
+            log.info("execution %s: not recorded as stopped: %s", claim.execution_id, error)
 
 
 class Sweeper:

@@ -120,6 +120,7 @@ class TaskProjection:
             "attempt": e.attempt,
             "priority": Priority(e.priority).label,
             "cancel_requested": False,
+            "started_at": None,
             "completed_at": None,
             "result": None,
         }
@@ -156,6 +157,8 @@ class TaskProjection:
             "execution_id": e.execution_id,
             "attempt": e.attempt,
             "result": None,
+            "started_at": None,
+            "completed_at": None,
         }
 
 

@@ -12,6 +12,7 @@ from application.commands import Decide, Respond
 from application.hitl import decide_item, respond
 from domain.hitl import Checkpoint
 from domain.values import Actor
+from interfaces.services import build
 from tests.e2e.conftest import Api
 from tests.e2e.execution_support import (
     eventually,
@@ -233,3 +234,32 @@ def test_work_that_requires_approval_waits_in_review_with_its_result_until_appro
     assert row["result"]["summary"] == "ready to test"
     api.ok("POST", f"/api/tasks/{task_id}/approve", json={"comment": "good"})
     assert task_of(api, task_id)["status"] == "completed"
+
+
+def test_a_retry_starts_with_no_start_time_of_the_attempt_before(api, project):
+    task_id = scripted(api, project["id"], [{"fail_on_attempt": 1}, {"sleep": 60}])
+    execute(api, task_id, retry_attempts=1, retry_backoff=60)
+    queued_again = eventually(
+        lambda: task_of(api, task_id),
+        lambda t: t["status"] == "queued" and t["attempt"] == 2,
+        "queued for its second attempt",
+    )
+    assert queued_again["started_at"] is None and queued_again["completed_at"] is None
+
+
+def test_stopping_the_server_ends_running_agents_and_records_them_failed(tmp_path):
+    settings = running_settings(tmp_path, None)
+    apis = running_api(settings)
+    api = next(apis)
+    task_id = scripted(api, api.project()["id"], [{"say": "working"}, {"sleep": 60}])
+    execute(api, task_id)
+    wait_status(api, task_id, "running")
+    eventually(lambda: output_text(api, task_id), lambda t: "working" in t, "working")
+    with pytest.raises(StopIteration):
+        next(apis)  # leaves the app: its lifespan stops the workers
+    store = build(settings)
+    try:
+        task = store.store.ledger.repository.get(_uuid(task_id))
+        assert task.status == "failed" and task.result["worker_stopped"] is True
+    finally:
+        store.close()
