@@ -90,8 +90,11 @@ class WorkerPool:
                 claim = None
             if claim is None:
                 self._wake.clear()
+                # not asyncio.wait_for: on 3.11 it loses a cancel that lands as the wait
+                # completes (cpython gh-86296), and stop() would wait for ever
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                    async with asyncio.timeout(IDLE_POLL_SECONDS):
+                        await self._wake.wait()
                 continue
             self.busy += 1
             try:
