@@ -20,7 +20,7 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n 4 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -59,6 +59,27 @@ class CountingReadModel(ReadModel):
     def close(self):
         self.inner.close()
 
+    def reset(self):
+        self.inner.reset()
+
+    def queued(self, limit=200):
+        return self.inner.queued(limit)
+
+    def in_flight(self, team_id=None):
+        return self.inner.in_flight(team_id)
+
+    def queue_row(self, task_id):
+        return self.inner.queue_row(task_id)
+
+    def hitl_items(self, team_id, q):
+        return self.inner.hitl_items(team_id, q)
+
+    def hitl_due(self, now, limit=100):
+        return self.inner.hitl_due(now, limit)
+
+    def output(self, team_id, task_id, after=0, limit=1000):
+        return self.inner.output(team_id, task_id, after, limit)
+
 
 def fill(w: World, tasks: int, project: str | None = None) -> str:
     """A project with ``tasks`` tasks, some updated, executed, cancelled or deleted."""
