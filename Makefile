@@ -28,6 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/create_tasks.py
+	$(BIN)/python bench/execution.py
 
 clean:
 	rm -rf $(VENV) data
