@@ -42,6 +42,10 @@ def task_data(task: Task) -> dict[str, Any]:
         "execution_id": task.execution_id,
         "cancel_requested": task.cancel_requested,
         "result": task.result,
+        "usage": {**task.usage, "models": list(task.usage["models"])},
+        "waiting_on": task.waiting_on,
+        "worker_id": task.worker_id,
+        "lease_until": rfc3339(task.lease_until),
         "version": task.version,
     }
 

@@ -80,6 +80,8 @@ def test_a_scripted_run_completes_with_its_output_phases_usage_and_result(api, p
     assert result["exit_code"] == 0 and result["summary"] == "added login"
     assert result["pr_url"] == "https://example.com/o/r/pull/7"
     assert result["agent"] == "scripted" and result["duration"] >= 0
+    assert done["usage"]["input_tokens"] == 10 and done["usage"]["cost_usd"] == 0.01
+    assert done["usage"]["models"] == ["m-1"] and done["worker_id"] is None
     assert "thinking about the login page" in output_text(api, task_id)
     types = history_types(api, task_id)
     assert types.index("task.execution_started") < types.index("task.phase_changed")
