@@ -3,8 +3,9 @@
 The document is loaded from the running app. Every operation is called with data generated from
 its schema, as an admin: no answer is a server error, and every answer conforms to the document (a
 documented status code, the documented content type and headers, a body that matches the schema).
-A second run sends no credentials (or ones generated from the security schemes): every non-public operation answers 401 before anything else
-looks at the request, and every public one still answers.
+A second run sends no credentials (or ones generated from the security schemes): every
+non-public operation answers 401 before anything else looks at the request, and every public one
+still answers.
 
 Gaps of the document that are known are listed in ``KNOWN_GAPS`` with the reason, and the check
 is left out for that operation; there are none at present.
