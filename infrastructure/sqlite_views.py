@@ -69,6 +69,7 @@ PROJECT_UPSERT = (
 
 class SqliteReadModel(SqlReadModel):
     schema = SCHEMA
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._local = threading.local()

@@ -107,7 +107,6 @@ class WorkerPool:
             finally:
                 self.busy -= 1
 
-
     async def _stopped(self, claim: Claim) -> None:
         """Failed, and retried when attempts are left; already ended: nothing to record."""
         try:

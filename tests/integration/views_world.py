@@ -111,7 +111,8 @@ class World:
 
     def truth(self, task_id: str) -> dict[str, Any]:
         task = self.ledger.repository.get(UUID(task_id))
-        return task_data(task) | {"team_id": task.team_id}
+        full = task_data(task) | {"team_id": task.team_id}
+        return {k: v for k, v in full.items() if k not in SINGLE_READ_ONLY}
 
     def live_task_ids(self) -> set[str]:
         """Every live task in the log, by replaying the aggregates."""
@@ -135,6 +136,10 @@ class World:
             elif isinstance(event, Project.Event):
                 count += 1
         return count
+
+
+# fields a single task read shows that listings leave out (docs/api.md, "A task")
+SINGLE_READ_ONLY = frozenset({"usage", "waiting_on", "worker_id", "lease_until"})
 
 
 def all_tasks(read_model: ReadModel, team_id: str, **kw: Any) -> list[TaskRow]:
