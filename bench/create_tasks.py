@@ -321,6 +321,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--client", choices=["httpx", "raw"], default="httpx", help="load generator (see above)"
     )
     p.add_argument("--no-projections", action="store_true", help="run the app without its runner")
+    p.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="count every request as deployed (limits too high to refuse): the limiter's cost",
+    )
     args = p.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",") if c]
     return args
@@ -336,7 +341,11 @@ def main(argv: list[str] | None = None) -> None:
     common_env = {
         "TASKWARDEN_RUN_PROJECTIONS": "0" if args.no_projections else "1",
         "TASKWARDEN_ADMIN_KEY": BENCH_ADMIN_KEY,
-        "TASKWARDEN_RATE_LIMIT_ENABLED": "0",  # measure the write path, not the limiter
+        # by default the write path alone; --rate-limits counts every request, never refusing
+        "TASKWARDEN_RATE_LIMIT_ENABLED": "1" if args.rate_limits else "0",
+        "TASKWARDEN_RATE_LIMIT_USER": str(10**9),
+        "TASKWARDEN_RATE_LIMIT_ANONYMOUS": str(10**9),
+        "TASKWARDEN_WORKERS": "0",  # nothing runs the created tasks: the API alone
     }
     rows: list[list[Any]] = []
     if args.store in ("sqlite", "both"):
