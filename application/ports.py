@@ -1,7 +1,8 @@
-"""Ports the outside world implements: token signing, password hashing, rate limiting."""
+"""Ports the outside world implements: token signing, password hashing, rate limiting, the bus."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -43,6 +44,40 @@ class RateLimiter(Protocol):
 
     async def hit(self, key: str, limit: int, window: int) -> Allowance:
         """Counts one request against ``key``; a refused request is not counted."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Delivery(Protocol):
+    """One event handed to a durable consumer; redelivered (in order) until acknowledged."""
+
+    @property
+    def event(self) -> Any: ...  # application.public_events.PublicEvent
+
+    async def ack(self) -> None: ...
+
+
+class Bus(Protocol):
+    """Fans public events out: NATS JetStream in production, in this process in embedded mode.
+
+    Subjects are ``taskwarden.<team>.<aggregate>.<event>`` (``application.public_events.subject``);
+    filters use NATS wildcards (``taskwarden.team-1.>``, ``taskwarden.*.task.*``). Publishing is
+    at least once and deduplicated by position (``Nats-Msg-Id``), so a relay that publishes an
+    event again after a crash causes no duplicate downstream.
+    """
+
+    async def publish(self, events: Sequence[Any]) -> None:
+        """Publishes ``PublicEvent``s in order; returns once the bus has stored them."""
+        ...
+
+    def live(self, subject_filter: str) -> AsyncIterator[Any]:
+        """Events published from now on that match the filter, in order (WebSocket fan-out)."""
+        ...
+
+    def durable(self, name: str, subject_filter: str) -> AsyncIterator[Delivery]:
+        """A named consumer that survives restarts: every matching event, in order, at least once
+        (webhook delivery)."""
         ...
 
     async def close(self) -> None: ...

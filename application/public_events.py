@@ -1,0 +1,183 @@
+"""What leaves the system: stored events turned into public events, by position.
+
+The relay (NATS), the WebSocket gateway and the webhook sender all see the same shape. Only the
+aggregates people work with are published; credentials, users, claims, idempotency records and
+command runs never leave (they hold digests, hashes or host output).
+
+A public event names its team. Only creating events carry ``team_id``, so ``TeamIndex`` remembers
+each aggregate's team as its creation goes by, and loads the aggregate once when it meets one it
+has not seen (a relay resuming in the middle of the log).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.hitl import Checkpoint, Experience, HitlItem, Question
+from domain.naming import public_name
+from domain.output import OutputChunk
+from domain.project import Project
+from domain.queue import QueueControl
+from domain.task import Task
+from domain.values import rfc3339
+
+PUBLISHED: dict[type, str] = {
+    Task: "task",
+    Project: "project",
+    Question: "question",
+    Checkpoint: "checkpoint",
+    Experience: "experience",
+    OutputChunk: "output",
+    QueueControl: "queue",
+}
+ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
+_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class PublicEvent(msgspec.Struct, frozen=True, kw_only=True):
+    position: int  # the event's place in the one ordered log
+    type: str  # "task.execution_finished"; see ``seed_types`` for seed 000's coarser names
+    team_id: str
+    aggregate: str  # task, project, question, checkpoint, experience, output, queue
+    aggregate_id: str
+    version: int
+    timestamp: str
+    actor: str | None
+    data: dict[str, Any]
+
+
+def subject(event: PublicEvent, prefix: str = "taskwarden") -> str:
+    """``taskwarden.<team>.<aggregate>.<event>``: each token safe for NATS (no dots, spaces or
+    wildcards)."""
+    name = event.type.partition(".")[2]
+    team = _TOKEN.sub("_", event.team_id) or "_"
+    return f"{prefix}.{team}.{event.aggregate}.{name}"
+
+
+def seed_types(event: PublicEvent) -> list[str]:
+    """The event's own type, and seed 000's webhook names it also counts as: task.updated for any
+    change of a task's fields, task.completed and task.failed for the ends of work."""
+    names = [event.type]
+    kind = event.type.partition(".")[2]
+    if event.aggregate == "task":
+        if kind in ("updated", "tags_added", "tags_removed", "assigned", "priority_set"):
+            names.append("task.updated")
+        outcome = event.data.get("outcome") if kind == "execution_finished" else None
+        if outcome == "completed" or kind == "work_approved":
+            names.append("task.completed")
+        if outcome in ("failed", "timed_out") or kind == "expired_in_queue":
+            names.append("task.failed")
+    if event.aggregate == "project" and kind not in ("created", "deleted"):
+        names.append("project.updated")
+    return list(dict.fromkeys(names))
+
+
+class TeamIndex:
+    """Aggregate id -> (team, published kind), bounded (least recently used ids are forgotten,
+    then loaded again). Only creating events carry the team; ``HitlItem.Withdrawn`` is shared by
+    the three item kinds, so its kind is the one remembered (or loaded) for its aggregate."""
+
+    def __init__(self, repository: Any, size: int = 100_000) -> None:
+        self._repository = repository
+        self._size = size
+        self._known: OrderedDict[UUID, tuple[str, str]] = OrderedDict()
+
+    def describe(self, event: Any) -> tuple[str, str] | None:
+        key = event.originator_id
+        known = self._known.get(key)
+        if known is None:
+            kind = _kind_of_class(type(event).__qualname__.partition(".")[0])
+            team = getattr(event, "team_id", None)
+            if kind is None or team is None:
+                known = self._load(key)
+            else:
+                known = (team, kind)
+        if known is None:
+            return None
+        self._known[key] = known
+        self._known.move_to_end(key)
+        if len(self._known) > self._size:
+            self._known.popitem(last=False)
+        return known
+
+    def _load(self, key: UUID) -> tuple[str, str] | None:
+        try:
+            aggregate = self._repository.get(key)
+        except AggregateNotFoundError:
+            return None
+        kind = PUBLISHED.get(type(aggregate))
+        team = getattr(aggregate, "team_id", None)
+        return (team, kind) if kind is not None and team is not None else None
+
+
+def _kind_of_class(owner: str) -> str | None:
+    if owner == HitlItem.__name__:
+        return None  # shared by the item kinds: known from the aggregate
+    return next((kind for cls, kind in PUBLISHED.items() if cls.__name__ == owner), None)
+
+
+def is_published(event: Any) -> bool:
+    owner = type(event).__qualname__.partition(".")[0]
+    return owner == HitlItem.__name__ or _kind_of_class(owner) is not None
+
+
+def to_public(position: int, event: Any, index: TeamIndex) -> PublicEvent | None:
+    if not is_published(event):
+        return None
+    described = index.describe(event)
+    if described is None:
+        return None
+    team, kind = described
+    data = {k: _jsonable(v) for k, v in event.__dict__.items() if k not in ENVELOPE_FIELDS}
+    data.pop("request_id", None)
+    actor = data.pop("actor", None)
+    name = public_name(event).partition(".")[2]
+    return PublicEvent(
+        position=position,
+        type=f"{kind}.{name}",
+        team_id=team,
+        aggregate=kind,
+        aggregate_id=str(event.originator_id),
+        version=event.originator_version,
+        timestamp=rfc3339(event.timestamp) or "",
+        actor=actor,
+        data=data,
+    )
+
+
+def public_events(
+    ledger: Any, after: int, limit: int, index: TeamIndex
+) -> tuple[list[PublicEvent], int]:
+    """The public events among the next ``limit`` stored ones after position ``after``, and the
+    last position looked at (to resume from, whether or not it was published)."""
+    notifications = ledger.recorder.select_notifications(after, limit, inclusive_of_start=False)
+    pairs = [(n.id, ledger.mapper.to_domain_event(n)) for n in notifications]
+    last = notifications[-1].id if notifications else after
+    return list(_converted(pairs, index)), last
+
+
+def _converted(pairs: Iterable[tuple[int, Any]], index: TeamIndex) -> Iterable[PublicEvent]:
+    for position, event in pairs:
+        public = to_public(position, event, index)
+        if public is not None:
+            yield public
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return value
