@@ -1,0 +1,205 @@
+"""The relay: follows the log by position and publishes its public events to the bus.
+
+At least once: it reads a batch after its tracked position, publishes the batch, and only then
+records the last position it looked at. A crash between the two publishes the batch again, and the
+bus drops what it already has (JetStream by ``Nats-Msg-Id``, the in-process bus by position).
+
+Where to start: the tracked position, or the bus's last stored position when that is further on
+(a bus that offers ``last_position()``, as both of ours do). Everything up to that is stored, in
+order, so the relay does not lean on JetStream's duplicate window after a long outage.
+
+It runs as a task on the event loop, reading the store in a worker thread. The committer wakes
+it after each commit of this process (``poke``); otherwise it polls, so it follows commits made by
+other processes too. While the store or the bus fails it retries the same batch with a backoff
+doubling up to ``max_backoff`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from application.ports import Bus
+from application.public_events import PublicEvent, TeamIndex, public_events
+
+log = logging.getLogger("taskwarden.relay")
+
+
+class Tracking(Protocol):
+    """Named positions in the store (``tw_relay``): the relay's, and the in-process bus's
+    durable consumers'. A position never moves backwards."""
+
+    def get(self, name: str) -> int | None: ...
+
+    def set(self, name: str, position: int) -> None: ...
+
+
+class MemoryTracking:
+    """Tracking in this process (unit tests)."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+
+    def get(self, name: str) -> int | None:
+        return self.positions.get(name)
+
+    def set(self, name: str, position: int) -> None:
+        self.positions[name] = max(position, self.positions.get(name, 0))
+
+
+class Relay:
+    def __init__(
+        self,
+        ledger: Any,
+        bus: Bus,
+        tracking: Tracking,
+        batch: int = 500,
+        *,
+        name: str = "relay",
+        poll_interval: float = 0.1,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._ledger = ledger
+        self._bus = bus
+        self._tracking = tracking
+        self._batch = batch
+        self._name = name
+        self._poll = poll_interval
+        self._max_backoff = max_backoff
+        self._index = TeamIndex(ledger.repository)
+        self._position: int | None = None
+        self._resync = True
+        self._head = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.error: str | None = None  # the last failure, until the next batch succeeds
+        self.published = 0  # events published by this relay since it started
+
+    # ---- what it reports ----------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """The last position recorded (0 before the relay has read its tracking)."""
+        return self._position or 0
+
+    @property
+    def lag(self) -> int:
+        """Positions in the log not yet relayed, as far as this relay knows the head."""
+        return max(0, self._head - self.position)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def status(self) -> dict[str, object]:
+        return {
+            "running": self.running,
+            "position": self.position,
+            "lag": self.lag,
+            "error": self.error,
+        }
+
+    # ---- running --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """On the event loop that will run it (the app's lifespan, or ``taskwarden relay``)."""
+        if self.running:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = self._loop.create_task(self.run(), name="relay")
+
+    async def stop(self) -> None:
+        """Cancels wherever it is: at worst the last batch is published again by the next run."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def poke(self, position: int) -> None:
+        """Wake up now: the log has reached ``position``. Safe from any thread."""
+        self._head = max(self._head, position)
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or position <= self.position:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
+            loop.call_soon_threadsafe(wake.set)
+
+    async def run(self) -> None:
+        backoff = self._poll
+        while True:
+            try:
+                full = await self.step()
+            except Exception as error:  # noqa: BLE001 - the relay outlives a failing store or bus
+                if self.error is None:
+                    log.warning("relay failed at position %d: %r", self.position, error)
+                self.error = f"{type(error).__name__}: {error}"
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                self._resync = True  # the bus may have stored more than was recorded
+                continue
+            if self.error is not None:
+                log.info("relay recovered at position %d", self.position)
+                self.error = None
+            backoff = self._poll
+            if not full:
+                await self._pause(self._poll)
+
+    async def step(self) -> bool:
+        """Relays one batch; True when it was full (more is probably waiting)."""
+        if self._resync:
+            await self._resume()
+        after = self.position
+        events, last, head = await asyncio.to_thread(self._scan, after)
+        self._head = max(self._head, head, last)
+        if events:
+            await self._bus.publish(events)
+        if last > after:
+            await asyncio.to_thread(self._tracking.set, self._name, last)
+            self._position = last
+            self.published += len(events)
+        return last - after >= self._batch
+
+    async def catch_up(self) -> int:
+        """Relays everything there is now; returns the position (tests, tools)."""
+        while await self.step():
+            pass
+        return self.position
+
+    # ---- inside ---------------------------------------------------------------------------
+
+    async def _resume(self) -> None:
+        tracked = await asyncio.to_thread(self._tracking.get, self._name) or 0
+        tracked = max(tracked, self.position)
+        stored = await _last_stored(self._bus)
+        if stored is not None and stored > tracked:
+            log.info("relay skips to %d, stored on the bus (tracked %d)", stored, tracked)
+            await asyncio.to_thread(self._tracking.set, self._name, stored)
+            tracked = stored
+        self._position = tracked
+        self._resync = False
+
+    def _scan(self, after: int) -> tuple[list[PublicEvent], int, int]:
+        events, last = public_events(self._ledger, after, self._batch, self._index)
+        head = self._ledger.max_position() if last - after >= self._batch else last
+        return events, last, head
+
+    async def _pause(self, seconds: float) -> None:
+        wake = self._wake
+        if wake is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await wake.wait()
+        wake.clear()
+
+
+async def _last_stored(bus: Any) -> int | None:
+    """The bus's last stored position, when it can tell (not part of the Bus port)."""
+    last_position = getattr(bus, "last_position", None)
+    return None if last_position is None else await last_position()
