@@ -48,6 +48,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     aging_seconds: float = 60.0  # waiting this long raises a queued request's priority one level
     hitl_timeout_seconds: float | None = None  # questions and checkpoints wait (None: forever)
     commands_enabled: bool = False
+    # networks (CIDRs) webhooks may reach although the SSRF guard refuses them (docs/security.md)
+    webhook_allowed_networks: tuple[str, ...] = ()
+    # the WebSocket gateway (docs/api.md, "WebSocket"): browser origins allowed besides the
+    # server's own ("*": any); seconds to authenticate; messages queued per socket before a
+    # consumer that stays behind for ws_send_grace seconds is closed; events a resume may replay
+    ws_allowed_origins: tuple[str, ...] = ()
+    ws_auth_seconds: float = 10.0
+    ws_queue_size: int = 1_000
+    ws_send_grace: float = 1.0
+    ws_max_replay: int = 10_000
+    ws_reauth_seconds: float = 60.0
 
     @property
     def worker_count(self) -> int:
@@ -114,6 +125,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             if env.get("TASKWARDEN_HITL_TIMEOUT_SECONDS")
             else None,
             commands_enabled=env.get("TASKWARDEN_COMMANDS_ENABLED", "0") in ("1", "true", "yes"),
+            webhook_allowed_networks=tuple(
+                n.strip()
+                for n in env.get("TASKWARDEN_WEBHOOK_ALLOWED_NETWORKS", "").split(",")
+                if n.strip()
+            ),
+            ws_allowed_origins=tuple(
+                o.strip().rstrip("/")
+                for o in env.get("TASKWARDEN_WS_ALLOWED_ORIGINS", "").split(",")
+                if o.strip()
+            ),
+            ws_auth_seconds=float(env.get("TASKWARDEN_WS_AUTH_SECONDS", "10")),
+            ws_queue_size=int(env.get("TASKWARDEN_WS_QUEUE_SIZE", "1000")),
+            ws_send_grace=float(env.get("TASKWARDEN_WS_SEND_GRACE", "1")),
+            ws_max_replay=int(env.get("TASKWARDEN_WS_MAX_REPLAY", "10000")),
+            ws_reauth_seconds=float(env.get("TASKWARDEN_WS_REAUTH_SECONDS", "60")),
         )
 
 

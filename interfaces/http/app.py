@@ -40,6 +40,7 @@ from interfaces.http.metrics import MeasureRequests, Metrics
 from interfaces.http.openapi import document
 from interfaces.http.rate_limits import Policy, RateLimits
 from interfaces.services import Services, build, migrate
+from interfaces.ws import ROUTE as WEBSOCKET
 
 ENDPOINTS: list[Endpoint] = [
     *routes_health.ENDPOINTS,
@@ -112,7 +113,12 @@ def create_app(
         return HTMLResponse(PAGE)
 
     app = Starlette(
-        routes=[*routes(ENDPOINTS), Route("/openapi.json", openapi), Route("/docs", docs)],
+        routes=[
+            *routes(ENDPOINTS),
+            Route("/openapi.json", openapi),
+            Route("/docs", docs),
+            WEBSOCKET,
+        ],
         middleware=[
             Middleware(MeasureRequests, metrics=metrics),
             Middleware(RequestContext),

@@ -1,0 +1,303 @@
+"""One WebSocket subscription's events, in log order, with no gap and no duplicate.
+
+A subscription starts at a position: the client's ``since``, or the head of the log when it was
+made. The feed listens to the bus first, reads the store from the start position up to its head,
+then forwards live events, skipping those the store already gave (position at most the last one
+read). Whatever the bus may have missed is read from the store instead: before the first live event
+(a bus may start listening a moment after it is asked to) and after the live buffer overflowed
+(the feed fell behind while reading the store or waiting on a slow client), the positions between
+the last one read and the live event are read from the store. The store is the truth; the bus only
+saves reading it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError
+from starlette.concurrency import run_in_threadpool
+
+from application.ports import Bus
+from application.public_events import PublicEvent, TeamIndex, public_events, subject
+
+log = logging.getLogger("taskwarden.ws")
+PAGE = 500  # stored events read per query while replaying
+RELISTEN_LIMIT = 3  # the bus may drop a live subscription this often in a row before it fails
+_GAP = object()  # in the live buffer: events may be missing here
+TASK_PARTS = frozenset({"task", "output", "question", "checkpoint", "experience"})
+HITL_PARTS = frozenset({"question", "checkpoint", "experience"})
+QUEUE_EVENTS = frozenset(
+    {
+        "task.execution_requested",
+        "task.execution_started",
+        "task.execution_finished",
+        "task.expired_in_queue",
+        "task.work_rejected",
+        "task.cancelled",
+    }
+)
+
+
+class Place(NamedTuple):
+    """The task and the project an event belongs to (None: not known, or team-wide)."""
+
+    task_id: str | None
+    project_id: str | None
+
+
+class Spec(msgspec.Struct, frozen=True, kw_only=True):
+    """What a subscription follows: a channel, narrowed to one task or one project, or neither."""
+
+    channel: str
+    task_id: str | None = None
+    project_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        narrowed = self.task_id or self.project_id
+        return f"{self.channel}:{narrowed}" if narrowed else self.channel
+
+    def relevant(self, event: PublicEvent) -> bool:
+        """Decided by the event's kind alone."""
+        if self.channel == "queue_status":
+            return event.type in QUEUE_EVENTS or event.aggregate == "queue"
+        if self.channel == "hitl":
+            return event.aggregate in HITL_PARTS
+        if self.channel == "project_updates" and event.aggregate == "project":
+            return True
+        return event.aggregate in TASK_PARTS
+
+
+class FeedEndedError(Exception):
+    """The bus stopped delivering (it was closed)."""
+
+
+class Locator:
+    """Where an aggregate belongs: read from the events that carry it, else loaded once from the
+    store. Bounded (least recently used ids are forgotten); shared by the sockets of a process."""
+
+    def __init__(self, repository: Any, size: int = 100_000) -> None:
+        self._repository = repository
+        self._size = size
+        self._known: OrderedDict[str, Place] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def known(self, event: PublicEvent) -> Place:
+        """What needs no I/O (possibly partial)."""
+        if event.aggregate == "project":
+            return Place(None, event.aggregate_id)
+        if event.aggregate == "queue":
+            return Place(None, None)
+        with self._lock:
+            cached = self._known.get(event.aggregate_id)
+        if cached is not None:
+            return cached
+        task = event.aggregate_id if event.aggregate == "task" else event.data.get("task_id")
+        place = Place(task, event.data.get("project_id"))
+        if place.task_id and place.project_id:
+            self._remember(event.aggregate_id, place)
+        return place
+
+    async def locate(self, event: PublicEvent) -> Place:
+        place = self.known(event)
+        if place.project_id is not None or event.aggregate not in TASK_PARTS:
+            return place
+        return await run_in_threadpool(self._load, event.aggregate_id)
+
+    def _load(self, aggregate_id: str) -> Place:
+        try:
+            aggregate = self._repository.get(UUID(aggregate_id))
+        except (ValueError, AggregateNotFoundError):
+            return Place(None, None)
+        task = getattr(aggregate, "task_id", None) or aggregate_id
+        place = Place(str(task), getattr(aggregate, "project_id", None))
+        self._remember(aggregate_id, place)
+        return place
+
+    def _remember(self, aggregate_id: str, place: Place) -> None:
+        with self._lock:
+            self._known[aggregate_id] = place
+            self._known.move_to_end(aggregate_id)
+            if len(self._known) > self._size:
+                self._known.popitem(last=False)
+
+
+class LockedIndex(TeamIndex):
+    """The public events' team index, shared by the replays of a process's sockets."""
+
+    def __init__(self, repository: Any, size: int = 100_000) -> None:
+        super().__init__(repository, size)
+        self._lock = threading.Lock()
+
+    def describe(self, event: Any) -> tuple[str, str] | None:
+        with self._lock:
+            return super().describe(event)
+
+
+class Filter:
+    """Which events a subscription of one principal receives, and where each belongs."""
+
+    def __init__(self, spec: Spec, team_id: str, scope: str | None, locator: Locator) -> None:
+        self.spec = spec
+        self._team = team_id
+        self._scope = scope  # a project-scoped key's project
+        self._locator = locator
+
+    async def place(self, event: PublicEvent) -> Place | None:
+        """Where the event belongs if the subscription receives it; None if it does not."""
+        if event.team_id != self._team or not self.spec.relevant(event):
+            return None  # the team check also covers teams whose subject tokens collide
+        if event.aggregate == "queue":
+            return Place(None, None) if self._scope is None else None
+        place = self._locator.known(event)
+        task_only = self.spec.task_id is not None and self._scope is None
+        if place.project_id is None and not (task_only and event.aggregate == "task"):
+            place = await self._locator.locate(event)
+        if self._scope is not None and place.project_id != self._scope:
+            return None
+        if self.spec.task_id is not None and place.task_id != self.spec.task_id:
+            return None
+        if self.spec.project_id is not None and place.project_id != self.spec.project_id:
+            return None
+        return place
+
+
+def team_filter(team_id: str) -> str:
+    """The bus subject filter of a team's events (built by the one subject rule)."""
+    probe = PublicEvent(
+        position=0,
+        type="x.y",
+        team_id=team_id,
+        aggregate="x",
+        aggregate_id="",
+        version=0,
+        timestamp="",
+        actor=None,
+        data={},
+    )
+    return subject(probe).rsplit(".", 2)[0] + ".>"
+
+
+Offer = Callable[[PublicEvent], Awaitable[None]]
+
+
+class Feed:
+    """Reads the store after ``start``, then follows the bus; ``offer`` gets each event once, in
+    order (it filters and sends). Runs until cancelled; raises FeedEndedError if the bus ends."""
+
+    def __init__(
+        self, bus: Bus, ledger: Any, index: TeamIndex, team_id: str, buffer_size: int
+    ) -> None:
+        self._bus = bus
+        self._ledger = ledger
+        self._index = index
+        self._team = team_id
+        self._size = max(1, buffer_size)
+
+    async def run(self, start: int, offer: Offer) -> None:
+        subject_filter = team_filter(self._team)
+        pump = _Pump(lambda: self._bus.live(subject_filter), self._size)
+        try:
+            last = await self._read(start, None, offer)
+            gap = True  # the bus may have started listening after the store was read
+            while True:
+                event, overflowed = await pump.next()
+                gap = gap or overflowed
+                if event.position <= last:
+                    continue
+                if gap:
+                    await self._read(last, event.position, offer)
+                    gap = False
+                await offer(event)
+                last = event.position
+        finally:
+            await pump.stop()
+
+    async def _read(self, after: int, before: int | None, offer: Offer) -> int:
+        """Offers the stored events after ``after`` (and before ``before``); returns the last
+        position read."""
+        while True:
+            events, scanned = await run_in_threadpool(
+                public_events, self._ledger, after, PAGE, self._index
+            )
+            for event in events:
+                if before is not None and event.position >= before:
+                    return after
+                await offer(event)
+            if scanned <= after or (before is not None and scanned >= before):
+                return after if before is not None else scanned
+            after = scanned
+
+
+class _Pump:
+    """Buffers the bus's live events while the feed reads the store or waits on its client.
+
+    Where events may be missing it leaves a gap mark: on overflow (it forgets what it buffered)
+    and when the bus drops the subscription (it listens again). The store has what is missing."""
+
+    def __init__(self, listen: Callable[[], AsyncIterator[Any]], size: int) -> None:
+        self._listen = listen
+        self._size = size
+        self._buffer: deque[Any] = deque()
+        self._ready = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        failures = 0
+        try:
+            while True:
+                live = self._listen()
+                try:
+                    async for event in live:
+                        failures = 0
+                        self._put(event)
+                    return  # the bus was closed
+                except Exception:
+                    failures += 1
+                    if failures > RELISTEN_LIMIT:
+                        raise
+                    log.warning("live subscription dropped; listening again", exc_info=True)
+                    self._put(_GAP)
+                finally:
+                    await _closed(live)
+        finally:
+            self._ready.set()
+
+    def _put(self, item: Any) -> None:
+        if len(self._buffer) >= self._size:
+            self._buffer.clear()
+            self._buffer.append(_GAP)
+        self._buffer.append(item)
+        self._ready.set()
+
+    async def next(self) -> tuple[PublicEvent, bool]:
+        """The next live event, and whether events may be missing before it."""
+        gap = False
+        while True:
+            while not self._buffer:
+                if self._task.done():
+                    self._task.result()  # the bus's error, if it failed
+                    raise FeedEndedError("the event bus stopped")
+                self._ready.clear()
+                await self._ready.wait()
+            item = self._buffer.popleft()
+            if item is not _GAP:
+                return item, gap
+            gap = True
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def _closed(live: AsyncIterator[Any]) -> None:
+    close = getattr(live, "aclose", None)
+    if close is not None:
+        await close()

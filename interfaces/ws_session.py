@@ -1,0 +1,330 @@
+"""One authenticated WebSocket: the client's messages, its subscriptions and its send queue.
+
+Everything the socket sends goes through one bounded queue, written by one task: answers and
+events keep their order, and a client that stops reading is noticed. A message that finds the queue
+full waits ``ws_send_grace`` seconds for room; if none comes, the socket is closed with 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from application import executions, queues
+from application.auth import authenticate
+from application.commands import ExecuteTask
+from application.errors import AuthenticationError
+from application.principal import Principal
+from application.public_events import PublicEvent
+from domain.project import Project
+from domain.task import Task
+from domain.values import Permission
+from interfaces.http.errors import EXPECTED, describe
+from interfaces.ws_feed import Feed, FeedEndedError, Filter, Locator, Spec
+from interfaces.ws_messages import (
+    Auth,
+    ClientMessage,
+    ExecuteTaskMessage,
+    GetMetrics,
+    MessageError,
+    Ping,
+    Subscribe,
+    Unsubscribe,
+    decode,
+    error,
+    event_message,
+    reply,
+)
+
+log = logging.getLogger("taskwarden.ws")
+_encoder = msgspec.json.Encoder()
+ALL_METRICS = ("queue_status", "performance", "system_health")
+
+
+class Closing(Exception):
+    """Ends the socket with this close code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason.encode()[:120].decode(errors="ignore")  # a close frame's limit
+
+
+class Shared:
+    """What the sockets of one process share."""
+
+    def __init__(self, index: Any, locator: Locator) -> None:
+        self.index = index
+        self.locator = locator
+        self.connections = 0
+
+
+class Session:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        credential: str,
+        shared: Shared,
+    ) -> None:
+        self.websocket = websocket
+        self.principal = principal
+        self.credential = credential
+        self.shared = shared
+        self.services = websocket.app.state.services
+        self.settings = websocket.app.state.settings
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
+            max(1, self.settings.ws_queue_size)
+        )
+        self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
+
+    # ---- running -------------------------------------------------------------------------------
+
+    async def serve(self, greeting: dict[str, Any]) -> None:
+        """Runs until the client leaves (returns) or the socket must close (raises Closing)."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            await self.send(greeting)
+            group.create_task(self._write())
+            group.create_task(self._recheck_periodically())
+            while True:
+                raw = await receive(self.websocket)
+                await self.handle(raw)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(message)
+            return
+        except asyncio.QueueFull:
+            pass
+        grace = self.settings.ws_send_grace
+        try:
+            await asyncio.wait_for(self.queue.put(message), grace)
+        except TimeoutError:
+            size = self.queue.qsize()
+            reason = f"consumer too slow: {size} messages unsent for {grace:g} s; resume with since"
+            raise Closing(4008, reason) from None
+
+    async def _write(self) -> None:
+        while True:
+            message = await self.queue.get()
+            await self.websocket.send_text(_encoder.encode(message).decode())
+
+    async def _recheck_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.ws_reauth_seconds)
+            await self.recheck()
+
+    async def recheck(self) -> None:
+        """Authenticates the credential again: a disabled user or a revoked key loses the socket."""
+        try:
+            self.principal = await self.authenticate(self.credential)
+        except AuthenticationError as failure:
+            raise Closing(4401, f"{failure.code}: {failure}") from None
+        if not self.principal.allows(Permission.READ):
+            raise Closing(4403, f"role {self.principal.role} may not read")
+
+    async def authenticate(self, credential: str) -> Principal:
+        return await run_in_threadpool(
+            authenticate, self.services.store, self.services.codec, credential
+        )
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    async def handle(self, raw: str | bytes) -> None:
+        correlation = None
+        try:
+            message = decode(raw, self.settings.max_body_bytes)
+            correlation = message.id
+            await self._dispatch(message)
+        except MessageError as failure:
+            await self.send(error(failure.code, failure.message, correlation, **failure.details))
+        except EXPECTED as failure:
+            _, code, text, details = describe(failure)
+            await self.send(error(code, text, correlation, **details))
+        except (Closing, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("websocket message failed")
+            await self.send(error("INTERNAL_ERROR", "an unexpected error occurred", correlation))
+
+    async def _dispatch(self, message: ClientMessage) -> None:
+        handlers: dict[type, Callable[[Any], Any]] = {
+            Auth: self._auth,
+            Subscribe: self._subscribe,
+            Unsubscribe: self._unsubscribe,
+            Ping: self._ping,
+            ExecuteTaskMessage: self._execute,
+            GetMetrics: self._metrics,
+        }
+        await handlers[type(message)](message)
+
+    async def _auth(self, message: Auth) -> None:
+        """A fresh token for the same principal (a JWT is short-lived): rechecks use it."""
+        fresh = await self.authenticate(message.token)
+        mine = self.principal
+        if (fresh.actor_id, fresh.team_id, fresh.project_id) != (
+            mine.actor_id,
+            mine.team_id,
+            mine.project_id,
+        ):
+            raise MessageError("AUTH_TOKEN_INVALID", "the token is another principal's")
+        self.principal, self.credential = fresh, message.token
+        await self.send(reply("authenticated", who(fresh), message.id))
+
+    async def _ping(self, message: Ping) -> None:
+        """Seed 000's keep-alive: the client's timestamp comes back (else now, in ms)."""
+        stamp = message.timestamp if message.timestamp is not None else int(time.time() * 1000)
+        pong: dict[str, Any] = {"type": "pong", "timestamp": stamp}
+        if message.id is not None:
+            pong["id"] = message.id
+        await self.send(pong)
+
+    async def _subscribe(self, message: Subscribe) -> None:
+        await self.recheck()
+        spec = await self._spec(message)
+        head = await run_in_threadpool(self.services.ledger.max_position)
+        oldest = max(0, head - self.settings.ws_max_replay)
+        since = message.since
+        if since is not None and not oldest <= since <= head:
+            data = {**_described(spec), "since": since, "oldest": oldest, "position": head}
+            await self.send(reply("resync_required", data, message.id))
+            return
+        start = head if since is None else since
+        self._cancel(spec.key)
+        data = {**_described(spec), "since": start, "position": head}
+        await self.send(reply("subscribed", data, message.id))
+        if self._group is None:
+            raise RuntimeError("subscribe before serve")
+        self.subscriptions[spec.key] = self._group.create_task(self._follow(spec, start))
+
+    async def _unsubscribe(self, message: Unsubscribe) -> None:
+        spec = await self._spec(message)
+        if not self._cancel(spec.key):
+            raise MessageError("NOT_SUBSCRIBED", f"no subscription {spec.key}")
+        await self.send(reply("unsubscribed", _described(spec), message.id))
+
+    def _cancel(self, key: str) -> bool:
+        running = self.subscriptions.pop(key, None)
+        if running is not None:
+            running.cancel()
+        return running is not None
+
+    async def _spec(self, message: Subscribe | Unsubscribe) -> Spec:
+        """The subscription, with ids resolved through the store: another team's project or task
+        (or one outside a project-scoped key's project) is not found."""
+        if message.task_id and message.project_id:
+            raise MessageError("VALIDATION_ERROR", "name a task_id or a project_id, not both")
+        if message.channel == "project_updates" and not message.project_id:
+            raise MessageError("VALIDATION_REQUIRED_FIELD", "project_updates needs a project_id")
+        if message.channel == "task_updates" and not (message.task_id or message.project_id):
+            raise MessageError("VALIDATION_REQUIRED_FIELD", "task_updates needs a task_id")
+        team, store = self.principal.team_id, self.services.store
+        task_id = project_id = None
+        if message.task_id:
+            task = await run_in_threadpool(store.load_live, Task, message.task_id, team, "task")
+            task_id = str(task.id)
+        if message.project_id:
+            project = await run_in_threadpool(
+                store.load_live, Project, message.project_id, team, "project"
+            )
+            project_id = str(project.id)
+        return Spec(channel=message.channel, task_id=task_id, project_id=project_id)
+
+    async def _follow(self, spec: Spec, start: int) -> None:
+        events = Filter(
+            spec, self.principal.team_id, self.principal.project_id, self.shared.locator
+        )
+        feed = Feed(
+            self.services.bus,
+            self.services.ledger,
+            self.shared.index,
+            self.principal.team_id,
+            self.settings.ws_queue_size,
+        )
+
+        async def offer(event: PublicEvent) -> None:
+            place = await events.place(event)
+            if place is not None:
+                await self.send(event_message(event, spec.key, *place))
+
+        try:
+            await feed.run(start, offer)
+        except FeedEndedError:
+            raise Closing(1012, "the event bus stopped; reconnect and resume with since") from None
+
+    async def _execute(self, message: ExecuteTaskMessage) -> None:
+        self.principal.require(Permission.OPERATE)
+        command = ExecuteTask(priority=message.priority, options=message.options)
+        by = self.principal.actor(self.websocket.state.request_id)
+        written = await run_in_threadpool(
+            executions.execute_task, self.services.store, message.task_id, command, by
+        )
+        await self.send(reply("task_queued", written.data, message.id, position=written.position))
+
+    async def _metrics(self, message: GetMetrics) -> None:
+        self.principal.require(Permission.READ)
+        wanted = message.metrics or ALL_METRICS
+        services, team = self.services, self.principal.team_id
+        status = await run_in_threadpool(
+            queues.queue_status, services.read_model, services.store, team, self._idle_workers()
+        )
+        bands = status["queues"]
+        data: dict[str, Any] = {
+            "active_connections": self.shared.connections,
+            "tasks_per_minute": status["performance"]["tasks_per_minute"],
+            "queue_sizes": {
+                "high": bands["high_priority"]["size"],
+                "normal": bands["normal_priority"]["size"],
+                "low": bands["low_priority"]["size"],
+            },
+        }
+        if "queue_status" in wanted:
+            data["queue_status"] = status
+        if "performance" in wanted:
+            data["performance"] = await run_in_threadpool(
+                queues.queue_metrics, services.read_model, services.store, team, message.period
+            )
+        if "system_health" in wanted:
+            head = await run_in_threadpool(services.ledger.max_position)
+            data["system_health"] = {"position": head, "projections": services.runner.position}
+        await self.send(reply("performance_data", data, message.id))
+
+    def _idle_workers(self) -> int:
+        host = getattr(self.websocket.app.state, "execution", None)
+        return 0 if host is None else max(0, host.pool.size - host.pool.busy)
+
+
+async def receive(websocket: WebSocket) -> str | bytes:
+    """The next text or binary message; raises WebSocketDisconnect when the client leaves."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
+def who(principal: Principal) -> dict[str, Any]:
+    return {
+        "actor": principal.actor_id,
+        "team_id": principal.team_id,
+        "role": principal.role,
+        "project_id": principal.project_id,
+    }
+
+
+def _described(spec: Spec) -> dict[str, Any]:
+    return {
+        "channel": spec.channel,
+        "subscription": spec.key,
+        "task_id": spec.task_id,
+        "project_id": spec.project_id,
+    }
