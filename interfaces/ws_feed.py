@@ -169,7 +169,7 @@ class Filter:
         return place
 
 
-def team_filter(team_id: str) -> str:
+def team_filter(team_id: str, prefix: str = "taskwarden") -> str:
     """The bus subject filter of a team's events (built by the one subject rule)."""
     probe = PublicEvent(
         position=0,
@@ -182,7 +182,7 @@ def team_filter(team_id: str) -> str:
         actor=None,
         data={},
     )
-    return subject(probe).rsplit(".", 2)[0] + ".>"
+    return subject(probe, prefix).rsplit(".", 2)[0] + ".>"
 
 
 Offer = Callable[[PublicEvent], Awaitable[None]]
@@ -202,7 +202,7 @@ class Feed:
         self._size = max(1, buffer_size)
 
     async def run(self, start: int, offer: Offer) -> None:
-        subject_filter = team_filter(self._team)
+        subject_filter = team_filter(self._team, getattr(self._bus, "prefix", "taskwarden"))
         pump = _Pump(lambda: self._bus.live(subject_filter), self._size)
         try:
             last = await self._read(start, None, offer)
