@@ -3,11 +3,12 @@ real app, its bus and its relay. Tests wait on messages (each wait bounded), nev
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
@@ -16,15 +17,20 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from application.public_events import TeamIndex, public_events
+from application.relay import MemoryTracking, Relay
+from infrastructure.memory_bus import MemoryBus
+from infrastructure.nats_bus import NatsBus
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 from interfaces.services import migrate
-from tests.e2e.conftest import Api, signed_in, token
+from tests.e2e.conftest import ADMIN_KEY, Api, signed_in, token
 from tests.e2e.test_remote_worker import Worker
 
 WS = "/ws/session-1"
@@ -46,16 +52,14 @@ NO_HEADER = {"authorization": ""}  # the fixture's client signs every request in
 
 
 @contextmanager
-def relaying(client: TestClient) -> Iterator[None]:
-    """The app's bus and relay; one started here if the app runs none."""
+def relaying(client: TestClient, bus: Any = None) -> Iterator[None]:
+    """The app's bus and relay; with ``bus``, or if the app has none, that bus (default: an
+    in-process one) and a relay started here."""
     services = client.app.state.services
-    if getattr(services, "bus", None) is not None:
+    if bus is None and getattr(services, "bus", None) is not None:
         yield
         return
-    from application.relay import MemoryTracking, Relay  # noqa: PLC0415
-    from infrastructure.memory_bus import MemoryBus  # noqa: PLC0415
-
-    services.bus = MemoryBus(ledger=services.ledger)
+    services.bus = bus or MemoryBus(ledger=services.ledger)
     relay = Relay(services.ledger, services.bus, MemoryTracking(), poll_interval=0.05)
 
     async def start() -> None:
@@ -435,27 +439,75 @@ def test_a_project_scoped_key_follows_only_its_project(api):
 # ---- resume ------------------------------------------------------------------------------------
 
 KEYS = "/api/auth/api-keys"
-STEPS = st.lists(
-    st.one_of(
-        st.tuples(st.just("write"), st.sampled_from(["create", "change", "elsewhere", "project"])),
-        st.tuples(st.just("subscribe"), st.none() | st.integers(0, 4)),
-        st.tuples(st.just("racing"), st.integers(1, 6), st.none() | st.integers(0, 4)),
-    ),
-    min_size=1,
-    max_size=7,
-)
+
+
+class LateLive:
+    """A live subscription that starts listening only when released, as a NATS consumer is
+    created a moment after it is asked for: what is published meanwhile never reaches it."""
+
+    def __init__(self, bus: MemoryBus, subject_filter: str) -> None:
+        self._bus = bus
+        self._filter = subject_filter
+        self._inner: Any = None
+        self.released = asyncio.Event()
+
+    def __aiter__(self) -> LateLive:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._inner is None:
+            await self.released.wait()
+            self._inner = MemoryBus.live(self._bus, self._filter)
+        return await self._inner.__anext__()
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
+
+
+class HeldBus(MemoryBus):
+    """The in-process bus, with live subscriptions that may start late (``hold``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.late: list[LateLive] = []
+
+    def live(self, subject_filter: str) -> Any:
+        if not self.hold:
+            return super().live(subject_filter)
+        self.late.append(LateLive(self, subject_filter))
+        return self.late[-1]
+
+    async def release(self) -> None:
+        for late in self.late:
+            late.released.set()
 
 
 class World:
-    """One example's project, its tasks, and the positions seen between steps."""
+    """The app with a bus and a relay the test drives (the store may run ahead of the bus, and a
+    subscription may start listening late); one project, its tasks, the positions between steps."""
 
     def __init__(self, api: Api) -> None:
         self.api = api
-        self.project = api.project()["id"]
-        self.elsewhere = api.project(name="Elsewhere")["id"]
-        self.tasks = [api.task(self.project)["id"]]
-        self.marks = [api.position()]
+        services = api.client.app.state.services
+        self.bus = services.bus = HeldBus()
+        self.relay = Relay(services.ledger, self.bus, MemoryTracking())
+        self.publish()
         self.lock = threading.Lock()
+
+    def begin(self, hold: bool) -> None:
+        self.project = self.api.project()["id"]
+        self.elsewhere = self.api.project(name="Elsewhere")["id"]
+        self.tasks = [self.api.task(self.project)["id"]]
+        self.marks = [self.api.position()]
+        self.bus.hold = hold
+
+    def publish(self) -> None:
+        self.api.client.portal.call(self.relay.catch_up)
+
+    def release(self) -> None:
+        self.api.client.portal.call(self.bus.release)
 
     def write(self, kind: str) -> None:
         api = self.api
@@ -479,14 +531,38 @@ class World:
         return event.aggregate_id == self.project or event.aggregate_id in self.tasks
 
 
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.sampled_from(["create", "change", "elsewhere", "project"])),
+        st.tuples(st.just("publish")),
+        st.tuples(st.just("release")),
+        st.tuples(st.just("subscribe"), st.none() | st.integers(0, 4)),
+        st.tuples(st.just("racing"), st.integers(1, 5), st.none() | st.integers(0, 4)),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    return World(api)
+
+
 @hypothesis_settings(
-    max_examples=12,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=STEPS)
-def test_a_resumed_subscription_receives_the_stores_events_with_no_gap_and_no_duplicate(api, steps):
-    world = World(api)
+@given(steps=STEPS, hold=st.booleans())
+def test_a_resumed_subscription_receives_the_stores_events_with_no_gap_and_no_duplicate(
+    world, steps, hold
+):
+    """Whatever the order of writes, relaying, late listening and subscribing (a ``since`` or
+    none, while another thread writes and relays), each subscription receives exactly the
+    store's events for its filter after its start, in order."""
+    api = world.api
+    world.begin(hold)
     with ExitStack() as stack:
         sockets: list[tuple[Socket, int]] = []
 
@@ -497,26 +573,50 @@ def test_a_resumed_subscription_receives_the_stores_events_with_no_gap_and_no_du
             )
             sockets.append((socket, ack["since"]))
 
+        def race(count: int) -> None:
+            for _ in range(count):
+                world.write("create")
+                world.publish()
+
         for step in steps:
             if step[0] == "write":
                 world.write(step[1])
+            elif step[0] == "publish":
+                world.publish()
+            elif step[0] == "release":
+                world.release()
             elif step[0] == "subscribe":
                 subscribe(step[1])
-            else:  # writes from another thread while the subscription is made
-                _, count, back = step
-                writer = threading.Thread(
-                    target=lambda n=count: [world.write("create") for _ in range(n)]
-                )
+            else:
+                writer = threading.Thread(target=race, args=(step[1],))
                 writer.start()
-                subscribe(back)
+                subscribe(step[2])
                 writer.join()
             world.marks.append(api.position())
-        subscribe(0)
         marker = api.client.patch(f"/api/projects/{world.project}", json={"description": "end"})
-        end = written_at(marker)
+        world.release()
+        world.publish()
         for socket, since in sockets:
-            received = [m["position"] for m in socket.events_until(end)]
+            received = [m["position"] for m in socket.events_until(written_at(marker))]
             assert received == stored(api, since, world.mine), (since, steps)
+
+
+def test_a_burst_larger_than_the_buffers_arrives_whole_from_the_store(settings):
+    """The live buffer overflows (one relay batch of 12 events, room for 2): what it dropped is
+    read from the store."""
+    with serving(ws_settings(settings, ws_queue_size=2)) as api:
+        world = World(api)
+        world.begin(hold=False)
+        with connected(api) as socket:
+            ack = subscribed(socket, channel="project_updates", project_id=world.project)
+            world.write("change")  # one live event first: the gap before it is read
+            world.publish()
+            for _ in range(12):
+                world.write("create")
+            world.publish()
+            received = [m["position"] for m in socket.events_until(api.position())]
+        assert received == stored(api, ack["since"], world.mine)
+    assert len(received) == 13
 
 
 def test_a_since_the_store_cannot_replay_asks_for_a_resync(settings):
@@ -667,3 +767,68 @@ def test_an_unsubscribed_channel_stops_and_seed_002s_subscribe_works(api):
         first = socket.receive()
     assert first["subscription"] == "queue_status"  # nothing came of the project any more
     assert first["position"] == queued["meta"]["position"]
+
+
+# ---- across replicas and over NATS -------------------------------------------------------------
+
+
+@contextmanager
+def two_replicas(settings: Settings) -> Iterator[tuple[TestClient, Starlette, Starlette]]:
+    """Two apps on one store, served under ``/one`` and ``/two`` on one event loop, sharing one
+    in-process bus (as replicas share NATS); only ``one`` relays and runs projections."""
+    migrate(settings)
+    one = create_app(settings)
+    two = create_app(msgspec.structs.replace(settings, run_projections=False))
+
+    @asynccontextmanager
+    async def both(_: Starlette) -> AsyncIterator[None]:
+        async with one.router.lifespan_context(one), two.router.lifespan_context(two):
+            yield
+
+    front = Starlette(routes=[Mount("/one", one), Mount("/two", two)], lifespan=both)
+    with TestClient(front, raise_server_exceptions=False) as client:
+        client.app = one  # the relay's app
+        with relaying(client, MemoryBus(ledger=one.state.services.ledger)):
+            two.state.services.bus = one.state.services.bus
+            yield client, one, two
+
+
+def test_a_client_of_one_replica_sees_what_another_replica_wrote(settings):
+    with two_replicas(ws_settings(settings)) as (client, one, two):
+        response = client.post(
+            "/one/api/auth/token",
+            json={"team_id": "default", "role": "admin"},
+            headers={"X-Admin-Key": ADMIN_KEY},
+        )
+        headers = {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+        project = client.post("/one/api/projects/", json={"name": "Web"}, headers=headers)
+        project_id = project.json()["data"]["id"]
+        with client.websocket_connect("/two/ws/s-2", headers=headers) as session:
+            socket = Socket(session)
+            assert socket.receive()["type"] == "connected"
+            ack = subscribed(socket, channel="project_updates", project_id=project_id, since=0)
+            body = {"title": "Add login", "project_id": project_id}
+            task = client.post("/one/api/tasks/", json=body, headers=headers)
+            messages = socket.events_until(written_at(task))
+    assert ack["since"] == 0
+    assert [m["data"]["event"] for m in messages] == ["project.created", "task.created"]
+    assert messages[-1]["data"]["task_id"] == task.json()["data"]["id"]
+
+
+def test_events_reach_a_socket_through_nats_jetstream(settings, nats_url, nats_stream):
+    stream, prefix = nats_stream
+    with serving(ws_settings(settings)) as api:
+        with relaying(api.client, NatsBus(nats_url, stream, prefix=prefix)):
+            project = api.project()
+            before = api.position()
+            with connected(api) as socket:
+                replayed = subscribed(
+                    socket, channel="project_updates", project_id=project["id"], since=before - 1
+                )
+                task = api.task(project["id"])
+                last = api.client.patch(f"/api/tasks/{task['id']}", json={"title": "Add logout"})
+                messages = socket.events_until(written_at(last))
+        expected = stored(api, before - 1, lambda e: e.aggregate_id in (project["id"], task["id"]))
+    assert replayed["since"] == before - 1
+    assert [m["position"] for m in messages] == expected
+    assert [m["data"]["event"] for m in messages][-2:] == ["task.created", "task.updated"]
