@@ -168,15 +168,14 @@ class Session:
         await handlers[type(message)](message)
 
     async def _auth(self, message: Auth) -> None:
-        """A fresh token for the same principal (a JWT is short-lived): rechecks use it."""
+        """A fresh token (a JWT is short-lived): rechecks use it from now on. It must be of the
+        same team and project scope, for which the subscriptions were authorized."""
         fresh = await self.authenticate(message.token)
         mine = self.principal
-        if (fresh.actor_id, fresh.team_id, fresh.project_id) != (
-            mine.actor_id,
-            mine.team_id,
-            mine.project_id,
-        ):
-            raise MessageError("AUTH_TOKEN_INVALID", "the token is another principal's")
+        if (fresh.team_id, fresh.project_id) != (mine.team_id, mine.project_id):
+            raise MessageError("AUTH_TOKEN_INVALID", "the token is for another team or project")
+        if not fresh.allows(Permission.READ):
+            raise MessageError("AUTH_INSUFFICIENT_PERMISSIONS", f"role {fresh.role} may not read")
         self.principal, self.credential = fresh, message.token
         await self.send(reply("authenticated", who(fresh), message.id))
 

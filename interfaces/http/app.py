@@ -92,14 +92,19 @@ def create_app(
         if settings.worker_count > 0:
             host.start()
         app.state.execution = host
+        relay = app.state.services.relay
+        if settings.relay_in_process:  # the log's events to the bus (docs/architecture.md)
+            relay.start()
         try:
             yield
         finally:
             await host.stop()
+            await relay.stop()
             commands = getattr(app.state, "command_registry", None)
             if commands is not None:  # programs started by /api/commands: stopped and recorded
                 await commands.close()
             if own:
+                await app.state.services.bus.close()
                 if app.state.services.rate_limiter is not None:
                     await app.state.services.rate_limiter.close()  # an async pool: on its loop
                 app.state.services.close()

@@ -284,6 +284,31 @@ def test_a_disabled_user_loses_the_socket_at_the_next_check(api):
     assert close.code == 4401 and "AUTH_ACCOUNT_DISABLED" in close.reason
 
 
+def test_a_disabled_user_loses_the_socket_at_the_periodic_check(settings):
+    with serving(ws_settings(settings, ws_reauth_seconds=0.2)) as api:
+        body = {"username": "bob", "password": "password-1", "role": "viewer"}
+        bob = api.ok("POST", "/api/users", 201, json=body)["data"]
+        login = api.post("/api/auth/login", json={"username": "bob", "password": "password-1"})
+        with connected(api, credential=login.json()["data"]["access_token"]) as socket:
+            api.ok("PATCH", f"/api/users/{bob['id']}", json={"disabled": True})
+            close = socket.closed()  # the client said nothing
+    assert close.code == 4401 and "AUTH_ACCOUNT_DISABLED" in close.reason
+
+
+def test_a_fresh_token_of_the_same_team_replaces_the_sockets_credential(api):
+    with connected(api, role="viewer") as socket:
+        fresh = socket.ask(type="auth", token=token(api.client, "default", "operator"))
+        assert fresh["type"] == "authenticated" and fresh["data"]["role"] == "operator"
+        assert socket.ask(type="execute_task", task_id="missing")["data"]["code"] == (
+            "TASK_NOT_FOUND"  # an operator now: past the permission check
+        )
+        other = socket.ask(type="auth", token=token(api.client, "team-b", "admin"))
+        assert other["type"] == "error" and other["data"]["code"] == "AUTH_TOKEN_INVALID"
+        forged = socket.ask(type="auth", token="tw_nope_nope")
+        assert forged["type"] == "error" and forged["data"]["code"] == "AUTH_TOKEN_INVALID"
+        assert socket.ask(type="ping")["type"] == "pong"
+
+
 # ---- what a subscription receives --------------------------------------------------------------
 
 
