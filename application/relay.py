@@ -35,6 +35,8 @@ class Tracking(Protocol):
 
     def set(self, name: str, position: int) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class MemoryTracking:
     """Tracking in this process (unit tests)."""
@@ -47,6 +49,9 @@ class MemoryTracking:
 
     def set(self, name: str, position: int) -> None:
         self.positions[name] = max(position, self.positions.get(name, 0))
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 class Relay:

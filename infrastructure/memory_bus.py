@@ -19,9 +19,10 @@ that log. A durable consumer behind the floor (a restart, or too slow for the lo
   position: nothing is lost, and nothing acknowledged comes again.
 - without: skips to the floor (those events are gone, as in a JetStream stream past its limits).
 
-With ``ledger`` the floor starts at the head of the log when the bus is first used: events up to it
-count as published already (a relay republishing its tail after a restart changes nothing). A new
-durable consumer (no position yet) starts at the floor: the events published after it existed.
+With ``ledger`` the floor starts at the head of the log when the bus is first used (a relay
+resuming from its tracked position may publish a few events below it again: a durable consumer
+skips what it has). A new durable consumer (no position yet) starts at the floor: the events
+published after it existed.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ class MemoryBus:
         self._replay_batch = replay_batch
         self._log: deque[PublicEvent] = deque()
         self._floor: int | None = None  # every event published above it is in the log
-        self._last = 0  # the last position published (or counted as published)
+        self._last = 0  # the last position published
         self._live: list[MemoryLive] = []
         self._positions: dict[str, int] = {}
         self._consumers: dict[str, asyncio.Lock] = {}
@@ -217,8 +218,7 @@ class MemoryBus:
         self._notify()
 
     async def last_position(self) -> int | None:
-        """The last position published (or counted as published); None before any."""
-        await self._ensure_floor()
+        """The last position published to this bus; None before any."""
         return self._last or None
 
     def _notify(self) -> None:
@@ -230,7 +230,6 @@ class MemoryBus:
             head = 0 if self._ledger is None else await asyncio.to_thread(self._ledger.max_position)
             if self._floor is None:  # another coroutine may have set it meanwhile
                 self._floor = head
-                self._last = max(self._last, head)
         return self._floor
 
     # ---- live ---------------------------------------------------------------------------

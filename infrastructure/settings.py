@@ -59,6 +59,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_send_grace: float = 1.0
     ws_max_replay: int = 10_000
     ws_reauth_seconds: float = 60.0
+    # the event bus (docs/operations.md, "NATS and the relay"): NATS JetStream when nats_url is
+    # set, else in this process; the stream keeps events nats_max_age seconds and nats_max_bytes
+    # at most; run_relay: the API process relays (None: only in embedded mode, without NATS)
+    nats_url: str | None = None
+    nats_stream: str = "TASKWARDEN"
+    nats_max_age: float = 7 * 24 * 3600.0
+    nats_max_bytes: int = 1 << 30
+    run_relay: bool | None = None
+
+    @property
+    def relay_in_process(self) -> bool:
+        """The API process runs the relay."""
+        return self.run_relay if self.run_relay is not None else self.nats_url is None
 
     @property
     def worker_count(self) -> int:
@@ -140,6 +153,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ws_send_grace=float(env.get("TASKWARDEN_WS_SEND_GRACE", "1")),
             ws_max_replay=int(env.get("TASKWARDEN_WS_MAX_REPLAY", "10000")),
             ws_reauth_seconds=float(env.get("TASKWARDEN_WS_REAUTH_SECONDS", "60")),
+            nats_url=env.get("TASKWARDEN_NATS_URL") or None,
+            nats_stream=env.get("TASKWARDEN_NATS_STREAM", "TASKWARDEN"),
+            nats_max_age=float(env.get("TASKWARDEN_NATS_MAX_AGE_SECONDS", str(7 * 24 * 3600))),
+            nats_max_bytes=int(env.get("TASKWARDEN_NATS_MAX_BYTES", str(1 << 30))),
+            run_relay=env["TASKWARDEN_RUN_RELAY"] in ("1", "true", "yes")
+            if env.get("TASKWARDEN_RUN_RELAY")
+            else None,
         )
 
 

@@ -1,4 +1,4 @@
-"""``taskwarden``: serve, migrate, history, projections, worker."""
+"""``taskwarden``: serve, migrate, history, projections, worker, relay."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(stop every other runner and API process first)",
     )
     _add_worker(commands)
+    commands.add_parser(
+        "relay",
+        help="publish the log's events to NATS (TASKWARDEN_NATS_URL) until SIGTERM or SIGINT",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     return {
@@ -38,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history": _history,
         "projections": _projections,
         "worker": _worker,
+        "relay": _relay,
     }[args.command](settings, args)
 
 
@@ -204,6 +209,41 @@ async def _remote_workers(settings: Settings, server: str, token: str, count: in
         released = await backend.release_all("failed", STOPPED)  # any the pool could not record
         await backend.close()
     print(f"stopped; {released} executions recorded as failed", flush=True)
+    return 0
+
+
+# ---- relay --------------------------------------------------------------------------------------
+
+
+def _relay(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    if not settings.nats_url:
+        print(
+            "taskwarden relay needs TASKWARDEN_NATS_URL (embedded mode relays in the API process)",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return asyncio.run(_run_relay(settings))
+
+
+async def _run_relay(settings: Settings) -> int:
+    """Follows the log and publishes to the stream; on stop, at worst the last batch is published
+    again by the next run (and dropped by the stream as a duplicate)."""
+    from interfaces.services import build  # noqa: PLC0415
+
+    services = build(msgspec_replace(settings, run_projections=False))
+    services.relay.start()
+    print(f"relaying to {settings.nats_url}, stream {settings.nats_stream}", flush=True)
+    try:
+        await _stopped()
+    finally:
+        await services.relay.stop()
+        await services.bus.close()
+        services.close()
+    print(f"stopped at position {services.relay.position}", flush=True)
     return 0
 
 

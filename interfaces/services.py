@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 from application.committer import Committer
 from application.ledger import Ledger
-from application.ports import PasswordHasher, RateLimiter, TokenCodec
+from application.ports import Bus, PasswordHasher, RateLimiter, TokenCodec
+from application.relay import Relay, Tracking
 from application.scheduler import Scheduler
 from application.store import Store
 from infrastructure.event_store import ledger_env
+from infrastructure.memory_bus import MemoryBus
 from infrastructure.passwords import ScryptHasher
 from infrastructure.rate_limit import MemoryRateLimiter
 from infrastructure.rate_limit_postgres import PostgresRateLimiter, migrate_rate_limits
+from infrastructure.relay_tracking import open_tracking
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec, load_secret
 from infrastructure.views import open_read_model
@@ -34,11 +37,15 @@ class Services:
     codec: TokenCodec
     hasher: PasswordHasher
     scheduler: Scheduler
+    bus: Bus  # closed by the lifespan (async), like the rate limiter
+    relay: Relay  # started by the API process (Settings.relay_in_process) or `taskwarden relay`
+    tracking: Tracking
     rate_limiter: RateLimiter | None = None  # None: rate limits are off; closed by the lifespan
 
     def close(self) -> None:
         self.runner.stop()
         self.committer.close()
+        self.tracking.close()
         self.read_model.close()
         self.ledger.close()
 
@@ -50,6 +57,7 @@ def migrate(settings: Settings) -> None:
     read_model = open_read_model(settings)
     try:
         read_model.migrate()
+        open_tracking(settings).migrate()  # tw_relay: the relay's position
         if settings.database_url and settings.uses_postgres:
             migrate_rate_limits(settings.database_url)
     finally:
@@ -66,6 +74,10 @@ def build(settings: Settings) -> Services:
     if settings.run_projections:
         runner.start()
     store = Store(ledger, committer)
+    tracking = open_tracking(settings)
+    bus = open_bus(settings, ledger, tracking)
+    relay = Relay(ledger, bus, tracking)
+    committer.on_commit(relay.poke)
     scheduler = Scheduler(
         store,
         read_model,
@@ -81,6 +93,9 @@ def build(settings: Settings) -> Services:
         scheduler=scheduler,
         read_model=read_model,
         runner=runner,
+        bus=bus,
+        relay=relay,
+        tracking=tracking,
         codec=JwtCodec(load_secret(settings.jwt_secret, settings.data_dir), settings.access_ttl),
         hasher=ScryptHasher(),
         rate_limiter=rate_limiter(settings),
@@ -94,3 +109,18 @@ def rate_limiter(settings: Settings) -> RateLimiter | None:
     if settings.database_url and settings.uses_postgres:
         return PostgresRateLimiter(settings.database_url)
     return MemoryRateLimiter()
+
+
+def open_bus(settings: Settings, ledger: Ledger, tracking: Tracking) -> Bus:
+    """NATS JetStream when TASKWARDEN_NATS_URL is set; else the in-process bus, whose durable
+    consumers resume from the store after a restart. Nothing connects before first use."""
+    if settings.nats_url:
+        from infrastructure.nats_bus import NatsBus  # noqa: PLC0415
+
+        return NatsBus(
+            settings.nats_url,
+            settings.nats_stream,
+            max_age=settings.nats_max_age,
+            max_bytes=settings.nats_max_bytes,
+        )
+    return MemoryBus(ledger=ledger, tracking=tracking)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.requests import Request
@@ -40,12 +41,34 @@ async def _check_store(request: Request) -> dict[str, object]:
     return {"status": "healthy", "response_time": elapsed, "position": position}
 
 
+async def _check_bus(request: Request) -> dict[str, object]:
+    """The bus answers (NATS: connected, the stream reachable), with the relay's position, lag
+    and last error when this process runs it."""
+    services = _services(request)
+    health = getattr(services.bus, "health", None)
+    check: dict[str, object] = {"status": "healthy", "kind": type(services.bus).__name__}
+    if health is not None:
+        try:
+            async with asyncio.timeout(3.0):
+                check = await health()
+        except Exception as error:  # noqa: BLE001 - a probe reports any failure as unhealthy
+            check = {"status": "unhealthy", "error": type(error).__name__}
+    if services.relay.running:
+        check["relay"] = services.relay.status()
+    return check
+
+
 async def ready(request: Request) -> Response:
-    """Readiness: the event store and the read model answer, else 503."""
+    """Readiness: the event store, the read model and the bus answer, else 503."""
     store = await _check_store(request)
-    status = 200 if store["status"] == "healthy" else 503
+    bus = await _check_bus(request)
+    healthy = store["status"] == "healthy" and bus["status"] == "healthy"
+    status = 200 if healthy else 503
     return JSON(
-        {"status": "ready" if status == 200 else "unavailable", "checks": {"database": store}},
+        {
+            "status": "ready" if status == 200 else "unavailable",
+            "checks": {"database": store, "bus": bus},
+        },
         status,
     )
 
@@ -71,14 +94,15 @@ async def api_health_detailed(request: Request) -> Response:
         "position": services.runner.position,
         "lag": max(0, int(head or 0) - services.runner.position),  # type: ignore[call-overload]
     }
-    healthy = store["status"] == "healthy"
+    bus = await _check_bus(request)
+    healthy = store["status"] == "healthy" and bus["status"] == "healthy"
     data = {
         "status": "healthy" if healthy else "unhealthy",
         "uptime": _uptime(request),
         "checks": {
             "database": store,
             "projections": projection,
-            "bus": {"status": "healthy", "kind": "in-process"},
+            "bus": bus,
         },
         "metrics": request.app.state.metrics.summary(),
     }
@@ -129,7 +153,7 @@ ENDPOINTS = [
         "GET",
         "/ready",
         ready,
-        "Readiness: event store and read model reachable (503 with the same body when not)",
+        "Readiness: event store, read model and bus reachable (503 with the same body when not)",
         "health",
         public=True,
         response=READINESS,
