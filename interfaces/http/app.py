@@ -30,6 +30,7 @@ from interfaces.http import (
     routes_queues,
     routes_tasks,
     routes_users,
+    routes_webhooks,
     routes_workers,
 )
 from interfaces.http.docs_page import PAGE
@@ -40,6 +41,7 @@ from interfaces.http.metrics import MeasureRequests, Metrics
 from interfaces.http.openapi import document
 from interfaces.http.rate_limits import Policy, RateLimits
 from interfaces.services import Services, build, migrate
+from interfaces.webhook_host import WebhookHost
 from interfaces.ws import ROUTE as WEBSOCKET
 
 ENDPOINTS: list[Endpoint] = [
@@ -56,6 +58,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_hitl.ENDPOINTS,
     *routes_queues.ENDPOINTS,
     *routes_workers.ENDPOINTS,
+    *routes_webhooks.ENDPOINTS,
 ]
 
 
@@ -95,9 +98,12 @@ def create_app(
         relay = app.state.services.relay
         if settings.relay_in_process:  # the log's events to the bus (docs/architecture.md)
             relay.start()
+        app.state.webhooks = WebhookHost(app.state.services)  # pings; the queue when embedded
+        app.state.webhooks.start()
         try:
             yield
         finally:
+            await app.state.webhooks.stop()
             await host.stop()
             await relay.stop()
             commands = getattr(app.state, "command_registry", None)

@@ -77,6 +77,7 @@ BODIES: dict[str | None, Any] = {
         held_by_worker(world) | {"message": {"type": "progress", "percentage": 10}}
     ),
     "FinishExecution": lambda world: held_by_worker(world) | {"outcome": "completed"},
+    "UpdateWebhook": {"description": "Taken over", "events": ["*"]},
 }
 # Extra query strings tried on routes that declare the parameter.
 QUERY_VARIANTS: dict[str, str] = {
@@ -128,6 +129,7 @@ class World:
     key: dict[str, Any]
     user: dict[str, Any]
     command: dict[str, Any] = field(default_factory=dict)
+    webhook: dict[str, Any] = field(default_factory=dict)  # with the id of a delivery to it
     items: dict[str, str] = field(default_factory=dict)  # question, checkpoint, experience
     markers: set[str] = field(default_factory=set)
 
@@ -149,11 +151,16 @@ class World:
             return [*(self.items[k] for k in ITEM_KINDS), self.tasks["review"]["id"]]
         if param in ("checkpoint_id", "experience_id"):
             return [self.items[param.removesuffix("_id")]]
+        if param == "webhook_id":
+            return [self.webhook["id"]]
+        if param == "delivery_id":
+            return [self.webhook["delivery_id"]]
         raise LookupError(param)
 
     def aggregate_ids(self) -> list[str]:
         return (
             [self.project["id"], self.key["id"], self.user["id"], self.command["id"]]
+            + [self.webhook["id"], self.webhook["delivery_id"]]
             + [t["id"] for t in self.tasks.values()]
             + list(self.items.values())
         )
@@ -260,6 +267,11 @@ def build_world(api: Api, a: Team, tag: str) -> World:
     command = a.ok("POST", "/api/commands/execute", json=running)
     world = World(project=project, tasks=tasks, key=key, user=user, command=command)
     world.items = items
+    # a webhook to a name that never resolves (its ping fails at once), for no event that occurs
+    hook = {"url": f"https://galah{tag}.invalid/hook", "events": ["system.maintenance"]}
+    webhook = a.ok("POST", "/api/webhooks", json={**hook, "description": f"Galah{tag} alerts"})
+    pinged = a.ok("POST", f"/api/webhooks/{webhook['id']}/test")
+    world.webhook = {**webhook, "delivery_id": pinged["id"]}
     me = a.ok("GET", "/api/auth/me")
     world.markers = {
         project["id"],
@@ -278,6 +290,11 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         f"platypus{tag}",
         f"Echidna{tag} workspace",
         command["id"],
+        webhook["id"],
+        webhook["secret"],
+        pinged["id"],
+        f"galah{tag}",
+        f"Galah{tag} alerts",
         f"Bandicoot{tag}",
         f"Possum{tag} lesson",
         "quoll",
@@ -314,11 +331,15 @@ def missing_ref(ref: str) -> str:
 
 
 def requests_for(endpoint: Endpoint, world: World) -> list[tuple[str, str, dict[str, str]]]:
-    """(path, presented ref, query) for every ref of A's that fits the route's parameter."""
-    (param,) = re.findall(r"{(\w+)}", endpoint.path)
+    """(path, presented ref, query) for every ref of A's that fits the route's last parameter;
+    an outer one (the webhook of a delivery) takes A's first ref of its kind."""
+    *outer, param = re.findall(r"{(\w+)}", endpoint.path)
+    path = endpoint.path
+    for name in outer:
+        path = path.replace(f"{{{name}}}", world.refs(name)[0])
     queries = [{}] + [{q: QUERY_VARIANTS[q]} for q in endpoint.query if q in QUERY_VARIANTS]
     return [
-        (endpoint.path.replace(f"{{{param}}}", ref), ref, query)
+        (path.replace(f"{{{param}}}", ref), ref, query)
         for ref in world.refs(param)
         for query in queries
     ]
@@ -350,6 +371,10 @@ def snapshot(api: Api, a: Team, world: World) -> dict[str, Any]:
     reads["keys"] = a.ok("GET", "/api/auth/api-keys")
     reads["user"] = a.ok("GET", f"/api/users/{world.user['id']}")
     reads["users"] = a.ok("GET", "/api/users/")
+    hook = world.webhook["id"]
+    reads["webhook"] = a.ok("GET", f"/api/webhooks/{hook}")
+    reads["webhooks"] = a.ok("GET", "/api/webhooks")
+    reads["webhook deliveries"] = a.ok("GET", f"/api/webhooks/{hook}/deliveries")
     repository = api.client.app.state.services.ledger.repository
     reads["versions"] = {i: repository.get(UUID(i)).version for i in world.aggregate_ids()}
     return reads
@@ -363,8 +388,8 @@ def test_every_non_public_route_has_an_isolation_probe():
     for e in WITH_ID:
         params = re.findall(r"{(\w+)}", e.path)
         known = ("task_id", "slug", "project_id", "key_id", "user_id", "command_id", "execution_id")
-        known += ("item_id", "checkpoint_id", "experience_id")
-        if len(params) != 1 or params[0] not in known:
+        known += ("item_id", "checkpoint_id", "experience_id", "webhook_id", "delivery_id")
+        if not params or not set(params) <= set(known):
             uncovered.append(f"{e.method} {e.path}: no refs for path parameters {params}")
         name = None if e.body is None else e.body.__name__
         if name not in BODIES:
@@ -389,7 +414,7 @@ def test_team_b_gets_404_on_every_route_with_an_id_of_team_a_and_changes_nothing
             where = f"{endpoint.method} {path} {query}"
             if answer.status_code != 404:
                 wrong.append(f"{where}: {answer.status_code} {answer.text[:200]}")
-            if leaked := leaks(answer.text, world, {ref}):
+            if leaked := leaks(answer.text, world, {ref, *path.split("/")}):
                 wrong.append(f"{where}: reveals {leaked}")
             unknown = missing_ref(ref)
             missing = b.request(endpoint.method, path.replace(ref, unknown), **sent)
@@ -406,13 +431,14 @@ def test_the_same_requests_by_team_a_succeed(api, teams):
     wrong = []
     for n, endpoint in enumerate(WITH_ID):
         fresh = build_world(api, a, f"c{n}")
-        (param,) = re.findall(r"{(\w+)}", endpoint.path)
-        ref = fresh.refs(param)[0]
-        if param in ("task_id", "slug"):
-            action = endpoint.path.rsplit("/", 1)[-1]
-            task = fresh.tasks[TASK_FOR_ACTION.get(action, "pending")]
-            ref = task["slug" if param == "slug" else "id"]
-        path = endpoint.path.replace(f"{{{param}}}", ref)
+        path = endpoint.path
+        for param in re.findall(r"{(\w+)}", endpoint.path):
+            ref = fresh.refs(param)[0]
+            if param in ("task_id", "slug"):
+                action = endpoint.path.rsplit("/", 1)[-1]
+                task = fresh.tasks[TASK_FOR_ACTION.get(action, "pending")]
+                ref = task["slug" if param == "slug" else "id"]
+            path = path.replace(f"{{{param}}}", ref)
         query = {q: v for q, v in REQUIRED_QUERY.items() if q in endpoint.query}
         answer = a.request(endpoint.method, path, params=query, json=body_of(endpoint, fresh))
         if answer.status_code >= 300:
@@ -490,6 +516,7 @@ def test_team_a_sees_its_own_data_in_the_same_listings(api, teams):
             assert world.markers & {m for m in world.markers if m in answer.text}
             counted.add(endpoint.path)
     assert {"/api/tasks/", "/api/projects/", "/api/auth/api-keys", "/api/users/"} <= counted
+    assert "/api/webhooks" in counted
     for name, value in probes(world).items():
         if name in ("project_id", "search", "assigned_to", "tags"):
             found = a.ok("GET", "/api/tasks/", params={name: value, "min_position": str(head)})
@@ -634,6 +661,15 @@ def probe_claim_work(api: Api, b: Team, world: World) -> None:
     assert answer.json()["data"] is None  # B has nothing queued; A's work is not B's
 
 
+def probe_create_webhook(api: Api, b: Team, world: World) -> None:
+    body = {"url": world.webhook["url"], "events": ["*"]}  # the same URL: B's own, apart
+    mine = b.ok("POST", "/api/webhooks", json=body)
+    assert mine["id"] != world.webhook["id"] and mine["secret"] != world.webhook["secret"]
+    listed = b.ok("GET", "/api/webhooks")
+    assert [w["id"] for w in listed["items"]] == [mine["id"]]
+    b.ok("DELETE", f"/api/webhooks/{mine['id']}")  # sends nothing of B's during the other probes
+
+
 CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/tasks/"): probe_create_task,
     ("POST", "/api/tasks/submit"): probe_submit,
@@ -648,6 +684,7 @@ CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("DELETE", "/api/queues/clear"): probe_clear_queue,
     ("POST", "/api/queues/priority"): probe_queue_priority,
     ("POST", "/api/workers/claim"): probe_claim_work,
+    ("POST", "/api/webhooks"): probe_create_webhook,
 }
 
 

@@ -1,0 +1,226 @@
+"""One attempt at a delivery: sign, send through the ``WebhookSender`` port, record the outcome.
+
+Shared by the queue (``application/webhook_dispatch.py``), the test ping and manual redelivery.
+The request is built from the stored delivery (its exact body) and the webhook's secrets at the
+moment of sending; the outcome is recorded on the delivery and, for deliveries of events, on the
+webhook (a failing streak, 410 Gone, five days of failures: ``Webhook.record_outcome``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+import msgspec
+
+from application import webhook_logs
+from application.public_events import PublicEvent
+from application.store import Store
+from application.webhook_signing import signed_headers
+from application.webhooks import attempt_data, delivery_data, load_delivery, load_webhook
+from domain.values import Actor, rfc3339
+from domain.webhook import EVENT, TEST, Webhook, WebhookDelivery, delivery_id
+
+
+class WebhookResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """What came of one request. ``status`` None: no answer (address refused, timeout,
+    connection or TLS failure), with ``error`` saying which."""
+
+    status: int | None
+    duration: float
+    error: str | None = None
+    retry_after: float | None = None  # seconds, from the answer's Retry-After
+
+
+class WebhookSender(Protocol):
+    """POSTs one signed request; never raises for what the network or the receiver does."""
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> WebhookResponse: ...
+
+
+class Outbound(msgspec.Struct, frozen=True):
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def event_payload(event: PublicEvent, webhook_id: str, delivery: UUID, types: list[str]) -> str:
+    """Seed 000's shape (``event``, ``timestamp``, ``data``, ``webhook_id``, ``delivery_id``)
+    with Standard Webhooks' ``type``; ``types`` are every name of the event the webhook asked
+    for (``task.execution_finished`` is also ``task.completed``)."""
+    data = {**event.data, f"{event.aggregate}_id": event.aggregate_id}
+    body = {
+        "type": types[0],
+        "event": types[0],
+        "types": types,
+        "timestamp": event.timestamp,
+        "webhook_id": webhook_id,
+        "delivery_id": str(delivery),
+        "position": event.position,
+        "team_id": event.team_id,
+        "aggregate": event.aggregate,
+        "aggregate_id": event.aggregate_id,
+        "version": event.version,
+        "actor": event.actor,
+        "data": data,
+    }
+    return msgspec.json.encode(body).decode()
+
+
+def ping_payload(webhook: Webhook, delivery: UUID, now: datetime) -> str:
+    body = {
+        "type": "webhook.test",
+        "event": "webhook.test",
+        "types": ["webhook.test"],
+        "timestamp": rfc3339(now),
+        "webhook_id": str(webhook.id),
+        "delivery_id": str(delivery),
+        "team_id": webhook.team_id,
+        "data": {"message": "A test ping from Taskwarden", "url": webhook.url},
+    }
+    return msgspec.json.encode(body).decode()
+
+
+class Attempts:
+    """Sends deliveries through ``sender`` and records them in ``store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        sender: WebhookSender,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jitter: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),  # noqa: S311
+        user_agent: str = "Taskwarden-Webhooks",
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.clock = clock
+        self.jitter = jitter
+        self.user_agent = user_agent
+
+    def outbound(
+        self, webhook: Webhook, delivery: WebhookDelivery | UUID, payload: str, event_type: str
+    ) -> Outbound:
+        key = delivery if isinstance(delivery, UUID) else delivery.id
+        body = payload.encode()
+        now = self.clock()
+        headers = signed_headers(
+            webhook.signing_secrets(now),
+            str(key),
+            event_type,
+            int(now.timestamp()),
+            body,
+            self.user_agent,
+        )
+        return Outbound(webhook.url, headers, body)
+
+    # ---- the queue's attempt -------------------------------------------------------------
+
+    async def attempt(self, webhook_id: UUID, key: UUID, retry: bool = True) -> WebhookDelivery:
+        """Sends a stored delivery now and records the outcome (``retry``: schedule the next
+        attempt on failure)."""
+        request = await asyncio.to_thread(self._prepare, webhook_id, key)
+        response = await self.sender.send(request.url, request.headers, request.body)
+        return await asyncio.to_thread(self._record, webhook_id, key, response, retry)
+
+    def _prepare(self, webhook_id: UUID, key: UUID) -> Outbound:
+        repository = self.store.ledger.repository
+        webhook: Webhook = repository.get(webhook_id)
+        delivery: WebhookDelivery = repository.get(key)
+        return self.outbound(webhook, delivery, delivery.payload, delivery.event_type)
+
+    def _record(
+        self, webhook_id: UUID, key: UUID, response: WebhookResponse, retry: bool
+    ) -> WebhookDelivery:
+        def decide() -> WebhookDelivery:
+            repository = self.store.ledger.repository
+            webhook: Webhook = repository.get(webhook_id)
+            delivery: WebhookDelivery = repository.get(key)
+            self._apply(delivery, response, retry)
+            if delivery.kind == EVENT:
+                succeeded = delivery.attempts[-1]["status"] == "succeeded"
+                webhook.record_outcome(response.status, succeeded, delivery.attempts[-1]["at"])
+            self.store.commit(delivery, webhook)
+            return delivery
+
+        return self.store.with_retries(decide)
+
+    def _apply(self, delivery: WebhookDelivery, response: WebhookResponse, retry: bool) -> None:
+        delivery.record_attempt(
+            at=self.clock(),
+            response_code=response.status,
+            duration=response.duration,
+            error=response.error,
+            retry_after=response.retry_after,
+            jitter=self.jitter(),
+            retry=retry,
+        )
+
+    # ---- an administrator's requests -----------------------------------------------------
+
+    async def ping(self, ref: str, by: Actor) -> dict[str, Any]:
+        """A ``webhook.test`` delivery sent now, disabled webhook or not; recorded among the
+        deliveries, never retried, and no part of the failing streak."""
+        webhook = await asyncio.to_thread(load_webhook, self.store, ref, by.team_id)
+        token = f"test:{uuid4()}"
+        key = delivery_id(webhook.id, token)
+        payload = ping_payload(webhook, key, self.clock())
+        request = self.outbound(webhook, key, payload, "webhook.test")
+        response = await self.sender.send(request.url, request.headers, request.body)
+        delivery = await asyncio.to_thread(self._record_ping, webhook, token, payload, response)
+        return {**delivery_data(delivery), "attempt": attempt_data(delivery.attempts[-1])}
+
+    def _record_ping(
+        self, webhook: Webhook, token: str, payload: str, response: WebhookResponse
+    ) -> WebhookDelivery:
+        def decide() -> WebhookDelivery:
+            delivery = WebhookDelivery(
+                team_id=webhook.team_id,
+                webhook_id=str(webhook.id),
+                key=token,
+                kind=TEST,
+                position=None,
+                event_type="webhook.test",
+                types=["webhook.test"],
+                payload=payload,
+                next_attempt_at=None,
+            )
+            self._apply(delivery, response, retry=False)
+            logged = webhook_logs.deliveries(self.store, webhook.id).trigger_event(
+                delivery_id=str(delivery.id)
+            )
+            self.store.commit(delivery, logged=[logged])
+            return delivery
+
+        return self.store.with_retries(decide)
+
+    async def redeliver(self, webhook_ref: str, delivery_ref: str, by: Actor) -> dict[str, Any]:
+        """A finished delivery is sent again now (the same id and body), once: the answer
+        carries the attempt. A pending one is made due now and keeps its turn in the queue: the
+        answer carries no attempt (``attempt`` null)."""
+        webhook, delivery = await asyncio.to_thread(self._load, webhook_ref, delivery_ref, by)
+        if not delivery.finished:
+            rescheduled = await asyncio.to_thread(self._reschedule, delivery.id, by)
+            return {**delivery_data(rescheduled), "attempt": None}
+        request = self.outbound(webhook, delivery, delivery.payload, delivery.event_type)
+        response = await self.sender.send(request.url, request.headers, request.body)
+        done = await asyncio.to_thread(self._record, webhook.id, delivery.id, response, False)
+        return {**delivery_data(done), "attempt": attempt_data(done.attempts[-1])}
+
+    def _load(self, webhook_ref: str, delivery_ref: str, by: Actor) -> tuple[Webhook, Any]:
+        webhook = load_webhook(self.store, webhook_ref, by.team_id)
+        return webhook, load_delivery(self.store, webhook, delivery_ref)
+
+    def _reschedule(self, key: UUID, by: Actor) -> WebhookDelivery:
+        def decide() -> WebhookDelivery:
+            delivery: WebhookDelivery = self.store.ledger.repository.get(key)
+            delivery.reschedule(self.clock(), by)
+            self.store.commit(delivery)
+            return delivery
+
+        return self.store.with_retries(decide)

@@ -1,0 +1,276 @@
+"""The webhook queue: events from the bus become deliveries, each webhook's sent in order.
+
+Design (docs/api.md, "Webhooks"):
+
+- **Queueing.** A durable bus consumer (``webhooks``) hands over every public event, in order,
+  at least once. For each, the team's webhooks that are enabled, were created before the event,
+  and subscribe to one of its names (``seed_types``) get a ``WebhookDelivery`` whose id is derived
+  from the webhook and the event's position, logged on the webhook's delivery log, all in one
+  transaction; then the event is acknowledged. An event handed over again finds its deliveries
+  already there and queues nothing twice.
+- **Order.** Each webhook has a lane: its pending deliveries in the order they were queued (the
+  bus's order, which is the log's). A lane sends its head only; a head waiting for a retry holds
+  the deliveries behind it, while other webhooks' lanes go on. A delivery leaves the lane when it
+  succeeded or failed for good (attempts exhausted, 410 Gone); then the next one goes.
+- **State lives in the store.** The lanes are an index rebuilt at start: for each webhook, its
+  delivery log is read backwards until the first delivery of an event that is finished (those
+  before it finished earlier, since a lane finishes them in order). A head's due time, status and
+  its webhook's state are read from the store before every attempt, so a redelivery requested
+  through the API, or a webhook disabled, enabled or deleted there, is seen at the latest after
+  ``recheck`` seconds (at once when this process is poked).
+- **Disabled webhooks** keep their lane but send nothing until enabled again, then resume in
+  order; while disabled no new deliveries are queued for them. A deleted webhook's lane is dropped.
+
+One sender process runs the queue (embedded: the server; see interfaces/webhook_host.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from application import webhook_logs
+from application.ports import Bus
+from application.public_events import PublicEvent, seed_types
+from application.store import Store
+from application.webhook_attempts import Attempts, event_payload
+from domain.webhook import EVENT, Webhook, WebhookDelivery, delivery_id
+
+log = logging.getLogger("taskwarden.webhooks")
+
+CONSUMER = "webhooks"
+SUBJECTS = "taskwarden.>"
+PAGE = 100  # delivery log entries read at a time when recovering
+
+
+class Head(msgspec.Struct, frozen=True):
+    gone: bool  # the webhook was deleted
+    held: bool  # the webhook is disabled
+    finished: bool
+    due: datetime | None
+
+
+class Lane:
+    def __init__(self, webhook_id: UUID) -> None:
+        self.webhook_id = webhook_id
+        self.queue: deque[UUID] = deque()
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+
+class Dispatcher:
+    def __init__(  # noqa: PLR0913
+        self,
+        store: Store,
+        bus: Bus,
+        attempts: Attempts,
+        *,
+        consumer: str = CONSUMER,
+        subjects: str = SUBJECTS,
+        concurrency: int = 16,
+        recheck: float = 30.0,
+        pause_on_error: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.attempts = attempts
+        self.consumer = consumer
+        self.subjects = subjects
+        self.recheck = recheck
+        self.pause_on_error = pause_on_error
+        self._sending = asyncio.Semaphore(concurrency)
+        self._lanes: dict[UUID, Lane] = {}
+        self._main: asyncio.Task[None] | None = None
+
+    # ---- life --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """On the event loop that will send."""
+        self._main = asyncio.create_task(self._run(), name="webhook-dispatcher")
+
+    async def stop(self) -> None:
+        """An attempt cut short is not recorded: it is made again after a restart."""
+        tasks = [t for t in [self._main, *(lane.task for lane in self._lanes.values())] if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._lanes.clear()
+
+    def poke(self, webhook_id: UUID | str) -> None:
+        """Something changed for this webhook (enabled, redelivery asked): look again now."""
+        lane = self._lanes.get(UUID(str(webhook_id)))
+        if lane is not None:
+            lane.wake.set()
+
+    def pending(self) -> dict[str, int]:
+        """Deliveries waiting per webhook (what this process knows of)."""
+        return {str(k): len(lane.queue) for k, lane in self._lanes.items() if lane.queue}
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.recover()
+                async for delivery in self.bus.durable(self.consumer, self.subjects):
+                    await self.accept(delivery.event)
+                    await delivery.ack()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook consumer failed; starting again")
+                await asyncio.sleep(self.pause_on_error)
+
+    # ---- queueing ------------------------------------------------------------------------
+
+    async def accept(self, event: PublicEvent) -> list[UUID]:
+        """Queues the event for the webhooks that want it; returns the new deliveries."""
+        queued = await asyncio.to_thread(self._enqueue, event)
+        for webhook_id, key in queued:
+            self._push(webhook_id, key)
+        return [key for _, key in queued]
+
+    def _enqueue(self, event: PublicEvent) -> list[tuple[UUID, UUID]]:
+        names = seed_types(event)
+        repository = self.store.ledger.repository
+
+        def decide() -> list[tuple[UUID, UUID]]:
+            new: list[WebhookDelivery] = []
+            logged = []
+            for listed in webhook_logs.team_webhooks(self.store, event.team_id).get():
+                webhook: Webhook = repository.get(UUID(listed.webhook_id))
+                types = webhook.wants(event.position, names)
+                token = f"position:{event.position}"
+                key = delivery_id(webhook.id, token)
+                if not types or key in repository:
+                    continue
+                new.append(
+                    WebhookDelivery(
+                        team_id=event.team_id,
+                        webhook_id=str(webhook.id),
+                        key=token,
+                        kind=EVENT,
+                        position=event.position,
+                        event_type=types[0],
+                        types=types,
+                        payload=event_payload(event, str(webhook.id), key, types),
+                        next_attempt_at=datetime.now(UTC),
+                    )
+                )
+                log_ = webhook_logs.deliveries(self.store, webhook.id)
+                logged.append(log_.trigger_event(delivery_id=str(key)))
+            if new:
+                self.store.commit(*new, logged=logged)
+            return [(UUID(d.webhook_id), d.id) for d in new]
+
+        return self.store.with_retries(decide)
+
+    def _push(self, webhook_id: UUID, key: UUID) -> None:
+        lane = self._lanes.get(webhook_id)
+        if lane is None:
+            lane = self._lanes[webhook_id] = Lane(webhook_id)
+        lane.queue.append(key)
+        if lane.task is None or lane.task.done():
+            lane.task = asyncio.create_task(self._drain(lane), name=f"webhook-{webhook_id}")
+
+    # ---- sending -------------------------------------------------------------------------
+
+    async def _drain(self, lane: Lane) -> None:
+        try:
+            while lane.queue:
+                try:
+                    await self._step(lane)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhook %s: sending failed; trying again", lane.webhook_id)
+                    await self._sleep(lane, self.pause_on_error)
+        finally:
+            if not lane.queue and self._lanes.get(lane.webhook_id) is lane:
+                del self._lanes[lane.webhook_id]
+
+    async def _step(self, lane: Lane) -> None:
+        key = lane.queue[0]
+        head = await asyncio.to_thread(self._peek, lane.webhook_id, key)
+        if head.gone:
+            lane.queue.clear()
+            return
+        if head.finished:
+            lane.queue.popleft()
+            return
+        wait = 0.0 if head.due is None else (head.due - datetime.now(UTC)).total_seconds()
+        if head.held or wait > 0:
+            await self._sleep(lane, None if head.held else wait)
+            return
+        async with self._sending:
+            delivery = await self.attempts.attempt(lane.webhook_id, key)
+        if delivery.finished:
+            lane.queue.popleft()
+
+    def _peek(self, webhook_id: UUID, key: UUID) -> Head:
+        repository = self.store.ledger.repository
+        webhook: Webhook = repository.get(webhook_id)
+        delivery: WebhookDelivery = repository.get(key)
+        return Head(
+            gone=webhook.deleted,
+            held=not webhook.enabled,
+            finished=delivery.finished,
+            due=delivery.next_attempt_at,
+        )
+
+    async def _sleep(self, lane: Lane, seconds: float | None) -> None:
+        """Until ``seconds`` have passed (None: until the next recheck) or someone pokes."""
+        wait = self.recheck if seconds is None else min(seconds, self.recheck)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await lane.wake.wait()
+        lane.wake.clear()
+
+    # ---- recovery ------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Rebuilds the lanes from the store; returns how many deliveries are pending."""
+        found = await asyncio.to_thread(self._pending)
+        for webhook_id, keys in found.items():
+            known = set(self._lanes[webhook_id].queue) if webhook_id in self._lanes else set()
+            for key in keys:
+                if key not in known:
+                    self._push(webhook_id, key)
+        return sum(len(keys) for keys in found.values())
+
+    def _pending(self) -> dict[UUID, list[UUID]]:
+        repository = self.store.ledger.repository
+        found: dict[UUID, list[UUID]] = {}
+        for listed in webhook_logs.all_webhooks(self.store).get():
+            webhook: Webhook = repository.get(UUID(listed.webhook_id))
+            if webhook.deleted:
+                continue
+            keys = list(self._unfinished(webhook.id))
+            if keys:
+                found[webhook.id] = keys[::-1]
+        return found
+
+    def _unfinished(self, webhook_id: UUID) -> Iterator[UUID]:
+        """Pending event deliveries, newest first, back to the last finished one."""
+        repository = self.store.ledger.repository
+        log_ = webhook_logs.deliveries(self.store, webhook_id)
+        top: int | None = None
+        while top is None or top > 0:
+            page: list[Any] = list(log_.get(lte=top, desc=True, limit=PAGE))
+            if not page:
+                return
+            for logged in page:
+                delivery: WebhookDelivery = repository.get(UUID(logged.delivery_id))
+                if delivery.kind != EVENT:
+                    continue
+                if delivery.finished:
+                    return
+                yield delivery.id
+            top = page[-1].originator_version - 1

@@ -1,0 +1,269 @@
+"""Handlers for webhooks: create (the secret shown once), read, list, change, delete, rotate the
+secret, list a webhook's deliveries. Sending (test pings, redeliveries, the queue) lives in
+``application/webhook_attempts.py`` and ``application/webhook_dispatch.py``.
+
+A webhook belongs to a team; another team's id answers 404 WEBHOOK_NOT_FOUND like a missing one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from application import webhook_logs
+from application.commands import Command, given
+from application.errors import NotFoundError
+from application.idempotency import Written
+from application.public_events import PUBLISHED
+from application.store import Store, check_version
+from application.webhook_signing import new_secret
+from domain.errors import RuleViolationError
+from domain.values import Actor, rfc3339
+from domain.webhook import Webhook, WebhookDelivery, check_patterns
+from domain.webhook_url import Network, check_url
+
+Pattern = Annotated[str, Meta(min_length=1, max_length=100)]
+Patterns = Annotated[list[Pattern], Meta(min_length=1, max_length=50)]
+WebhookUrl = Annotated[str, Meta(min_length=1, max_length=2_000)]
+Description = Annotated[str, Meta(max_length=500)]
+# kinds of events a filter may name: what is published, and seed 000's system events
+KINDS = frozenset({*PUBLISHED.values(), "system"})
+
+
+class CreateWebhook(Command):
+    url: WebhookUrl
+    events: Patterns = msgspec.field(default_factory=lambda: ["*"])
+    description: Description = ""
+    enabled: bool = True
+
+
+class UpdateWebhook(Command):
+    """PATCH: only the given fields change; ``enabled: true`` resumes a disabled webhook."""
+
+    url: WebhookUrl | UnsetType = UNSET
+    events: Patterns | UnsetType = UNSET
+    description: Description | UnsetType = UNSET
+    enabled: bool | UnsetType = UNSET
+
+
+def webhook_data(webhook: Webhook, now: datetime | None = None) -> dict[str, Any]:
+    """Never the secret: only the answers of create and rotate carry it."""
+    now = now or datetime.now(UTC)
+    expires = webhook.previous_expires_at
+    return {
+        "id": str(webhook.id),
+        "url": webhook.url,
+        "events": list(webhook.events),
+        "description": webhook.description,
+        "enabled": webhook.enabled,
+        "disabled_reason": webhook.disabled_reason,
+        "failing_since": rfc3339(webhook.failing_since),
+        "previous_secret_expires_at": rfc3339(expires) if expires and expires > now else None,
+        "created_by": webhook.created_by,
+        "created_at": rfc3339(webhook.created_on),
+        "updated_at": rfc3339(webhook.modified_on),
+        "version": webhook.version,
+    }
+
+
+def attempt_data(attempt: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "number": attempt["number"],
+        "at": rfc3339(attempt["at"]),
+        "status": attempt["status"],
+        "response_code": attempt["response_code"],
+        "duration": attempt["duration"],
+        "error": attempt["error"],
+        "next_attempt_at": rfc3339(attempt["next_attempt_at"]),
+        "manual": not attempt["automatic"],
+    }
+
+
+def delivery_data(delivery: WebhookDelivery) -> dict[str, Any]:
+    last = delivery.attempts[-1] if delivery.attempts else None
+    return {
+        "id": str(delivery.id),
+        "webhook_id": delivery.webhook_id,
+        "kind": delivery.kind,
+        "event_type": delivery.event_type,
+        "types": list(delivery.types),
+        "position": delivery.position,
+        "status": delivery.status,
+        "attempts": len(delivery.attempts),
+        "response_code": last["response_code"] if last else None,
+        "duration": last["duration"] if last else None,
+        "error": last["error"] if last else None,
+        "last_attempt_at": rfc3339(last["at"]) if last else None,
+        "next_attempt_at": rfc3339(delivery.next_attempt_at) if not delivery.finished else None,
+        "created_at": rfc3339(delivery.created_on),
+        "history": [attempt_data(a) for a in delivery.attempts],
+    }
+
+
+def load_webhook(store: Store, ref: str, team_id: str) -> Webhook:
+    try:
+        webhook_id = UUID(ref)
+    except ValueError:
+        raise NotFoundError("webhook", ref) from None
+    webhook = store.load(Webhook, webhook_id, team_id, "webhook")
+    if webhook.deleted:
+        raise NotFoundError("webhook", ref)
+    return webhook
+
+
+def load_delivery(store: Store, webhook: Webhook, ref: str) -> WebhookDelivery:
+    try:
+        key = UUID(ref)
+    except ValueError:
+        raise NotFoundError("webhook_delivery", ref) from None
+    delivery = store.load(WebhookDelivery, key, webhook.team_id, "webhook_delivery")
+    if delivery.webhook_id != str(webhook.id):
+        raise NotFoundError("webhook_delivery", ref)
+    return delivery
+
+
+def check_events(patterns: Sequence[str]) -> list[str]:
+    checked = check_patterns(patterns)
+    unknown = [p for p in checked if p != "*" and p.partition(".")[0] not in KINDS]
+    if unknown:
+        raise RuleViolationError(
+            f"events name unknown kinds; known: {', '.join(sorted(KINDS))}",
+            field="events",
+            values=unknown,
+        )
+    return checked
+
+
+def create_webhook(
+    store: Store, cmd: CreateWebhook, by: Actor, allowed: Sequence[Network] = ()
+) -> Written:
+    """201; the answer carries ``secret``, the only time it is shown."""
+    url = check_url(cmd.url, allowed)
+    events = check_events(cmd.events)
+
+    def decide() -> Written:
+        secret = new_secret()
+        webhook = Webhook(
+            team_id=by.team_id,
+            url=url,
+            events=events,
+            description=cmd.description,
+            enabled=cmd.enabled,
+            secret=secret,
+            starts_after=store.ledger.max_position(),
+            actor=by.id,
+            request_id=by.request_id,
+        )
+        listed = [
+            log.trigger_event(webhook_id=str(webhook.id))
+            for log in (
+                webhook_logs.team_webhooks(store, by.team_id),
+                webhook_logs.all_webhooks(store),
+            )
+        ]
+        position = store.commit(webhook, logged=listed)
+        return Written(
+            data={**webhook_data(webhook), "secret": secret}, position=position, status=201
+        )
+
+    return store.with_retries(decide)
+
+
+def list_webhooks(store: Store, team_id: str) -> dict[str, Any]:
+    """The team's webhooks, newest first; never a secret."""
+    logged = webhook_logs.team_webhooks(store, team_id).get(desc=True)
+    webhooks = [store.load(Webhook, UUID(e.webhook_id), team_id, "webhook") for e in logged]
+    items = [webhook_data(w) for w in webhooks if not w.deleted]
+    return {"items": items, "total": len(items)}
+
+
+def get_webhook(store: Store, ref: str, team_id: str) -> dict[str, Any]:
+    return webhook_data(load_webhook(store, ref, team_id))
+
+
+def update_webhook(  # noqa: PLR0913
+    store: Store,
+    ref: str,
+    cmd: UpdateWebhook,
+    by: Actor,
+    allowed: Sequence[Network] = (),
+    expected_version: int | None = None,
+) -> Written:
+    fields = given(cmd)
+    if "url" in fields:
+        fields["url"] = check_url(fields["url"], allowed)
+    if "events" in fields:
+        fields["events"] = check_events(fields["events"])
+    enabled = fields.pop("enabled", None)
+
+    def decide() -> Written:
+        webhook = load_webhook(store, ref, by.team_id)
+        check_version(webhook, expected_version)
+        webhook.update(fields, by)
+        if enabled is True:
+            webhook.enable(by)
+        elif enabled is False:
+            webhook.disable("disabled by an administrator", datetime.now(UTC), by.id, by.request_id)
+        position = store.commit(webhook)
+        return Written(data=webhook_data(webhook), position=position)
+
+    return store.with_retries(decide)
+
+
+def delete_webhook(store: Store, ref: str, by: Actor) -> Written:
+    """Nothing more is sent; deliveries still queued are dropped."""
+
+    def decide() -> Written:
+        webhook = load_webhook(store, ref, by.team_id)
+        webhook.delete(by)
+        position = store.commit(webhook)
+        data = {"message": "Webhook deleted successfully", "webhook_id": str(webhook.id)}
+        return Written(data=data, position=position)
+
+    return store.with_retries(decide)
+
+
+def rotate_secret(store: Store, ref: str, by: Actor, now: datetime | None = None) -> Written:
+    """A new secret, shown in this answer only; the previous one signs too for 24 h."""
+
+    def decide() -> Written:
+        moment = now or datetime.now(UTC)
+        webhook = load_webhook(store, ref, by.team_id)
+        secret = new_secret()
+        webhook.rotate_secret(secret, moment, by)
+        position = store.commit(webhook)
+        return Written(data={**webhook_data(webhook, moment), "secret": secret}, position=position)
+
+    return store.with_retries(decide)
+
+
+def list_deliveries(
+    store: Store, ref: str, team_id: str, page: int = 1, page_size: int = 50
+) -> dict[str, Any]:
+    """The webhook's deliveries, newest first, a page at a time (a webhook's log numbers its
+    deliveries 1, 2, 3, ... so a page is a range of it)."""
+    webhook = load_webhook(store, ref, team_id)
+    log = webhook_logs.deliveries(store, webhook.id)
+    total = webhook_logs.count(log)
+    top = max(0, total - (page - 1) * page_size)
+    logged = log.get(gt=max(0, top - page_size), lte=top, desc=True) if top else iter(())
+    items = [
+        delivery_data(store.load(WebhookDelivery, UUID(e.delivery_id), team_id, "webhook_delivery"))
+        for e in logged
+    ]
+    pages = math.ceil(total / page_size) if total else 0
+    return {
+        "items": items,
+        "total": total,
+        "page": page,
+        "page_size": page_size,
+        "pages": pages,
+        "has_next": page < pages,
+        "has_previous": page > 1,
+    }

@@ -1,0 +1,151 @@
+"""Webhook endpoints (issue 5): manage a team's webhooks, ping, rotate, deliveries, redeliver.
+Team administration: admins only."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from application import webhooks
+from application.webhooks import CreateWebhook, UpdateWebhook
+from domain.values import Permission
+from interfaces.http.endpoint import Endpoint
+from interfaces.http.envelope import ok
+from interfaces.http.inputs import Query, actor, body, call, expected_version
+from interfaces.http.routes_tasks import written
+from interfaces.webhook_host import WebhookHost
+
+P = "/api/webhooks/{webhook_id}"
+
+
+def _store(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state.services.store
+
+
+def _host(request: Request) -> WebhookHost:
+    return request.app.state.webhooks  # type: ignore[no-any-return]
+
+
+async def create(request: Request) -> Response:
+    cmd = await body(request, CreateWebhook)
+    allowed = _host(request).allowed
+    result = await call(webhooks.create_webhook, _store(request), cmd, actor(request), allowed)
+    return written(request, result)
+
+
+async def listing(request: Request) -> Response:
+    Query(request, set())
+    data = await call(webhooks.list_webhooks, _store(request), actor(request).team_id)
+    return ok(request, data)
+
+
+async def read(request: Request) -> Response:
+    Query(request, set())
+    ref = request.path_params["webhook_id"]
+    data = await call(webhooks.get_webhook, _store(request), ref, actor(request).team_id)
+    return ok(request, data, headers={"ETag": f'"{data["version"]}"'})
+
+
+async def update(request: Request) -> Response:
+    cmd = await body(request, UpdateWebhook)
+    ref = request.path_params["webhook_id"]
+    host = _host(request)
+    result = await call(
+        webhooks.update_webhook,
+        _store(request),
+        ref,
+        cmd,
+        actor(request),
+        host.allowed,
+        expected_version(request),
+    )
+    host.poke(result.data["id"])  # enabled again: held deliveries go on
+    return written(request, result)
+
+
+async def delete(request: Request) -> Response:
+    Query(request, set())
+    ref = request.path_params["webhook_id"]
+    result = await call(webhooks.delete_webhook, _store(request), ref, actor(request))
+    _host(request).poke(result.data["webhook_id"])
+    return written(request, result)
+
+
+async def ping(request: Request) -> Response:
+    Query(request, set())
+    ref = request.path_params["webhook_id"]
+    data = await _host(request).attempts.ping(ref, actor(request))
+    return ok(request, data)
+
+
+async def rotate(request: Request) -> Response:
+    Query(request, set())
+    ref = request.path_params["webhook_id"]
+    result = await call(webhooks.rotate_secret, _store(request), ref, actor(request))
+    return written(request, result)
+
+
+async def deliveries(request: Request) -> Response:
+    page, size = Query(request, {"page", "page_size", "limit", "offset"}).paging()
+    ref = request.path_params["webhook_id"]
+    team = actor(request).team_id
+    data = await call(webhooks.list_deliveries, _store(request), ref, team, page, size)
+    return ok(request, data)
+
+
+async def redeliver(request: Request) -> Response:
+    Query(request, set())
+    host = _host(request)
+    ref, key = request.path_params["webhook_id"], request.path_params["delivery_id"]
+    data = await host.attempts.redeliver(ref, key, actor(request))
+    host.poke(data["webhook_id"])  # a pending delivery made due now: its lane looks again
+    return ok(request, data)
+
+
+def _admin(method: str, path: str, handler, summary: str, **extra) -> Endpoint:  # type: ignore[no-untyped-def]
+    return Endpoint(
+        method, path, handler, summary, "webhooks", permission=Permission.ADMIN, **extra
+    )
+
+
+ENDPOINTS = [
+    _admin(
+        "POST",
+        "/api/webhooks",
+        create,
+        "Create a webhook; its signing secret (secret) is shown in this answer only",
+        body=CreateWebhook,
+        status=201,
+    ),
+    _admin("GET", "/api/webhooks", listing, "List the team's webhooks (never their secrets)"),
+    _admin("GET", P, read, "Read a webhook"),
+    _admin(
+        "PATCH",
+        P,
+        update,
+        "Change a webhook's URL, events or description; enable or disable it",
+        body=UpdateWebhook,
+        headers=("If-Match",),
+    ),
+    _admin("DELETE", P, delete, "Delete a webhook: nothing more is sent to it"),
+    _admin("POST", P + "/test", ping, "Send a webhook.test ping now; the answer has the attempt"),
+    _admin(
+        "POST",
+        P + "/rotate-secret",
+        rotate,
+        "A new signing secret, shown in this answer only; the old one signs too for 24 h",
+    ),
+    _admin(
+        "GET",
+        P + "/deliveries",
+        deliveries,
+        "The webhook's deliveries, newest first, with their attempts",
+        query=("page", "page_size", "limit", "offset"),
+    ),
+    _admin(
+        "POST",
+        P + "/deliveries/{delivery_id}/redeliver",
+        redeliver,
+        "Send a delivery again now (a pending one: make it due now, in its turn)",
+    ),
+]

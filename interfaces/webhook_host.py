@@ -1,0 +1,49 @@
+"""Runs webhook delivery in this process: the sender for pings and redeliveries (always), and the
+queue (``Dispatcher``) on the bus's durable ``webhooks`` consumer when this process sends.
+
+Embedded mode (SQLite): the server sends, on its own event loop. With Postgres the queue belongs
+to one sender process: a ``taskwarden webhooks`` CLI subcommand running this host alone is still
+to come (docs/operations.md); until then the API answers pings and redeliveries but queues
+nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from application.webhook_attempts import Attempts
+from application.webhook_dispatch import Dispatcher
+from domain.webhook_url import Network, parse_networks
+from infrastructure.webhook_sender import HttpSender
+from interfaces.services import Services
+
+
+class WebhookHost:
+    def __init__(self, services: Services, bus: Any = None) -> None:
+        settings = services.settings
+        self.allowed: tuple[Network, ...] = parse_networks(settings.webhook_allowed_networks)
+        self.attempts = Attempts(
+            services.store,
+            HttpSender(self.allowed),
+            user_agent=f"Taskwarden-Webhooks/{settings.version}",
+        )
+        self.bus = bus if bus is not None else getattr(services, "bus", None)
+        self.dispatcher: Dispatcher | None = None
+        self._sends = not settings.uses_postgres
+
+    def start(self) -> None:
+        """On the event loop that will send; without a bus there is nothing to consume."""
+        if self.bus is None or not self._sends or self.dispatcher is not None:
+            return
+        self.dispatcher = Dispatcher(self.attempts.store, self.bus, self.attempts)
+        self.dispatcher.start()
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+            self.dispatcher = None
+
+    def poke(self, webhook_id: UUID | str) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.poke(webhook_id)

@@ -1,0 +1,102 @@
+"""A real HTTP receiver on 127.0.0.1 for webhook tests: records every request, answers from a
+script per path (a status and headers each), 204 when the script is empty."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float = field(default_factory=time.monotonic)
+
+    def header(self, name: str) -> str:
+        return next(v for k, v in self.headers.items() if k.lower() == name.lower())
+
+
+class Receiver:
+    def __init__(self, server: ThreadingHTTPServer) -> None:
+        self._server = server
+        self._lock = threading.Condition()
+        self.received: list[Received] = []
+        self.scripts: dict[str, list[tuple[int, dict[str, str]]]] = {}
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str = "/hook") -> str:
+        return self.base + path
+
+    def answer(self, path: str, *answers: int | tuple[int, dict[str, str]]) -> None:
+        """The next answers for ``path``, in order."""
+        with self._lock:
+            queue = self.scripts.setdefault(path, [])
+            queue += [a if isinstance(a, tuple) else (a, {}) for a in answers]
+
+    def on(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == path]
+
+    def wait(self, path: str, count: int, timeout: float = 10.0) -> list[Received]:
+        """The first ``count`` requests to ``path``; fails after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len([r for r in self.received if r.path == path]) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    got = [r.path for r in self.received]
+                    raise AssertionError(f"{path}: wanted {count} requests, got {got}")
+                self._lock.wait(remaining)
+            return [r for r in self.received if r.path == path][:count]
+
+    def _record(self, received: Received) -> tuple[int, dict[str, str]]:
+        with self._lock:
+            self.received.append(received)
+            self._lock.notify_all()
+            queue = self.scripts.get(received.path)
+            return queue.pop(0) if queue else (204, {})
+
+
+def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            received = Received(self.path, dict(self.headers.items()), body)
+            status, headers = receiver_box[0]._record(received)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    box: list[Receiver] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(box))
+    server.daemon_threads = True
+    box.append(Receiver(server))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield box[0]
+    finally:
+        server.shutdown()
+        server.server_close()
