@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -23,7 +23,7 @@ from application.store import Store
 from application.webhook_signing import signed_headers
 from application.webhooks import attempt_data, delivery_data, load_delivery, load_webhook
 from domain.values import Actor, rfc3339
-from domain.webhook import EVENT, TEST, Webhook, WebhookDelivery, delivery_id
+from domain.webhook import EVENT, RETRY_DELAYS, TEST, Webhook, WebhookDelivery, delivery_id
 
 
 class WebhookResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,12 +96,14 @@ class Attempts:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),  # noqa: S311
         user_agent: str = "Taskwarden-Webhooks",
+        schedule: Sequence[float] = RETRY_DELAYS,
     ) -> None:
         self.store = store
         self.sender = sender
         self.clock = clock
         self.jitter = jitter
         self.user_agent = user_agent
+        self.schedule = tuple(schedule)  # seconds after each failure (tests shorten it)
 
     def outbound(
         self, webhook: Webhook, delivery: WebhookDelivery | UUID, payload: str, event_type: str
@@ -159,6 +161,7 @@ class Attempts:
             retry_after=response.retry_after,
             jitter=self.jitter(),
             retry=retry,
+            delays=self.schedule,
         )
 
     # ---- an administrator's requests -----------------------------------------------------

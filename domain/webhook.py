@@ -260,14 +260,15 @@ class WebhookDelivery(Aggregate):
         retry_after: float | None,
         jitter: float,
         retry: bool,
+        delays: Sequence[float] = RETRY_DELAYS,
     ) -> None:
         """``jitter`` in [-1, 1] scales the delay by up to ``JITTER``; ``retry`` is False for a
-        manual attempt, which schedules nothing."""
+        manual attempt, which schedules nothing; ``delays``: the schedule (tests shorten it)."""
         succeeded = response_code is not None and 200 <= response_code < 300
         failures = sum(1 for a in self.attempts if a["automatic"]) + 1
         next_at = None
-        if not succeeded and retry and response_code != 410 and failures <= len(RETRY_DELAYS):
-            next_at = next_attempt(at, failures, retry_after, jitter)
+        if not succeeded and retry and response_code != 410 and failures <= len(delays):
+            next_at = next_attempt(at, failures, retry_after, jitter, delays)
         status = SUCCEEDED if succeeded else (PENDING if next_at is not None else FAILED)
         attempt = {
             "number": len(self.attempts) + 1,
@@ -299,10 +300,16 @@ class WebhookDelivery(Aggregate):
         self.next_attempt_at = next_attempt_at
 
 
-def next_attempt(at: datetime, failures: int, retry_after: float | None, jitter: float) -> datetime:
+def next_attempt(
+    at: datetime,
+    failures: int,
+    retry_after: float | None,
+    jitter: float,
+    delays: Sequence[float] = RETRY_DELAYS,
+) -> datetime:
     """After the ``failures``-th failed attempt: the scheduled delay with jitter, or the
     receiver's Retry-After (up to ``MAX_RETRY_AFTER``) if that is later."""
-    delay = RETRY_DELAYS[failures - 1] * (1 + JITTER * max(-1.0, min(1.0, jitter)))
+    delay = delays[failures - 1] * (1 + JITTER * max(-1.0, min(1.0, jitter)))
     wait = timedelta(seconds=delay)
     if retry_after is not None and retry_after > 0:
         wait = max(wait, min(timedelta(seconds=retry_after), MAX_RETRY_AFTER))

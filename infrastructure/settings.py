@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     commands_enabled: bool = False
     # networks (CIDRs) webhooks may reach although the SSRF guard refuses them (docs/security.md)
     webhook_allowed_networks: tuple[str, ...] = ()
+    # the API process sends webhooks (None: only with the in-process bus, without NATS)
+    run_webhooks: bool | None = None
     # the WebSocket gateway (docs/api.md, "WebSocket"): browser origins allowed besides the
     # server's own ("*": any); seconds to authenticate; messages queued per socket before a
     # consumer that stays behind for ws_send_grace seconds is closed; events a resume may replay
@@ -72,6 +74,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def relay_in_process(self) -> bool:
         """The API process runs the relay."""
         return self.run_relay if self.run_relay is not None else self.nats_url is None
+
+    @property
+    def webhooks_in_process(self) -> bool:
+        """The API process consumes the bus and sends webhooks (one sender keeps their order)."""
+        return self.run_webhooks if self.run_webhooks is not None else self.nats_url is None
 
     @property
     def worker_count(self) -> int:
@@ -159,6 +166,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             nats_max_bytes=int(env.get("TASKWARDEN_NATS_MAX_BYTES", str(1 << 30))),
             run_relay=env["TASKWARDEN_RUN_RELAY"] in ("1", "true", "yes")
             if env.get("TASKWARDEN_RUN_RELAY")
+            else None,
+            run_webhooks=env["TASKWARDEN_RUN_WEBHOOKS"] in ("1", "true", "yes")
+            if env.get("TASKWARDEN_RUN_WEBHOOKS")
             else None,
         )
 

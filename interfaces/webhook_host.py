@@ -1,10 +1,10 @@
 """Runs webhook delivery in this process: the sender for pings and redeliveries (always), and the
 queue (``Dispatcher``) on the bus's durable ``webhooks`` consumer when this process sends.
 
-Embedded mode (SQLite): the server sends, on its own event loop. With Postgres the queue belongs
-to one sender process: a ``taskwarden webhooks`` CLI subcommand running this host alone is still
-to come (docs/operations.md); until then the API answers pings and redeliveries but queues
-nothing.
+With the in-process bus (no NATS) the server is the only process that can consume it, so it
+sends, on its own event loop. With NATS JetStream the queue belongs to one sender process (one
+consumer keeps each webhook's order): ``TASKWARDEN_RUN_WEBHOOKS=1`` on one API process; a
+``taskwarden webhooks`` CLI subcommand running this host alone is still to come.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class WebhookHost:
         )
         self.bus = bus if bus is not None else getattr(services, "bus", None)
         self.dispatcher: Dispatcher | None = None
-        self._sends = not settings.uses_postgres
+        self._sends = settings.webhooks_in_process
 
     def start(self) -> None:
         """On the event loop that will send; without a bus there is nothing to consume."""
