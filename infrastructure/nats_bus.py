@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -162,12 +163,22 @@ class NatsBus:
         return self._js
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
+        """Creates the stream, or brings an existing one to the configured limits (its storage,
+        replicas and the rest stay as they are: an operator may have made it)."""
         try:
             await js.add_stream(self._config)
         except nats.js.errors.BadRequestError as error:
             if error.err_code != STREAM_IN_USE:
                 raise
-            await js.update_stream(self._config)  # new limits; storage cannot change
+            current = (await js.stream_info(self.stream)).config
+            wanted = dataclasses.replace(
+                current,
+                max_age=self._config.max_age,
+                max_bytes=self._config.max_bytes,
+                duplicate_window=self._config.duplicate_window,
+            )
+            if wanted != current:
+                await js.update_stream(wanted)
         self._stream_ready = True
 
     async def _on_error(self, error: Exception) -> None:

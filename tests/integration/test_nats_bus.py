@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
+from nats.js.api import StorageType, StreamConfig
 
 from infrastructure.nats_bus import NatsBus
 from tests.nats_server import free_port
@@ -180,3 +181,33 @@ def test_without_a_server_publishing_fails_quickly_and_health_says_so(nats_strea
 
     health, error = run(scenario, timeout=10)
     assert health["status"] == "unhealthy" and error == "BusUnavailableError"
+
+
+def test_an_existing_stream_gets_the_configured_limits_and_keeps_the_rest(nats_url, nats_stream):
+    stream, prefix = nats_stream
+
+    async def scenario():
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(
+                StreamConfig(
+                    name=stream,
+                    subjects=[f"{prefix}.>"],
+                    storage=StorageType.MEMORY,
+                    max_age=60,
+                    duplicate_window=30,
+                )
+            )
+            bus = bus_for(nats_url, nats_stream, max_age=3600.0, max_bytes=1 << 20)
+            try:
+                await bus.publish([event(1)])
+            finally:
+                await bus.close()
+            return (await js.stream_info(stream)).config
+        finally:
+            await nc.close()
+
+    config = run(scenario)
+    assert config.max_age == 3600 and config.max_bytes == 1 << 20
+    assert config.duplicate_window == 120 and config.storage == StorageType.MEMORY
