@@ -28,8 +28,8 @@ from application.store import narrow_to_project
 from domain.values import Permission
 from interfaces.http.identity import credential
 from interfaces.ws_feed import Locator, LockedIndex
-from interfaces.ws_messages import Auth, MessageError, decode, error, reply
-from interfaces.ws_session import Closing, Session, Shared, receive, who
+from interfaces.ws_messages import Auth, MessageError, decode, error, reply, who
+from interfaces.ws_session import Closing, Session, Shared, receive
 
 log = logging.getLogger("taskwarden.ws")
 SUBPROTOCOL = "bearer"

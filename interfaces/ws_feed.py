@@ -29,6 +29,7 @@ from application.public_events import PublicEvent, TeamIndex, public_events, sub
 
 log = logging.getLogger("taskwarden.ws")
 PAGE = 500  # stored events read per query while replaying
+STARTED_WAIT = 5.0  # seconds to wait for the bus to confirm it listens, else read what it missed
 RELISTEN_LIMIT = 3  # the bus may drop a live subscription this often in a row before it fails
 _GAP = object()  # in the live buffer: events may be missing here
 TASK_PARTS = frozenset({"task", "output", "question", "checkpoint", "experience"})
@@ -77,6 +78,15 @@ class Spec(msgspec.Struct, frozen=True, kw_only=True):
 
 class FeedEndedError(Exception):
     """The bus stopped delivering (it was closed)."""
+
+
+class GapTooLargeError(Exception):
+    """The bus missed more than a resume may replay: the client must read the state again."""
+
+    def __init__(self, last: int, position: int) -> None:
+        super().__init__(f"events missed between {last} and {position}")
+        self.last = last
+        self.position = position
 
 
 class Locator:
@@ -190,29 +200,34 @@ Offer = Callable[[PublicEvent], Awaitable[None]]
 
 class Feed:
     """Reads the store after ``start``, then follows the bus; ``offer`` gets each event once, in
-    order (it filters and sends). Runs until cancelled; raises FeedEndedError if the bus ends."""
+    order (it filters and sends). Runs until cancelled; raises FeedEndedError if the bus ends,
+    GapTooLargeError if it missed more than ``max_gap`` positions."""
 
-    def __init__(
-        self, bus: Bus, ledger: Any, index: TeamIndex, team_id: str, buffer_size: int
+    def __init__(  # noqa: PLR0913
+        self, bus: Bus, ledger: Any, index: TeamIndex, team_id: str, buffer_size: int, max_gap: int
     ) -> None:
         self._bus = bus
         self._ledger = ledger
         self._index = index
         self._team = team_id
         self._size = max(1, buffer_size)
+        self._max_gap = max_gap
 
     async def run(self, start: int, offer: Offer) -> None:
         subject_filter = team_filter(self._team, getattr(self._bus, "prefix", "taskwarden"))
         pump = _Pump(lambda: self._bus.live(subject_filter), self._size)
         try:
+            # a bus that can tell when it listens leaves no gap before the store is read
+            gap = not await pump.started()
             last = await self._read(start, None, offer)
-            gap = True  # the bus may have started listening after the store was read
             while True:
                 event, overflowed = await pump.next()
                 gap = gap or overflowed
                 if event.position <= last:
                     continue
                 if gap:
+                    if event.position - last > self._max_gap:
+                        raise GapTooLargeError(last, event.position)
                     await self._read(last, event.position, offer)
                     gap = False
                 await offer(event)
@@ -247,13 +262,27 @@ class _Pump:
         self._size = size
         self._buffer: deque[Any] = deque()
         self._ready = asyncio.Event()
+        self._first = listen()
         self._task = asyncio.create_task(self._run())
+
+    async def started(self) -> bool:
+        """True once the bus confirms it listens (``started()``, as both buses offer)."""
+        started = getattr(self._first, "started", None)
+        if started is None:
+            return False
+        try:
+            async with asyncio.timeout(STARTED_WAIT):
+                await started()
+        except TimeoutError:
+            return False
+        return True
 
     async def _run(self) -> None:
         failures = 0
+        live: AsyncIterator[Any] | None = self._first
         try:
             while True:
-                live = self._listen()
+                live = live or self._listen()
                 try:
                     async for event in live:
                         failures = 0
@@ -267,6 +296,7 @@ class _Pump:
                     self._put(_GAP)
                 finally:
                     await _closed(live)
+                    live = None
         finally:
             self._ready.set()
 

@@ -15,7 +15,9 @@ import msgspec
 from msgspec import Meta, Struct
 
 from application.commands import ExecutionOptions, PriorityIn, Ref
+from application.principal import Principal
 from application.public_events import PublicEvent
+from interfaces.ws_feed import Spec
 
 ChannelName = Literal["project_updates", "task_updates", "queue_status", "hitl"]
 MetricName = Literal["performance", "queue_status", "system_health"]
@@ -131,6 +133,39 @@ def error(
     code: str, message: str, correlation: str | None = None, **details: Any
 ) -> dict[str, Any]:
     return reply("error", {"code": code, "message": message, "details": details}, correlation)
+
+
+def who(principal: Principal) -> dict[str, Any]:
+    return {
+        "actor": principal.actor_id,
+        "team_id": principal.team_id,
+        "role": principal.role,
+        "project_id": principal.project_id,
+    }
+
+
+def described(spec: Spec) -> dict[str, Any]:
+    """A subscription, as ``subscribed``, ``unsubscribed`` and ``resync_required`` show it."""
+    return {
+        "channel": spec.channel,
+        "subscription": spec.key,
+        "task_id": spec.task_id,
+        "project_id": spec.project_id,
+    }
+
+
+def performance_data(status: dict[str, Any], connections: int) -> dict[str, Any]:
+    """Seed 000's ``performance_data`` from the queue status (``application.queues``)."""
+    bands = status["queues"]
+    return {
+        "active_connections": connections,
+        "tasks_per_minute": status["performance"]["tasks_per_minute"],
+        "queue_sizes": {
+            "high": bands["high_priority"]["size"],
+            "normal": bands["normal_priority"]["size"],
+            "low": bands["low_priority"]["size"],
+        },
+    }
 
 
 # the status a task event leaves the task in, when it moves it

@@ -27,7 +27,7 @@ from domain.project import Project
 from domain.task import Task
 from domain.values import Permission
 from interfaces.http.errors import EXPECTED, describe
-from interfaces.ws_feed import Feed, FeedEndedError, Filter, Locator, Spec
+from interfaces.ws_feed import Feed, FeedEndedError, Filter, GapTooLargeError, Locator, Spec
 from interfaces.ws_messages import (
     Auth,
     ClientMessage,
@@ -38,9 +38,12 @@ from interfaces.ws_messages import (
     Subscribe,
     Unsubscribe,
     decode,
+    described,
     error,
     event_message,
+    performance_data,
     reply,
+    who,
 )
 
 log = logging.getLogger("taskwarden.ws")
@@ -194,12 +197,12 @@ class Session:
         oldest = max(0, head - self.settings.ws_max_replay)
         since = message.since
         if since is not None and not oldest <= since <= head:
-            data = {**_described(spec), "since": since, "oldest": oldest, "position": head}
+            data = {**described(spec), "since": since, "oldest": oldest, "position": head}
             await self.send(reply("resync_required", data, message.id))
             return
         start = head if since is None else since
         self._cancel(spec.key)
-        data = {**_described(spec), "since": start, "position": head}
+        data = {**described(spec), "since": start, "position": head}
         await self.send(reply("subscribed", data, message.id))
         if self._group is None:
             raise RuntimeError("subscribe before serve")
@@ -209,7 +212,7 @@ class Session:
         spec = await self._spec(message)
         if not self._cancel(spec.key):
             raise MessageError("NOT_SUBSCRIBED", f"no subscription {spec.key}")
-        await self.send(reply("unsubscribed", _described(spec), message.id))
+        await self.send(reply("unsubscribed", described(spec), message.id))
 
     def _cancel(self, key: str) -> bool:
         running = self.subscriptions.pop(key, None)
@@ -248,6 +251,7 @@ class Session:
             self.shared.index,
             self.principal.team_id,
             self.settings.ws_queue_size,
+            self.settings.ws_max_replay,
         )
 
         async def offer(event: PublicEvent) -> None:
@@ -259,6 +263,12 @@ class Session:
             await feed.run(start, offer)
         except FeedEndedError:
             raise Closing(1012, "the event bus stopped; reconnect and resume with since") from None
+        except GapTooLargeError as gap:  # the bus missed more than a resume may replay
+            if self.subscriptions.get(spec.key) is asyncio.current_task():
+                del self.subscriptions[spec.key]
+            oldest = max(0, gap.position - self.settings.ws_max_replay)
+            data = {**described(spec), "since": gap.last, "oldest": oldest}
+            await self.send(reply("resync_required", {**data, "position": gap.position}))
 
     async def _execute(self, message: ExecuteTaskMessage) -> None:
         self.principal.require(Permission.OPERATE)
@@ -276,16 +286,7 @@ class Session:
         status = await run_in_threadpool(
             queues.queue_status, services.read_model, services.store, team, self._idle_workers()
         )
-        bands = status["queues"]
-        data: dict[str, Any] = {
-            "active_connections": self.shared.connections,
-            "tasks_per_minute": status["performance"]["tasks_per_minute"],
-            "queue_sizes": {
-                "high": bands["high_priority"]["size"],
-                "normal": bands["normal_priority"]["size"],
-                "low": bands["low_priority"]["size"],
-            },
-        }
+        data = performance_data(status, self.shared.connections)
         if "queue_status" in wanted:
             data["queue_status"] = status
         if "performance" in wanted:
@@ -309,21 +310,3 @@ async def receive(websocket: WebSocket) -> str | bytes:
         raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
     text = message.get("text")
     return text if text is not None else message.get("bytes") or b""
-
-
-def who(principal: Principal) -> dict[str, Any]:
-    return {
-        "actor": principal.actor_id,
-        "team_id": principal.team_id,
-        "role": principal.role,
-        "project_id": principal.project_id,
-    }
-
-
-def _described(spec: Spec) -> dict[str, Any]:
-    return {
-        "channel": spec.channel,
-        "subscription": spec.key,
-        "task_id": spec.task_id,
-        "project_id": spec.project_id,
-    }

@@ -644,6 +644,28 @@ def test_a_burst_larger_than_the_buffers_arrives_whole_from_the_store(settings):
     assert len(received) == 13
 
 
+def test_a_subscription_whose_bus_missed_more_than_a_resume_replays_asks_for_a_resync(settings):
+    """The live buffer overflows in a burst of 30 events while a resume may replay only 5."""
+    with serving(ws_settings(settings, ws_queue_size=2, ws_max_replay=5)) as api:
+        world = World(api)
+        world.begin(hold=False)
+        with connected(api) as socket:
+            ack = subscribed(socket, channel="project_updates", project_id=world.project)
+            for _ in range(30):
+                world.write("create")
+            world.publish()
+            answer = socket.receive()
+            gone = socket.ask(
+                type="unsubscribe", channel="project_updates", project_id=world.project
+            )
+        head = api.position()
+    assert answer["type"] == "resync_required", answer
+    assert answer["data"]["subscription"] == ack["subscription"]
+    assert answer["data"]["since"] >= ack["since"] and answer["data"]["position"] == head
+    assert answer["data"]["oldest"] == answer["data"]["position"] - 5
+    assert gone["data"]["code"] == "NOT_SUBSCRIBED"
+
+
 def test_a_since_the_store_cannot_replay_asks_for_a_resync(settings):
     with serving(ws_settings(settings, ws_max_replay=3)) as api:
         project = api.project()
