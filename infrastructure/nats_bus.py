@@ -135,11 +135,14 @@ class NatsBus:
                 return await asyncio.shield(self._connecting)
         except TimeoutError:
             raise BusUnavailableError(f"no NATS server answers at {self.url}") from None
+        except (OSError, nats.errors.Error) as error:  # refused for good (auth, bad URL)
+            self._connecting = None  # the next use tries again
+            raise BusUnavailableError(f"cannot connect to NATS at {self.url}: {error!r}") from error
 
     async def _connect(self) -> Client:
         """Returns once connected; until then nats-py keeps trying every ``reconnect_wait``."""
         self._nc = await nats.connect(
-            self.url,
+            [server.strip() for server in self.url.split(",") if server.strip()],
             name="taskwarden",
             allow_reconnect=True,
             max_reconnect_attempts=-1,

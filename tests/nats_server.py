@@ -26,7 +26,9 @@ LOCAL_URL = "nats://127.0.0.1:4222"
 def has_jetstream(url: str, timeout: float = 2.0) -> bool:
     async def check() -> bool:
         try:
-            nc = await nats.connect(url, connect_timeout=timeout, allow_reconnect=False)
+            nc = await nats.connect(
+                url, connect_timeout=timeout, allow_reconnect=False, error_cb=_quiet
+            )
         except (OSError, nats.errors.Error, TimeoutError):
             return False
         try:
@@ -38,6 +40,10 @@ def has_jetstream(url: str, timeout: float = 2.0) -> bool:
             await nc.close()
 
     return asyncio.run(check())
+
+
+async def _quiet(error: Exception) -> None:
+    """Refused connections are expected while a server starts."""
 
 
 def binary() -> str:

@@ -211,3 +211,17 @@ def test_an_existing_stream_gets_the_configured_limits_and_keeps_the_rest(nats_u
     config = run(scenario)
     assert config.max_age == 3600 and config.max_bytes == 1 << 20
     assert config.duplicate_window == 120 and config.storage == StorageType.MEMORY
+
+
+def test_a_list_of_servers_connects_to_one_that_answers(nats_url, nats_stream):
+    stream, prefix = nats_stream
+
+    async def scenario():
+        bus = NatsBus(f"nats://127.0.0.1:{free_port()}, {nats_url}", stream, prefix=prefix)
+        try:
+            await bus.publish([event(1)])
+            return await bus.last_position()
+        finally:
+            await bus.close()
+
+    assert run(scenario) == 1
