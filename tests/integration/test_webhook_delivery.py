@@ -1,0 +1,333 @@
+"""Webhook delivery end to end: the bus's durable consumer, the queue, the HTTP sender with its
+SSRF guard, and a real receiver on 127.0.0.1, with the store on SQLite and on Postgres.
+
+The retry schedule is shortened (the real one waits 5 s, then minutes to hours); everything else
+is what runs in production: failing then succeeding, each webhook in order while others go on,
+410 disables, Retry-After, redirects not followed, signatures a receiver verifies, pending
+deliveries surviving a restart, an event handed over twice delivered once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from application.committer import Committer
+from application.ledger import Ledger
+from application.public_events import PublicEvent
+from application.store import Store
+from application.webhook_attempts import Attempts
+from application.webhook_dispatch import Dispatcher
+from application.webhook_signing import verify_body, verify_standard
+from application.webhooks import (
+    CreateWebhook,
+    UpdateWebhook,
+    create_webhook,
+    get_webhook,
+    list_deliveries,
+    update_webhook,
+)
+from domain.naming import public_name
+from domain.values import Actor
+from domain.webhook_url import parse_networks
+from infrastructure.event_store import ledger_env
+from infrastructure.memory_bus import MemoryBus
+from infrastructure.settings import Settings
+from infrastructure.webhook_sender import HttpSender
+from tests.webhook_receiver import Received, Receiver, receiving
+
+ADMIN = Actor(id="admin", team_id="team-a", request_id="r-1")
+ALLOWED = parse_networks(["127.0.0.0/8"])
+FAST = (0.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3)  # the real schedule: 0 s, 5 s, 5 min, ...
+
+
+@pytest.fixture
+def store(database_url: str | None, tmp_path: Path) -> Iterator[Store]:
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    ledger = Ledger(env=ledger_env(settings, create_tables=True))
+    store = Store(ledger, Committer(ledger))
+    yield store
+    store.committer.close()
+    ledger.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as running:
+        yield running
+
+
+class Harness:
+    """A bus, the sender and the queue, on the test's event loop."""
+
+    def __init__(self, store: Store, schedule: tuple[float, ...] = FAST) -> None:
+        self.store = store
+        self.bus = MemoryBus()
+        self.attempts = Attempts(
+            store, HttpSender(ALLOWED, timeout=5), jitter=lambda: 0.0, schedule=schedule
+        )
+        self.dispatcher = Dispatcher(
+            store, self.bus, self.attempts, recheck=0.2, pause_on_error=0.1
+        )
+        self.head = store.ledger.max_position()  # events are published after the webhooks
+
+    def event(self, n: int, kind: str = "task.created", team: str = "team-a", **data: Any):  # type: ignore[no-untyped-def]
+        aggregate = kind.partition(".")[0]
+        return PublicEvent(
+            position=self.head + n,
+            type=kind,
+            team_id=team,
+            aggregate=aggregate,
+            aggregate_id=str(uuid4()),
+            version=1,
+            timestamp="2025-07-30T14:00:00.000000Z",
+            actor="alice",
+            data={"n": n, **data},
+        )
+
+    async def publish(self, *numbers: int) -> None:
+        await self.bus.publish([self.event(n) for n in numbers])
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Harness]:
+        self.dispatcher.start()
+        try:
+            yield self
+        finally:
+            await self.dispatcher.stop()
+            await self.bus.close()
+
+
+def hook(store: Store, url: str, *events: str) -> dict[str, Any]:
+    command = CreateWebhook(url=url, events=list(events) or ["*"])
+    return create_webhook(store, command, ADMIN, ALLOWED).data
+
+
+async def received(receiver: Receiver, path: str, count: int) -> list[Received]:
+    return await asyncio.to_thread(receiver.wait, path, count)
+
+
+async def settled(store: Store, webhook_id: str, count: int) -> list[dict[str, Any]]:
+    """The webhook's deliveries, oldest first, once ``count`` exist and none is pending."""
+    deadline = time.monotonic() + 10
+    while True:
+        items = await asyncio.to_thread(list_deliveries, store, webhook_id, "team-a")
+        found = items["items"][::-1]
+        if len(found) >= count and all(d["status"] != "pending" for d in found):
+            return found
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.05)
+
+
+def n_of(request: Received) -> int:
+    return json.loads(request.body)["data"]["n"]
+
+
+def test_a_failed_delivery_is_retried_until_it_succeeds_with_the_same_id_and_body(store, receiver):
+    created = hook(store, receiver.url("/flaky"))
+    receiver.answer("/flaky", 500, 503)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with Harness(store).running() as h:
+            await h.publish(1)
+            await received(receiver, "/flaky", 3)
+            return await settled(store, created["id"], 1)
+
+    (delivery,) = asyncio.run(scenario())
+    requests = receiver.on("/flaky")
+    assert len({r.header("webhook-id") for r in requests}) == 1
+    assert {r.header("X-Delivery-ID") for r in requests} == {delivery["id"]}
+    assert len({r.body for r in requests}) == 1
+    assert delivery["status"] == "succeeded" and delivery["attempts"] == 3
+    assert [a["response_code"] for a in delivery["history"]] == [500, 503, 204]
+    assert [a["status"] for a in delivery["history"]] == ["failed", "failed", "succeeded"]
+    assert delivery["next_attempt_at"] is None and delivery["duration"] >= 0
+    assert requests[2].at - requests[1].at >= 0.25  # the schedule's second delay
+    assert get_webhook(store, created["id"], "team-a")["failing_since"] is None
+
+
+def test_the_receiver_verifies_both_signature_schemes_and_reads_the_event(store, receiver):
+    created = hook(store, receiver.url("/signed"))
+
+    async def scenario() -> None:
+        async with Harness(store).running() as h:
+            await h.publish(1)
+            await received(receiver, "/signed", 1)
+
+    asyncio.run(scenario())
+    (request,) = receiver.on("/signed")
+    secret = created["secret"]
+    assert verify_standard(secret, request.headers, request.body, int(time.time()))
+    assert verify_body(secret, request.header("X-Signature-256"), request.body)
+    assert request.header("X-Event-Type") == "task.created"
+    payload = json.loads(request.body)
+    assert payload["type"] == payload["event"] == "task.created"
+    assert payload["webhook_id"] == created["id"]
+    assert payload["delivery_id"] == request.header("webhook-id")
+    assert payload["data"]["task_id"] == payload["aggregate_id"]
+
+
+def test_a_failing_webhook_holds_its_later_deliveries_while_other_webhooks_go_on(store, receiver):
+    slow = hook(store, receiver.url("/slow"))
+    hook(store, receiver.url("/fast"))
+    receiver.answer("/slow", 500, 500)
+
+    async def scenario() -> None:
+        async with Harness(store, schedule=(0.4,) * 8).running() as h:
+            await h.publish(1, 2, 3)
+            await received(receiver, "/fast", 3)
+            await received(receiver, "/slow", 5)
+            await settled(store, slow["id"], 3)
+
+    asyncio.run(scenario())
+    fast, late = receiver.on("/fast"), receiver.on("/slow")
+    assert [n_of(r) for r in fast] == [1, 2, 3]
+    assert [n_of(r) for r in late] == [1, 1, 1, 2, 3]  # 2 and 3 waited for 1
+    assert fast[-1].at < late[2].at  # the healthy webhook did not wait for the failing one
+    codes = [d["response_code"] for d in list_deliveries(store, slow["id"], "team-a")["items"]]
+    assert codes == [204, 204, 204]
+
+
+def test_410_gone_disables_the_webhook_and_holds_the_rest_until_it_is_enabled(store, receiver):
+    created = hook(store, receiver.url("/gone"))
+    receiver.answer("/gone", 410)
+
+    async def scenario() -> None:
+        async with Harness(store).running() as h:
+            await h.publish(1, 2)
+            await received(receiver, "/gone", 1)
+            deadline = time.monotonic() + 10
+            while get_webhook(store, created["id"], "team-a")["enabled"]:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # several rechecks: nothing more is sent while disabled
+            assert len(receiver.on("/gone")) == 1
+            await asyncio.to_thread(
+                update_webhook, store, created["id"], UpdateWebhook(enabled=True), ADMIN, ALLOWED
+            )
+            h.dispatcher.poke(created["id"])
+            await received(receiver, "/gone", 2)
+            await settled(store, created["id"], 2)
+
+    asyncio.run(scenario())
+    assert [n_of(r) for r in receiver.on("/gone")] == [1, 2]
+    first, second = list_deliveries(store, created["id"], "team-a")["items"][::-1]
+    assert (first["status"], first["response_code"], first["attempts"]) == ("failed", 410, 1)
+    assert second["status"] == "succeeded"
+    events = list(store.ledger.events.get(UUID(created["id"])))
+    names = [public_name(e) for e in events]
+    assert "webhook.disabled" in names
+    disabled = next(e for e in events if public_name(e) == "webhook.disabled")
+    assert "410" in disabled.reason and disabled.actor == "system:webhooks"
+
+
+def test_retry_after_is_honoured_before_the_next_attempt(store, receiver):
+    created = hook(store, receiver.url("/busy"))
+    receiver.answer("/busy", (503, {"Retry-After": "1"}))
+
+    async def scenario() -> None:
+        async with Harness(store).running() as h:  # the schedule retries at once
+            await h.publish(1)
+            await received(receiver, "/busy", 2)
+            await settled(store, created["id"], 1)
+
+    asyncio.run(scenario())
+    first, second = receiver.on("/busy")
+    assert second.at - first.at >= 0.95
+
+
+def test_a_redirect_is_a_failure_never_followed_and_the_queue_goes_on_after_the_last_attempt(
+    store, receiver
+):
+    created = hook(store, receiver.url("/moved"))
+    target = receiver.url("/target")
+    receiver.answer("/moved", (302, {"Location": target}), (307, {"Location": target}))
+
+    async def scenario() -> None:
+        async with Harness(store, schedule=(0.1,)).running() as h:  # two attempts in all
+            await h.publish(1, 2)
+            await received(receiver, "/moved", 3)
+            await settled(store, created["id"], 2)
+
+    asyncio.run(scenario())
+    assert receiver.on("/target") == []
+    assert [n_of(r) for r in receiver.on("/moved")] == [1, 1, 2]
+    first, second = list_deliveries(store, created["id"], "team-a")["items"][::-1]
+    assert first["status"] == "failed" and first["attempts"] == 2
+    assert [a["response_code"] for a in first["history"]] == [302, 307]
+    assert "redirect not followed" in first["error"]
+    assert second["status"] == "succeeded"
+    assert get_webhook(store, created["id"], "team-a")["failing_since"] is None
+
+
+def test_pending_deliveries_survive_a_restart_of_the_sender(store, receiver):
+    created = hook(store, receiver.url("/later"))
+    receiver.answer("/later", 500)
+
+    async def first_life() -> None:
+        async with Harness(store, schedule=(1.0,) * 8).running() as h:
+            await h.publish(1, 2)
+            await received(receiver, "/later", 1)  # stopped while 1 waits for its retry
+
+    async def second_life() -> int:
+        h = Harness(store)  # a new process: a new bus, the queue rebuilt from the store
+        pending = await h.dispatcher.recover()
+        async with h.running():
+            await received(receiver, "/later", 3)
+            await settled(store, created["id"], 2)
+        return pending
+
+    asyncio.run(first_life())
+    assert asyncio.run(second_life()) == 2
+    requests = receiver.on("/later")
+    assert [n_of(r) for r in requests] == [1, 1, 2]
+    assert requests[0].header("webhook-id") == requests[1].header("webhook-id")
+
+
+def test_an_event_handed_over_twice_is_queued_and_delivered_once(store, receiver):
+    created = hook(store, receiver.url("/once"))
+
+    async def scenario() -> list[list[UUID]]:
+        h = Harness(store)
+        event = h.event(1)
+        queued = [await h.dispatcher.accept(event), await h.dispatcher.accept(event)]
+        await received(receiver, "/once", 1)
+        await settled(store, created["id"], 1)
+        await asyncio.sleep(0.3)
+        await h.dispatcher.stop()
+        return queued
+
+    first, again = asyncio.run(scenario())
+    assert len(first) == 1 and again == []
+    assert len(receiver.on("/once")) == 1
+    assert list_deliveries(store, created["id"], "team-a")["total"] == 1
+
+
+def test_each_webhook_gets_the_names_it_asked_for_and_only_its_teams_events(store, receiver):
+    hook(store, receiver.url("/completed"), "task.completed")
+    hook(store, receiver.url("/projects"), "project.*")
+
+    async def scenario() -> None:
+        async with Harness(store).running() as h:
+            finished = h.event(1, "task.execution_finished", outcome="completed")
+            other_team = h.event(2, "project.created", team="team-b")
+            created = h.event(3, "project.created")
+            await h.bus.publish([finished, other_team, created])
+            await received(receiver, "/completed", 1)
+            await received(receiver, "/projects", 1)
+            await asyncio.sleep(0.3)
+
+    asyncio.run(scenario())
+    (completed,) = receiver.on("/completed")
+    assert completed.header("X-Event-Type") == "task.completed"
+    assert json.loads(completed.body)["types"] == ["task.completed"]
+    (project,) = receiver.on("/projects")
+    assert n_of(project) == 3 and project.header("X-Event-Type") == "project.created"
