@@ -80,6 +80,7 @@ class Relay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.error: str | None = None  # the last failure, until the next batch succeeds
         self.published = 0  # events published by this relay since it started
 
@@ -115,15 +116,24 @@ class Relay:
             return
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task = self._loop.create_task(self.run(), name="relay")
 
-    async def stop(self) -> None:
-        """Cancels wherever it is: at worst the last batch is published again by the next run."""
+    async def stop(self, grace: float = 2.0) -> None:
+        """Lets the current batch finish for ``grace`` seconds, then cancels it: at worst that
+        batch is published again by the next run."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await asyncio.shield(task)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     def poke(self, position: int) -> None:
         """Wake up now: the log has reached ``position``. Safe from any thread."""
@@ -136,14 +146,14 @@ class Relay:
 
     async def run(self) -> None:
         backoff = self._poll
-        while True:
+        while not self._stopping:
             try:
                 full = await self.step()
             except Exception as error:  # noqa: BLE001 - the relay outlives a failing store or bus
                 if self.error is None:
                     log.warning("relay failed at position %d: %r", self.position, error)
                 self.error = f"{type(error).__name__}: {error}"
-                await asyncio.sleep(backoff)
+                await self._pause(backoff, wake=False)
                 backoff = min(backoff * 2, self._max_backoff)
                 self._resync = True  # the bus may have stored more than was recorded
                 continue
@@ -152,7 +162,7 @@ class Relay:
                 self.error = None
             backoff = self._poll
             if not full:
-                await self._pause(self._poll)
+                await self._pause(self._poll, wake=True)
 
     async def step(self) -> bool:
         """Relays one batch; True when it was full (more is probably waiting)."""
@@ -193,15 +203,20 @@ class Relay:
         head = self._ledger.max_position() if last - after >= self._batch else last
         return events, last, head
 
-    async def _pause(self, seconds: float) -> None:
-        wake = self._wake
-        if wake is None:
+    async def _pause(self, seconds: float, *, wake: bool) -> None:
+        """Sleeps ``seconds``; a commit (``poke``) ends it early when ``wake``, a stop always."""
+        event = self._wake
+        if event is None:
             await asyncio.sleep(seconds)
             return
+        deadline = asyncio.get_running_loop().time() + seconds
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await wake.wait()
-        wake.clear()
+            async with asyncio.timeout_at(deadline):
+                while not self._stopping:
+                    await event.wait()
+                    event.clear()
+                    if wake:
+                        return
 
 
 async def _last_stored(bus: Any) -> int | None:
