@@ -225,3 +225,46 @@ def test_a_delivery_of_another_webhook_is_not_found_under_this_one(api, receiver
         404,
         "WEBHOOK_DELIVERY_NOT_FOUND",
     )
+
+
+# ---- events through the relay, the bus and the queue ----------------------------------------
+
+
+def test_the_teams_events_reach_its_webhook_in_order_through_the_bus(api, receiver):
+    hook = create(api, url=receiver.url("/events"), events=["project.*"])
+    first, second = api.project(name="One"), api.project(name="Two")
+    api.ok("PATCH", f"/api/projects/{first['id']}", json={"description": "changed"})
+    api.task(second["id"])  # a task event: not asked for
+    got = receiver.wait("/events", 3)
+    assert [r.header("X-Event-Type") for r in got] == [
+        "project.created",
+        "project.created",
+        "project.updated",
+    ]
+    payloads = [json.loads(r.body) for r in got]
+    assert [p["aggregate_id"] for p in payloads] == [first["id"], second["id"], first["id"]]
+    positions = [p["position"] for p in payloads]
+    assert positions == sorted(positions)
+    assert all(verified(hook["secret"], r) for r in got)
+    deadline = time.monotonic() + 10
+    while True:
+        listed = api.ok("GET", f"/api/webhooks/{hook['id']}/deliveries")["data"]
+        if {d["status"] for d in listed["items"]} == {"succeeded"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert listed["total"] == 3
+    assert [d["id"] for d in listed["items"]][::-1] == [r.header("webhook-id") for r in got]
+    time.sleep(0.3)
+    assert len(receiver.on("/events")) == 3  # nothing else, nothing twice
+
+
+def test_another_teams_events_never_reach_the_webhook(api, receiver):
+    create(api, url=receiver.url("/mine"))
+    other = {"Authorization": f"Bearer {token(api.client, team='team-b')}"}
+    answer = api.client.post("/api/projects/", json={"name": "Theirs"}, headers=other)
+    assert answer.status_code == 201
+    mine = api.project(name="Mine")
+    (request,) = receiver.wait("/mine", 1)
+    assert json.loads(request.body)["aggregate_id"] == mine["id"]
+    time.sleep(0.3)
+    assert len(receiver.on("/mine")) == 1
