@@ -1,8 +1,10 @@
 """A real HTTP receiver on 127.0.0.1 for webhook tests: records every request, answers from a
-script per path (a status and headers each), 204 when the script is empty."""
+script per path (a status and headers each), 204 when the script is empty; HTTPS given a server
+TLS context (the server names it saw, SNI, in ``server_names``)."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -24,16 +26,21 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, server: ThreadingHTTPServer) -> None:
+    def __init__(self, server: ThreadingHTTPServer, scheme: str = "http") -> None:
         self._server = server
+        self._scheme = scheme
         self._lock = threading.Condition()
         self.received: list[Received] = []
         self.scripts: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self.server_names: list[str | None] = []
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     @property
     def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{self._server.server_address[0]}:{self.port}"
 
     def url(self, path: str = "/hook") -> str:
         return self.base + path
@@ -88,11 +95,18 @@ def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def receiving() -> Iterator[Receiver]:
+def receiving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
     box: list[Receiver] = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(box))
     server.daemon_threads = True
-    box.append(Receiver(server))
+    box.append(Receiver(server, "https" if tls else "http"))
+    if tls is not None:
+
+        def remember(sock: ssl.SSLObject, name: str | None, context: ssl.SSLContext) -> None:
+            box[0].server_names.append(name)
+
+        tls.sni_callback = remember  # type: ignore[assignment]
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -331,3 +335,80 @@ def test_each_webhook_gets_the_names_it_asked_for_and_only_its_teams_events(stor
     assert json.loads(completed.body)["types"] == ["task.completed"]
     (project,) = receiver.on("/projects")
     assert n_of(project) == 3 and project.header("X-Event-Type") == "project.created"
+
+
+# ---- TLS to the checked address ---------------------------------------------------------------
+
+
+def certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` (openssl, as found on any Linux host)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    subprocess.run(  # noqa: S603 - fixed arguments
+        [  # noqa: S607
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName=DNS:{name}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+def server_context(key: Path, cert: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def test_https_goes_to_the_checked_address_with_the_hosts_name_for_sni_and_the_certificate(
+    tmp_path,
+):
+    key, cert = certificate(tmp_path, "hooks.test")
+    resolved: list[str] = []
+
+    async def resolve(host: str, port: int) -> list:  # type: ignore[type-arg]
+        resolved.append(host)
+        return [ip_address("127.0.0.1")]
+
+    trusting = ssl.create_default_context(cafile=str(cert))
+    sender = HttpSender(ALLOWED, resolver=resolve, verify=trusting, timeout=5)
+    with receiving(server_context(key, cert)) as receiver:
+        url = f"https://hooks.test:{receiver.port}/in"
+        response = asyncio.run(sender.send(url, {"X-Event-Type": "task.created"}, b"{}"))
+        assert response.status == 204, response.error
+        (request,) = receiver.on("/in")
+    assert resolved == ["hooks.test"]
+    assert receiver.server_names == ["hooks.test"]
+    assert request.header("Host") == f"hooks.test:{receiver.port}"
+
+
+def test_a_certificate_for_another_name_fails_the_attempt(tmp_path):
+    key, cert = certificate(tmp_path, "other.test")
+
+    async def resolve(host: str, port: int) -> list:  # type: ignore[type-arg]
+        return [ip_address("127.0.0.1")]
+
+    trusting = ssl.create_default_context(cafile=str(cert))
+    sender = HttpSender(ALLOWED, resolver=resolve, verify=trusting, timeout=5)
+    with receiving(server_context(key, cert)) as receiver:
+        url = f"https://hooks.test:{receiver.port}/in"
+        response = asyncio.run(sender.send(url, {}, b"{}"))
+        assert receiver.on("/in") == []
+    assert response.status is None
+    assert "certificate" in (response.error or "").lower()
