@@ -1,4 +1,4 @@
-"""``taskwarden``: serve, migrate, history, projections, worker, relay."""
+"""``taskwarden``: serve, migrate, history, projections, worker, relay, webhooks."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "relay",
         help="publish the log's events to NATS (TASKWARDEN_NATS_URL) until SIGTERM or SIGINT",
     )
+    commands.add_parser(
+        "webhooks",
+        help="send webhooks from the NATS durable consumer (run one) until SIGTERM or SIGINT",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     return {
@@ -43,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "projections": _projections,
         "worker": _worker,
         "relay": _relay,
+        "webhooks": _webhooks,
     }[args.command](settings, args)
 
 
@@ -244,6 +249,44 @@ async def _run_relay(settings: Settings) -> int:
         await services.bus.close()
         services.close()
     print(f"stopped at position {services.relay.position}", flush=True)
+    return 0
+
+
+# ---- webhooks -----------------------------------------------------------------------------------
+
+
+def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    if not settings.nats_url:
+        print(
+            "taskwarden webhooks needs TASKWARDEN_NATS_URL "
+            "(with the in-process bus the API process sends)",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return asyncio.run(_run_webhooks(settings))
+
+
+async def _run_webhooks(settings: Settings) -> int:
+    """The queue of every webhook from the ``webhooks`` durable consumer; run one such process
+    (one consumer keeps each webhook's order). An attempt cut short is made again next run."""
+    from interfaces.services import build  # noqa: PLC0415
+    from interfaces.webhook_host import WebhookHost  # noqa: PLC0415
+
+    services = build(msgspec_replace(settings, run_projections=False, run_webhooks=True))
+    host = WebhookHost(services)
+    host.start()
+    print(f"sending webhooks from {settings.nats_url}, stream {settings.nats_stream}", flush=True)
+    try:
+        await _stopped()
+    finally:
+        await host.stop()
+        await services.bus.close()
+        services.close()
+    print("stopped sending webhooks", flush=True)
     return 0
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -24,8 +27,10 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from application.commands import CreateProject
 from application.committer import Committer
 from application.ledger import Ledger
+from application.projects import create_project
 from application.public_events import PublicEvent
 from application.store import Store
 from application.webhook_attempts import Attempts
@@ -44,8 +49,10 @@ from domain.values import Actor
 from domain.webhook_url import parse_networks
 from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
+from infrastructure.nats_bus import NatsBus
 from infrastructure.settings import Settings
 from infrastructure.webhook_sender import HttpSender
+from tests.nats_server import NatsServer
 from tests.webhook_receiver import Received, Receiver, receiving
 
 ADMIN = Actor(id="admin", team_id="team-a", request_id="r-1")
@@ -72,14 +79,20 @@ def receiver() -> Iterator[Receiver]:
 class Harness:
     """A bus, the sender and the queue, on the test's event loop."""
 
-    def __init__(self, store: Store, schedule: tuple[float, ...] = FAST) -> None:
+    def __init__(
+        self,
+        store: Store,
+        schedule: tuple[float, ...] = FAST,
+        bus: Any = None,
+        subjects: str = "taskwarden.>",
+    ) -> None:
         self.store = store
-        self.bus = MemoryBus()
+        self.bus = bus if bus is not None else MemoryBus()
         self.attempts = Attempts(
             store, HttpSender(ALLOWED, timeout=5), jitter=lambda: 0.0, schedule=schedule
         )
         self.dispatcher = Dispatcher(
-            store, self.bus, self.attempts, recheck=0.2, pause_on_error=0.1
+            store, self.bus, self.attempts, subjects=subjects, recheck=0.2, pause_on_error=0.1
         )
         self.head = store.ledger.max_position()  # events are published after the webhooks
 
@@ -412,3 +425,76 @@ def test_a_certificate_for_another_name_fails_the_attempt(tmp_path):
         assert receiver.on("/in") == []
     assert response.status is None
     assert "certificate" in (response.error or "").lower()
+
+
+# ---- from JetStream ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_deliveries_come_from_a_durable_jetstream_consumer_that_resumes_in_another_process(
+    store, receiver, nats_url, nats_stream
+):
+    stream, prefix = nats_stream
+    created = hook(store, receiver.url("/js"))
+
+    async def life(*numbers: int) -> None:
+        bus = NatsBus(nats_url, stream, prefix=prefix)
+        h = Harness(store, bus=bus, subjects=f"{prefix}.>")
+        async with h.running():
+            await h.publish(*numbers)
+            await received(receiver, "/js", numbers[-1])
+            await settled(store, created["id"], numbers[-1])
+
+    asyncio.run(life(1, 2, 3))
+    asyncio.run(life(4, 5))  # a new bus and consumer: acknowledged events do not come again
+    assert [n_of(r) for r in receiver.on("/js")] == [1, 2, 3, 4, 5]
+
+
+def test_taskwarden_webhooks_sends_from_jetstream_until_sigterm(tmp_path, receiver):
+    """The relay and the sender as their own processes, on a NATS server of their own."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    env = {
+        **os.environ,
+        "TASKWARDEN_DATA_DIR": str(tmp_path / "data"),
+        "TASKWARDEN_NATS_URL": server.url,
+        "TASKWARDEN_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+    }
+    env.pop("TASKWARDEN_DATABASE_URL", None)
+    cli = [sys.executable, "-m", "interfaces.cli"]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        subprocess.run([*cli, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+        settings = Settings(data_dir=tmp_path / "data")
+        ledger = Ledger(env=ledger_env(settings, create_tables=False))
+        store = Store(ledger, Committer(ledger))
+        created = hook(store, receiver.url("/cli"), "project.*")
+        for command in ("webhooks", "relay"):
+            processes.append(
+                subprocess.Popen(  # noqa: S603
+                    [*cli, command],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        project = create_project(store, CreateProject(name="Over NATS"), ADMIN).data
+        (request,) = receiver.wait("/cli", 1, timeout=60)
+        assert json.loads(request.body)["aggregate_id"] == project["id"]
+        assert verify_standard(created["secret"], request.headers, request.body, int(time.time()))
+        deadline = time.monotonic() + 10
+        while list_deliveries(store, created["id"], "team-a")["items"][0]["status"] == "pending":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        store.committer.close()
+        ledger.close()
+    finally:
+        outputs = []
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            outputs.append(process.communicate(timeout=15)[0].decode())
+        server.stop()
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert "sending webhooks" in outputs[0] and "stopped sending webhooks" in outputs[0]
