@@ -49,6 +49,7 @@ from infrastructure.memory_bus import SlowSubscriberError, check_filter
 log = logging.getLogger("taskwarden.nats")
 MSG_ID = "Nats-Msg-Id"
 EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
+HEADROOM = 1024  # for the headers of a message, within the server's max_payload
 STREAM_IN_USE = 10058  # JetStream: stream name already in use with a different configuration
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(PublicEvent).decode
@@ -215,7 +216,7 @@ class NatsBus:
                 if previous is not None:
                     headers[EXPECTED_LAST_MSG_ID] = str(previous)
                 future = await js.publish_async(
-                    subject(event, self.prefix), _encode(event), stream=self.stream,
+                    subject(event, self.prefix), self._payload(event), stream=self.stream,
                     headers=headers,
                 )  # fmt: skip
                 futures.append(future)
@@ -229,6 +230,19 @@ class NatsBus:
         finally:
             for future in futures:
                 future.cancel()  # a no-op on those done
+
+    def _payload(self, event: PublicEvent) -> bytes:
+        """The event as JSON; one larger than the server accepts goes out with ``data`` replaced
+        by ``{"truncated": true}`` (the store has it whole, by position) rather than blocking the
+        relay forever."""
+        payload = _encode(event)
+        limit = (self._nc.max_payload if self._nc else 0) - HEADROOM
+        if 0 < limit < len(payload):
+            log.warning(
+                "event %d is %d bytes: published without its data", event.position, len(payload)
+            )
+            payload = _encode(msgspec.structs.replace(event, data={"truncated": True}))
+        return payload
 
     async def last_position(self) -> int | None:
         """The position in the stream's last message (everything before it is stored too)."""

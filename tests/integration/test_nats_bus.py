@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import nats
 from nats.js.api import StorageType, StreamConfig
 
@@ -225,3 +226,24 @@ def test_a_list_of_servers_connects_to_one_that_answers(nats_url, nats_stream):
             await bus.close()
 
     assert run(scenario) == 1
+
+
+def test_an_event_larger_than_the_server_accepts_goes_out_without_its_data(nats_url, nats_stream):
+    _, prefix = nats_stream
+    big = msgspec.structs.replace(event(2), data={"text": "x" * 2_000_000})
+
+    async def scenario():
+        bus = bus_for(nats_url, nats_stream)
+        try:
+            await bus.publish([event(1), big, event(3)])
+            consumer = bus.durable("all", f"{prefix}.>")
+            got = []
+            for _ in range(3):
+                delivery = await anext(consumer)
+                got.append((delivery.event.position, delivery.event.data))
+                await delivery.ack()
+            return got
+        finally:
+            await bus.close()
+
+    assert run(scenario) == [(1, {"n": 1}), (2, {"truncated": True}), (3, {"n": 3})]
