@@ -3,8 +3,8 @@ queue (``Dispatcher``) on the bus's durable ``webhooks`` consumer when this proc
 
 With the in-process bus (no NATS) the server is the only process that can consume it, so it
 sends, on its own event loop. With NATS JetStream the queue belongs to one sender process (one
-consumer keeps each webhook's order): ``TASKWARDEN_RUN_WEBHOOKS=1`` on one API process; a
-``taskwarden webhooks`` CLI subcommand running this host alone is still to come.
+consumer keeps each webhook's order): ``taskwarden webhooks`` (this host alone), or
+``TASKWARDEN_RUN_WEBHOOKS=1`` on one API process.
 """
 
 from __future__ import annotations
