@@ -16,13 +16,17 @@ from typing import Any
 
 import pytest
 
+from application import projects
+from application.commands import CreateProject
 from application.public_events import PublicEvent, TeamIndex, public_events
 from application.relay import Relay
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
 from infrastructure.relay_tracking import open_tracking
+from infrastructure.settings import Settings
+from interfaces.services import build, migrate
 from tests.integration.test_nats_bus import _nothing_within, acked, bus_for, run
-from tests.integration.views_world import BOB, World, world
+from tests.integration.views_world import ALICE, BOB, World, world
 from tests.nats_server import NatsServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -350,4 +354,40 @@ def test_taskwarden_relay_runs_until_sigterm(tmp_path):
 
         assert run(stored) == last
     finally:
+        server.stop()
+
+
+def test_two_api_processes_share_one_nats_and_one_relay(tmp_path, postgres_url):
+    """Writes of both processes reach a live subscriber of the second, in log order, while only
+    the first relays (it finds the second's commits by polling)."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    settings = Settings(
+        data_dir=tmp_path, database_url=postgres_url, nats_url=server.url, run_projections=False
+    )
+    migrate(settings)
+    first, second = build(settings), build(settings)
+
+    async def scenario() -> tuple[list[str], list[int]]:
+        first.relay.start()
+        try:
+            live = second.bus.live("taskwarden.*.project.created")
+            await live.started()  # type: ignore[attr-defined]
+            for i, services in enumerate([first, second, first, second]):
+                await asyncio.to_thread(
+                    projects.create_project, services.store, CreateProject(name=f"P{i}"), ALICE
+                )
+            got = [await anext(live) for _ in range(4)]
+            return [e.data["name"] for e in got], [e.position for e in got]
+        finally:
+            await first.relay.stop()
+            await first.bus.close()
+            await second.bus.close()
+
+    try:
+        names, got = run(scenario)
+        assert names == ["P0", "P1", "P2", "P3"] and got == sorted(got)
+    finally:
+        first.close()
+        second.close()
         server.stop()
