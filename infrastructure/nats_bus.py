@@ -131,9 +131,14 @@ class NatsBus:
             raise BusUnavailableError("the bus is closed")
         if self._connecting is None:
             self._connecting = asyncio.get_running_loop().create_task(self._connect())
+        connecting = self._connecting
         try:
             async with asyncio.timeout(timeout):
-                return await asyncio.shield(self._connecting)
+                return await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            if connecting.cancelled():  # the bus was closed while connecting
+                raise BusUnavailableError("the bus is closed") from None
+            raise
         except TimeoutError:
             raise BusUnavailableError(f"no NATS server answers at {self.url}") from None
         except (OSError, nats.errors.Error) as error:  # refused for good (auth, bad URL)
@@ -391,7 +396,10 @@ class NatsLive:
         return self
 
     async def __anext__(self) -> PublicEvent:
-        sub = await self._subscription()
+        try:
+            sub = await self._subscription()
+        except BusUnavailableError:
+            raise StopAsyncIteration from None  # closed before it was made
         while True:
             if self._ended:
                 raise StopAsyncIteration

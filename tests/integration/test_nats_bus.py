@@ -247,3 +247,23 @@ def test_an_event_larger_than_the_server_accepts_goes_out_without_its_data(nats_
             await bus.close()
 
     assert run(scenario) == [(1, {"n": 1}), (2, {"truncated": True}), (3, {"n": 3})]
+
+
+def test_closing_the_bus_ends_its_iterators_connected_or_not(nats_url, nats_stream):
+    _, prefix = nats_stream
+
+    async def ends(bus: NatsBus) -> list[str]:
+        live = bus.live(f"{prefix}.>")
+        consumer = bus.durable("hooks", f"{prefix}.>")
+        waiting = [asyncio.ensure_future(anext(live)), asyncio.ensure_future(anext(consumer))]
+        await asyncio.sleep(0.5)
+        await bus.close()
+        done, _ = await asyncio.wait(waiting, timeout=10)
+        return [type(task.exception()).__name__ for task in waiting if task in done]
+
+    async def scenario():
+        connected = await ends(bus_for(nats_url, nats_stream))
+        dead = await ends(NatsBus(f"nats://127.0.0.1:{free_port()}", "NONE", prefix=prefix))
+        return connected, dead
+
+    assert run(scenario) == (["StopAsyncIteration"] * 2, ["StopAsyncIteration"] * 2)
