@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from typing import Any
@@ -86,7 +87,7 @@ def serving(settings: Settings, wrap: Any = None) -> Iterator[Api]:
 
 
 def ws_settings(settings: Settings, **changes: Any) -> Settings:
-    return msgspec.structs.replace(settings, **{"ws_auth_seconds": 2.0, **changes})
+    return msgspec.structs.replace(settings, **changes)
 
 
 @pytest.fixture
@@ -101,9 +102,12 @@ def api(settings: Settings) -> Iterator[Api]:
 class Socket:
     def __init__(self, session: WebSocketTestSession) -> None:
         self.session = session
+        self.held: deque[dict[str, Any]] = deque()  # events that came before an answer
 
     def receive(self, timeout: float = WAIT) -> dict[str, Any]:
         """The next message; raises WebSocketDisconnect if the server closed the socket."""
+        if self.held:
+            return self.held.popleft()
 
         async def next_message() -> Any:
             with anyio.fail_after(timeout):
@@ -118,14 +122,19 @@ class Socket:
         self.session.send_json(message)
 
     def ask(self, **message: Any) -> dict[str, Any]:
-        """Sends with a correlation id; the answer that carries it (events may come before)."""
+        """Sends with a correlation id; the answer that carries it. Events that come before it
+        are held for ``receive``."""
         correlation = uuid.uuid4().hex
         self.send(**message, id=correlation)
+        held = list(self.held)
+        self.held.clear()
         while True:
             answer = self.receive()
             if answer.get("id") == correlation:
+                self.held.extend(held)
                 return answer
             assert answer["type"] in EVENT_TYPES, answer
+            held.append(answer)
 
     def events_until(self, position: int) -> list[dict[str, Any]]:
         """Event messages up to the one at ``position`` (every subscription here sees it)."""
