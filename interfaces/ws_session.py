@@ -49,6 +49,7 @@ from interfaces.ws_messages import (
 log = logging.getLogger("taskwarden.ws")
 _encoder = msgspec.json.Encoder()
 ALL_METRICS = ("queue_status", "performance", "system_health")
+MAX_SUBSCRIPTIONS = 100  # a socket's; each holds a live bus subscription
 
 
 class Closing(Exception):
@@ -202,6 +203,8 @@ class Session:
             return
         start = head if since is None else since
         self._cancel(spec.key)
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise MessageError("TOO_MANY_SUBSCRIPTIONS", f"at most {MAX_SUBSCRIPTIONS} a socket")
         data = {**described(spec), "since": start, "position": head}
         await self.send(reply("subscribed", data, message.id))
         if self._group is None:

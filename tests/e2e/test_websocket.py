@@ -29,6 +29,7 @@ from application.relay import MemoryTracking, Relay
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
 from infrastructure.settings import Settings
+from interfaces import ws_session
 from interfaces.http.app import create_app
 from interfaces.services import migrate
 from tests.e2e.conftest import ADMIN_KEY, Api, signed_in, token
@@ -53,15 +54,12 @@ NO_HEADER = {"authorization": ""}  # the fixture's client signs every request in
 
 
 @contextmanager
-def relaying(client: TestClient, bus: Any = None) -> Iterator[None]:
-    """The app's bus and relay; with ``bus``, or if the app has none, that bus (default: an
-    in-process one) and a relay started here."""
+def relaying(client: TestClient, bus: Any) -> Iterator[None]:
+    """``bus`` instead of the app's, with a relay of its own (the app's goes on relaying to the
+    app's bus, which no socket listens to any more)."""
     services = client.app.state.services
-    if bus is None and getattr(services, "bus", None) is not None:
-        yield
-        return
-    services.bus = bus or MemoryBus(ledger=services.ledger)
-    relay = Relay(services.ledger, services.bus, MemoryTracking(), poll_interval=0.05)
+    services.bus = bus
+    relay = Relay(services.ledger, bus, MemoryTracking(), poll_interval=0.05)
 
     async def start() -> None:
         relay.start()
@@ -72,18 +70,18 @@ def relaying(client: TestClient, bus: Any = None) -> Iterator[None]:
         yield
     finally:
         client.portal.call(relay.stop)
-        client.portal.call(services.bus.close)
+        client.portal.call(bus.close)
 
 
 @contextmanager
 def serving(settings: Settings, wrap: Any = None) -> Iterator[Api]:
-    """The app (``wrap``: an ASGI middleware around it) with its relay, signed in as an admin."""
+    """The app (``wrap``: an ASGI middleware around it) with its bus and relay, signed in as an
+    admin."""
     migrate(settings)
     app = create_app(settings)
     with TestClient(wrap(app) if wrap else app, raise_server_exceptions=False) as client:
         client.app = app  # requests still go through the wrapper; state is read from the app
-        with relaying(client):
-            yield signed_in(client)
+        yield signed_in(client)
 
 
 def ws_settings(settings: Settings, **changes: Any) -> Settings:
@@ -809,6 +807,18 @@ def test_a_malformed_message_is_answered_with_an_error_and_the_socket_lives_on(a
         assert socket.ask(type="ping")["type"] == "pong"
 
 
+def test_a_socket_holds_a_bounded_number_of_subscriptions(api, monkeypatch):
+    monkeypatch.setattr(ws_session, "MAX_SUBSCRIPTIONS", 2)
+    project = api.project()
+    with connected(api) as socket:
+        subscribed(socket, channel="hitl")
+        subscribed(socket, channel="queue_status")
+        again = socket.ask(type="subscribe", channel="hitl", since=api.position())  # replaces
+        refused = socket.ask(type="subscribe", channel="project_updates", project_id=project["id"])
+    assert again["type"] == "subscribed"
+    assert refused["data"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+
+
 def test_an_unsubscribed_channel_stops_and_seed_002s_subscribe_works(api):
     project = api.project()
     with connected(api) as socket:
@@ -834,7 +844,7 @@ def two_replicas(settings: Settings) -> Iterator[tuple[TestClient, Starlette, St
     in-process bus (as replicas share NATS); only ``one`` relays and runs projections."""
     migrate(settings)
     one = create_app(settings)
-    two = create_app(msgspec.structs.replace(settings, run_projections=False))
+    two = create_app(msgspec.structs.replace(settings, run_projections=False, run_relay=False))
 
     @asynccontextmanager
     async def both(_: Starlette) -> AsyncIterator[None]:
@@ -843,10 +853,8 @@ def two_replicas(settings: Settings) -> Iterator[tuple[TestClient, Starlette, St
 
     front = Starlette(routes=[Mount("/one", one), Mount("/two", two)], lifespan=both)
     with TestClient(front, raise_server_exceptions=False) as client:
-        client.app = one  # the relay's app
-        with relaying(client, MemoryBus(ledger=one.state.services.ledger)):
-            two.state.services.bus = one.state.services.bus
-            yield client, one, two
+        two.state.services.bus = one.state.services.bus
+        yield client, one, two
 
 
 def test_a_client_of_one_replica_sees_what_another_replica_wrote(settings):
