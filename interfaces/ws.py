@@ -27,7 +27,7 @@ from application.principal import Principal
 from application.store import narrow_to_project
 from domain.values import Permission
 from interfaces.http.identity import credential
-from interfaces.ws_feed import Locator, LockedIndex
+from interfaces.ws_filter import Locator, LockedIndex
 from interfaces.ws_messages import Auth, MessageError, decode, error, reply, who
 from interfaces.ws_session import Closing, Session, Shared, receive
 

@@ -17,7 +17,7 @@ from msgspec import Meta, Struct
 from application.commands import ExecutionOptions, PriorityIn, Ref
 from application.principal import Principal
 from application.public_events import PublicEvent
-from interfaces.ws_feed import Spec
+from interfaces.ws_filter import Spec
 
 ChannelName = Literal["project_updates", "task_updates", "queue_status", "hitl"]
 MetricName = Literal["performance", "queue_status", "system_health"]

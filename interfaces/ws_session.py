@@ -27,7 +27,8 @@ from domain.project import Project
 from domain.task import Task
 from domain.values import Permission
 from interfaces.http.errors import EXPECTED, describe
-from interfaces.ws_feed import Feed, FeedEndedError, Filter, GapTooLargeError, Locator, Spec
+from interfaces.ws_feed import Feed, FeedEndedError, GapTooLargeError
+from interfaces.ws_filter import Filter, Locator, Spec
 from interfaces.ws_messages import (
     Auth,
     ClientMessage,
