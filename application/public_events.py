@@ -1,8 +1,9 @@
 """What leaves the system: stored events turned into public events, by position.
 
 The relay (NATS), the WebSocket gateway and the webhook sender all see the same shape. Only the
-aggregates people work with are published; credentials, users, claims, idempotency records and
-command runs never leave (they hold digests, hashes or host output).
+aggregates people work with are published, and of a webhook only its being disabled or enabled
+again; credentials, users, claims, idempotency records, webhook secrets and deliveries, and
+command runs never leave (they hold digests, hashes, secrets or host output).
 
 A public event names its team. Only creating events carry ``team_id``, so ``TeamIndex`` remembers
 each aggregate's team as its creation goes by, and loads the aggregate once when it meets one it
@@ -28,6 +29,7 @@ from domain.project import Project
 from domain.queue import QueueControl
 from domain.task import Task
 from domain.values import rfc3339
+from domain.webhook import Webhook
 
 PUBLISHED: dict[type, str] = {
     Task: "task",
@@ -37,7 +39,12 @@ PUBLISHED: dict[type, str] = {
     Experience: "experience",
     OutputChunk: "output",
     QueueControl: "queue",
+    Webhook: "webhook",
 }
+# of these kinds only these events leave, with only these fields: a webhook's other events carry
+# its URL's secrets and its signing secret
+ONLY: dict[str, frozenset[str]] = {"webhook": frozenset({"disabled", "enabled"})}
+FIELDS: dict[str, frozenset[str]] = {"webhook": frozenset({"reason", "at"})}
 ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -136,10 +143,14 @@ def to_public(position: int, event: Any, index: TeamIndex) -> PublicEvent | None
     if described is None:
         return None
     team, kind = described
+    name = public_name(event).partition(".")[2]
+    if kind in ONLY and name not in ONLY[kind]:
+        return None
     data = {k: _jsonable(v) for k, v in event.__dict__.items() if k not in ENVELOPE_FIELDS}
     data.pop("request_id", None)
     actor = data.pop("actor", None)
-    name = public_name(event).partition(".")[2]
+    if kind in FIELDS:
+        data = {k: v for k, v in data.items() if k in FIELDS[kind]}
     return PublicEvent(
         position=position,
         type=f"{kind}.{name}",

@@ -1,0 +1,90 @@
+"""What leaves the system: public events from a real store, their teams, subjects and names."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from application.commands import CreateProject, CreateTask, ExecuteTask
+from application.execution_reports import finish, report
+from application.executions import execute_task
+from application.projects import create_project
+from application.public_events import TeamIndex, public_events, seed_types, subject
+from application.tasks import create_task
+from domain.values import Actor
+from domain.webhook import Webhook
+from infrastructure.settings import Settings
+from interfaces.services import Services, build, migrate
+
+ME = Actor(id="user:me", team_id="team.one", request_id="r")
+SECRET = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWF2ZQ=="
+
+
+@pytest.fixture
+def services(tmp_path: Path, database_url: str | None) -> Iterator[Services]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, workers=0)
+    migrate(settings)
+    built = build(settings)
+    yield built
+    built.close()
+
+
+def world(services: Services) -> str:
+    """A project with a slug, a task run to failure while it waited on a question, a webhook
+    created with a secret and disabled. Returns the task id."""
+    project = create_project(services.store, CreateProject(name="P", slug="p"), ME).data["id"]
+    task = create_task(services.store, CreateTask(title="t", project_id=project), ME).data["id"]
+    written = execute_task(services.store, task, ExecuteTask(), ME)
+    services.runner.wait_for(written.position, 5.0)
+    claim = services.scheduler.claim("w1")
+    assert claim is not None
+    report(services.store, claim, {"type": "question", "question": "?"}, time.time(), None)
+    finish(services.store, claim, "failed", {"exit_code": 1}, time.time())
+    hook = Webhook(
+        team_id=ME.team_id,
+        url="https://hooks.example.com/in",
+        events=["*"],
+        description="",
+        enabled=True,
+        secret=SECRET,
+        starts_after=0,
+        actor=ME.id,
+        request_id="r",
+    )
+    hook.disable("410 Gone", datetime.now(UTC), "webhooks")
+    services.store.commit(hook)
+    return task
+
+
+def test_public_events_carry_their_team_and_leave_secrets_and_claims_behind(services):
+    task = world(services)
+    events, last = public_events(services.ledger, 0, 1_000, TeamIndex(services.ledger.repository))
+    assert last == services.ledger.max_position()
+    types = [e.type for e in events]
+    assert types[:3] == ["project.created", "task.created", "task.execution_requested"]
+    assert "question.asked" in types and "question.withdrawn" in types
+    assert "task.execution_finished" in types and "webhook.disabled" in types
+    assert "webhook.created" not in types  # it carries the signing secret
+    assert all(e.team_id == ME.team_id for e in events)
+    assert [e.position for e in events] == sorted(e.position for e in events)
+    assert not any(SECRET in str(e.data) for e in events)
+    [disabled] = [e for e in events if e.type == "webhook.disabled"]
+    assert set(disabled.data) == {"reason", "at"}
+    finished = next(e for e in events if e.type == "task.execution_finished")
+    assert finished.aggregate_id == task and "task.failed" in seed_types(finished)
+    assert subject(finished) == "taskwarden.team_one.task.execution_finished"
+
+
+def test_a_relay_resuming_mid_log_finds_the_team_of_events_that_do_not_carry_it(services):
+    world(services)
+    everything, _ = public_events(services.ledger, 0, 1_000, TeamIndex(services.ledger.repository))
+    middle = everything[len(everything) // 2].position
+    fresh = TeamIndex(services.ledger.repository)  # has seen no creating event
+    later, _ = public_events(services.ledger, middle, 1_000, fresh)
+    assert [(e.position, e.type, e.team_id) for e in later] == [
+        (e.position, e.type, e.team_id) for e in everything if e.position > middle
+    ]
