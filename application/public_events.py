@@ -27,6 +27,7 @@ from domain.naming import public_name
 from domain.output import OutputChunk
 from domain.project import Project
 from domain.queue import QueueControl
+from domain.system import System
 from domain.task import Task
 from domain.values import rfc3339
 from domain.webhook import Webhook
@@ -40,10 +41,14 @@ PUBLISHED: dict[type, str] = {
     OutputChunk: "output",
     QueueControl: "queue",
     Webhook: "webhook",
+    System: "system",
 }
 # of these kinds only these events leave, with only these fields: a webhook's other events carry
 # its URL's secrets and its signing secret
-ONLY: dict[str, frozenset[str]] = {"webhook": frozenset({"disabled", "enabled"})}
+ONLY: dict[str, frozenset[str]] = {
+    "webhook": frozenset({"disabled", "enabled"}),
+    "system": frozenset({"maintenance", "alert"}),
+}
 FIELDS: dict[str, frozenset[str]] = {"webhook": frozenset({"reason", "at"})}
 ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")

@@ -28,6 +28,7 @@ from interfaces.http import (
     routes_hitl,
     routes_projects,
     routes_queues,
+    routes_system,
     routes_tasks,
     routes_users,
     routes_webhooks,
@@ -57,6 +58,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_execution.ENDPOINTS,
     *routes_hitl.ENDPOINTS,
     *routes_queues.ENDPOINTS,
+    *routes_system.ENDPOINTS,
     *routes_workers.ENDPOINTS,
     *routes_webhooks.ENDPOINTS,
 ]
