@@ -39,8 +39,10 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_PORT": str(parsed.port or 5432),
         "POSTGRES_USER": unquote(parsed.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parsed.password or ""),
-        "POSTGRES_POOL_SIZE": "10",
-        "POSTGRES_MAX_OVERFLOW": "10",
+        # two connections kept open; up to 20 under load, closed again after 10 idle minutes
+        # (many processes share a server's max_connections: API replicas, workers, relays)
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "18",
         # also the pool's wait for a connection; eventsourcing retries a failed read 10 times,
         # so an unreachable store answers 503 after about 10 x this
         "POSTGRES_CONNECT_TIMEOUT": "2",
