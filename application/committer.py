@@ -23,12 +23,18 @@ _STOP = object()
 log = logging.getLogger("taskwarden.committer")
 
 
+class CommitterClosedError(RuntimeError):
+    """A commit after ``close()``: nothing is written."""
+
+
 class Committer:
     def __init__(self, ledger: Ledger, max_batch: int = 100) -> None:
         self._ledger = ledger
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._listeners: list[Callable[[int], None]] = []
+        self._closed = threading.Event()
+        self._gate = threading.Lock()  # no item can be queued behind the stop marker
         self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
         self._thread.start()
 
@@ -40,12 +46,29 @@ class Committer:
         if not events:
             return []
         future: Future[list[Recording[Any]]] = Future()
-        self._queue.put((list(events), future))
+        with self._gate:
+            if self._closed.is_set():
+                raise CommitterClosedError("the committer is closed: the service is stopping")
+            self._queue.put((list(events), future))
         return future.result()
 
     def close(self) -> None:
-        self._queue.put(_STOP)
+        """Writes what was queued before, then refuses: a late caller (a background thread
+        finishing during shutdown) gets an error, never a wait for ever."""
+        with self._gate:
+            self._closed.set()
+            self._queue.put(_STOP)
         self._thread.join(timeout=5)
+        self._refuse_the_rest()
+
+    def _refuse_the_rest(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                item[1].set_exception(CommitterClosedError("the committer closed first"))
 
     def _run(self) -> None:
         while True:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, Recording
 
-from application.committer import Committer
+from application.committer import Committer, CommitterClosedError
 from application.ledger import Ledger
 from domain.task import Task
 from domain.values import Actor
@@ -248,3 +248,10 @@ def test_a_failing_listener_does_not_stop_later_commits(
     later.start()
     later.join(3)
     assert not later.is_alive() and later.recordings
+
+
+def test_a_commit_after_close_is_refused_instead_of_waiting_for_ever(ledger: GatedLedger) -> None:
+    committer = Committer(ledger)  # type: ignore[arg-type]
+    committer.close()
+    with pytest.raises(CommitterClosedError):
+        committer.commit([object()])
