@@ -55,12 +55,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
     from interfaces.http.app import create_app  # noqa: PLC0415
+    from interfaces.http.server import server_options  # noqa: PLC0415
 
     host = args.host or settings.host
     port = args.port or settings.port
     # only the embedded mode creates its own tables; with Postgres run `taskwarden migrate` once
     app = create_app(settings, migrate_first=not settings.uses_postgres, bootstrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", **server_options(settings))
     return 0
 
 

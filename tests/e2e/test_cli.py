@@ -123,3 +123,42 @@ def test_serve_creates_the_first_admin_with_a_generated_password_shown_once(tmp_
         _stop(process)
     second = process.stdout.read() if process.stdout else ""
     assert "created user admin" not in second
+
+
+def test_serve_speaks_websocket_a_socket_hears_a_task_created_over_http(tmp_path):
+    """``taskwarden serve`` under real uvicorn: the upgrade is accepted (uvicorn serves
+    WebSockets only with a library it can import), the socket hears the create by position, and
+    a frame over the body limit closes the socket with 1009, leaving the server serving."""
+    from websockets.exceptions import ConnectionClosed  # noqa: PLC0415
+    from websockets.sync.client import connect  # noqa: PLC0415
+
+    process, url = _serve(tmp_path)
+    ws_url = url.replace("http://", "ws://") + "/ws/cli-1"
+    try:
+        token = _login(url)
+        project = _request(url + "/api/projects/", {"name": "Heard"}, token)["data"]
+        with connect(ws_url, subprotocols=["bearer", token], open_timeout=10) as ws:
+            assert ws.subprotocol == "bearer"
+            assert json.loads(ws.recv(timeout=10))["type"] == "connected"
+            subscribe = {"type": "subscribe", "channel": "project_updates", "id": "s1"}
+            ws.send(json.dumps(subscribe | {"project_id": project["id"]}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            body = {"title": "Heard live", "project_id": project["id"]}
+            created = _request(url + "/api/tasks/", body, token)
+            position = created["meta"]["position"]
+            message = json.loads(ws.recv(timeout=10))
+            while message.get("position", 0) < position:
+                message = json.loads(ws.recv(timeout=10))
+            assert message["position"] == position
+            assert message["data"]["task_id"] == created["data"]["id"]
+        with connect(ws_url, subprotocols=["bearer", token], open_timeout=10) as ws:
+            ws.recv(timeout=10)
+            ws.send("x" * (1_048_576 + 1))
+            try:
+                while True:
+                    ws.recv(timeout=10)
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == 1009
+        assert _request(url + "/health")["status"] == "ok"
+    finally:
+        _stop(process)

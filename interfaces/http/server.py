@@ -1,0 +1,27 @@
+"""How uvicorn serves the app: the options ``taskwarden serve`` passes, shared with the tests
+that run a live server.
+
+uvicorn speaks WebSocket only through a library of its own choosing; ``websockets`` is a
+dependency so that ``/ws/{session_id}`` is served, and the sans-I/O implementation is named
+rather than left to ``auto`` (which answers a plain 404 to every upgrade when no library is
+importable). A client's frames are limited to the request body limit: the gateway's messages are
+small, and uvicorn closes a socket sending more with 1009 instead of buffering up to its 16 MiB
+default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infrastructure.settings import Settings
+
+WEBSOCKET_IMPLEMENTATION = "websockets-sansio"
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run`` and ``uvicorn.Config`` beyond the app and address."""
+    return {
+        "ws": WEBSOCKET_IMPLEMENTATION,
+        "ws_max_size": settings.max_body_bytes,
+        "proxy_headers": False,  # X-Forwarded-For is honoured by the app, from trusted proxies only
+    }
