@@ -40,6 +40,13 @@ class Place(NamedTuple):
     project_id: str | None
 
 
+class Lookup:
+    """The answer needs the store (``Filter.place_now``)."""
+
+
+LOOKUP = Lookup()
+
+
 class Spec(msgspec.Struct, frozen=True, kw_only=True):
     """What a subscription follows: a channel, narrowed to one task or one project, or neither."""
 
@@ -133,9 +140,17 @@ class Filter:
         self._team = team_id
         self._scope = scope  # a project-scoped key's project
         self._locator = locator
+        self.key = (team_id, scope, spec.key)  # filters with equal keys decide alike
 
     async def place(self, event: PublicEvent) -> Place | None:
         """Where the event belongs if the subscription receives it; None if it does not."""
+        place = self.place_now(event)
+        if place is LOOKUP:
+            return self._judge(await self._locator.locate(event))
+        return place
+
+    def place_now(self, event: PublicEvent) -> Place | None | Lookup:
+        """As ``place`` without I/O: LOOKUP when the answer needs the store."""
         if event.team_id != self._team or not self.spec.relevant(event):
             return None  # the team check also covers teams whose subject tokens collide
         if event.aggregate == "queue":
@@ -143,7 +158,11 @@ class Filter:
         place = self._locator.known(event)
         task_only = self.spec.task_id is not None and self._scope is None
         if place.project_id is None and not (task_only and event.aggregate == "task"):
-            place = await self._locator.locate(event)
+            if event.aggregate in TASK_PARTS:
+                return LOOKUP
+        return self._judge(place)
+
+    def _judge(self, place: Place) -> Place | None:
         if self._scope is not None and place.project_id != self._scope:
             return None
         if self.spec.task_id is not None and place.task_id != self.spec.task_id:

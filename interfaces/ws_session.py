@@ -1,8 +1,10 @@
 """One authenticated WebSocket: the client's messages, its subscriptions and its send queue.
 
-Everything the socket sends goes through one bounded queue, written by one task: answers and
-events keep their order, and a client that stops reading is noticed. A message that finds the queue
-full waits ``ws_send_grace`` seconds for room; if none comes, the socket is closed with 4008.
+Everything the socket sends goes through one bounded outbox, written by one task: answers and
+events keep their order, and a client that stops reading is noticed. While the outbox is empty
+and its writer waits, a message is sent at once on the sender's turn (``interfaces.eager``): a
+live event reaches a thousand sockets without a thousand task switches. A message that finds the
+outbox full waits ``ws_send_grace`` seconds for room; if none comes, the socket is closed with 4008.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -26,9 +29,11 @@ from application.public_events import PublicEvent
 from domain.project import Project
 from domain.task import Task
 from domain.values import Permission
+from interfaces import eager
 from interfaces.http.errors import EXPECTED, describe
 from interfaces.ws_feed import Feed, FeedEndedError, GapTooLargeError
-from interfaces.ws_filter import Filter, Locator, Spec
+from interfaces.ws_filter import LOOKUP, Filter, Locator, Lookup, Place, Spec
+from interfaces.ws_hub import Hub
 from interfaces.ws_messages import (
     Auth,
     ClientMessage,
@@ -46,6 +51,7 @@ from interfaces.ws_messages import (
     reply,
     who,
 )
+from interfaces.ws_outbox import Outbox
 
 log = logging.getLogger("taskwarden.ws")
 _encoder = msgspec.json.Encoder()
@@ -63,12 +69,44 @@ class Closing(Exception):
 
 
 class Shared:
-    """What the sockets of one process share."""
+    """What the sockets of one process share: the team index, the locator, the hub of live
+    subscriptions, and the last event messages encoded (the same for every socket that has the
+    same subscription, so encoded once)."""
+
+    TEXTS = 1_024  # encoded event messages remembered
 
     def __init__(self, index: Any, locator: Locator) -> None:
         self.index = index
         self.locator = locator
+        self.hub = Hub()
         self.connections = 0
+        self._texts: OrderedDict[tuple[int, str, Place], str] = OrderedDict()
+        self._event: PublicEvent | None = None  # the live event being handed out, and
+        self._outcomes: dict[tuple[Any, ...], str | None] = {}  # what each filter made of it
+
+    def outcome(self, event: PublicEvent, events: Filter) -> str | None | Lookup:
+        """A live event's message for a subscription (None: not for it; LOOKUP: needs the
+        store), decided once per event for all the subscriptions with the same filter."""
+        if event is not self._event:
+            self._event, self._outcomes = event, {}
+        if events.key in self._outcomes:
+            return self._outcomes[events.key]
+        place = events.place_now(event)
+        if place is LOOKUP:
+            return place  # not remembered: the next one may find it located
+        text = None if place is None else self.text(event, events.spec.key, place)
+        self._outcomes[events.key] = text
+        return text
+
+    def text(self, event: PublicEvent, subscription: str, place: Place) -> str:
+        key = (event.position, subscription, place)
+        text = self._texts.get(key)
+        if text is None:
+            text = _encoder.encode(event_message(event, subscription, *place)).decode()
+            self._texts[key] = text
+            if len(self._texts) > self.TEXTS:
+                self._texts.popitem(last=False)
+        return text
 
 
 class Session:
@@ -85,9 +123,7 @@ class Session:
         self.shared = shared
         self.services = websocket.app.state.services
         self.settings = websocket.app.state.settings
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
-            max(1, self.settings.ws_queue_size)
-        )
+        self.outbox = Outbox(self.settings.ws_queue_size)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
 
@@ -105,23 +141,40 @@ class Session:
                 await self.handle(raw)
 
     async def send(self, message: dict[str, Any]) -> None:
+        await self.send_text(_encoder.encode(message).decode())
+
+    def send_now(self, text: str) -> bool:
+        """Sends an encoded message at once if the writer is idle (see ``interfaces.eager``),
+        else queues it if there is room; False if the queue is full."""
+        if not self.outbox.idle:
+            return self.outbox.put_nowait(text)
         try:
-            self.queue.put_nowait(message)
+            rest = eager.start(self.websocket.send_text(text))
+        except Exception as failure:  # noqa: BLE001 - the writer raises it and the socket ends
+            self.outbox.fail(failure)
+            return True
+        if rest is not None:
+            self.outbox.hand_over(rest)
+        return True
+
+    async def send_text(self, text: str) -> None:
+        """Queues an encoded message, waiting ``ws_send_grace`` for room before closing 4008."""
+        if self.send_now(text):
             return
-        except asyncio.QueueFull:
-            pass
         grace = self.settings.ws_send_grace
-        try:
-            await asyncio.wait_for(self.queue.put(message), grace)
-        except TimeoutError:
-            size = self.queue.qsize()
+        if not await self.outbox.put(text, grace):
+            size = len(self.outbox)
             reason = f"consumer too slow: {size} messages unsent for {grace:g} s; resume with since"
-            raise Closing(4008, reason) from None
+            raise Closing(4008, reason)
 
     async def _write(self) -> None:
+        send, take = self.websocket.send_text, self.outbox.take
         while True:
-            message = await self.queue.get()
-            await self.websocket.send_text(_encoder.encode(message).decode())
+            item = await take()
+            if isinstance(item, str):
+                await send(item)
+            else:
+                await eager.finish(item)
 
     async def _recheck_periodically(self) -> None:
         while True:
@@ -250,6 +303,7 @@ class Session:
             spec, self.principal.team_id, self.principal.project_id, self.shared.locator
         )
         feed = Feed(
+            self.shared.hub,
             self.services.bus,
             self.services.ledger,
             self.shared.index,
@@ -261,10 +315,16 @@ class Session:
         async def offer(event: PublicEvent) -> None:
             place = await events.place(event)
             if place is not None:
-                await self.send(event_message(event, spec.key, *place))
+                await self.send_text(self.shared.text(event, spec.key, place))
+
+        def offer_now(event: PublicEvent) -> bool:
+            text = self.shared.outcome(event, events)
+            if text is LOOKUP:
+                return False
+            return text is None or self.send_now(text)  # type: ignore[arg-type]
 
         try:
-            await feed.run(start, offer)
+            await feed.run(start, offer, offer_now)
         except FeedEndedError:
             raise Closing(1012, "the event bus stopped; reconnect and resume with since") from None
         except GapTooLargeError as gap:  # the bus missed more than a resume may replay

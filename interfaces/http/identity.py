@@ -36,6 +36,9 @@ class RequestContext:
         request_id = incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else ""
         request_id = request_id or str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
+        if scope["type"] == "websocket":  # no response headers to add; each message sent as is
+            await self.app(scope, receive, send)
+            return
 
         async def send_with_id(message: dict) -> None:  # type: ignore[type-arg]
             if message["type"] == "http.response.start":

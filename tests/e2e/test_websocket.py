@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -652,7 +653,8 @@ def test_a_burst_larger_than_the_buffers_arrives_whole_from_the_store(settings):
 
 
 def test_a_subscription_whose_bus_missed_more_than_a_resume_replays_asks_for_a_resync(settings):
-    """The live buffer overflows in a burst of 30 events while a resume may replay only 5."""
+    """The live buffer overflows in a burst of 30 events while a resume may replay only 5: the
+    events the socket had room for come first, then resync_required from the last one sent."""
     with serving(ws_settings(settings, ws_queue_size=2, ws_max_replay=5)) as api:
         world = World(api)
         world.begin(hold=False)
@@ -661,14 +663,21 @@ def test_a_subscription_whose_bus_missed_more_than_a_resume_replays_asks_for_a_r
             for _ in range(30):
                 world.write("create")
             world.publish()
-            answer = socket.receive()
+            messages = socket.events_through(lambda m: m["type"] == "resync_required")
             gone = socket.ask(
                 type="unsubscribe", channel="project_updates", project_id=world.project
             )
         head = api.position()
-    assert answer["type"] == "resync_required", answer
+        expected = stored(api, ack["since"], world.mine)
+    answer, sent = messages[-1], [m["position"] for m in messages[:-1]]
+    assert sent == expected[: len(sent)]
+    assert len(sent) < 30
     assert answer["data"]["subscription"] == ack["subscription"]
-    assert answer["data"]["since"] >= ack["since"] and answer["data"]["position"] == head
+    if sent:
+        assert answer["data"]["since"] == sent[-1]
+    else:
+        assert answer["data"]["since"] >= ack["since"]
+    assert answer["data"]["position"] == head
     assert answer["data"]["oldest"] == answer["data"]["position"] - 5
     assert gone["data"]["code"] == "NOT_SUBSCRIBED"
 
@@ -896,3 +905,30 @@ def test_events_reach_a_socket_through_nats_jetstream(settings, nats_url, nats_s
     assert replayed["since"] == before - 1
     assert [m["position"] for m in messages] == expected
     assert [m["data"]["event"] for m in messages][-2:] == ["task.created", "task.updated"]
+
+
+def test_the_sockets_of_a_process_share_one_nats_subscription_per_team(
+    settings, nats_url, nats_stream
+):
+    """Three sockets of one team and one of another: two live subscriptions on the bus, every
+    socket hears its team's event, and the last sockets to leave release them."""
+    stream, prefix = nats_stream
+    with serving(ws_settings(settings)) as api:
+        with relaying(api.client, NatsBus(nats_url, stream, prefix=prefix)):
+            project = api.project()
+            with ExitStack() as stack:
+                mine = [stack.enter_context(connected(api)) for _ in range(3)]
+                theirs = stack.enter_context(connected(api, team="other"))
+                for socket in mine:
+                    subscribed(socket, channel="project_updates", project_id=project["id"])
+                subscribed(theirs, channel="queue_status")
+                hub = api.client.app.state.ws_shared.hub
+                assert hub.subscriptions == 2
+                task = api.task(project["id"])
+                head = api.position()
+                heard = [socket.events_until(head) for socket in mine]
+            deadline = time.monotonic() + WAIT
+            while hub.subscriptions and time.monotonic() < deadline:
+                time.sleep(0.02)  # the server ends the closed sockets' sessions
+            assert hub.subscriptions == 0
+    assert all(h[-1]["data"]["task_id"] == task["id"] for h in heard)
