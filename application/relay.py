@@ -3,6 +3,8 @@
 At least once: it reads a batch after its tracked position, publishes the batch, and only then
 records the last position it looked at. A crash between the two publishes the batch again, and the
 bus drops what it already has (JetStream by ``Nats-Msg-Id``, the in-process bus by position).
+Batches with nothing public in them (webhook deliveries, claims, users) are recorded at most once
+a second, and when the relay has caught up or stops: a crash only makes it scan them again.
 
 Where to start: the tracked position, or the bus's last stored position when that is further on
 (a bus that offers ``last_position()``, as both of ours do). Everything up to that is stored, in
@@ -19,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
 from application.ports import Bus
 from application.public_events import PublicEvent, TeamIndex, public_events
 
 log = logging.getLogger("taskwarden.relay")
+RECORD_EVERY = 1.0  # seconds between position records while only private events pass
 
 
 class Tracking(Protocol):
@@ -75,6 +79,8 @@ class Relay:
         self._max_backoff = max_backoff
         self._index = TeamIndex(ledger.repository)
         self._position: int | None = None
+        self._recorded = 0  # the position last written to the tracking table
+        self._recorded_at = 0.0  # when (time.monotonic())
         self._resync = True
         self._head = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -134,6 +140,8 @@ class Relay:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        with contextlib.suppress(Exception):  # best effort: a later start scans it again
+            await self._record()
 
     def poke(self, position: int) -> None:
         """Wake up now: the log has reached ``position``. Safe from any thread."""
@@ -162,6 +170,10 @@ class Relay:
                 self.error = None
             backoff = self._poll
             if not full:
+                if self.position > self._recorded and (
+                    time.monotonic() - self._recorded_at >= RECORD_EVERY
+                ):
+                    await self._record()
                 await self._pause(self._poll, wake=True)
 
     async def step(self) -> bool:
@@ -174,15 +186,27 @@ class Relay:
         if events:
             await self._bus.publish(events)
         if last > after:
-            await asyncio.to_thread(self._tracking.set, self._name, last)
             self._position = last
             self.published += len(events)
+            if events or time.monotonic() - self._recorded_at >= RECORD_EVERY:
+                await self._record()
         return last - after >= self._batch
+
+    async def _record(self) -> None:
+        """Writes the position to the tracking table. A batch with nothing public (webhook
+        deliveries, claims) is recorded at most every ``RECORD_EVERY`` seconds, and when the
+        relay catches up or stops: after a crash the relay only scans it again."""
+        position = self.position
+        if position > self._recorded:
+            await asyncio.to_thread(self._tracking.set, self._name, position)
+            self._recorded = position
+        self._recorded_at = time.monotonic()
 
     async def catch_up(self) -> int:
         """Relays everything there is now; returns the position (tests, tools)."""
         while await self.step():
             pass
+        await self._record()
         return self.position
 
     # ---- inside ---------------------------------------------------------------------------
@@ -195,7 +219,7 @@ class Relay:
             log.info("relay skips to %d, stored on the bus (tracked %d)", stored, tracked)
             await asyncio.to_thread(self._tracking.set, self._name, stored)
             tracked = stored
-        self._position = tracked
+        self._position = self._recorded = tracked
         self._resync = False
 
     def _scan(self, after: int) -> tuple[list[PublicEvent], int, int]:
