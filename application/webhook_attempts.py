@@ -12,7 +12,7 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID, uuid4
 
 import msgspec
@@ -41,11 +41,23 @@ class WebhookSender(Protocol):
 
     async def send(self, url: str, headers: dict[str, str], body: bytes) -> WebhookResponse: ...
 
+    async def aclose(self) -> None:
+        """Closes kept-alive connections (of the running event loop)."""
+
 
 class Outbound(msgspec.Struct, frozen=True):
     url: str
     headers: dict[str, str]
     body: bytes
+
+
+class Outcome(NamedTuple):
+    """One attempt made, to be recorded: which delivery, when, and what came of it."""
+
+    webhook_id: UUID
+    key: UUID
+    at: datetime
+    response: WebhookResponse
 
 
 def event_payload(event: PublicEvent, webhook_id: str, delivery: UUID, types: list[str]) -> str:
@@ -127,6 +139,12 @@ class Attempts:
         """Sends a stored delivery now and records the outcome (``retry``: schedule the next
         attempt on failure)."""
         request = await asyncio.to_thread(self._prepare, webhook_id, key)
+        return await self.send(webhook_id, key, request, retry)
+
+    async def send(
+        self, webhook_id: UUID, key: UUID, request: Outbound, retry: bool = True
+    ) -> WebhookDelivery:
+        """Sends a request built from the stored delivery (``outbound``) and records it."""
         response = await self.sender.send(request.url, request.headers, request.body)
         return await asyncio.to_thread(self._record, webhook_id, key, response, retry)
 
@@ -139,22 +157,42 @@ class Attempts:
     def _record(
         self, webhook_id: UUID, key: UUID, response: WebhookResponse, retry: bool
     ) -> WebhookDelivery:
-        def decide() -> WebhookDelivery:
+        (delivery,) = self.record_many([Outcome(webhook_id, key, self.clock(), response)], retry)
+        return delivery
+
+    def record_many(self, outcomes: Sequence[Outcome], retry: bool = True) -> list[WebhookDelivery]:
+        """Records attempts in one transaction, in order (each webhook's failing streak follows
+        its outcomes); at most one outcome per delivery."""
+
+        def decide() -> list[WebhookDelivery]:
             repository = self.store.ledger.repository
-            webhook: Webhook = repository.get(webhook_id)
-            delivery: WebhookDelivery = repository.get(key)
-            self._apply(delivery, response, retry)
-            if delivery.kind == EVENT:
-                succeeded = delivery.attempts[-1]["status"] == "succeeded"
-                webhook.record_outcome(response.status, succeeded, delivery.attempts[-1]["at"])
-            self.store.commit(delivery, webhook)
-            return delivery
+            webhooks: dict[UUID, Webhook] = {}
+            deliveries: list[WebhookDelivery] = []
+            for outcome in outcomes:
+                webhook = webhooks.get(outcome.webhook_id)
+                if webhook is None:
+                    webhook = webhooks[outcome.webhook_id] = repository.get(outcome.webhook_id)
+                delivery: WebhookDelivery = repository.get(outcome.key)
+                self._apply(delivery, outcome.response, retry, outcome.at)
+                if delivery.kind == EVENT:
+                    attempt = delivery.attempts[-1]
+                    succeeded = attempt["status"] == "succeeded"
+                    webhook.record_outcome(outcome.response.status, succeeded, attempt["at"])
+                deliveries.append(delivery)
+            self.store.commit(*deliveries, *webhooks.values())
+            return deliveries
 
         return self.store.with_retries(decide)
 
-    def _apply(self, delivery: WebhookDelivery, response: WebhookResponse, retry: bool) -> None:
+    def _apply(
+        self,
+        delivery: WebhookDelivery,
+        response: WebhookResponse,
+        retry: bool,
+        at: datetime | None = None,
+    ) -> None:
         delivery.record_attempt(
-            at=self.clock(),
+            at=at or self.clock(),
             response_code=response.status,
             duration=response.duration,
             error=response.error,

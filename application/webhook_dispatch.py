@@ -11,7 +11,10 @@ Design (docs/api.md, "Webhooks"):
 - **Order.** Each webhook has a lane: its pending deliveries in the order they were queued (the
   bus's order, which is the log's). A lane sends its head only; a head waiting for a retry holds
   the deliveries behind it, while other webhooks' lanes go on. A delivery leaves the lane when it
-  succeeded or failed for good (attempts exhausted, 410 Gone); then the next one goes.
+  succeeded or failed for good (attempts exhausted, 410 Gone); then the next one goes. A lane
+  reads its next ``PEEK`` heads in one trip to the store and sends them one after the other while
+  they succeed; the attempts are recorded in batches beside it (``application/webhook_recorder``),
+  and a failed one is recorded before the lane looks at the store again.
 - **State lives in the store.** The lanes are an index rebuilt at start: for each webhook, its
   delivery log is read backwards until the first delivery of an event that is finished (those
   before it finished earlier, since a lane finishes them in order). A head's due time, status and
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import deque
 from collections.abc import Iterator
@@ -41,7 +45,8 @@ from application import webhook_logs
 from application.ports import Bus
 from application.public_events import PublicEvent, seed_types
 from application.store import Store
-from application.webhook_attempts import Attempts, event_payload
+from application.webhook_attempts import Attempts, Outbound, Outcome, event_payload
+from application.webhook_recorder import Recorder
 from domain.webhook import EVENT, Webhook, WebhookDelivery, delivery_id
 
 log = logging.getLogger("taskwarden.webhooks")
@@ -49,6 +54,7 @@ log = logging.getLogger("taskwarden.webhooks")
 CONSUMER = "webhooks"
 SUBJECTS = "taskwarden.>"
 PAGE = 100  # delivery log entries read at a time when recovering
+PEEK = 32  # heads of a lane read (and signed) at a time
 
 
 class Head(msgspec.Struct, frozen=True):
@@ -56,12 +62,14 @@ class Head(msgspec.Struct, frozen=True):
     held: bool  # the webhook is disabled
     finished: bool
     due: datetime | None
+    request: Outbound | None = None  # signed now, when it is to be sent now
 
 
 class Lane:
     def __init__(self, webhook_id: UUID) -> None:
         self.webhook_id = webhook_id
         self.queue: deque[UUID] = deque()
+        self.recording: set[UUID] = set()  # sent, left the queue, their records not yet written
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -87,6 +95,7 @@ class Dispatcher:
         self.recheck = recheck
         self.pause_on_error = pause_on_error
         self._sending = asyncio.Semaphore(concurrency)
+        self.recorder = Recorder(attempts)
         self._lanes: dict[UUID, Lane] = {}
         self._main: asyncio.Task[None] | None = None
 
@@ -102,6 +111,7 @@ class Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.recorder.stop()
         self._lanes.clear()
 
     def poke(self, webhook_id: UUID | str) -> None:
@@ -186,44 +196,81 @@ class Dispatcher:
         try:
             while lane.queue:
                 try:
-                    await self._step(lane)
+                    await self._round(lane)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("webhook %s: sending failed; trying again", lane.webhook_id)
                     await self._sleep(lane, self.pause_on_error)
         finally:
-            if not lane.queue and self._lanes.get(lane.webhook_id) is lane:
+            if not lane.queue and not lane.recording and self._lanes.get(lane.webhook_id) is lane:
                 del self._lanes[lane.webhook_id]
 
-    async def _step(self, lane: Lane) -> None:
-        key = lane.queue[0]
-        head = await asyncio.to_thread(self._peek, lane.webhook_id, key)
-        if head.gone:
-            lane.queue.clear()
+    async def _round(self, lane: Lane) -> None:
+        """Reads the lane's next heads in one trip to the store, then sends them in order while
+        they succeed; a failure, a head not due, or a poke ends the round (the next one reads
+        the store again)."""
+        lane.wake.clear()
+        keys = list(itertools.islice(lane.queue, PEEK))
+        heads = await asyncio.to_thread(self._peek, lane.webhook_id, keys)
+        for key, head in zip(keys, heads, strict=False):
+            if lane.wake.is_set():
+                return  # poked: a redelivery, or the webhook changed
+            if head.gone:
+                lane.queue.clear()
+                return
+            if head.finished:
+                _pop(lane, key)
+                continue
+            if head.request is None:
+                wait = 0.0 if head.due is None else (head.due - datetime.now(UTC)).total_seconds()
+                await self._sleep(lane, None if head.held else wait)
+                return
+            async with self._sending:
+                at = self.attempts.clock()
+                request = head.request
+                response = await self.attempts.sender.send(
+                    request.url, request.headers, request.body
+                )
+            recorded = self.recorder.add(Outcome(lane.webhook_id, key, at, response))
+            status = response.status
+            if status is not None and 200 <= status < 300:  # the next goes while this is recorded
+                lane.recording.add(key)
+                recorded.add_done_callback(lambda _, key=key: lane.recording.discard(key))
+                _pop(lane, key)
+                continue
+            if (await recorded).finished:
+                _pop(lane, key)
             return
-        if head.finished:
-            lane.queue.popleft()
-            return
-        wait = 0.0 if head.due is None else (head.due - datetime.now(UTC)).total_seconds()
-        if head.held or wait > 0:
-            await self._sleep(lane, None if head.held else wait)
-            return
-        async with self._sending:
-            delivery = await self.attempts.attempt(lane.webhook_id, key)
-        if delivery.finished:
-            lane.queue.popleft()
 
-    def _peek(self, webhook_id: UUID, key: UUID) -> Head:
+    def _peek(self, webhook_id: UUID, keys: list[UUID]) -> list[Head]:
+        """The heads' states, with signed requests for those due now, in order up to the first
+        that is not to be sent now (those behind it wait anyway)."""
         repository = self.store.ledger.repository
         webhook: Webhook = repository.get(webhook_id)
-        delivery: WebhookDelivery = repository.get(key)
-        return Head(
-            gone=webhook.deleted,
-            held=not webhook.enabled,
-            finished=delivery.finished,
-            due=delivery.next_attempt_at,
-        )
+        now = datetime.now(UTC)
+        heads: list[Head] = []
+        for key in keys:
+            delivery: WebhookDelivery = repository.get(key)
+            due = delivery.next_attempt_at
+            sendable = webhook.enabled and not webhook.deleted and not delivery.finished
+            request = None
+            if sendable and (due is None or due <= now):
+                request = self.attempts.outbound(
+                    webhook, delivery, delivery.payload, delivery.event_type
+                )
+            heads.append(
+                Head(
+                    gone=webhook.deleted,
+                    held=not webhook.enabled,
+                    finished=delivery.finished,
+                    due=due,
+                    request=request,
+                )
+            )
+            if request is None and not delivery.finished:
+                break
+        return heads
 
     async def _sleep(self, lane: Lane, seconds: float | None) -> None:
         """Until ``seconds`` have passed (None: until the next recheck) or someone pokes."""
@@ -239,7 +286,8 @@ class Dispatcher:
         """Rebuilds the lanes from the store; returns how many deliveries are pending."""
         found = await asyncio.to_thread(self._pending)
         for webhook_id, keys in found.items():
-            known = set(self._lanes[webhook_id].queue) if webhook_id in self._lanes else set()
+            lane = self._lanes.get(webhook_id)
+            known = set(lane.queue) | lane.recording if lane is not None else set()
             for key in keys:
                 if key not in known:
                     self._push(webhook_id, key)
@@ -274,3 +322,8 @@ class Dispatcher:
                     return
                 yield delivery.id
             top = page[-1].originator_version - 1
+
+
+def _pop(lane: Lane, key: UUID) -> None:
+    if lane.queue and lane.queue[0] == key:
+        lane.queue.popleft()

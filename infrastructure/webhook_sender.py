@@ -8,6 +8,11 @@ request's URL names that address, the ``Host`` header and the TLS server name (S
 certificate check) name the host. A DNS answer that changes between the check and the connection
 (rebinding) therefore changes nothing. Redirects are never followed (a 3xx is a failure),
 proxies from the environment are ignored, and the whole attempt, resolution included, has 15 s.
+
+Connections are kept alive between deliveries (``infrastructure/http1.py``), per event loop and
+pinned target (scheme, checked address, port, TLS server name), so a connection is only ever
+reused for the address that was checked and the name its certificate was verified for. An answer
+is read up to ``BODY_LIMIT`` bytes, never inflated; a longer one drops the connection.
 """
 
 from __future__ import annotations
@@ -17,18 +22,22 @@ import email.utils
 import socket
 import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import ip_address
 
+import h11
 import httpx
 
 from application.webhook_attempts import WebhookResponse
 from domain.webhook_url import Address, Network, allowed_by, literal_address, refusal
+from infrastructure.http1 import Opener, Pool, Target, TooLongError, open_tcp
 
 TIMEOUT = 15.0
 ERROR_LENGTH = 500
+BODY_LIMIT = 64 * 1024  # bytes of an answer read; beyond, the connection is dropped
 Resolver = Callable[[str, int], Awaitable[list[Address]]]
 
 
@@ -43,6 +52,13 @@ class Pinned:
     server_name: str  # TLS SNI and certificate name
     address: str
 
+    @property
+    def target(self) -> Target:
+        """Where a connection goes, and what a kept-alive one may be reused for."""
+        scheme = self.url.scheme
+        port = self.url.port or (443 if scheme == "https" else 80)
+        return Target(scheme, self.address, port, self.server_name)
+
 
 async def resolve(host: str, port: int) -> list[Address]:
     """Every address ``host`` resolves to, in the resolver's order."""
@@ -53,7 +69,7 @@ async def resolve(host: str, port: int) -> list[Address]:
 
 
 class HttpSender:
-    """The ``WebhookSender`` port over httpx."""
+    """The ``WebhookSender`` port over ``infrastructure.http1`` (h11, kept-alive connections)."""
 
     def __init__(
         self,
@@ -61,15 +77,31 @@ class HttpSender:
         *,
         timeout: float = TIMEOUT,
         resolver: Resolver = resolve,
-        transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
+        opener: Opener = open_tcp,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.allowed = tuple(allowed)
         self.timeout = timeout
         self.resolver = resolver
-        self.transport = transport  # tests: an httpx.MockTransport instead of the network
+        self.opener = opener  # tests: connect somewhere else, and see where it was asked to
         # one TLS context for every request (loading the CA bundle per request costs ~10 ms)
-        self.verify = httpx.create_ssl_context(verify=True) if verify is True else verify
+        self.verify = _tls_context(verify)
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def aclose(self) -> None:
+        """Closes the kept-alive connections of the running event loop."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.aclose()
+
+    def _pool(self) -> Pool:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools[loop] = Pool(self.opener)
+        return pool
 
     async def send(self, url: str, headers: dict[str, str], body: bytes) -> WebhookResponse:
         started = time.monotonic()
@@ -83,7 +115,7 @@ class HttpSender:
             return _failed(started, f"timed out after {self.timeout:g} s")
         except socket.gaierror as error:
             return _failed(started, f"could not resolve the host: {error.strerror or error}")
-        except (httpx.HTTPError, OSError, ssl.SSLError) as error:
+        except (OSError, ssl.SSLError, h11.ProtocolError) as error:
             return _failed(started, f"{type(error).__name__}: {error}")
 
     async def pin(self, url: str) -> Pinned:
@@ -114,27 +146,18 @@ class HttpSender:
     async def _post(
         self, pinned: Pinned, headers: dict[str, str], body: bytes, started: float
     ) -> WebhookResponse:
-        client = httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
-            timeout=self.timeout,
-            verify=self.verify,
-            transport=self.transport() if self.transport else None,
-        )
-        async with client:
-            request = client.build_request(
-                "POST",
-                pinned.url,
-                headers={**headers, "Host": pinned.host},
-                content=body,
-                extensions={"sni_hostname": pinned.server_name},
-            )
-            response = await client.send(request, stream=True)
-            await response.aclose()  # the body is not needed, nor waited for
-        status = response.status_code
+        target = pinned.target
+        tls = self.verify if target.scheme == "https" else None
+        path = pinned.url.raw_path.decode("ascii")
+        fields = [("Host", pinned.host), *headers.items(), ("Content-Length", str(len(body)))]
+        try:
+            answer = await self._pool().post(target, tls, path, fields, body, BODY_LIMIT)
+        except TooLongError as long:  # the status stands; the connection was dropped
+            answer = long.answer
+        status = answer.status
         error = None
         if 300 <= status < 400:
-            location = response.headers.get("location", "")
+            location = answer.headers.get("location", "")
             error = f"redirect not followed (Location: {location})"[:ERROR_LENGTH]
         elif not 200 <= status < 300:
             error = f"HTTP {status}"
@@ -142,8 +165,19 @@ class HttpSender:
             status=status,
             duration=time.monotonic() - started,
             error=error,
-            retry_after=retry_after(response.headers.get("retry-after")),
+            retry_after=retry_after(answer.headers.get("retry-after")),
         )
+
+
+def _tls_context(verify: ssl.SSLContext | bool) -> ssl.SSLContext:
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify:
+        return httpx.create_ssl_context(verify=True)  # the CA bundle httpx trusts (certifi)
+    unchecked = ssl.create_default_context()
+    unchecked.check_hostname = False
+    unchecked.verify_mode = ssl.CERT_NONE
+    return unchecked
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -184,3 +218,6 @@ class MemorySender:
             return answer
         error = None if 200 <= answer < 300 else f"HTTP {answer}"
         return WebhookResponse(status=answer, duration=0.001, error=error)
+
+    async def aclose(self) -> None:
+        """Nothing is kept open."""

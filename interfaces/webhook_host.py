@@ -43,6 +43,7 @@ class WebhookHost:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
             self.dispatcher = None
+        await self.attempts.sender.aclose()
 
     def poke(self, webhook_id: UUID | str) -> None:
         if self.dispatcher is not None:

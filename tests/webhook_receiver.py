@@ -1,6 +1,7 @@
-"""A real HTTP receiver on 127.0.0.1 for webhook tests: records every request, answers from a
-script per path (a status and headers each), 204 when the script is empty; HTTPS given a server
-TLS context (the server names it saw, SNI, in ``server_names``)."""
+"""A real HTTP/1.1 receiver on 127.0.0.1 for webhook tests: records every request and the
+connection it came over, answers from a script per path (a status and headers each), 204 when the
+script is empty; HTTPS given a server TLS context (the server names it saw, SNI, one per TLS
+handshake, in ``server_names``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    peer: tuple[str, int] = ("", 0)  # the connection it came over
 
     def header(self, name: str) -> str:
         return next(v for k, v in self.headers.items() if k.lower() == name.lower())
@@ -33,6 +35,8 @@ class Receiver:
         self.received: list[Received] = []
         self.scripts: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.server_names: list[str | None] = []
+        self.default: tuple[int, dict[str, str]] = (204, {})  # when a path has no script
+        self.pad = 0  # bytes of body in every answer
 
     @property
     def port(self) -> int:
@@ -72,21 +76,30 @@ class Receiver:
             self.received.append(received)
             self._lock.notify_all()
             queue = self.scripts.get(received.path)
-            return queue.pop(0) if queue else (204, {})
+            return queue.pop(0) if queue else self.default
 
 
 def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # connections are kept alive between requests
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
-            received = Received(self.path, dict(self.headers.items()), body)
+            peer = (str(self.client_address[0]), int(self.client_address[1]))
+            received = Received(self.path, dict(self.headers.items()), body, peer=peer)
             status, headers = receiver_box[0]._record(received)
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", "0")
+            pad = receiver_box[0].pad
+            self.send_header("Content-Length", str(pad))
             self.end_headers()
+            if pad:
+                try:
+                    self.wfile.write(b"x" * pad)
+                except OSError:
+                    self.close_connection = True  # the client stopped reading
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -389,6 +389,36 @@ def test_https_goes_to_the_checked_address_with_the_hosts_name_for_sni_and_the_c
     assert request.header("Host") == f"hooks.test:{receiver.port}"
 
 
+def test_a_connection_is_kept_alive_only_for_the_address_and_name_it_was_checked_for(tmp_path):
+    """Three deliveries to one host share one connection (one TLS handshake); another name
+    resolving to the same address gets a connection of its own, verified for that name: here
+    the certificate does not match it, so the attempt fails."""
+    key, cert = certificate(tmp_path, "hooks.test")
+
+    async def resolve(host: str, port: int) -> list:  # type: ignore[type-arg]
+        return [ip_address("127.0.0.1")]
+
+    trusting = ssl.create_default_context(cafile=str(cert))
+    sender = HttpSender(ALLOWED, resolver=resolve, verify=trusting, timeout=5)
+    with receiving(server_context(key, cert)) as receiver:
+
+        async def scenario() -> tuple[list[Any], Any]:
+            kept = [
+                await sender.send(f"https://hooks.test:{receiver.port}/in", {}, b"{}")
+                for _ in range(3)
+            ]
+            other = await sender.send(f"https://alias.test:{receiver.port}/in", {}, b"{}")
+            await sender.aclose()
+            return kept, other
+
+        kept, other = asyncio.run(scenario())
+        requests = receiver.on("/in")
+    assert [k.status for k in kept] == [204, 204, 204]
+    assert len(requests) == 3 and len({r.peer for r in requests}) == 1
+    assert receiver.server_names == ["hooks.test", "alias.test"]
+    assert other.status is None and "certificate" in (other.error or "").lower()
+
+
 def test_a_certificate_for_another_name_fails_the_attempt(tmp_path):
     key, cert = certificate(tmp_path, "other.test")
 

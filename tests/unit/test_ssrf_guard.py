@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from ipaddress import ip_address
 
-import httpx
 import pytest
 
 from domain.webhook_url import (
@@ -18,7 +18,9 @@ from domain.webhook_url import (
     parse_networks,
     refusal,
 )
+from infrastructure.http1 import Target
 from infrastructure.webhook_sender import AddressRefusedError, HttpSender, retry_after
+from tests.webhook_receiver import Received, receiving
 
 REFUSED = {
     "127.0.0.1": "loopback",
@@ -137,19 +139,42 @@ def test_https_urls_and_http_to_allowed_networks_are_accepted():
 
 
 class Recorder:
-    """An httpx transport that answers 204 and remembers what it was asked."""
+    """Stands in for the network: remembers where each connection was asked to go (the checked
+    address, its port, the TLS server name) and connects to a real local receiver instead, which
+    answers ``status`` and ``headers`` (the TLS itself is tested with real certificates in
+    tests/integration/test_webhook_delivery.py)."""
 
     def __init__(self, status: int = 204, headers: dict[str, str] | None = None) -> None:
-        self.requests: list[httpx.Request] = []
-        self.status = status
-        self.headers = headers or {}
+        self.targets: list[Target] = []
+        self._receiving = receiving()
+        self.receiver = self._receiving.__enter__()
+        self.receiver.default = (status, headers or {})
 
-    def transport(self) -> httpx.MockTransport:
-        def answer(request: httpx.Request) -> httpx.Response:
-            self.requests.append(request)
-            return httpx.Response(self.status, headers=self.headers)
+    async def opener(
+        self, target: Target, tls: object
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self.targets.append(target)
+        return await asyncio.open_connection("127.0.0.1", self.receiver.port)
 
-        return httpx.MockTransport(answer)
+    @property
+    def requests(self) -> list[Received]:
+        return list(self.receiver.received)
+
+    def close(self) -> None:
+        self._receiving.__exit__(None, None, None)
+
+
+@pytest.fixture
+def recorders() -> Iterator[Callable[..., Recorder]]:
+    made: list[Recorder] = []
+
+    def make(status: int = 204, headers: dict[str, str] | None = None) -> Recorder:
+        made.append(Recorder(status, headers))
+        return made[-1]
+
+    yield make
+    for recorder in made:
+        recorder.close()
 
 
 def resolver(*answers: str, calls: list[str] | None = None):  # type: ignore[no-untyped-def]
@@ -162,63 +187,69 @@ def resolver(*answers: str, calls: list[str] | None = None):  # type: ignore[no-
 
 
 def send(sender: HttpSender, url: str):  # type: ignore[no-untyped-def]
-    return asyncio.run(sender.send(url, {"X-Event-Type": "task.created"}, b"{}"))
+    async def once():  # type: ignore[no-untyped-def]
+        try:
+            return await sender.send(url, {"X-Event-Type": "task.created"}, b"{}")
+        finally:
+            await sender.aclose()
+
+    return asyncio.run(once())
 
 
-def test_the_sender_connects_to_the_checked_address_with_the_host_in_host_and_sni():
-    recorder, calls = Recorder(), []
+def test_the_sender_connects_to_the_checked_address_with_the_host_in_host_and_sni(recorders):
+    recorder, calls = recorders(), []
     sender = HttpSender(
         resolver=resolver("93.184.215.14", "2606:4700::1", calls=calls),
-        transport=recorder.transport,
+        opener=recorder.opener,
     )
     response = send(sender, "https://hooks.example.com:8443/in?x=1")
     assert response.status == 204 and response.error is None
     assert calls == ["hooks.example.com"]  # resolved once: the connection uses that answer
+    assert recorder.targets == [Target("https", "93.184.215.14", 8443, "hooks.example.com")]
     (request,) = recorder.requests
-    assert request.url.host == "93.184.215.14"
-    assert request.url.port == 8443 and request.url.raw_path == b"/in?x=1"
-    assert request.headers["host"] == "hooks.example.com:8443"
-    assert request.extensions["sni_hostname"] == "hooks.example.com"
-    assert request.headers["x-event-type"] == "task.created"
+    assert request.path == "/in?x=1"
+    assert request.header("Host") == "hooks.example.com:8443"
+    assert request.header("X-Event-Type") == "task.created"
+    assert request.header("Content-Length") == "2" and request.body == b"{}"
 
 
-def test_a_host_resolving_to_an_inside_address_is_refused_before_any_connection():
-    recorder = Recorder()
+def test_a_host_resolving_to_an_inside_address_is_refused_before_any_connection(recorders):
+    recorder = recorders()
     for answers in (["10.0.0.5"], ["93.184.215.14", "169.254.169.254"], ["::1"]):
-        sender = HttpSender(resolver=resolver(*answers), transport=recorder.transport)
+        sender = HttpSender(resolver=resolver(*answers), opener=recorder.opener)
         response = send(sender, "https://rebind.example.com/x")
         assert response.status is None
         assert response.error and response.error.startswith("refused:")
-    assert recorder.requests == []
+    assert recorder.targets == [] and recorder.requests == []
 
 
-def test_allowed_networks_reach_a_local_receiver_even_over_http():
-    recorder = Recorder()
+def test_allowed_networks_reach_a_local_receiver_even_over_http(recorders):
+    recorder = recorders()
     sender = HttpSender(
         parse_networks(["127.0.0.0/8"]),
         resolver=resolver("127.0.0.1"),
-        transport=recorder.transport,
+        opener=recorder.opener,
     )
     assert send(sender, "http://127.0.0.1:9000/hook").status == 204
     assert send(sender, "http://receiver.internal:9000/hook").status == 204
-    assert [r.url.host for r in recorder.requests] == ["127.0.0.1", "127.0.0.1"]
-    public = HttpSender(resolver=resolver("93.184.215.14"), transport=recorder.transport)
+    assert [t.address for t in recorder.targets] == ["127.0.0.1", "127.0.0.1"]
+    public = HttpSender(resolver=resolver("93.184.215.14"), opener=recorder.opener)
     refused = send(public, "http://hooks.example.com/x")
     assert refused.status is None and "http://" in (refused.error or "")
 
 
-def test_a_redirect_is_a_failure_and_is_not_followed():
-    recorder = Recorder(302, {"Location": "http://169.254.169.254/latest"})
-    sender = HttpSender(resolver=resolver("93.184.215.14"), transport=recorder.transport)
+def test_a_redirect_is_a_failure_and_is_not_followed(recorders):
+    recorder = recorders(302, {"Location": "http://169.254.169.254/latest"})
+    sender = HttpSender(resolver=resolver("93.184.215.14"), opener=recorder.opener)
     response = send(sender, "https://hooks.example.com/x")
     assert response.status == 302
     assert "redirect not followed" in (response.error or "")
     assert len(recorder.requests) == 1
 
 
-def test_retry_after_is_read_as_seconds_or_as_an_http_date():
-    recorder = Recorder(503, {"Retry-After": "120"})
-    sender = HttpSender(resolver=resolver("93.184.215.14"), transport=recorder.transport)
+def test_retry_after_is_read_as_seconds_or_as_an_http_date(recorders):
+    recorder = recorders(503, {"Retry-After": "120"})
+    sender = HttpSender(resolver=resolver("93.184.215.14"), opener=recorder.opener)
     assert send(sender, "https://hooks.example.com/x").retry_after == 120.0
     assert retry_after(None) is None and retry_after("soon") is None
     now = datetime(2025, 7, 30, 14, 0, 0, tzinfo=UTC)
@@ -246,3 +277,39 @@ def test_the_whole_attempt_is_bounded_by_the_timeout():
 def test_pin_refuses_what_is_not_http():
     with pytest.raises(AddressRefusedError):
         asyncio.run(HttpSender().pin("file:///etc/passwd"))
+
+
+def test_a_connection_is_kept_for_its_address_and_a_new_answer_gets_a_new_one(recorders):
+    recorder = recorders()
+    answers = ["93.184.215.14", "93.184.215.14", "93.184.215.99"]
+
+    async def rebinding(host: str, port: int) -> list:  # type: ignore[type-arg]
+        return [ip_address(answers.pop(0))]
+
+    sender = HttpSender(resolver=rebinding, opener=recorder.opener)
+
+    async def scenario() -> None:
+        for _ in range(3):
+            assert (await sender.send("https://hooks.example.com/x", {}, b"{}")).status == 204
+        await sender.aclose()
+
+    asyncio.run(scenario())
+    # one connection for the first address (kept for the second request), one for the new one
+    assert [t.address for t in recorder.targets] == ["93.184.215.14", "93.184.215.99"]
+    first, second, third = recorder.requests
+    assert first.peer == second.peer != third.peer
+
+
+def test_a_long_answer_is_not_read_to_its_end_and_its_connection_is_dropped(recorders):
+    recorder = recorders(200, {"X-Pad": "y"})
+    recorder.receiver.pad = 1024 * 1024  # a body of a mebibyte
+    sender = HttpSender(resolver=resolver("93.184.215.14"), opener=recorder.opener)
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        answers = [await sender.send("https://hooks.example.com/x", {}, b"{}") for _ in range(2)]
+        await sender.aclose()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert [a.status for a in answers] == [200, 200]
+    assert len(recorder.targets) == 2  # the first connection was not kept
