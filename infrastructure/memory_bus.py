@@ -9,7 +9,10 @@ the event store by position).
 after the current one is acknowledged; one not acknowledged within ``ack_wait`` seconds is handed
 out again (``attempt`` counts). One iterator per name consumes at a time; another one with the same
 name waits until the first ends (a standby). The consumer's position (its last acknowledged event)
-is kept per name, and, given ``tracking``, in the store as ``bus:<name>``.
+is kept per name, and, given ``tracking``, in the store as ``bus:<name>``: at most every
+``record_every`` seconds while acknowledgements come, and when the consumer ends or the bus
+closes. After a crash the last second's events may come again (consumers are idempotent: the
+webhook queue finds its deliveries already queued); after a clean stop nothing acknowledged does.
 
 The bus keeps the last ``retain`` published events. Every event published above ``floor`` is in
 that log. A durable consumer behind the floor (a restart, or too slow for the log):
@@ -176,6 +179,7 @@ class MemoryBus:
         live_queue: int = 1_000,
         ack_wait: float = 30.0,
         replay_batch: int = 500,
+        record_every: float = 1.0,
     ) -> None:
         if tracking is not None and ledger is None:
             raise ValueError("tracked durable consumers replay from the store: pass the ledger")
@@ -191,6 +195,8 @@ class MemoryBus:
         self._last = 0  # the last position published
         self._live: list[MemoryLive] = []
         self._positions: dict[str, int] = {}
+        self._record_every = record_every
+        self._stored: dict[str, tuple[int, float]] = {}  # in the store: position, loop time
         self._consumers: dict[str, asyncio.Lock] = {}
         self._published = asyncio.Event()
         self._closed = False
@@ -257,15 +263,18 @@ class MemoryBus:
         loop = asyncio.get_running_loop()
         async with self._consumers.setdefault(name, asyncio.Lock()):
             position = await self._start_position(name)
-            async for event in self._after(position, subject_filter):
-                attempt = 1
-                while True:
-                    recorded = functools.partial(self._record, name, event.position)
-                    delivery = MemoryDelivery(event, attempt, loop.time(), recorded)
-                    yield delivery
-                    if await delivery.settled(delivery.handed_at + self._ack_wait):
-                        break
-                    attempt += 1
+            try:
+                async for event in self._after(position, subject_filter):
+                    attempt = 1
+                    while True:
+                        recorded = functools.partial(self._record, name, event.position)
+                        delivery = MemoryDelivery(event, attempt, loop.time(), recorded)
+                        yield delivery
+                        if await delivery.settled(delivery.handed_at + self._ack_wait):
+                            break
+                        attempt += 1
+            finally:
+                self._store_now(name)
 
     async def _start_position(self, name: str) -> int:
         if name in self._positions:
@@ -276,13 +285,34 @@ class MemoryBus:
                 self._positions[name] = stored
                 return stored
         position = await self._ensure_floor()
-        await self._record(name, position)  # a new consumer exists from now on, across restarts
+        self._positions[name] = position
+        self._store_now(name)  # a new consumer exists from now on, across restarts
         return position
 
     async def _record(self, name: str, position: int) -> None:
         self._positions[name] = position
-        if self._tracking is not None:
+        if self._tracking is None:
+            return
+        now = asyncio.get_running_loop().time()
+        stored, at = self._stored.get(name, (None, -self._record_every))
+        if position != stored and now - at >= self._record_every:
+            self._stored[name] = (position, now)
             await asyncio.to_thread(self._tracking.set, f"bus:{name}", position)
+
+    def _store_now(self, name: str) -> None:
+        """Writes a consumer's position if the store is behind (at its end, at close: quick,
+        and not worth a thread)."""
+        position = self._positions.get(name)
+        if self._tracking is None or position is None:
+            return
+        if self._stored.get(name, (None, 0.0))[0] == position:
+            return
+        try:
+            self._tracking.set(f"bus:{name}", position)
+        except Exception:  # noqa: BLE001 - at worst, events since the last record come again
+            log.warning("could not record durable consumer %s at %d", name, position)
+            return
+        self._stored[name] = (position, asyncio.get_running_loop().time())
 
     async def _after(self, position: int, subject_filter: str) -> AsyncIterator[PublicEvent]:
         """Matching events after ``position`` in order: from the store below the floor, then
@@ -333,8 +363,11 @@ class MemoryBus:
         }
 
     async def close(self) -> None:
-        """Ends every live and durable iterator (durable ones after the current delivery)."""
+        """Ends every live and durable iterator (durable ones after the current delivery), and
+        records the durable consumers' positions."""
         self._closed = True
+        for name in list(self._positions):
+            self._store_now(name)
         for live in list(self._live):
             live.end()
         self._live.clear()

@@ -196,3 +196,49 @@ def test_closing_the_bus_ends_every_iterator():
 def test_tracking_needs_the_store_to_replay_from():
     with pytest.raises(ValueError, match="ledger"):
         MemoryBus(tracking=object())
+
+
+class Tracked:
+    """The tracking port in memory, counting writes; a ledger whose head is 0."""
+
+    repository = None  # nothing is replayed from the store here
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+        self.writes = 0
+
+    def get(self, name: str) -> int | None:
+        return self.positions.get(name)
+
+    def set(self, name: str, position: int) -> None:
+        self.writes += 1
+        self.positions[name] = position
+
+    def max_position(self) -> int:
+        return 0
+
+
+def test_a_durable_consumers_position_is_stored_at_most_every_interval_and_when_it_ends():
+    async def scenario():
+        tracking = Tracked()
+        bus = MemoryBus(ledger=tracking, tracking=tracking, record_every=3600)
+        consumer = bus.durable("hooks", "taskwarden.>")
+        await bus.publish([event(1), event(2), event(3)])
+        for _ in range(3):
+            delivery = await anext(consumer)
+            await delivery.ack()
+        during = (dict(tracking.positions), tracking.writes)
+        await consumer.aclose()
+        after_end = dict(tracking.positions)
+        await bus.publish([event(4)])
+        again = bus.durable("hooks", "taskwarden.>")
+        delivery = await anext(again)
+        await delivery.ack()
+        await bus.close()
+        return during, after_end, delivery.event.position, tracking.positions
+
+    during, after_end, resumed_at, closed = run(scenario)
+    assert during == ({"bus:hooks": 0}, 1)  # written when created, not at each ack
+    assert after_end == {"bus:hooks": 3}
+    assert resumed_at == 4
+    assert closed == {"bus:hooks": 4}
