@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/create_tasks.py
 	$(BIN)/python bench/execution.py
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf $(VENV) data
