@@ -2,12 +2,11 @@
 
 Design (docs/api.md, "Webhooks"):
 
-- **Queueing.** A durable bus consumer (``webhooks``) hands over every public event, in order,
-  at least once. For each, the team's webhooks that are enabled, were created before the event,
-  and subscribe to one of its names (``seed_types``) get a ``WebhookDelivery`` whose id is derived
-  from the webhook and the event's position, logged on the webhook's delivery log, all in one
-  transaction; then the event is acknowledged. An event handed over again finds its deliveries
-  already there and queues nothing twice.
+- **Queueing** (``application/webhook_queueing.py``). A durable bus consumer (``webhooks``) hands
+  over every public event, in order, at least once. Each becomes the deliveries of the webhooks
+  that want it, in one transaction with the events stored after it (read ahead); then it is
+  acknowledged, and the hand-overs of those read ahead are acknowledged without work. An event
+  handed over again finds its deliveries already there and queues nothing twice.
 - **Order.** Each webhook has a lane: its pending deliveries in the order they were queued (the
   bus's order, which is the log's). A lane sends its head only; a head waiting for a retry holds
   the deliveries behind it, while other webhooks' lanes go on. A delivery leaves the lane when it
@@ -43,11 +42,12 @@ import msgspec
 
 from application import webhook_logs
 from application.ports import Bus
-from application.public_events import PublicEvent, seed_types
+from application.public_events import PublicEvent
 from application.store import Store
-from application.webhook_attempts import Attempts, Outbound, Outcome, event_payload
+from application.webhook_attempts import Attempts, Outbound, Outcome
+from application.webhook_queueing import Queueing
 from application.webhook_recorder import Recorder
-from domain.webhook import EVENT, Webhook, WebhookDelivery, delivery_id
+from domain.webhook import EVENT, Webhook, WebhookDelivery
 
 log = logging.getLogger("taskwarden.webhooks")
 
@@ -95,6 +95,10 @@ class Dispatcher:
         self.recheck = recheck
         self.pause_on_error = pause_on_error
         self._sending = asyncio.Semaphore(concurrency)
+        self._queued_through = 0  # events up to here are queued (read ahead from the store)
+        # reading ahead in the store is right only for a consumer of every public event
+        takes_all = subjects == f"{getattr(bus, 'prefix', 'taskwarden')}.>"
+        self._queueing = Queueing(store, read_ahead=takes_all)
         self.recorder = Recorder(attempts)
         self._lanes: dict[UUID, Lane] = {}
         self._main: asyncio.Task[None] | None = None
@@ -141,46 +145,17 @@ class Dispatcher:
     # ---- queueing ------------------------------------------------------------------------
 
     async def accept(self, event: PublicEvent) -> list[UUID]:
-        """Queues the event for the webhooks that want it; returns the new deliveries."""
-        queued = await asyncio.to_thread(self._enqueue, event)
+        """Queues the event for the webhooks that want it, and with it the public events stored
+        after it (up to ``LOOKAHEAD``) when this consumer takes every event: the bus hands
+        events over one at a time, each waiting for the one before to be acknowledged, so the
+        store saves a transaction per event. Returns the new deliveries."""
+        if event.position <= self._queued_through:
+            return []  # queued with an earlier event, read ahead from the store
+        queued, through = await asyncio.to_thread(self._queueing.queue, event)
+        self._queued_through = max(self._queued_through, through)
         for webhook_id, key in queued:
             self._push(webhook_id, key)
         return [key for _, key in queued]
-
-    def _enqueue(self, event: PublicEvent) -> list[tuple[UUID, UUID]]:
-        names = seed_types(event)
-        repository = self.store.ledger.repository
-
-        def decide() -> list[tuple[UUID, UUID]]:
-            new: list[WebhookDelivery] = []
-            logged = []
-            for listed in webhook_logs.team_webhooks(self.store, event.team_id).get():
-                webhook: Webhook = repository.get(UUID(listed.webhook_id))
-                types = webhook.wants(event.position, names)
-                token = f"position:{event.position}"
-                key = delivery_id(webhook.id, token)
-                if not types or key in repository:
-                    continue
-                new.append(
-                    WebhookDelivery(
-                        team_id=event.team_id,
-                        webhook_id=str(webhook.id),
-                        key=token,
-                        kind=EVENT,
-                        position=event.position,
-                        event_type=types[0],
-                        types=types,
-                        payload=event_payload(event, str(webhook.id), key, types),
-                        next_attempt_at=datetime.now(UTC),
-                    )
-                )
-                log_ = webhook_logs.deliveries(self.store, webhook.id)
-                logged.append(log_.trigger_event(delivery_id=str(key)))
-            if new:
-                self.store.commit(*new, logged=logged)
-            return [(UUID(d.webhook_id), d.id) for d in new]
-
-        return self.store.with_retries(decide)
 
     def _push(self, webhook_id: UUID, key: UUID) -> None:
         lane = self._lanes.get(webhook_id)

@@ -30,7 +30,7 @@ from application.commands import CreateProject
 from application.committer import Committer
 from application.ledger import Ledger
 from application.projects import create_project
-from application.public_events import PublicEvent
+from application.public_events import PublicEvent, TeamIndex, public_events
 from application.store import Store
 from application.webhook_attempts import Attempts
 from application.webhook_dispatch import Dispatcher
@@ -50,7 +50,7 @@ from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
 from infrastructure.settings import Settings
-from infrastructure.webhook_sender import HttpSender
+from infrastructure.webhook_sender import HttpSender, MemorySender
 from tests.nats_server import NatsServer
 from tests.webhook_receiver import Received, Receiver, receiving
 
@@ -506,3 +506,32 @@ def test_taskwarden_webhooks_sends_from_jetstream_until_sigterm(tmp_path, receiv
         server.stop()
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert "sending webhooks" in outputs[0] and "stopped sending webhooks" in outputs[0]
+
+
+def test_the_events_stored_after_the_one_handed_over_are_queued_with_it_in_one_go(store):
+    """The bus hands events over one at a time; the queue reads the ones stored after it and
+    queues them all at once, in order, and the bus's later hand-overs of those queue nothing."""
+    hook(store, "http://127.0.0.1:9/ahead")
+    before = store.ledger.max_position()
+    for i in range(4):
+        create_project(store, CreateProject(name=f"Ahead {i}"), ADMIN)
+    stored, _ = public_events(store.ledger, before, 100, TeamIndex(store.ledger.repository))
+    sender = MemorySender()
+
+    async def scenario() -> tuple[list[UUID], list[list[UUID]]]:
+        dispatcher = Dispatcher(store, MemoryBus(), Attempts(store, sender), recheck=0.2)
+        try:
+            first = await dispatcher.accept(stored[0])
+            rest = [await dispatcher.accept(event) for event in stored[1:]]
+            deadline = time.monotonic() + 10
+            while len(sender.sent) < len(stored):
+                assert time.monotonic() < deadline, sender.sent
+                await asyncio.sleep(0.02)  # the lane sends what was queued
+        finally:
+            await dispatcher.stop()
+        return first, rest
+
+    first, rest = asyncio.run(scenario())
+    assert len(stored) == 4 and len(first) == 4 and rest == [[], [], []]
+    positions = [json.loads(body)["position"] for _, _, body in sender.sent]
+    assert positions == [event.position for event in stored]

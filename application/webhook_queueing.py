@@ -1,0 +1,97 @@
+"""Queueing: public events become webhook deliveries, in one transaction per batch.
+
+For each event, the team's webhooks that are enabled, were created before it, and subscribe to
+one of its names (``seed_types``) get a ``WebhookDelivery`` whose id is derived from the webhook
+and the event's position, logged on the webhook's delivery log. An event queued before (handed
+over again after a restart) finds its deliveries there and queues nothing twice.
+
+The bus hands events over one at a time, each after the one before was acknowledged; with
+``read_ahead`` the events stored after the one handed over (up to ``LOOKAHEAD``) are queued with
+it, in the same transaction, and the dispatcher acknowledges their hand-overs without work.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from application import webhook_logs
+from application.public_events import PublicEvent, TeamIndex, public_events, seed_types
+from application.store import Store
+from application.webhook_attempts import event_payload
+from domain.webhook import EVENT, Webhook, WebhookDelivery, delivery_id
+
+LOOKAHEAD = 200  # stored events after the one handed over, queued with it
+
+
+class Queueing:
+    def __init__(self, store: Store, *, read_ahead: bool) -> None:
+        self.store = store
+        self.read_ahead = read_ahead
+        self._index = TeamIndex(store.ledger.repository)
+
+    def queue(self, event: PublicEvent) -> tuple[list[tuple[UUID, UUID]], int]:
+        """Queues ``event`` (and the public events stored after it, reading ahead); returns the
+        new deliveries (webhook, delivery) in order and the last position queued."""
+        events = [event]
+        if self.read_ahead:
+            later, _ = public_events(self.store.ledger, event.position, LOOKAHEAD, self._index)
+            events += later
+        through = events[-1].position  # the bus carries public events only
+        return self.store.with_retries(lambda: self._queue(events)), through
+
+    def _queue(self, events: list[PublicEvent]) -> list[tuple[UUID, UUID]]:
+        """One transaction: a delivery per event and webhook that wants it and has none yet."""
+        repository = self.store.ledger.repository
+        new: list[WebhookDelivery] = []
+        logs = _DeliveryLogs(self.store)
+        teams: dict[str, list[Webhook]] = {}
+        for event in events:
+            if event.team_id not in teams:
+                listed = webhook_logs.team_webhooks(self.store, event.team_id).get()
+                teams[event.team_id] = [repository.get(UUID(w.webhook_id)) for w in listed]
+            names = seed_types(event)
+            for webhook in teams[event.team_id]:
+                types = webhook.wants(event.position, names)
+                token = f"position:{event.position}"
+                key = delivery_id(webhook.id, token)
+                if not types or key in repository:
+                    continue
+                payload = event_payload(event, str(webhook.id), key, types)
+                new.append(
+                    WebhookDelivery(
+                        team_id=event.team_id,
+                        webhook_id=str(webhook.id),
+                        key=token,
+                        kind=EVENT,
+                        position=event.position,
+                        event_type=types[0],
+                        types=types,
+                        payload=payload,
+                        next_attempt_at=datetime.now(UTC),
+                    )
+                )
+                logs.add(webhook.id, key)
+        if new:
+            self.store.commit(*new, logged=logs.events)
+        return [(UUID(d.webhook_id), d.id) for d in new]
+
+
+class _DeliveryLogs:
+    """The delivery-log entries of one transaction, numbered on from each log's last one."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._next: dict[UUID, tuple[Any, int]] = {}
+        self.events: list[Any] = []
+
+    def add(self, webhook_id: UUID, key: UUID) -> None:
+        if webhook_id not in self._next:
+            log_ = webhook_logs.deliveries(self._store, webhook_id)
+            last = log_.get_last()
+            self._next[webhook_id] = (log_, 1 if last is None else last.originator_version + 1)
+        log_, version = self._next[webhook_id]
+        self._next[webhook_id] = (log_, version + 1)
+        entry = log_.trigger_event(next_originator_version=version, delivery_id=str(key))
+        self.events.append(entry)
