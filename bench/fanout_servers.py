@@ -206,4 +206,5 @@ APP_ENV = {
     "TASKWARDEN_RATE_LIMIT_ENABLED": "0",
     "TASKWARDEN_WORKERS": "0",  # nothing runs the created tasks
     "TASKWARDEN_RUN_PROJECTIONS": "1",
+    "TASKWARDEN_WS_MAX_SOCKETS_PER_PRINCIPAL": "0",  # a thousand sockets of one token
 }

@@ -54,13 +54,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     run_webhooks: bool | None = None
     # the WebSocket gateway (docs/api.md, "WebSocket"): browser origins allowed besides the
     # server's own ("*": any); seconds to authenticate; messages queued per socket before a
-    # consumer that stays behind for ws_send_grace seconds is closed; events a resume may replay
+    # consumer that stays behind for ws_send_grace seconds is closed; events a resume may replay;
+    # sockets one user or key may hold at once on one process (seed 000: 50; 0: no limit)
     ws_allowed_origins: tuple[str, ...] = ()
     ws_auth_seconds: float = 10.0
     ws_queue_size: int = 1_000
     ws_send_grace: float = 1.0
     ws_max_replay: int = 10_000
     ws_reauth_seconds: float = 60.0
+    ws_max_sockets_per_principal: int = 50
     # the event bus (docs/operations.md, "NATS and the relay"): NATS JetStream when nats_url is
     # set, else in this process; the stream keeps events nats_max_age seconds and nats_max_bytes
     # at most; run_relay: the API process relays (None: only in embedded mode, without NATS)
@@ -160,6 +162,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ws_send_grace=float(env.get("TASKWARDEN_WS_SEND_GRACE", "1")),
             ws_max_replay=int(env.get("TASKWARDEN_WS_MAX_REPLAY", "10000")),
             ws_reauth_seconds=float(env.get("TASKWARDEN_WS_REAUTH_SECONDS", "60")),
+            ws_max_sockets_per_principal=int(
+                env.get("TASKWARDEN_WS_MAX_SOCKETS_PER_PRINCIPAL", "50")
+            ),
             nats_url=env.get("TASKWARDEN_NATS_URL") or None,
             nats_stream=env.get("TASKWARDEN_NATS_STREAM", "TASKWARDEN"),
             nats_max_age=float(env.get("TASKWARDEN_NATS_MAX_AGE_SECONDS", str(7 * 24 * 3600))),

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -69,8 +70,28 @@ async def _serve(websocket: WebSocket, offered: str | None, shared: Shared) -> N
         **who(principal),
         "position": head,
     }
+    limit = websocket.app.state.settings.ws_max_sockets_per_principal
+    if limit and shared.sockets_of.get(principal.actor_id, 0) >= limit:
+        text = f"at most {limit} sockets at once per user or key; close one first"
+        await websocket.send_json(error("RATE_LIMIT_EXCEEDED", text))
+        raise Closing(4429, "too many sockets for this user or key")
     session = Session(websocket, principal, credential, shared)
-    await session.serve(reply("connected", greeting))
+    with _counted(principal, shared):
+        await session.serve(reply("connected", greeting))
+
+
+@contextmanager
+def _counted(principal: Principal, shared: Shared) -> Iterator[None]:
+    """The sockets each user or key holds on this process (seed 000 allows 50)."""
+    shared.sockets_of[principal.actor_id] = shared.sockets_of.get(principal.actor_id, 0) + 1
+    try:
+        yield
+    finally:
+        left = shared.sockets_of.get(principal.actor_id, 1) - 1
+        if left > 0:
+            shared.sockets_of[principal.actor_id] = left
+        else:
+            shared.sockets_of.pop(principal.actor_id, None)
 
 
 async def _sign_in(websocket: WebSocket, offered: str | None) -> tuple[Principal, str]:

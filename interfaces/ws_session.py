@@ -80,6 +80,7 @@ class Shared:
         self.locator = locator
         self.hub = Hub()
         self.connections = 0
+        self.sockets_of: dict[str, int] = {}  # sockets per user or key (actor id)
         self._texts: OrderedDict[tuple[int, str, Place], str] = OrderedDict()
         self._event: PublicEvent | None = None  # the live event being handed out, and
         self._outcomes: dict[tuple[Any, ...], str | None] = {}  # what each filter made of it

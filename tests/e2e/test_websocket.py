@@ -728,6 +728,24 @@ class Stall:
         await self.app(scope, receive, held if scope["type"] == "websocket" else send)
 
 
+def test_a_user_holds_a_bounded_number_of_sockets_and_a_closed_one_frees_its_place(settings):
+    with serving(ws_settings(settings, ws_max_sockets_per_principal=2)) as api:
+        credential = token(api.client, "default", "operator")
+        with connected(api, credential=credential), connected(api, credential=credential):
+            with api.client.websocket_connect(
+                WS, subprotocols=["bearer", credential], headers=dict(NO_HEADER)
+            ) as session:
+                third = Socket(session)
+                refused = third.receive()
+                close = third.closed()
+            with connected(api, role="operator") as other:  # another principal is not counted
+                assert other.ask(type="ping")["type"] == "pong"
+        with connected(api, credential=credential) as again:  # the two closed: room again
+            assert again.ask(type="ping")["type"] == "pong"
+    assert refused["type"] == "error" and refused["data"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert close.code == 4429
+
+
 def test_a_consumer_too_slow_for_its_queue_is_closed_with_4008(settings):
     stalls: list[Stall] = []
 
