@@ -30,7 +30,8 @@ from domain.values import Permission
 from interfaces.http.identity import credential
 from interfaces.ws_filter import Locator, LockedIndex
 from interfaces.ws_messages import Auth, MessageError, decode, error, reply, who
-from interfaces.ws_session import Closing, Session, Shared, receive
+from interfaces.ws_session import Closing, Session, receive
+from interfaces.ws_shared import Shared
 
 log = logging.getLogger("taskwarden.ws")
 SUBPROTOCOL = "bearer"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +31,7 @@ from domain.values import Permission
 from interfaces import eager
 from interfaces.http.errors import EXPECTED, describe
 from interfaces.ws_feed import Feed, FeedEndedError, GapTooLargeError
-from interfaces.ws_filter import LOOKUP, Filter, Locator, Lookup, Place, Spec
-from interfaces.ws_hub import Hub
+from interfaces.ws_filter import LOOKUP, Filter, Spec
 from interfaces.ws_messages import (
     Auth,
     ClientMessage,
@@ -46,12 +44,12 @@ from interfaces.ws_messages import (
     decode,
     described,
     error,
-    event_message,
     performance_data,
     reply,
     who,
 )
 from interfaces.ws_outbox import Outbox
+from interfaces.ws_shared import Shared
 
 log = logging.getLogger("taskwarden.ws")
 _encoder = msgspec.json.Encoder()
@@ -66,48 +64,6 @@ class Closing(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason.encode()[:120].decode(errors="ignore")  # a close frame's limit
-
-
-class Shared:
-    """What the sockets of one process share: the team index, the locator, the hub of live
-    subscriptions, and the last event messages encoded (the same for every socket that has the
-    same subscription, so encoded once)."""
-
-    TEXTS = 1_024  # encoded event messages remembered
-
-    def __init__(self, index: Any, locator: Locator) -> None:
-        self.index = index
-        self.locator = locator
-        self.hub = Hub()
-        self.connections = 0
-        self.sockets_of: dict[str, int] = {}  # sockets per user or key (actor id)
-        self._texts: OrderedDict[tuple[int, str, Place], str] = OrderedDict()
-        self._event: PublicEvent | None = None  # the live event being handed out, and
-        self._outcomes: dict[tuple[Any, ...], str | None] = {}  # what each filter made of it
-
-    def outcome(self, event: PublicEvent, events: Filter) -> str | None | Lookup:
-        """A live event's message for a subscription (None: not for it; LOOKUP: needs the
-        store), decided once per event for all the subscriptions with the same filter."""
-        if event is not self._event:
-            self._event, self._outcomes = event, {}
-        if events.key in self._outcomes:
-            return self._outcomes[events.key]
-        place = events.place_now(event)
-        if place is LOOKUP:
-            return place  # not remembered: the next one may find it located
-        text = None if place is None else self.text(event, events.spec.key, place)
-        self._outcomes[events.key] = text
-        return text
-
-    def text(self, event: PublicEvent, subscription: str, place: Place) -> str:
-        key = (event.position, subscription, place)
-        text = self._texts.get(key)
-        if text is None:
-            text = _encoder.encode(event_message(event, subscription, *place)).decode()
-            self._texts[key] = text
-            if len(self._texts) > self.TEXTS:
-                self._texts.popitem(last=False)
-        return text
 
 
 class Session:

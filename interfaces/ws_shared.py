@@ -1,0 +1,60 @@
+"""What the WebSocket sessions of one process share: the team index and the locator (where an
+event belongs), the hub of live bus subscriptions, the sockets each user or key holds, and each
+live event's message, decided once per filter and encoded once (the same for every socket that
+has the same subscription)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+
+from application.public_events import PublicEvent
+from interfaces.ws_filter import LOOKUP, Filter, Locator, Lookup, Place
+from interfaces.ws_hub import Hub
+from interfaces.ws_messages import event_message
+
+_encoder = msgspec.json.Encoder()
+
+
+class Shared:
+    """What the sockets of one process share: the team index, the locator, the hub of live
+    subscriptions, and the last event messages encoded (the same for every socket that has the
+    same subscription, so encoded once)."""
+
+    TEXTS = 1_024  # encoded event messages remembered
+
+    def __init__(self, index: Any, locator: Locator) -> None:
+        self.index = index
+        self.locator = locator
+        self.hub = Hub()
+        self.connections = 0
+        self.sockets_of: dict[str, int] = {}  # sockets per user or key (actor id)
+        self._texts: OrderedDict[tuple[int, str, Place], str] = OrderedDict()
+        self._event: PublicEvent | None = None  # the live event being handed out, and
+        self._outcomes: dict[tuple[Any, ...], str | None] = {}  # what each filter made of it
+
+    def outcome(self, event: PublicEvent, events: Filter) -> str | None | Lookup:
+        """A live event's message for a subscription (None: not for it; LOOKUP: needs the
+        store), decided once per event for all the subscriptions with the same filter."""
+        if event is not self._event:
+            self._event, self._outcomes = event, {}
+        if events.key in self._outcomes:
+            return self._outcomes[events.key]
+        place = events.place_now(event)
+        if place is LOOKUP:
+            return place  # not remembered: the next one may find it located
+        text = None if place is None else self.text(event, events.spec.key, place)
+        self._outcomes[events.key] = text
+        return text
+
+    def text(self, event: PublicEvent, subscription: str, place: Place) -> str:
+        key = (event.position, subscription, place)
+        text = self._texts.get(key)
+        if text is None:
+            text = _encoder.encode(event_message(event, subscription, *place)).decode()
+            self._texts[key] = text
+            if len(self._texts) > self.TEXTS:
+                self._texts.popitem(last=False)
+        return text
