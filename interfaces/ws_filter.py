@@ -8,6 +8,7 @@ carries them (creating events, output), else looked up once per aggregate and re
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from typing import Any, NamedTuple
@@ -79,6 +80,7 @@ class Locator:
         self._size = size
         self._known: OrderedDict[str, Place] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading: dict[str, asyncio.Future[Place]] = {}  # loads under way (event loop)
 
     def known(self, event: PublicEvent) -> Place:
         """What needs no I/O (possibly partial)."""
@@ -97,10 +99,18 @@ class Locator:
         return place
 
     async def locate(self, event: PublicEvent) -> Place:
+        """Where the event belongs, loading its aggregate if need be: once, however many
+        subscriptions ask at the same time (a thousand sockets on a project, an old task)."""
         place = self.known(event)
         if place.project_id is not None or event.aggregate not in TASK_PARTS:
             return place
-        return await run_in_threadpool(self._load, event.aggregate_id)
+        aggregate_id = event.aggregate_id
+        loading = self._loading.get(aggregate_id)
+        if loading is None:
+            loading = asyncio.ensure_future(run_in_threadpool(self._load, aggregate_id))
+            self._loading[aggregate_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(aggregate_id, None))
+        return await asyncio.shield(loading)  # a waiter cancelled leaves the load to the others
 
     def _load(self, aggregate_id: str) -> Place:
         try:
