@@ -26,6 +26,7 @@ class Recorder:
         self._pending: list[tuple[Outcome, asyncio.Future[WebhookDelivery]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._writing = False  # a batch is being written
 
     def add(self, outcome: Outcome) -> asyncio.Future[WebhookDelivery]:
         """Queues an outcome; the future has the recorded delivery."""
@@ -44,7 +45,7 @@ class Recorder:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
-                while self._pending and not task.done():
+                while (self._pending or self._writing) and not task.done():
                     await asyncio.sleep(0.01)  # the batch being written ends
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -58,6 +59,7 @@ class Recorder:
                 await self._write(batch)
 
     async def _write(self, batch: list[tuple[Outcome, asyncio.Future[WebhookDelivery]]]) -> None:
+        self._writing = True
         try:
             recorded = await asyncio.to_thread(
                 self._attempts.record_many, [outcome for outcome, _ in batch]
@@ -68,6 +70,8 @@ class Recorder:
                 if not future.done():
                     future.set_exception(failure)
             return
+        finally:
+            self._writing = False
         for (_, future), delivery in zip(batch, recorded, strict=True):
             if not future.done():
                 future.set_result(delivery)

@@ -119,8 +119,9 @@ class _Upstream:
         first = True
         try:
             while True:
-                live = self._bus.live(self._filter)
+                live: Any = None
                 try:
+                    live = self._bus.live(self._filter)
                     if first:
                         confirmed = await _confirmed(live)
                         if not self.started.done():
@@ -148,8 +149,8 @@ class _Upstream:
                         with contextlib.suppress(Exception):
                             await close()
         finally:
-            if not self.finished:
-                self._finish()
+            if not self.finished:  # stopped from outside (shutdown): the listeners must know
+                self._end(None)
 
     def _end(self, failure: BaseException | None) -> None:
         self._finish()

@@ -146,3 +146,44 @@ def test_a_listener_that_fails_to_take_an_event_is_told_of_a_gap_and_the_others_
             attachment.detach()
 
     run(scenario)
+
+
+def test_a_bus_that_cannot_listen_ends_its_listeners_after_a_few_tries():
+    class Unreachable:
+        prefix = "taskwarden"
+
+        def __init__(self) -> None:
+            self.tries = 0
+
+        def live(self, subject_filter: str) -> Any:
+            self.tries += 1
+            raise ConnectionError("no bus")
+
+    async def scenario():
+        bus, hub, recorder = Unreachable(), Hub(), Recorder()
+        attachment = hub.attach(bus, "team-1", recorder)
+        items = await recorder.until(4)
+        assert not await attachment.started()
+        attachment.detach()
+        return bus.tries, items
+
+    tries, items = run(scenario)
+    assert tries == 4
+    assert items[:3] == ["gap", "gap", "gap"]
+    ended, failure = items[3]
+    assert ended == "ended" and isinstance(failure, ConnectionError)
+
+
+def test_a_hub_stopped_from_outside_ends_its_listeners():
+    async def scenario():
+        bus, hub, recorder = MemoryBus(), Hub(), Recorder()
+        attachment = hub.attach(bus, "team-1", recorder)
+        assert await attachment.started()
+        for task in asyncio.all_tasks():
+            if task.get_name().startswith("ws-hub"):
+                task.cancel()  # as a shutdown cancels what runs
+        items = await recorder.until(1)
+        attachment.detach()
+        return items
+
+    assert run(scenario) == [("ended", None)]
