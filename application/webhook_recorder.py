@@ -26,13 +26,15 @@ class Recorder:
         self._pending: list[tuple[Outcome, asyncio.Future[WebhookDelivery]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._writing = False  # a batch is being written
+        self._written = asyncio.Event()  # set while nothing waits to be written
+        self._written.set()
 
     def add(self, outcome: Outcome) -> asyncio.Future[WebhookDelivery]:
         """Queues an outcome; the future has the recorded delivery."""
         recorded: asyncio.Future[WebhookDelivery] = asyncio.get_running_loop().create_future()
         recorded.add_done_callback(_retrieved)
         self._pending.append((outcome, recorded))
+        self._written.clear()
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="webhook-recorder")
@@ -45,8 +47,7 @@ class Recorder:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
-                while (self._pending or self._writing) and not task.done():
-                    await asyncio.sleep(0.01)  # the batch being written ends
+                await self._written.wait()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -57,9 +58,9 @@ class Recorder:
             while self._pending:
                 batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
                 await self._write(batch)
+            self._written.set()
 
     async def _write(self, batch: list[tuple[Outcome, asyncio.Future[WebhookDelivery]]]) -> None:
-        self._writing = True
         try:
             recorded = await asyncio.to_thread(
                 self._attempts.record_many, [outcome for outcome, _ in batch]
@@ -70,8 +71,6 @@ class Recorder:
                 if not future.done():
                     future.set_exception(failure)
             return
-        finally:
-            self._writing = False
         for (_, future), delivery in zip(batch, recorded, strict=True):
             if not future.done():
                 future.set_result(delivery)

@@ -61,8 +61,14 @@ def server_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def server_in_process(factory: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
-    """Serves ``module:factory`` with uvicorn in a child process (its own GIL).
+def server_in_process(
+    factory: str,
+    env: dict[str, str] | None = None,
+    options: Sequence[str] = (),
+    timeout: float = 30.0,
+) -> Iterator[tuple[str, int]]:
+    """Serves ``module:factory`` with uvicorn in a child process (its own GIL), with more
+    uvicorn ``options``; the child keeps this process's PYTHONPATH after the repository.
 
     Yields the base URL and the child's pid.
     """
@@ -79,12 +85,14 @@ def server_in_process(factory: str, env: dict[str, str] | None = None) -> Iterat
         str(port),
         "--log-level",
         "warning",
+        *options,
     ]
-    child_env = os.environ | {"PYTHONPATH": str(ROOT)} | (env or {})
+    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
+    child_env = os.environ | {"PYTHONPATH": path} | (env or {})
     process = subprocess.Popen(argv, cwd=ROOT, env=child_env)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base_url, process=process)
+        wait_until_healthy(base_url, timeout=timeout, process=process)
         yield base_url, process.pid
     finally:
         process.terminate()
@@ -175,10 +183,18 @@ class KeepAliveConnection:
         return cls(reader, writer)
 
     async def post(self, path: str, body: bytes, token: str | None = None) -> int:
-        auth = f"authorization: Bearer {token}\r\n" if token else ""
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        status, _ = await self.request("POST", path, body, headers)
+        return status
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """The status and the body."""
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (
-            f"POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
-            f"{auth}content-length: {len(body)}\r\n\r\n"
+            f"{method} {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
+            f"{extra}content-length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)
         lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
@@ -187,8 +203,7 @@ class KeepAliveConnection:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        await self.reader.readexactly(length)
-        return int(lines[0].split()[1])
+        return int(lines[0].split()[1]), await self.reader.readexactly(length)
 
     async def close(self) -> None:
         self.writer.close()

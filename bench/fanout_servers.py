@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from uuid import uuid4
 
@@ -21,11 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from bench.common import (
-    ROOT,
-    free_port,
-    wait_until_healthy,
-)
+from bench.common import server_in_process
 from bench.create_tasks import BENCH_ADMIN_KEY
 from interfaces.http.server import WEBSOCKET_IMPLEMENTATION
 
@@ -111,42 +104,11 @@ def bare_ws_app() -> Starlette:
     )
 
 
-@contextmanager
-def uvicorn_process(factory: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """``module:factory`` under uvicorn in a child process; yields the base URL and its pid.
-
-    As ``bench.common.server_in_process``, but the child keeps this process's PYTHONPATH (where a
-    benchmark's own code may be) and serves with ``taskwarden serve``'s options."""
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        factory,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--ws",
-        WEBSOCKET_IMPLEMENTATION,
-        "--no-proxy-headers",
-    ]
-    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
-    process = subprocess.Popen(argv, cwd=ROOT, env=os.environ | {"PYTHONPATH": path} | env)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(base_url, timeout=60, process=process)
-        yield base_url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def uvicorn_process(factory: str, env: dict[str, str]) -> AbstractContextManager[tuple[str, int]]:
+    """``module:factory`` under uvicorn in a child process with ``taskwarden serve``'s options;
+    yields the base URL and its pid."""
+    options = ["--ws", WEBSOCKET_IMPLEMENTATION, "--no-proxy-headers"]
+    return server_in_process(factory, env, options, timeout=60)
 
 
 def busy_fraction(seconds: float = 1.0) -> float:

@@ -15,24 +15,25 @@ from uuid import uuid4
 
 import msgspec
 
+from bench.common import KeepAliveConnection
+
 WAIT_EVENT = 15.0  # seconds for one event to reach every socket before it counts as missing
 
 
 # ---- a light HTTP client ----------------------------------------------------------------------
 
 
-class Http:
-    """One keep-alive HTTP/1.1 connection on asyncio streams (as ``bench.common``'s
-    ``KeepAliveConnection``), returning the body."""
+class Http(KeepAliveConnection):
+    """``bench.common``'s keep-alive connection that opens a new one when the server may have
+    closed it for idleness."""
 
     IDLE = 3.0  # seconds; uvicorn closes a keep-alive connection idle for 5
 
     def __init__(
         self, base_url: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        super().__init__(reader, writer)
         self.base_url = base_url
-        self.reader = reader
-        self.writer = writer
         self.used = time.monotonic()
 
     @classmethod
@@ -49,24 +50,11 @@ class Http:
             fresh = await Http.open(self.base_url)
             self.reader, self.writer = fresh.reader, fresh.writer
         self.used = time.monotonic()
-        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        head = (
-            f"{method} {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
-            f"{extra}content-length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return int(lines[0].split()[1]), await self.reader.readexactly(length)
+        return await super().request(method, path, body, headers)
 
     async def close(self) -> None:
-        self.writer.close()
         with contextlib.suppress(OSError):
-            await self.writer.wait_closed()
+            await super().close()
 
 
 class _Answer(msgspec.Struct):
