@@ -59,7 +59,7 @@ class Receiver:
         with self._lock:
             return [r for r in self.received if r.path == path]
 
-    def wait(self, path: str, count: int, timeout: float = 10.0) -> list[Received]:
+    def wait(self, path: str, count: int, timeout: float = 30.0) -> list[Received]:
         """The first ``count`` requests to ``path``; fails after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         with self._lock:
