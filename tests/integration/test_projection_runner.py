@@ -19,6 +19,7 @@ from tests.integration.views_world import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+WAIT = 30.0  # seconds a loaded machine may take to apply what was written
 
 
 class CountingReadModel(ReadModel):
@@ -169,7 +170,7 @@ def test_the_background_runner_follows_commits(tmp_path, database_url):
         runner.start()
         project = w.project("Live")
         position = w.update(w.task(project, "first"), title="first, renamed")
-        assert runner.wait_for(position, timeout=10)
+        assert runner.wait_for(position, timeout=WAIT)
         assert runner.position >= position
         assert [r.title for r in all_tasks(w.read_model, "team-a")] == ["first, renamed"]
         runner.stop()
@@ -188,7 +189,7 @@ def test_wait_for_sees_positions_applied_by_another_runner(tmp_path, database_ur
         fill(w, 2)
         idle = w.runner()  # never started
         w.runner(w.open_read_model()).catch_up()
-        assert idle.wait_for(w.ledger.max_position(), timeout=5)
+        assert idle.wait_for(w.ledger.max_position(), timeout=WAIT)
 
 
 def test_a_failing_read_model_does_not_kill_the_runner(tmp_path, database_url):
@@ -208,12 +209,13 @@ def test_a_failing_read_model_does_not_kill_the_runner(tmp_path, database_url):
         w.task(w.project("P"), "survives")
         position = w.ledger.max_position()
         runner.poke(position)
-        assert runner.wait_for(position, timeout=10)
+        assert runner.wait_for(position, timeout=WAIT)
         assert [r.title for r in all_tasks(w.read_model, "team-a")] == ["survives"]
 
 
 CHILD = """
 import sys
+import time
 from pathlib import Path
 from application.ledger import Ledger
 from infrastructure.event_store import ledger_env
@@ -225,11 +227,15 @@ settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[2] or None
 ledger = Ledger(env=ledger_env(settings, create_tables=False))
 read_model = open_read_model(settings)
 apply = read_model.apply
+hold_after = int(sys.argv[3])
+applied = [0]
 
 def loud(events):
-    position = apply(events)
-    print(position, flush=True)
-    return position
+    if applied[0] >= hold_after:  # a batch read and not written: the parent kills us here
+        print("holding", flush=True)
+        time.sleep(3600)
+    applied[0] = apply(events)
+    return applied[0]
 
 read_model.apply = loud
 ProjectionRunner(ledger, read_model, batch=3).catch_up()
@@ -242,16 +248,14 @@ def test_a_runner_killed_mid_batch_loses_and_doubles_nothing(tmp_path, database_
         project = fill(w, 40)
         head = w.ledger.max_position()
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(tmp_path), database_url or ""],
+            [sys.executable, "-c", CHILD, str(tmp_path), database_url or "", str(head // 4)],
             cwd=ROOT,
             env=os.environ | {"PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
             text=True,
         )
         assert child.stdout is not None
-        for line in child.stdout:
-            if line.strip() == "done" or int(line) >= head // 4:
-                break
+        assert child.stdout.readline().strip() == "holding"
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         assert child.returncode == -signal.SIGKILL
