@@ -4,12 +4,18 @@ Shared by the queue (``application/webhook_dispatch.py``), the test ping and man
 The request is built from the stored delivery (its exact body) and the webhook's secrets at the
 moment of sending; the outcome is recorded on the delivery and, for deliveries of events, on the
 webhook (a failing streak, 410 Gone, five days of failures: ``Webhook.record_outcome``).
+
+Every request goes through ``Attempts.post``: a sender that raises (the port says it never does,
+but a URL nobody foresaw once made it) gives a failed attempt recorded with the error, retried
+on the schedule like any other, instead of an exception that stops a lane or a test ping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
@@ -24,6 +30,9 @@ from application.webhook_signing import signed_headers
 from application.webhooks import attempt_data, delivery_data, load_delivery, load_webhook
 from domain.values import Actor, rfc3339
 from domain.webhook import EVENT, RETRY_DELAYS, TEST, Webhook, WebhookDelivery, delivery_id
+
+log = logging.getLogger("taskwarden.webhooks")
+ERROR_LENGTH = 500  # characters of an error kept with an attempt
 
 
 class WebhookResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,6 +142,19 @@ class Attempts:
         )
         return Outbound(webhook.url, headers, body)
 
+    async def post(self, request: Outbound) -> WebhookResponse:
+        """Sends one request; whatever the sender raises becomes a failed response."""
+        started = time.monotonic()
+        try:
+            return await self.sender.send(request.url, request.headers, request.body)
+        except Exception as error:
+            log.exception("the webhook sender raised; the attempt is recorded as failed")
+            return WebhookResponse(
+                status=None,
+                duration=time.monotonic() - started,
+                error=f"sender failed: {type(error).__name__}: {error}"[:ERROR_LENGTH],
+            )
+
     # ---- the queue's attempt -------------------------------------------------------------
 
     async def attempt(self, webhook_id: UUID, key: UUID, retry: bool = True) -> WebhookDelivery:
@@ -145,7 +167,7 @@ class Attempts:
         self, webhook_id: UUID, key: UUID, request: Outbound, retry: bool = True
     ) -> WebhookDelivery:
         """Sends a request built from the stored delivery (``outbound``) and records it."""
-        response = await self.sender.send(request.url, request.headers, request.body)
+        response = await self.post(request)
         return await asyncio.to_thread(self._record, webhook_id, key, response, retry)
 
     def _prepare(self, webhook_id: UUID, key: UUID) -> Outbound:
@@ -212,7 +234,7 @@ class Attempts:
         key = delivery_id(webhook.id, token)
         payload = ping_payload(webhook, key, self.clock())
         request = self.outbound(webhook, key, payload, "webhook.test")
-        response = await self.sender.send(request.url, request.headers, request.body)
+        response = await self.post(request)
         delivery = await asyncio.to_thread(self._record_ping, webhook, token, payload, response)
         return {**delivery_data(delivery), "attempt": attempt_data(delivery.attempts[-1])}
 
@@ -249,7 +271,7 @@ class Attempts:
             rescheduled = await asyncio.to_thread(self._reschedule, delivery.id, by)
             return {**delivery_data(rescheduled), "attempt": None}
         request = self.outbound(webhook, delivery, delivery.payload, delivery.event_type)
-        response = await self.sender.send(request.url, request.headers, request.body)
+        response = await self.post(request)
         done = await asyncio.to_thread(self._record, webhook.id, delivery.id, response, False)
         return {**delivery_data(done), "attempt": attempt_data(done.attempts[-1])}
 

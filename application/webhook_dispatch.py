@@ -203,10 +203,7 @@ class Dispatcher:
                 return
             async with self._sending:
                 at = self.attempts.clock()
-                request = head.request
-                response = await self.attempts.sender.send(
-                    request.url, request.headers, request.body
-                )
+                response = await self.attempts.post(head.request)
             recorded = self.recorder.add(Outcome(lane.webhook_id, key, at, response))
             status = response.status
             if status is not None and 200 <= status < 300:  # the next goes while this is recorded

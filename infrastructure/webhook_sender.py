@@ -1,13 +1,16 @@
 """The HTTP side of webhooks: a POST through the SSRF guard, and an in-memory sender for tests.
 
-``HttpSender`` resolves the URL's host, judges every address it resolves to
-(``domain.webhook_url.refusal``: loopback, private, link-local, metadata, carrier-grade NAT,
-unique-local, multicast, unspecified and reserved are refused unless
-``TASKWARDEN_WEBHOOK_ALLOWED_NETWORKS`` lists them), and connects to the first of them: the
-request's URL names that address, the ``Host`` header and the TLS server name (SNI, and so the
-certificate check) name the host. A DNS answer that changes between the check and the connection
-(rebinding) therefore changes nothing. Redirects are never followed (a 3xx is a failure),
-proxies from the environment are ignored, and the whole attempt, resolution included, has 15 s.
+``HttpSender`` reads the URL with the parser the API checked it with
+(``domain.url_syntax.parse_url``), resolves its host, judges every address it resolves to
+(``domain.webhook_url.refusal``: the special-purpose ranges of ``domain/special_addresses.py``
+are refused unless ``TASKWARDEN_WEBHOOK_ALLOWED_NETWORKS`` lists them), and connects to the
+first of them: the connection goes to that address, the ``Host`` header and the TLS server
+name (SNI, and so the certificate check) name the host. A DNS answer that changes between the
+check and the connection (rebinding) therefore changes nothing. Redirects are never followed
+(a 3xx is a failure), proxies from the environment are ignored, and the whole attempt,
+resolution included, has 15 s. A URL it cannot use (stored before the rules were what they
+are, or written past them) is a failed attempt like any other, never an exception: one bad
+webhook stalls nothing.
 
 Connections are kept alive between deliveries (``infrastructure/http1.py``), per event loop and
 pinned target (scheme, checked address, port, TLS server name), so a connection is only ever
@@ -32,7 +35,8 @@ import h11
 import httpx
 
 from application.webhook_attempts import WebhookResponse
-from domain.webhook_url import Address, Network, allowed_by, literal_address, refusal
+from domain.url_syntax import WebhookUrlError, parse_url
+from domain.webhook_url import Address, Network, allowed_by, refusal
 from infrastructure.http1 import Opener, Pool, Target, TooLongError, open_tcp
 
 TIMEOUT = 15.0
@@ -47,17 +51,9 @@ class AddressRefusedError(Exception):
 
 @dataclass(frozen=True)
 class Pinned:
-    url: httpx.URL  # the checked address in place of the host
+    target: Target  # the checked address, the port, the TLS server name (SNI, certificate)
     host: str  # the Host header: the URL's own host (and port)
-    server_name: str  # TLS SNI and certificate name
-    address: str
-
-    @property
-    def target(self) -> Target:
-        """Where a connection goes, and what a kept-alive one may be reused for."""
-        scheme = self.url.scheme
-        port = self.url.port or (443 if scheme == "https" else 80)
-        return Target(scheme, self.address, port, self.server_name)
+    path: str  # the request target: path and query
 
 
 async def resolve(host: str, port: int) -> list[Address]:
@@ -109,38 +105,38 @@ class HttpSender:
             async with asyncio.timeout(self.timeout):
                 pinned = await self.pin(url)
                 return await self._post(pinned, headers, body, started)
+        except WebhookUrlError as error:
+            return _failed(started, f"invalid url: {error.message}")
         except AddressRefusedError as error:
             return _failed(started, f"refused: {error}")
         except TimeoutError:
             return _failed(started, f"timed out after {self.timeout:g} s")
         except socket.gaierror as error:
             return _failed(started, f"could not resolve the host: {error.strerror or error}")
-        except (OSError, ssl.SSLError, h11.ProtocolError) as error:
+        except (OSError, ssl.SSLError, h11.ProtocolError, UnicodeError) as error:
             return _failed(started, f"{type(error).__name__}: {error}")
 
     async def pin(self, url: str) -> Pinned:
-        """The address to connect to, checked; raises AddressRefusedError."""
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("https", "http") or not parsed.raw_host:
-            raise AddressRefusedError(f"not an http(s) URL: {url}")
-        host = parsed.raw_host.decode("ascii")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        literal = literal_address(host)
+        """The address to connect to, checked; raises WebhookUrlError or AddressRefusedError."""
+        parsed = parse_url(url)
+        host, port = parsed.host, parsed.port
+        literal = parsed.address
         addresses = [literal] if literal is not None else await self.resolver(host, port)
         if not addresses:
             raise AddressRefusedError(f"{host} resolves to no address")
         for address in addresses:  # one refused address refuses the host (no mixed answers)
             reason = refusal(address, self.allowed)
             if reason is not None:
-                raise AddressRefusedError(f"{host} is {address}, a {reason} address")
+                raise AddressRefusedError(
+                    f"{host} is {address}, in a range webhooks may not reach: {reason}"
+                )
         chosen = addresses[0]
         if parsed.scheme == "http" and not allowed_by(chosen, self.allowed):
             raise AddressRefusedError("http:// reaches only TASKWARDEN_WEBHOOK_ALLOWED_NETWORKS")
         return Pinned(
-            url=parsed.copy_with(host=str(chosen)),
-            host=parsed.netloc.decode("ascii"),
-            server_name=host.strip("[]"),
-            address=str(chosen),
+            target=Target(parsed.scheme, str(chosen), port, host),
+            host=parsed.authority,
+            path=parsed.target,
         )
 
     async def _post(
@@ -148,10 +144,9 @@ class HttpSender:
     ) -> WebhookResponse:
         target = pinned.target
         tls = self.verify if target.scheme == "https" else None
-        path = pinned.url.raw_path.decode("ascii")
         fields = [("Host", pinned.host), *headers.items(), ("Content-Length", str(len(body)))]
         try:
-            answer = await self._pool().post(target, tls, path, fields, body, BODY_LIMIT)
+            answer = await self._pool().post(target, tls, pinned.path, fields, body, BODY_LIMIT)
         except TooLongError as long:  # the status stands; the connection was dropped
             answer = long.answer
         status = answer.status

@@ -11,6 +11,7 @@ from ipaddress import ip_address
 
 import pytest
 
+from domain.special_addresses import IPV4, IPV6, Special, special
 from domain.webhook_url import (
     WebhookUrlError,
     check_url,
@@ -19,59 +20,160 @@ from domain.webhook_url import (
     refusal,
 )
 from infrastructure.http1 import Target
-from infrastructure.webhook_sender import AddressRefusedError, HttpSender, retry_after
+from infrastructure.webhook_sender import HttpSender, retry_after
 from tests.webhook_receiver import Received, receiving
 
 REFUSED = {
     "127.0.0.1": "loopback",
     "127.255.0.9": "loopback",
     "::1": "loopback",
-    "10.1.2.3": "private",
-    "172.16.0.1": "private",
-    "192.168.1.10": "private",
+    "10.1.2.3": "private-use",
+    "172.16.0.1": "private-use",
+    "192.168.1.10": "private-use",
     "169.254.169.254": "cloud metadata",
     "fd00:ec2::254": "cloud metadata",
     "169.254.10.1": "link-local",
     "fe80::1": "link-local",
-    "100.64.0.1": "carrier-grade NAT",
-    "100.127.255.254": "carrier-grade NAT",
+    "100.64.0.1": "carrier-grade NAT shared address space",
+    "100.127.255.254": "carrier-grade NAT shared address space",
     "fc00::1": "unique-local",
     "fd12:3456::1": "unique-local",
     "224.0.0.1": "multicast",
     "ff02::1": "multicast",
     "0.0.0.0": "unspecified",  # noqa: S104 - refused, not bound
+    "0.1.2.3": "this network",
     "::": "unspecified",
     "240.0.0.1": "reserved",
-    "192.0.2.1": "private",  # TEST-NET-1
+    "255.255.255.255": "limited broadcast",
+    "192.0.2.1": "TEST-NET-1 documentation",
+    "198.51.100.7": "TEST-NET-2 documentation",
+    "203.0.113.9": "TEST-NET-3 documentation",
+    "198.19.255.255": "benchmarking",
     "::ffff:127.0.0.1": "loopback",
     "::ffff:169.254.169.254": "cloud metadata",
+    # what Python 3.11's is_global let through (issue 10, D8)
+    "192.0.0.8": "IPv4 dummy address",
+    "192.88.99.1": "deprecated 6to4 relay anycast",
+    "3fff::1": "documentation",
+    # the registries' "globally reachable" anycast services: no webhook receiver lives there
+    "192.0.0.9": "Port Control Protocol anycast",
+    "192.31.196.1": "AS112-v4",
+    "192.52.193.1": "AMT",
+    "192.175.48.6": "AS112 direct delegation",
+    "2001:1::1": "Port Control Protocol anycast",
+    "2620:4f:8000::1": "AS112 direct delegation",
+    "2001:db8::1": "documentation",
+    "5f00::1": "SRv6 SIDs",
+    "100::1": "discard-only",
+    "64:ff9b:1::1": "local-use IPv4/IPv6 translation",
+    "2001:20::1": "ORCHIDv2",
+    "fec0::1": "deprecated site-local",
+    "::8.8.8.8": "deprecated IPv4-compatible",
+    "4000::1": "outside global unicast 2000::/3",
+    "1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": "outside global unicast 2000::/3",
 }
-REACHABLE = ["8.8.8.8", "1.1.1.1", "93.184.215.14", "2606:4700:4700::1111", "100.128.0.1"]
+REACHABLE = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.215.14",
+    "2606:4700:4700::1111",
+    "100.128.0.1",
+    "::ffff:8.8.8.8",  # IPv4-mapped: judged by the IPv4 address
+    "64:ff9b::808:808",  # NAT64 (DNS64 on an IPv6-only host): judged by the IPv4 address
+    "2002:808:808::1",  # 6to4: judged by the IPv4 address
+]
+# the addresses just outside the ranges: ordinary unicast, reachable
+JUST_OUTSIDE = [
+    "1.0.0.0",
+    "9.255.255.255",
+    "11.0.0.0",
+    "100.63.255.255",
+    "100.128.0.0",
+    "126.255.255.255",
+    "128.0.0.0",
+    "169.253.255.255",
+    "169.255.0.0",
+    "172.15.255.255",
+    "172.32.0.0",
+    "191.255.255.255",
+    "192.0.1.0",
+    "192.0.1.255",
+    "192.0.3.0",
+    "192.31.195.255",
+    "192.31.197.0",
+    "192.52.192.255",
+    "192.52.194.0",
+    "192.88.98.255",
+    "192.88.100.0",
+    "192.167.255.255",
+    "192.169.0.0",
+    "192.175.47.255",
+    "192.175.49.0",
+    "198.17.255.255",
+    "198.20.0.0",
+    "198.51.99.255",
+    "198.51.101.0",
+    "203.0.112.255",
+    "203.0.114.0",
+    "223.255.255.255",
+    "2000::",
+    "2001:200::",
+    "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff",
+    "2001:db9::",
+    "2003::",
+    "2620:4f:7fff:ffff:ffff:ffff:ffff:ffff",
+    "2620:4f:8001::",
+    "3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "3fff:1000::",
+]
 
 
 @pytest.mark.parametrize("address", list(REFUSED))
 def test_inside_addresses_are_refused_with_what_they_are(address):
-    assert refusal(ip_address(address)) == REFUSED[address]
+    reason = refusal(ip_address(address))
+    assert reason is not None and reason.startswith(f"{REFUSED[address]} (")
 
 
-@pytest.mark.parametrize("address", REACHABLE)
+@pytest.mark.parametrize("address", REACHABLE + JUST_OUTSIDE)
 def test_public_addresses_are_reachable(address):
     assert refusal(ip_address(address)) is None
 
 
+@pytest.mark.parametrize("row", IPV4 + IPV6, ids=lambda row: str(row.network))
+def test_every_special_range_is_refused_from_its_first_to_its_last_address(row: Special):
+    for address in (row.network[0], row.network[-1]):
+        found = special(address)
+        assert found is not None and found.network.subnet_of(row.network)  # type: ignore[arg-type]
+        assert refusal(address) is not None, address
+
+
+def test_a_refusal_names_the_range_and_the_document_that_reserves_it():
+    assert refusal(ip_address("192.0.0.8")) == "IPv4 dummy address (192.0.0.8/32, RFC 7600)"
+    assert refusal(ip_address("3fff::1")) == "documentation (3fff::/20, RFC 9637)"
+
+
 def test_addresses_inside_an_ipv6_address_are_judged_too():
-    assert refusal(ip_address("2002:7f00:1::1")) == "loopback (inside 2002:7f00:1::1)"  # 6to4
+    assert refusal(ip_address("2002:7f00:1::1")) == (
+        "loopback (127.0.0.0/8, RFC 1122), carried by 2002:7f00:1::1 (6to4)"
+    )
     assert refusal(ip_address("64:ff9b::a9fe:a9fe")).startswith("cloud metadata")  # NAT64
+    teredo = refusal(ip_address("2001:0:4136:e378:8000:63bf:80ff:fffe"))  # client 127.0.0.1
+    assert teredo is not None and teredo.startswith("loopback") and "(Teredo)" in teredo
+    public_client = refusal(ip_address("2001:0:4136:e378:8000:63bf:f7f7:f7f7"))  # 8.8.8.8
+    assert public_client == "Teredo (2001::/32, RFC 4380)"  # refused with 2001::/23 anyway
 
 
 def test_allowed_networks_let_chosen_addresses_through_and_no_others():
-    allowed = parse_networks(["127.0.0.0/8", " 10.0.0.0/24 ", "fd00::/8"])
+    allowed = parse_networks(["127.0.0.0/8", " 10.0.0.0/24 ", "fd00::/8", "192.0.0.8"])
     assert refusal(ip_address("127.0.0.1"), allowed) is None
     assert refusal(ip_address("::ffff:127.0.0.1"), allowed) is None
+    assert refusal(ip_address("2002:7f00:1::1"), allowed) is None
     assert refusal(ip_address("10.0.0.7"), allowed) is None
-    assert refusal(ip_address("10.0.1.7"), allowed) == "private"
-    assert refusal(ip_address("::1"), allowed) == "loopback"
+    assert refusal(ip_address("10.0.1.7"), allowed).startswith("private-use")  # type: ignore[union-attr]
+    assert refusal(ip_address("::1"), allowed).startswith("loopback")  # type: ignore[union-attr]
     assert refusal(ip_address("fd00::5"), allowed) is None
+    assert refusal(ip_address("192.0.0.8"), allowed) is None
+    assert refusal(ip_address("192.0.0.9"), allowed) is not None
     with pytest.raises(ValueError):
         parse_networks(["not-a-network"])
 
@@ -114,6 +216,10 @@ def test_a_host_that_names_an_address_by_itself_is_read_as_that_address(host, ad
         ("https://100.64.1.1/x", "carrier-grade NAT"),
         ("https://[fd00::1]/x", "unique-local"),
         ("https://2130706433/x", "loopback"),
+        ("https://192.0.0.8/x", "IPv4 dummy address (192.0.0.8/32, RFC 7600)"),
+        ("https://192.88.99.1/x", "6to4 relay anycast"),
+        ("https://[3fff::1]/x", "documentation (3fff::/20, RFC 9637)"),
+        ("https://[::ffff:192.0.0.8]/x", "IPv4 dummy address"),
     ],
 )
 def test_urls_that_reach_inside_or_carry_secrets_are_refused(url, reason):
@@ -126,6 +232,7 @@ def test_urls_that_reach_inside_or_carry_secrets_are_refused(url, reason):
 def test_https_urls_and_http_to_allowed_networks_are_accepted():
     assert check_url("https://hooks.example.com/taskwarden?x=1")
     assert check_url("https://93.184.215.14:8443/x")
+    assert check_url("https://[2606:4700:4700::1111]/x")
     allowed = parse_networks(["127.0.0.0/8"])
     assert check_url("http://127.0.0.1:9000/hook", allowed)
     assert check_url("https://localhost/hook", allowed)
@@ -275,7 +382,7 @@ def test_the_whole_attempt_is_bounded_by_the_timeout():
 
 
 def test_pin_refuses_what_is_not_http():
-    with pytest.raises(AddressRefusedError):
+    with pytest.raises(WebhookUrlError):
         asyncio.run(HttpSender().pin("file:///etc/passwd"))
 
 
