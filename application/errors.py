@@ -25,6 +25,18 @@ class VersionConflictError(Exception):
         self.actual = actual
 
 
+class RaceLostError(VersionConflictError):
+    """Without ``If-Match``, concurrent writers won every try until the retry bound passed
+    (``TASKWARDEN_CONFLICT_RETRY_SECONDS``): 409, try again."""
+
+    def __init__(self, attempts: int, seconds: float) -> None:
+        Exception.__init__(
+            self, f"a concurrent change won each of {attempts} tries in {seconds:g} s; try again"
+        )
+        self.attempts = attempts
+        self.seconds = seconds
+
+
 class IdempotencyConflictError(Exception):
     """The same ``Idempotency-Key`` came with a different request."""
 

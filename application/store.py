@@ -14,9 +14,9 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, DomainEvent
-from eventsourcing.persistence import IntegrityError
 
 from application.committer import Committer
+from application.conflict_retry import ConflictRetry
 from application.errors import NotFoundError, PermissionDeniedError, VersionConflictError
 from application.ledger import Ledger
 from domain.claim import SlugClaim, claim_id
@@ -27,8 +27,6 @@ from domain.task import Task
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
-
-RETRIES_ON_CONFLICT = 5
 
 _project_scope: ContextVar[str | None] = ContextVar("project_scope", default=None)
 
@@ -55,9 +53,12 @@ def _in_scope(aggregate: Aggregate) -> bool:
 
 
 class Store:
-    def __init__(self, ledger: Ledger, committer: Committer) -> None:
+    def __init__(
+        self, ledger: Ledger, committer: Committer, retry: ConflictRetry | None = None
+    ) -> None:
         self.ledger = ledger
         self.committer = committer
+        self.retry = retry or ConflictRetry()
 
     def load(self, cls: type[A], aggregate_id: UUID, team_id: str, kind: str) -> A:
         """Another team's object, a deleted one, and a missing one all answer not found."""
@@ -106,13 +107,10 @@ class Store:
         return max(r.notification.id for r in recordings)
 
     def with_retries(self, decide: Callable[[], R]) -> R:
-        """Runs a load-decide-commit function again when a concurrent writer won the race."""
-        for _ in range(RETRIES_ON_CONFLICT - 1):
-            try:
-                return decide()
-            except IntegrityError:
-                continue
-        return decide()
+        """Runs a load-decide-commit function again when a concurrent writer won the race, until
+        the retry bound passes (``application.conflict_retry``). An ``If-Match`` check inside
+        ``decide`` fails at once on the fresh state: that conflict is not retried."""
+        return self.retry.run(decide)
 
 
 def _check_writable(aggregate: Aggregate) -> None:

@@ -25,6 +25,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_secret: str | None = None
     access_ttl: int = 900
     refresh_ttl: int = 30 * 24 * 3600
+    # a used refresh token presented again this soon gets the same answer (docs/security.md)
+    refresh_reuse_grace_seconds: float = 5.0
+    # a write without If-Match that loses a race decides again for this long (docs/api.md)
+    conflict_retry_seconds: float = 5.0
+    # Postgres: a request waits this long at most for the event store, the read model or a
+    # commit before it answers 503 (docs/operations.md, "When Postgres is down")
+    database_timeout_seconds: float = 3.0
     # requests per window: per client IP without authentication, per principal with it, and per
     # username and per IP on POST /api/auth/login (docs/security.md, "Rate limits")
     rate_limit_enabled: bool = True
@@ -105,6 +112,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         limits = (self.rate_limit_anonymous, self.rate_limit_user, self.rate_limit_login)
         if min(*limits, self.rate_limit_window) < 1:
             raise ValueError("rate limits and their window must be at least 1")
+        if self.database_timeout_seconds <= 0:
+            raise ValueError("TASKWARDEN_DATABASE_TIMEOUT_SECONDS must be more than 0")
+        if min(self.conflict_retry_seconds, self.refresh_reuse_grace_seconds) < 0:
+            raise ValueError("retry and grace seconds cannot be negative")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +135,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             jwt_secret=env.get("TASKWARDEN_JWT_SECRET") or None,
             access_ttl=int(env.get("TASKWARDEN_ACCESS_TTL", "900")),
             refresh_ttl=int(env.get("TASKWARDEN_REFRESH_TTL", str(30 * 24 * 3600))),
+            refresh_reuse_grace_seconds=float(
+                env.get("TASKWARDEN_REFRESH_REUSE_GRACE_SECONDS", "5")
+            ),
+            conflict_retry_seconds=float(env.get("TASKWARDEN_CONFLICT_RETRY_SECONDS", "5")),
+            database_timeout_seconds=float(env.get("TASKWARDEN_DATABASE_TIMEOUT_SECONDS", "3")),
             rate_limit_enabled=env.get("TASKWARDEN_RATE_LIMIT_ENABLED", "1")
             not in ("0", "false", "no"),
             rate_limit_anonymous=int(env.get("TASKWARDEN_RATE_LIMIT_ANONYMOUS", "100")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.committer import Committer
+from application.conflict_retry import ConflictRetry
 from application.ledger import Ledger
 from application.ports import Bus, PasswordHasher, RateLimiter, TokenCodec
 from application.relay import Relay, Tracking
@@ -73,7 +74,7 @@ def build(settings: Settings) -> Services:
     committer.on_commit(runner.poke)
     if settings.run_projections:
         runner.start()
-    store = Store(ledger, committer)
+    store = Store(ledger, committer, ConflictRetry(settings.conflict_retry_seconds))
     tracking = open_tracking(settings)
     bus = open_bus(settings, ledger, tracking)
     relay = Relay(ledger, bus, tracking)

@@ -23,6 +23,7 @@ from application.errors import (
     IdempotencyConflictError,
     NotFoundError,
     PermissionDeniedError,
+    RaceLostError,
     VersionConflictError,
 )
 from application.ports import Allowance
@@ -148,6 +149,9 @@ def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # n
         return 422, error.code, error.message, error.details
     if isinstance(error, DomainError):
         return 409, error.code, error.message, error.details
+    if isinstance(error, RaceLostError):
+        details = {"attempts": error.attempts, "retried_seconds": error.seconds}
+        return 409, "VERSION_CONFLICT", str(error), details
     if isinstance(error, VersionConflictError):
         details = {"expected": error.expected, "actual": error.actual}
         return 409, "VERSION_CONFLICT", str(error), details
