@@ -63,7 +63,7 @@ def make_settings(tmp_path: Path, url: str | None) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         database_url=url,
-        read_wait_seconds=5.0,
+        read_wait_seconds=30.0,  # reads after a write wait for the views: CI machines are loaded
         admin_key=ADMIN_KEY,
         rate_limit_anonymous=1_000_000,
         rate_limit_user=1_000_000,

@@ -40,7 +40,7 @@ def project(api: Api) -> dict[str, Any]:
 
 def output_text(api: Api, task_id: str) -> str:
     services = api.client.app.state.services
-    services.runner.wait_for(services.ledger.max_position(), 5.0)
+    assert services.runner.wait_for(services.ledger.max_position(), 30.0)
     rows = services.read_model.output("default", task_id, 0, 10_000)
     return "".join(r.text for r in rows)
 

@@ -26,7 +26,7 @@ def claimed(api: Api, slug: str | None = None, *, review: bool = False) -> Claim
     response = api.client.post(f"/api/tasks/{task['id']}/execute", json={"options": options})
     assert response.status_code == 202, response.text
     services = api.client.app.state.services
-    assert services.runner.wait_for(int(response.headers["X-Position"]), 5.0)
+    assert services.runner.wait_for(int(response.headers["X-Position"]), 30.0)
     claim = services.scheduler.claim("w1")
     assert claim is not None and claim.task_id == task["id"]
     return claim

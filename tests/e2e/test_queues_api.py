@@ -18,7 +18,7 @@ BANDS = ("high_priority", "normal_priority", "low_priority")
 def settled(api: Api) -> int:
     """Waits until the views show every write so far (the scheduler chooses from them)."""
     position = api.position()
-    assert api.client.app.state.services.runner.wait_for(position, 5.0)
+    assert api.client.app.state.services.runner.wait_for(position, 30.0)
     return position
 
 

@@ -39,7 +39,7 @@ def world(services: Services) -> str:
     project = create_project(services.store, CreateProject(name="P", slug="p"), ME).data["id"]
     task = create_task(services.store, CreateTask(title="t", project_id=project), ME).data["id"]
     written = execute_task(services.store, task, ExecuteTask(), ME)
-    services.runner.wait_for(written.position, 5.0)
+    assert services.runner.wait_for(written.position, 30.0)
     claim = services.scheduler.claim("w1")
     assert claim is not None
     report(services.store, claim, {"type": "question", "question": "?"}, time.time(), None)

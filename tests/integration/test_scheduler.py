@@ -49,7 +49,7 @@ def scheduler(services: Services, clock: Any = time.time, aging: float = 60.0) -
         services.read_model,
         aging_seconds=aging,
         lease_seconds=30.0,
-        settle=lambda p: services.runner.wait_for(p, 5.0),
+        settle=lambda p: services.runner.wait_for(p, 30.0),
         clock=clock,
     )
 
@@ -67,12 +67,12 @@ def queued(services: Services, project_id: str, priority: str = "normal", **opti
         ExecuteTask(priority=priority, options=ExecutionOptions(**options)),
         ME,
     )
-    services.runner.wait_for(written.position, 5.0)
+    assert services.runner.wait_for(written.position, 30.0)
     return task["id"]
 
 
 def settle(services: Services) -> None:
-    services.runner.wait_for(services.ledger.max_position(), 5.0)
+    assert services.runner.wait_for(services.ledger.max_position(), 30.0)
 
 
 def test_many_workers_racing_for_one_execution_start_it_exactly_once(services):
@@ -111,9 +111,12 @@ def test_claims_follow_priority_then_age(services):
 def test_waiting_ages_a_low_priority_request_past_newer_urgent_ones(services):
     p = project(services)
     low = queued(services, p, "low")
-    urgent = queued(services, p, "urgent")  # queued milliseconds later
-    # ageing one level per half millisecond: low has waited several levels longer than urgent
-    assert scheduler(services, aging=0.0005).claim("w").task_id == low
+    urgent = queued(services, p, "urgent")  # queued a little later
+    rows = {r.task_id: r for r in services.read_model.queued(10)}
+    gap = rows[urgent].requested_at - rows[low].requested_at
+    assert gap > 0
+    # ageing one level per tenth of the recorded gap: low has waited 10 levels longer than urgent
+    assert scheduler(services, aging=gap / 10).claim("w").task_id == low
     assert scheduler(services).claim("w").task_id == urgent
 
 
@@ -155,17 +158,20 @@ def test_a_retry_is_not_started_before_its_backoff(services):
     task_id = queued(services, project(services), retry_attempts=1, retry_backoff=60)
     s = scheduler(services)
     claim = s.claim("w")
-    outcome = finish(services.store, claim, "failed", {"exit_code": 1}, time.time())
+    now = time.time()
+    outcome = finish(services.store, claim, "failed", {"exit_code": 1}, now)
     assert outcome["retry_scheduled"] is True and outcome["status"] == "queued"
     settle(services)
-    assert s.claim("w") is None  # backing off (30 to 60 s)
-    later = time.time() + 61
+    soon = now + 29
+    assert scheduler(services, clock=lambda: soon).claim("w") is None  # backing off (30 to 60 s)
+    later = now + 61
     assert scheduler(services, clock=lambda: later).claim("w").task_id == task_id
 
 
 def test_the_sweeper_times_out_a_request_past_its_queue_ttl(services):
+    before = time.time()  # queued at this moment or after it
     task_id = queued(services, project(services), queue_ttl=5)
-    assert sweeps.expire_queued(services.store, services.read_model, time.time()) == 0
+    assert sweeps.expire_queued(services.store, services.read_model, before + 4) == 0
     assert sweeps.expire_queued(services.store, services.read_model, time.time() + 6) == 1
     task = services.store.ledger.repository.get(UUID(task_id))
     assert task.status == "timed_out" and task.last_reason == "queue time-to-live expired"
@@ -189,10 +195,11 @@ def test_an_overdue_question_is_answered_with_its_default_and_the_agent_resumes(
     task_id = queued(services, project(services))
     claim = scheduler(services).claim("w")
     message = {"type": "question", "question": "Which?", "default": "the first"}
-    question = report(services.store, claim, message, time.time(), 10.0)
+    now = time.time()
+    question = report(services.store, claim, message, now, 10.0)
     settle(services)
-    assert sweeps.decide_overdue(services.store, services.read_model, time.time()) == 0
-    assert sweeps.decide_overdue(services.store, services.read_model, time.time() + 11) == 1
+    assert sweeps.decide_overdue(services.store, services.read_model, now + 9) == 0
+    assert sweeps.decide_overdue(services.store, services.read_model, now + 11) == 1
     task = services.store.ledger.repository.get(UUID(task_id))
     assert task.status == "running" and task.waiting_on is None
     beat = heartbeat(services.store, claim, question, time.time(), 30.0)
@@ -203,9 +210,10 @@ def test_an_overdue_checkpoint_is_rejected_by_default(services):
     queued(services, project(services))
     claim = scheduler(services).claim("w")
     message = {"type": "checkpoint", "action": "deploy"}
-    checkpoint = report(services.store, claim, message, time.time(), 1.0)
+    now = time.time()
+    checkpoint = report(services.store, claim, message, now, 1.0)
     settle(services)
-    assert sweeps.decide_overdue(services.store, services.read_model, time.time() + 2) == 1
+    assert sweeps.decide_overdue(services.store, services.read_model, now + 2) == 1
     beat = heartbeat(services.store, claim, checkpoint, time.time(), 30.0)
     assert beat.reply["approved"] is False and beat.reply["reason"] == "timed out"
 
@@ -214,7 +222,7 @@ def test_a_heartbeat_renews_the_lease_only_once_half_of_it_is_spent(services):
     task_id = queued(services, project(services))
     claim = scheduler(services).claim("w")
     version = services.store.ledger.repository.get(UUID(task_id)).version
-    heartbeat(services.store, claim, None, time.time(), 30.0)
+    heartbeat(services.store, claim, None, claim.lease_until - 20, 30.0)  # a third spent
     assert services.store.ledger.repository.get(UUID(task_id)).version == version
     heartbeat(services.store, claim, None, claim.lease_until - 10, 30.0)
     task = services.store.ledger.repository.get(UUID(task_id))
