@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from application.webhook_signing import verify_body, verify_standard
+from domain.values import Actor
 from tests.e2e.conftest import Api, make_settings, token
 from tests.webhook_receiver import Receiver, receiving
 
@@ -85,6 +86,48 @@ def test_the_events_default_to_everything(api):
 def test_urls_that_are_not_https_or_reach_inside_are_refused(api, url):
     error = api.error("POST", "/api/webhooks", 422, "VALIDATION_ERROR", json={"url": url})
     assert error["details"]["field"] == "url"
+
+
+# issue 10: URLs the sender could not use (D3), that crashed the check (D4), and special-purpose
+# addresses Python's is_global called global (D8)
+UNUSABLE = [
+    "https://a..b/",
+    "https://☃.com/",
+    f"https://{'a' * 64}.example.com/",
+    "https://[v1.x]/",
+    "https://１２７.0.0.1/",
+    "https://[::1",
+    "https://a]/",
+    "https://192.0.0.8/",
+    "https://192.88.99.1/",
+    "https://[3fff::1]/",
+]
+
+
+def test_a_url_the_sender_could_not_use_is_refused_at_create_and_at_change(api):
+    hook = create(api)
+    path = f"/api/webhooks/{hook['id']}"
+    for url in UNUSABLE:
+        created = api.error("POST", "/api/webhooks", 422, "VALIDATION_ERROR", json={"url": url})
+        changed = api.error("PATCH", path, 422, "VALIDATION_ERROR", json={"url": url})
+        assert created["details"]["field"] == changed["details"]["field"] == "url", url
+        assert created["message"] == changed["message"] and created["message"].startswith("url ")
+    assert api.ok("GET", path)["data"]["url"] == hook["url"]
+    assert api.ok("GET", "/api/webhooks")["data"]["total"] == 1
+
+
+def test_a_ping_to_a_stored_url_the_sender_cannot_use_answers_a_failed_attempt(api):
+    """A webhook stored before the URL rules (here: written past them, into the store)."""
+    hook = create(api)
+    store = api.client.app.state.services.store
+    webhook = store.ledger.repository.get(uuid.UUID(hook["id"]))
+    webhook.update({"url": "https://a..b/"}, Actor(id="legacy", team_id="default", request_id="r"))
+    store.commit(webhook)
+    answer = api.ok("POST", f"/api/webhooks/{hook['id']}/test")["data"]
+    assert answer["status"] == "failed" and answer["response_code"] is None
+    assert answer["error"].startswith("invalid url: url host has an empty label")
+    listed = api.ok("GET", f"/api/webhooks/{hook['id']}/deliveries")["data"]
+    assert listed["items"][0]["history"] == [answer["attempt"]]
 
 
 def test_a_local_receiver_inside_the_allowed_networks_may_be_plain_http(api):
