@@ -48,7 +48,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def eventually_dead(pid: int, seconds: float = 10.0) -> bool:
+def eventually_dead(pid: int, seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while alive(pid):
         if time.monotonic() > deadline:
@@ -223,7 +223,7 @@ def test_a_program_runs_in_its_own_group_and_its_output_is_read(tmp_path):
         script = "echo out; echo err >&2; sleep 0.5; exit 4"
         program = await Program.start(started(tmp_path, "sh", "-c", script))
         assert os.getpgid(program.pid) == program.pid != os.getpgid(0)
-        assert await program.wait(10)
+        assert await program.wait(30)
         await program.finish()
         return program.returncode, program.chunks()
 
@@ -266,7 +266,7 @@ def test_background_children_do_not_outlive_their_command(tmp_path):
         program = await Program.start(
             started(tmp_path, "sh", "-c", "sleep 60 >/dev/null & echo $!")
         )
-        assert await program.wait(10)
+        assert await program.wait(30)
         await program.finish()
         return int(program.chunks()[0]["content"])
 
@@ -302,7 +302,7 @@ def recorder(store: Store, argv: list[str], timeout: float = 30) -> Any:
     return record
 
 
-async def until_ended(store: Store, run: CommandRun, seconds: float = 15.0) -> CommandRun:
+async def until_ended(store: Store, run: CommandRun, seconds: float = 30.0) -> CommandRun:
     deadline = time.monotonic() + seconds
     while True:
         current = await asyncio.to_thread(store.load, CommandRun, run.id, "team-1", "command")
@@ -402,7 +402,7 @@ def test_a_run_whose_watcher_is_cancelled_is_killed_and_not_recorded(store, tmp_
         assert watcher is not None and program is not None
         watcher.cancel()
         await asyncio.wait({watcher})
-        assert await program.wait(5)
+        assert await program.wait(30)
         return run
 
     run = asyncio.run(scenario())

@@ -37,7 +37,8 @@ from interfaces.services import Services, build, migrate
 ROOT = Path(__file__).resolve().parents[2]
 TEAM = "default"
 PEOPLE = Actor(id="user:test", team_id=TEAM, request_id="test")
-LEASE_SECONDS = "1.5"
+LEASE_SECONDS = "3"  # a killed worker's lease runs out soon; a live one renews it every 0.5 s
+LONG_LEASE = "600"  # for tests where no lease may run out, however loaded the machine
 ADMIN_KEY = "worker-process-admin-key-0123456789"
 
 pytestmark = pytest.mark.postgres
@@ -170,7 +171,7 @@ def test_a_worker_process_runs_a_scripted_task_to_completion(services, workers):
     task_id = scripted_task(
         services, [{"say": "from a worker process"}, {"result": {"summary": "done by a process"}}]
     )
-    worker = workers()
+    worker = workers(TASKWARDEN_LEASE_SECONDS=LONG_LEASE)
     done = wait_for(lambda: task(services, task_id).status == "completed", "the task to complete")
     assert done
     finished = task(services, task_id)
@@ -217,7 +218,7 @@ def test_a_killed_workers_lease_without_attempts_left_ends_failed(services, work
 
 def test_a_stopped_worker_ends_its_agents_and_records_their_executions(services, workers):
     task_id = scripted_task(services, [{"say": "long job"}, {"sleep": 60}])
-    worker = workers()
+    worker = workers(TASKWARDEN_LEASE_SECONDS=LONG_LEASE)
     agents = wait_for(lambda: agent_running(services, task_id, worker), "the worker's agent")
     assert worker.stop(signal.SIGTERM) == 0, worker.output()
     ended = task(services, task_id)
@@ -237,7 +238,15 @@ def free_port() -> int:
 def test_a_remote_worker_process_runs_a_task_through_a_served_api(services, workers):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    workers("serve", "serve", "--port", str(port), ready="Uvicorn running", TASKWARDEN_WORKERS="0")
+    workers(
+        "serve",
+        "serve",
+        "--port",
+        str(port),
+        ready="Uvicorn running",
+        TASKWARDEN_WORKERS="0",
+        TASKWARDEN_LEASE_SECONDS=LONG_LEASE,  # the remote worker beats every 5 s
+    )
     minted = httpx.post(
         f"{base}/api/auth/token",
         json={"team_id": TEAM, "role": "agent"},
