@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import ssl
@@ -391,6 +392,95 @@ def test_each_webhook_gets_the_names_it_asked_for_and_only_its_teams_events(stor
     project, _ = receiver.on("/projects")
     assert [n_of(r) for r in receiver.on("/projects")] == [3, 5]
     assert project.header("X-Event-Type") == "project.created"
+
+
+# ---- a URL the sender cannot use ------------------------------------------------------------
+
+# issue 10, D3 and D4: accepted by the old check (or crashing it); here written past the check
+PLANTED = [
+    "https://a..b/",
+    "https://☃.com/",
+    f"https://{'a' * 64}.example.com/",
+    "https://[v1.x]/",
+    "https://１２７.0.0.1/",
+    "https://[::1",
+    "https://a]/",
+]
+
+
+def plant(store: Store, webhook_id: str, url: str) -> None:
+    """Writes ``url`` into the webhook past the URL rules, as for a webhook stored before them."""
+    webhook = store.ledger.repository.get(UUID(webhook_id))
+    webhook.update({"url": url}, ADMIN)
+    store.commit(webhook)
+
+
+def test_a_url_the_sender_cannot_use_fails_its_attempts_on_schedule_and_stalls_nothing(
+    store, receiver, caplog
+):
+    """Each broken webhook's deliveries fail with the reason, two attempts each, one after the
+    other; the healthy webhook gets every event meanwhile; a broken webhook whose URL is mended
+    gets the next event. No lane raised: nothing is logged as an error."""
+    broken = [hook(store, receiver.url(f"/broken{i}")) for i in range(len(PLANTED))]
+    for created, url in zip(broken, PLANTED, strict=True):
+        plant(store, created["id"], url)
+    hook(store, receiver.url("/healthy"))
+    mended = broken[0]["id"]
+
+    async def scenario() -> list[list[dict[str, Any]]]:
+        async with Harness(store, schedule=(0.0,)).running() as h:  # two attempts in all
+            await h.publish(1, 2)
+            await received(receiver, "/healthy", 2)
+            failed = [await settled(store, created["id"], 2) for created in broken]
+            fix = UpdateWebhook(url=receiver.url("/mended"))
+            await asyncio.to_thread(update_webhook, store, mended, fix, ADMIN, ALLOWED)
+            await h.publish(3)
+            await received(receiver, "/mended", 1)
+            await received(receiver, "/healthy", 3)
+            await settled(store, mended, 3)
+            return failed
+
+    failed = asyncio.run(scenario())
+    for deliveries, url in zip(failed, PLANTED, strict=True):
+        assert [d["status"] for d in deliveries] == ["failed", "failed"], url
+        for delivery in deliveries:
+            assert [a["response_code"] for a in delivery["history"]] == [None, None]
+            assert all(a["error"].startswith("invalid url: url ") for a in delivery["history"])
+    assert [n_of(r) for r in receiver.on("/healthy")] == [1, 2, 3]
+    assert [n_of(r) for r in receiver.on("/mended")] == [3]
+    assert all(receiver.on(f"/broken{i}") == [] for i in range(len(PLANTED)))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+class Raising(MemorySender):
+    """A sender that breaks the port's promise (never to raise) for one URL."""
+
+    def __init__(self, bad: str) -> None:
+        super().__init__()
+        self.bad = bad
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> Any:
+        if url == self.bad:
+            raise RuntimeError("a bug in the sender")
+        return await super().send(url, headers, body)
+
+
+def test_a_sender_that_raises_gives_a_failed_attempt_and_the_queue_goes_on(store):
+    bad = hook(store, "https://bad.example.com/in")
+    good = hook(store, "https://good.example.com/in")
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        h = Harness(store, schedule=(0.0,))
+        h.attempts.sender = Raising("https://bad.example.com/in")
+        async with h.running():
+            await h.publish(1, 2)
+            return await settled(store, bad["id"], 2), await settled(store, good["id"], 2)
+
+    failed, sent = asyncio.run(scenario())
+    assert [d["status"] for d in failed] == ["failed", "failed"]
+    assert [d["attempts"] for d in failed] == [2, 2]
+    assert failed[0]["error"] == "sender failed: RuntimeError: a bug in the sender"
+    assert [d["status"] for d in sent] == ["succeeded", "succeeded"]
 
 
 # ---- TLS to the checked address ---------------------------------------------------------------
