@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from application.webhook_attempts import WebhookResponse
 from domain.url_syntax import ParsedUrl, WebhookUrlError, parse_url
 from domain.webhook_url import check_url
 from infrastructure.webhook_sender import HttpSender
@@ -131,10 +132,10 @@ def test_the_sender_records_a_url_it_cannot_use_as_a_failed_attempt():
 
     sender = HttpSender(resolver=resolver, opener=opener)  # type: ignore[arg-type]
 
-    async def each() -> list[object]:
+    async def each() -> list[WebhookResponse]:
         return [await sender.send(url, {}, b"{}") for url in UNUSABLE]
 
     for url, response in zip(UNUSABLE, asyncio.run(each()), strict=True):
-        assert response.status is None, url  # type: ignore[attr-defined]
-        assert response.error.startswith("invalid url: "), url  # type: ignore[attr-defined]
+        assert response.status is None, url
+        assert (response.error or "").startswith("invalid url: "), url
     assert resolved == []
