@@ -19,7 +19,7 @@ from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
-WAIT = 10.0
+WAIT = 30.0  # seconds a loaded machine may take; the waits end as soon as the condition holds
 
 
 class GatedLedger(Ledger):

@@ -29,7 +29,7 @@ def event(position: int, team: str = "team-1", kind: str = "task.created") -> Pu
 
 
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(asyncio.wait_for(scenario(), 10))
+    return asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
 async def take(iterator: Any, count: int) -> list[Any]:
@@ -155,12 +155,13 @@ def test_a_second_iterator_with_the_same_name_waits_for_the_first():
         delivery = await anext(first)
         await delivery.ack()
         waiting = asyncio.ensure_future(anext(second))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the second starts and waits
+        held = await anext(first)  # a positive signal: 2 went to the first, which holds the name
         blocked = not waiting.done()
-        await first.aclose()
-        return delivery.event.position, blocked, (await waiting).event.position
+        await first.aclose()  # 2 was not acknowledged: it comes again, to the second
+        return delivery.event.position, held.event.position, blocked, (await waiting).event.position
 
-    assert run(scenario) == (1, True, 2)
+    assert run(scenario) == (1, 2, True, 2)
 
 
 def test_a_new_durable_consumer_starts_with_what_the_bus_keeps():
