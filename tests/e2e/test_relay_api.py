@@ -18,7 +18,7 @@ from tests.e2e.conftest import Api, make_settings, signed_in
 from tests.nats_server import NatsServer
 
 
-def relayed(api: Api, seconds: float = 10) -> dict:
+def relayed(api: Api, seconds: float = 30) -> dict:
     """The bus check once the relay has caught up with the log."""
     deadline = time.monotonic() + seconds
     while True:
@@ -67,7 +67,7 @@ async def _first_project_event(url: str):  # type: ignore[no-untyped-def]
     bus = NatsBus(url)
     try:
         consumer = bus.durable("check", "taskwarden.*.project.created")
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):
             delivery = await anext(consumer)
         await delivery.ack()
         return delivery.event

@@ -37,7 +37,7 @@ from tests.e2e.conftest import ADMIN_KEY, Api, signed_in, token
 from tests.e2e.test_remote_worker import Worker
 
 WS = "/ws/session-1"
-WAIT = 20.0  # seconds any one message may take before the test fails
+WAIT = 30.0  # seconds any one message may take before the test fails (CI machines are loaded)
 EVENT_TYPES = frozenset(
     {
         "task_update",
