@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from application import limits
 from application.commands import ExecutionOptions, PriorityIn, Ref
+from application.limits import BadInputError
 from application.principal import Principal
 from application.public_events import PublicEvent
 from interfaces.ws_filter import Spec
@@ -79,9 +81,9 @@ def decode(raw: str | bytes, limit: int) -> ClientMessage:
     if len(raw) > limit:
         raise MessageError("PAYLOAD_TOO_LARGE", f"message over {limit} bytes", limit=limit)
     try:
-        document = msgspec.json.decode(raw)
-    except msgspec.DecodeError as error:
-        raise MessageError("VALIDATION_INVALID_FORMAT", f"malformed JSON: {error}") from None
+        document = limits.decode(raw.encode() if isinstance(raw, str) else raw)
+    except BadInputError as refused:  # application/limits.py: depth, NUL, sizes, malformed
+        raise MessageError(refused.code, refused.message, **refused.details) from None
     if not isinstance(document, dict):
         raise MessageError("VALIDATION_ERROR", "a message is a JSON object with a type")
     document = _normalized(document)

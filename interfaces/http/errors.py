@@ -26,6 +26,7 @@ from application.errors import (
     RaceLostError,
     VersionConflictError,
 )
+from application.limits import BadInputError
 from application.ports import Allowance
 from domain.errors import DeletedError, DomainError, RuleViolationError
 from infrastructure.artifacts import (
@@ -121,6 +122,8 @@ def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # n
     """(status, code, message, details) for any failure; used by routes and by bulk items."""
     if isinstance(error, BadRequestError):
         return error.status, error.code, error.message, error.details
+    if isinstance(error, BadInputError):
+        return 422, error.code, error.message, error.details
     if isinstance(error, msgspec.ValidationError):
         message = str(error)
         path = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else None
@@ -186,6 +189,7 @@ async def handle(conn: HTTPConnection, error: Exception) -> Response:
 
 EXPECTED = (
     BadRequestError,
+    BadInputError,
     AuthenticationError,
     PermissionDeniedError,
     AdminKeyNotConfiguredError,

@@ -1,7 +1,9 @@
-"""Reading a request: the body (size-capped, msgspec-decoded), headers and query parameters."""
+"""Reading a request: the body (size-capped, held to application/limits.py, msgspec-decoded),
+headers and query parameters."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -10,6 +12,7 @@ import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from application import limits
 from application.idempotency import Idempotency, fingerprint
 from domain.values import Actor
 from interfaces.http.errors import BadRequestError, ReadModelBehindError
@@ -17,12 +20,29 @@ from interfaces.http.errors import BadRequestError, ReadModelBehindError
 T = TypeVar("T")
 R = TypeVar("R")
 
+# a version, a position, a page: ASCII digits only (str.isdigit and int() take "²" and "٣"), and
+# 18 of them at most, so that int() never meets its 4,300-digit limit and the value fits a bigint
+NATURAL = re.compile(r"[0-9]{1,18}")
+INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+
+def natural(text: str) -> int | None:
+    """``text`` as a non-negative integer, or None if it is not one of at most 18 ASCII digits."""
+    return int(text) if NATURAL.fullmatch(text) else None
+
+
+def is_json(content_type: str) -> bool:
+    """``application/json`` or ``application/*+json``, whatever the case; parameters ignored."""
+    kind, _, subtype = content_type.partition(";")[0].strip().lower().partition("/")
+    suffixed = subtype.endswith("+json") and len(subtype) > len("+json")
+    return kind == "application" and (subtype == "json" or suffixed)
+
 
 async def body(request: Request, kind: type[T], *, optional: bool = False) -> T:
     """Decodes the JSON body into ``kind``; an empty optional body decodes as ``{}``."""
     limit = request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = natural(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise BadRequestError(f"body over {limit} bytes", 413, "PAYLOAD_TOO_LARGE", limit=limit)
     chunks: list[bytes] = []
     size = 0
@@ -37,10 +57,11 @@ async def body(request: Request, kind: type[T], *, optional: bool = False) -> T:
             raw = b"{}"
         else:
             raise BadRequestError("a JSON body is required", 422, "VALIDATION_REQUIRED_FIELD")
-    content_type = request.headers.get("content-type", "application/json")
-    if "json" not in content_type:
-        raise BadRequestError("send application/json", 415, "UNSUPPORTED_MEDIA_TYPE")
-    return msgspec.json.decode(raw, type=kind)
+    if not is_json(request.headers.get("content-type", "application/json")):
+        raise BadRequestError(
+            "send application/json", 415, "UNSUPPORTED_MEDIA_TYPE", field="Content-Type"
+        )
+    return limits.decode(raw, kind)  # type: ignore[no-any-return]
 
 
 def actor(request: Request) -> Actor:
@@ -52,10 +73,10 @@ def expected_version(request: Request) -> int | None:
     value = request.headers.get("if-match")
     if value is None:
         return None
-    cleaned = value.strip().removeprefix("W/").strip('"')
-    if not cleaned.isdigit():
+    version = natural(value.strip().removeprefix("W/").strip('"'))
+    if version is None:
         raise BadRequestError("If-Match must be a version number", field="If-Match")
-    return int(cleaned)
+    return version
 
 
 def idempotency(request: Request, command: msgspec.Struct) -> Idempotency | None:
@@ -94,10 +115,9 @@ class Query:
         value = self.params.get(name)
         if value is None or value == "":
             return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise BadRequestError(f"{name} must be an integer", field=name) from None
+        if not INTEGER.fullmatch(value):
+            raise BadRequestError(f"{name} must be an integer", field=name)
+        number = int(value)
         if not low <= number <= high:
             raise BadRequestError(f"{name} must be between {low} and {high}", field=name)
         return number
@@ -151,9 +171,9 @@ async def read_after(request: Request) -> None:
     raw = request.query_params.get("min_position")
     if raw is None:
         return
-    if not raw.isdigit():
+    wanted = natural(raw)
+    if wanted is None:
         raise BadRequestError("min_position must be a non-negative integer", field="min_position")
-    wanted = int(raw)
     runner = request.app.state.services.runner
     timeout = request.app.state.settings.read_wait_seconds
     if not await call(runner.wait_for, wanted, timeout):

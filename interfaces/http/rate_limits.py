@@ -25,6 +25,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from application import limits
+from application.limits import BadInputError
 from application.ports import Allowance, RateLimiter
 from infrastructure.settings import Settings
 from interfaces.http.errors import RateLimitedError, handle
@@ -158,8 +160,8 @@ async def _buffer(receive: Receive, cap: int) -> tuple[list[Message], bytes]:
 
 def _username(body: bytes) -> str | None:
     try:
-        return msgspec.json.decode(body, type=_LoginName).username
-    except msgspec.DecodeError:  # the route answers the malformed body
+        return limits.decode(body, _LoginName).username  # type: ignore[no-any-return]
+    except (BadInputError, msgspec.ValidationError):  # the route answers the body
         return None
 
 

@@ -1,0 +1,294 @@
+"""The input limits, in one place: what a JSON document from outside may hold.
+
+Every HTTP request body and every WebSocket message is read through ``decode`` here, before any
+command sees it. Why: a document that msgspec can decode may still break what comes after it.
+JSON nested a few hundred levels deep is accepted, stored in an event, and later blows the stack
+of the event mapper and of every consumer that walks it; nested about a thousand levels it blows
+msgspec's own stack while the request is being read. U+0000 is valid JSON, but no Postgres
+``text`` or ``jsonb`` value can hold it, so an event carrying one stops the projection that writes
+it. An integer past 64 bits fits neither Postgres ``bigint`` nor SQLite's integers. Refused here,
+none of them becomes an event.
+
+The limits (docs/api.md, "Limits"):
+
+- depth: at most ``MAX_DEPTH`` nested arrays and objects, the body itself being level 1; checked
+  on the raw bytes before msgspec decodes them;
+- ``MAX_ITEMS`` keys in an object, items in an array; ``MAX_STRING_CHARS`` characters in a
+  string (keys too); integers in a signed 64-bit integer; no U+0000 in any string or key;
+- lone UTF-16 surrogates never get in: msgspec refuses them as malformed JSON;
+- the body's size is the setting ``max_body_bytes`` (413), checked by the HTTP and WebSocket
+  layers before this module reads anything.
+
+Cost on the create path: a body under ``SMALL_BODY_BYTES`` with at most ``MAX_DEPTH`` brackets,
+no ``\\u0000`` escape and no 19-digit run cannot break a limit, and is only scanned by a few
+``bytes`` searches (well under a microsecond for a 200-byte body; see bench/input_limits.py).
+Anything else is decoded once more without a type and walked (about as long as the decode).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from array import array
+from collections.abc import Iterator
+from itertools import accumulate
+from typing import Any
+
+import msgspec
+
+MAX_DEPTH = 64
+MAX_ITEMS = 1_000
+# the longest string any field takes: an agent's experience (infrastructure/agent/protocol.py),
+# which a remote worker reports in a free-form message
+MAX_STRING_CHARS = 100_000
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+# a body this short holds no container of more than MAX_ITEMS entries (each needs a byte and a
+# comma) and no string of more than MAX_STRING_CHARS characters
+SMALL_BODY_BYTES = 2 * MAX_ITEMS
+
+TOO_LONG = "VALIDATION_VALUE_TOO_LONG"
+INVALID = "VALIDATION_INVALID_FORMAT"
+
+
+class BadInputError(Exception):
+    """A document refused at the edge: ``code`` is one of seed 000's, ``details["field"]`` the
+    JSON path of the value at fault (``$.metadata.a[2]``)."""
+
+    def __init__(self, code: str, message: str, field: str | None, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = {"field": field, **details}
+
+
+def decode(raw: bytes, kind: Any = Any) -> Any:
+    """``raw`` decoded into ``kind`` once it is known to keep every limit; raises BadInputError
+    (malformed JSON too), or msgspec.ValidationError when the value does not fit ``kind``."""
+    if _deeper_than_allowed(raw):
+        field = _path(_stop_when_too_deep(raw))
+        raise BadInputError(
+            INVALID, f"JSON nested deeper than {MAX_DEPTH} levels", field, max_depth=MAX_DEPTH
+        )
+    try:
+        if _may_break_a_limit(raw):
+            document = _decoded_without_type(raw)
+            _check(document)
+            if kind is Any:
+                return document
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError:  # a subclass of DecodeError: the caller's to answer
+        raise
+    except msgspec.DecodeError as error:
+        raise _malformed(raw, error) from None
+    except _Refusal as refusal:
+        raise refusal.error() from None
+
+
+_AT_BYTE = re.compile(r"\(byte (\d+)\)")
+# msgspec reads six bytes past a high surrogate for its pair; near the end it finds too few and
+# speaks of truncated input
+_LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
+
+
+def _malformed(raw: bytes, error: msgspec.DecodeError) -> BadInputError:
+    message = f"malformed JSON: {error}"
+    at = _AT_BYTE.search(str(error))
+    if at is not None:
+        offset = int(at.group(1))
+    elif (lone := _LONE_HIGH_SURROGATE.search(raw)) is not None:
+        offset = lone.start()
+        message = "malformed JSON: a UTF-16 surrogate escape without its pair"
+    else:
+        offset = len(raw)
+    return BadInputError(INVALID, message, _path(_stop_at(raw, offset)))
+
+
+# ---- depth, on the raw bytes -------------------------------------------------------------------
+
+_BRACKETS = bytes(range(256)).translate(
+    bytes.maketrans(b"[{]}", b"(())")
+)  # opening brackets read as "(", closing as ")"
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEPS = bytes(1 if b == ord("(") else 255 if b == ord(")") else 0 for b in range(256))
+
+
+def _deeper_than_allowed(raw: bytes) -> bool:
+    """Exact for JSON; an over-estimate for malformed text, which is refused either way."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    if b"\\" in raw:  # escapes pair from the left: \\ first, then \" no longer ends a string
+        raw = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    outside_strings = b"".join(raw.split(b'"')[::2])
+    brackets = outside_strings.translate(_BRACKETS, _NOT_BRACKETS)
+    # each pass takes away the innermost pairs, one level; a few passes empty most documents
+    removed = 0
+    while b"()" in brackets and removed < 4:
+        brackets = brackets.replace(b"()", b"")
+        removed += 1
+    if not brackets:
+        return False
+    deepest = max(accumulate(array("b", brackets.translate(_STEPS))))
+    return removed + deepest > MAX_DEPTH
+
+
+# ---- strings, sizes, integers, on the decoded document -----------------------------------------
+
+_LONG_NUMBER = re.compile(rb"\d{19}")  # the shortest integer outside 64 bits has 19 digits
+
+
+def _may_break_a_limit(raw: bytes) -> bool:
+    return (
+        len(raw) > SMALL_BODY_BYTES
+        or b"\\u0000" in raw  # NUL can only come escaped: a raw NUL byte is malformed JSON
+        or _LONG_NUMBER.search(raw) is not None
+    )
+
+
+def _decoded_without_type(raw: bytes) -> Any:
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.ValidationError:  # a number even a float cannot hold
+        field = _path(_stop_at_a_huge_number(raw))
+        raise _Refusal("VALIDATION_ERROR", "a number out of range", field) from None
+
+
+class _Refusal(Exception):
+    """Raised deep in the walk; each level adds its key or index on the way out."""
+
+    def __init__(self, code: str, message: str, at: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.at = at
+        self.details = details
+        self.path: list[str | int] = []
+
+    def error(self) -> BadInputError:
+        field = self.at or "$" + "".join(_segment(s) for s in reversed(self.path))
+        return BadInputError(self.code, self.message, field, **self.details)
+
+
+def _check(value: Any) -> None:
+    kind = type(value)
+    if kind is str:
+        _check_text(value)
+    elif kind is dict:
+        _check_size(value)
+        for key, item in value.items():
+            try:
+                _check_text(key)
+                _check(item)
+            except _Refusal as refusal:
+                refusal.path.append(key)
+                raise
+    elif kind is list:
+        _check_size(value)
+        for index, item in enumerate(value):
+            try:
+                _check(item)
+            except _Refusal as refusal:
+                refusal.path.append(index)
+                raise
+    elif kind is int and not INT_MIN <= value <= INT_MAX:
+        raise _Refusal(
+            "VALIDATION_ERROR", "an integer must fit in 64 bits", minimum=INT_MIN, maximum=INT_MAX
+        )
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise _Refusal(INVALID, "U+0000 (NUL) is not allowed in a string: no store keeps it")
+    if len(text) > MAX_STRING_CHARS:
+        message = f"a string holds at most {MAX_STRING_CHARS:,} characters"
+        raise _Refusal(TOO_LONG, message, max_length=MAX_STRING_CHARS)
+
+
+def _check_size(container: dict[str, Any] | list[Any]) -> None:
+    if len(container) > MAX_ITEMS:
+        message = f"an object or array holds at most {MAX_ITEMS:,} entries"
+        raise _Refusal(TOO_LONG, message, max_items=MAX_ITEMS)
+
+
+# ---- where in the raw text: only when something was refused ------------------------------------
+
+_TOKEN = re.compile(
+    rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}:,]|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?', re.DOTALL
+)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _Frame:
+    """An open array (``at`` is the index) or object (``at`` is the key, None before it)."""
+
+    def __init__(self, is_object: bool) -> None:
+        self.is_object = is_object
+        self.at: str | int | None = None if is_object else 0
+        self.expects_key = is_object
+
+
+def _walk_tokens(raw: bytes) -> Iterator[tuple[re.Match[bytes], list[_Frame]]]:
+    """Each token with the containers open before it."""
+    frames: list[_Frame] = []
+    for token in _TOKEN.finditer(raw):
+        yield token, frames
+        text = token.group()
+        top = frames[-1] if frames else None
+        if text in (b"{", b"["):
+            frames.append(_Frame(text == b"{"))
+        elif text in (b"}", b"]"):
+            if frames:
+                frames.pop()
+        elif text == b"," and top is not None:
+            if top.is_object:
+                top.at, top.expects_key = None, True
+            else:
+                top.at = int(top.at or 0) + 1
+        elif text.startswith(b'"') and top is not None and top.expects_key:
+            top.at, top.expects_key = _key(text), False
+
+
+def _key(token: bytes) -> str:
+    try:
+        return str(json.loads(token))
+    except ValueError:
+        return token[1:-1].decode(errors="replace")
+
+
+def _stop_when_too_deep(raw: bytes) -> list[_Frame]:
+    for token, frames in _walk_tokens(raw):
+        if token.group() in (b"{", b"[") and len(frames) >= MAX_DEPTH:
+            return frames
+    return []
+
+
+def _stop_at(raw: bytes, offset: int) -> list[_Frame]:
+    last: list[_Frame] = []
+    for token, frames in _walk_tokens(raw):
+        if token.end() > offset:
+            return frames
+        last = frames
+    return last
+
+
+def _stop_at_a_huge_number(raw: bytes) -> list[_Frame]:
+    for token, frames in _walk_tokens(raw):
+        text = token.group()
+        if len(text) >= 19 and text[0] in b"-0123456789":
+            try:
+                msgspec.json.decode(text)
+            except msgspec.ValidationError:
+                return frames
+    return []
+
+
+def _path(frames: list[_Frame]) -> str:
+    return "$" + "".join(_segment(f.at) for f in frames if f.at is not None)
+
+
+def _segment(at: str | int) -> str:
+    if isinstance(at, int):
+        return f"[{at}]"
+    if _NAME.fullmatch(at):
+        return f".{at}"
+    return f"[{json.dumps(at, ensure_ascii=False)}]"
