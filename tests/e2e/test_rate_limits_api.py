@@ -7,6 +7,7 @@ client address of each request.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from infrastructure.rate_limit import MemoryRateLimiter
+from infrastructure.rate_limit_postgres import PostgresRateLimiter
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
 from interfaces.services import migrate
@@ -47,9 +50,25 @@ def limited(tmp_path: Path, database_url: str | None) -> Limited:
         migrate(settings)
         app = create_app(settings, bootstrap=True)
         with TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 5000)) as client:
+            stopped(app.state.services, client, settings)
             yield client
 
     return build
+
+
+def stopped(services: Any, client: TestClient, settings: Settings) -> None:
+    """The app's limiter, of the same kind, with its clock stopped at one moment: a budget
+    refills nothing between a test's requests however slowly a loaded machine serves them
+    (50 a 30 s is one request back every 0.6 s)."""
+    running = services.rate_limiter
+    if running is None:
+        return
+    now = time.time()
+    if isinstance(running, PostgresRateLimiter):
+        services.rate_limiter = PostgresRateLimiter(str(settings.database_url), clock=lambda: now)
+    else:
+        services.rate_limiter = MemoryRateLimiter(clock=lambda: now)
+    client.portal.call(running.close)
 
 
 def at(ip: str, **headers: str) -> dict[str, str]:
