@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 BIN = Path(sys.executable).parent / "taskwarden"
+WAIT = 30  # seconds one answer or message may take on a loaded machine
 
 
 def _free_port() -> int:
@@ -26,7 +27,7 @@ def _request(url: str, body: dict | None = None, token: str | None = None) -> di
     if token:
         headers["authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=data, headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=WAIT) as response:
         return json.loads(response.read())
 
 
@@ -74,7 +75,7 @@ def _serve(data_dir: Path, password: str | None = PASSWORD) -> tuple[subprocess.
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=WAIT)
     except subprocess.TimeoutExpired:
         process.kill()
 
@@ -137,26 +138,26 @@ def test_serve_speaks_websocket_a_socket_hears_a_task_created_over_http(tmp_path
     try:
         token = _login(url)
         project = _request(url + "/api/projects/", {"name": "Heard"}, token)["data"]
-        with connect(ws_url, subprotocols=["bearer", token], open_timeout=10) as ws:
+        with connect(ws_url, subprotocols=["bearer", token], open_timeout=WAIT) as ws:
             assert ws.subprotocol == "bearer"
-            assert json.loads(ws.recv(timeout=10))["type"] == "connected"
+            assert json.loads(ws.recv(timeout=WAIT))["type"] == "connected"
             subscribe = {"type": "subscribe", "channel": "project_updates", "id": "s1"}
             ws.send(json.dumps(subscribe | {"project_id": project["id"]}))
-            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            assert json.loads(ws.recv(timeout=WAIT))["type"] == "subscribed"
             body = {"title": "Heard live", "project_id": project["id"]}
             created = _request(url + "/api/tasks/", body, token)
             position = created["meta"]["position"]
-            message = json.loads(ws.recv(timeout=10))
+            message = json.loads(ws.recv(timeout=WAIT))
             while message.get("position", 0) < position:
-                message = json.loads(ws.recv(timeout=10))
+                message = json.loads(ws.recv(timeout=WAIT))
             assert message["position"] == position
             assert message["data"]["task_id"] == created["data"]["id"]
-        with connect(ws_url, subprotocols=["bearer", token], open_timeout=10) as ws:
-            ws.recv(timeout=10)
+        with connect(ws_url, subprotocols=["bearer", token], open_timeout=WAIT) as ws:
+            ws.recv(timeout=WAIT)
             ws.send("x" * (1_048_576 + 1))
             try:
                 while True:
-                    ws.recv(timeout=10)
+                    ws.recv(timeout=WAIT)
             except ConnectionClosed as closed:
                 assert closed.rcvd is not None and closed.rcvd.code == 1009
         assert _request(url + "/health")["status"] == "ok"
