@@ -70,7 +70,7 @@ class NatsServer:
         self.url = f"nats://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait: float = 20.0) -> None:
+    def start(self, wait: float = 60.0) -> None:
         address = ["-a", "127.0.0.1", "-p", str(self.port)]
         argv = [binary(), "-js", *address, "-sd", str(self.store_dir)]
         self._process = subprocess.Popen(  # noqa: S603 - our own argv
