@@ -28,7 +28,8 @@ class RaiseAlert(Command):
     severity: Literal["info", "warning", "critical"] = "warning"
 
 
-def _system(store: Store, team_id: str) -> System:
+def team_system(store: Store, team_id: str) -> System:
+    """The team's System aggregate (a new one before its first notice)."""
     try:
         found = store.ledger.repository.get(system_id(team_id))
     except AggregateNotFoundError:
@@ -38,7 +39,7 @@ def _system(store: Store, team_id: str) -> System:
 
 def announce_maintenance(store: Store, cmd: AnnounceMaintenance, by: Actor) -> Written:
     def decide() -> Written:
-        system = _system(store, by.team_id)
+        system = team_system(store, by.team_id)
         system.announce_maintenance(cmd.message, cmd.starts_at, cmd.ends_at, by.id, by.request_id)
         position = store.commit(system)
         data = {
@@ -54,7 +55,7 @@ def announce_maintenance(store: Store, cmd: AnnounceMaintenance, by: Actor) -> W
 
 def raise_alert(store: Store, cmd: RaiseAlert, by: Actor) -> Written:
     def decide() -> Written:
-        system = _system(store, by.team_id)
+        system = team_system(store, by.team_id)
         system.raise_alert(cmd.message, cmd.severity, by.id, by.request_id)
         position = store.commit(system)
         data = {"type": "system.alert", "message": cmd.message, "severity": cmd.severity}

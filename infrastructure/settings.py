@@ -78,6 +78,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_max_age: float = 7 * 24 * 3600.0
     nats_max_bytes: int = 1 << 30
     run_relay: bool | None = None
+    # consumers of the log (docs/operations.md, "Quarantine"): an event a consumer fails on while
+    # its dependency answers is tried consumer_max_attempts times, the backoff doubling from
+    # consumer_backoff_seconds up to consumer_max_backoff_seconds, then quarantined. /ready
+    # answers 503 while a consumer fails on one position for over ready_stuck_seconds, is
+    # quarantining, or is over ready_max_lag positions behind (0: no limit) ("Health thresholds")
+    consumer_max_attempts: int = 5
+    consumer_backoff_seconds: float = 0.1
+    consumer_max_backoff_seconds: float = 5.0
+    ready_stuck_seconds: float = 30.0
+    ready_max_lag: int = 100_000
 
     @property
     def relay_in_process(self) -> bool:
@@ -107,6 +117,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def __post_init__(self) -> None:
+        if self.consumer_max_attempts < 1 or self.ready_max_lag < 0:
+            raise ValueError("TASKWARDEN_CONSUMER_MAX_ATTEMPTS >= 1, TASKWARDEN_READY_MAX_LAG >= 0")
         if self.database_url and not self.uses_postgres:
             raise ValueError("TASKWARDEN_DATABASE_URL must start with postgresql:// or postgres://")
         limits = (self.rate_limit_anonymous, self.rate_limit_user, self.rate_limit_login)
@@ -191,6 +203,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             run_webhooks=env["TASKWARDEN_RUN_WEBHOOKS"] in ("1", "true", "yes")
             if env.get("TASKWARDEN_RUN_WEBHOOKS")
             else None,
+            consumer_max_attempts=int(env.get("TASKWARDEN_CONSUMER_MAX_ATTEMPTS", "5")),
+            consumer_backoff_seconds=float(env.get("TASKWARDEN_CONSUMER_BACKOFF_SECONDS", "0.1")),
+            consumer_max_backoff_seconds=float(
+                env.get("TASKWARDEN_CONSUMER_MAX_BACKOFF_SECONDS", "5")
+            ),
+            ready_stuck_seconds=float(env.get("TASKWARDEN_READY_STUCK_SECONDS", "30")),
+            ready_max_lag=int(env.get("TASKWARDEN_READY_MAX_LAG", "100000")),
         )
 
 

@@ -16,6 +16,7 @@ import msgspec
 
 from domain.values import rfc3339
 from infrastructure.sql_execution_views import SqlExecutionViews
+from infrastructure.sql_quarantine import QuarantineWrites
 from infrastructure.sql_rows import to_json
 from infrastructure.sql_search import PROJECT_FIELDS, TASK_FIELDS, Fragment, search_fragment
 from projections.batch import Activity, Changes, affected_ids, evolve_batch
@@ -51,7 +52,7 @@ def moment(value: datetime) -> str:
     return rfc3339(value) or ""
 
 
-class SqlReadModel(SqlExecutionViews):
+class SqlReadModel(QuarantineWrites, SqlExecutionViews):
     collate = ""  # appended to text sort columns so both backends order text by code point
 
     # ---- what a backend supplies ---------------------------------------------------------

@@ -3,12 +3,16 @@ scheduler and the rate limiter."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from application.committer import Committer
 from application.conflict_retry import ConflictRetry
+from application.consumer_state import Consumers
 from application.ledger import Ledger
 from application.ports import Bus, PasswordHasher, RateLimiter, TokenCodec
+from application.quarantine import QuarantineService
 from application.relay import Relay, Tracking
 from application.scheduler import Scheduler
 from application.store import Store
@@ -21,6 +25,7 @@ from infrastructure.relay_tracking import open_tracking
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec, load_secret
 from infrastructure.views import open_read_model
+from interfaces.consumers import build_runner
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
 
@@ -41,7 +46,10 @@ class Services:
     bus: Bus  # closed by the lifespan (async), like the rate limiter
     relay: Relay  # started by the API process (Settings.relay_in_process) or `taskwarden relay`
     tracking: Tracking
+    quarantine: QuarantineService  # every consumer's (docs/operations.md, "Quarantine")
     rate_limiter: RateLimiter | None = None  # None: rate limits are off; closed by the lifespan
+    consumers: Consumers = field(default_factory=Consumers)  # this process's, for health
+    clock: Callable[[], float] = time.time  # the consumers' (a test's own: "stuck" at once)
 
     def close(self) -> None:
         self.runner.stop()
@@ -66,15 +74,16 @@ def migrate(settings: Settings) -> None:
         ledger.close()
 
 
-def build(settings: Settings) -> Services:
+def build(settings: Settings, *, clock: Callable[[], float] = time.time) -> Services:
     ledger = Ledger(env=ledger_env(settings, create_tables=False))
     committer = Committer(ledger)
+    store = Store(ledger, committer, ConflictRetry(settings.conflict_retry_seconds))
+    quarantine, consumers = QuarantineService(store), Consumers()
     read_model = open_read_model(settings)
-    runner = ProjectionRunner(ledger, read_model, batch=settings.projection_batch)
+    runner = build_runner(settings, ledger, read_model, quarantine, consumers, clock)
     committer.on_commit(runner.poke)
     if settings.run_projections:
         runner.start()
-    store = Store(ledger, committer, ConflictRetry(settings.conflict_retry_seconds))
     tracking = open_tracking(settings)
     bus = open_bus(settings, ledger, tracking)
     relay = Relay(ledger, bus, tracking)
@@ -97,6 +106,9 @@ def build(settings: Settings) -> Services:
         bus=bus,
         relay=relay,
         tracking=tracking,
+        quarantine=quarantine,
+        consumers=consumers,
+        clock=clock,
         codec=JwtCodec(load_secret(settings.jwt_secret, settings.data_dir), settings.access_ttl),
         hasher=ScryptHasher(),
         rate_limiter=rate_limiter(settings),

@@ -81,5 +81,23 @@ class ReadModel(ABC):
     def ping(self) -> None:
         """Raises if the database is unreachable."""
 
+    # ---- quarantine (docs/operations.md, "Quarantine") ---------------------------------------
+
+    def probe(self) -> None:
+        """Raises unless the read model can be written now. After a failed ``apply`` it tells an
+        outage (nothing can be written) from an event the views cannot take."""
+        self.ping()
+
+    def skip(self, position: int) -> None:
+        """Moves the tracking position up to ``position`` if it is behind: the runner passes over
+        an event it quarantined (every event before it is applied)."""
+        raise NotImplementedError
+
+    def apply_late(self, position: int, event: object) -> bool:
+        """Applies one event behind the tracking position (a quarantined event a retry released)
+        at most once; False if it was applied late before. The rows it touches change from
+        their present state, as if it came last; the tracking position stays."""
+        raise NotImplementedError
+
     @abstractmethod
     def close(self) -> None: ...

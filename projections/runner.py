@@ -2,6 +2,14 @@
 
 The committer pokes the runner after each commit; between pokes it polls. ``wait_for`` lets a
 reader wait (bounded) until the read model has applied a position it was given by a write.
+
+No single event can stop it (docs/operations.md, "Quarantine"). When a batch fails while the read
+model can be written, the runner finds the event at fault (the events before it applied as a
+batch, then the event alone), retries it with a backoff, and after ``max_attempts`` records it as
+quarantined and moves the tracking position past it. An event that cannot even be decoded (a
+topic or a state this version does not know) is such an event too. While the read model cannot
+be written (an outage) it retries with a backoff and quarantines nothing. A retry request for a
+quarantined position applies that event late (``ReadModel.apply_late``).
 """
 
 from __future__ import annotations
@@ -10,22 +18,41 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from application.consumer_state import QUARANTINE, ConsumerState
 from projections.read_model import ReadModel
 
+if TYPE_CHECKING:
+    from application.retry_requests import RetryRequests
+
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 5.0
+NAME = "projections"
+Quarantine = Callable[[Any, Any, BaseException, int], None]  # notification, event, error, attempts
+
+
+class EventFailedError(Exception):
+    """The views could not take one event (or it could not be decoded)."""
+
+    def __init__(self, notification: Any, event: Any, error: BaseException) -> None:
+        super().__init__(f"position {notification.id}: {error!r}")
+        self.notification = notification
+        self.event = event
+        self.error = error
 
 
 class ProjectionRunner:
-    def __init__(
+    def __init__(  # noqa: PLR0913
         self,
         ledger: Any,
         read_model: ReadModel,
         batch: int = 500,
         poll_interval: float = 0.05,
         coalesce: float = 0.005,
+        *,
+        state: ConsumerState | None = None,
+        quarantine: Quarantine | None = None,
+        retries: RetryRequests | None = None,
     ) -> None:
         self._ledger = ledger
         self._read_model = read_model
@@ -34,6 +61,9 @@ class ProjectionRunner:
         # under a stream of commits, apply at most one batch per ``coalesce`` seconds, so that
         # each transaction carries many events; an idle runner still applies at once
         self._coalesce = coalesce
+        self.state = state or ConsumerState(NAME)
+        self._quarantine = quarantine  # None: an event at fault is retried for ever (tests)
+        self._retries = retries
         self._position = 0
         self._changed = threading.Condition()
         self._wake = threading.Event()
@@ -50,6 +80,7 @@ class ProjectionRunner:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
+        self.state.running = True
         self._thread = threading.Thread(target=self._run, name="projection-runner", daemon=True)
         self._thread.start()
 
@@ -59,6 +90,7 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.state.running = False
 
     def poke(self, position: int) -> None:
         """Wake up now: the log has reached ``position``."""
@@ -66,20 +98,25 @@ class ProjectionRunner:
             self._wake.set()
 
     def catch_up(self) -> int:
-        """Applies everything available, ``batch`` events per transaction; returns the position."""
+        """Applies everything available, ``batch`` events per transaction; returns the position.
+        Raises while the read model or the store is unreachable."""
         position = self._read_model.position()
         self._advance(position)
-        while True:
+        while not self._stopping.is_set():
             notifications = self._ledger.recorder.select_notifications(
                 position, self._batch, inclusive_of_start=False
             )
             if not notifications:
-                return position
-            events = [(n.id, self._ledger.mapper.to_domain_event(n)) for n in notifications]
-            position = self._read_model.apply(events)
+                break
+            try:
+                position = self._apply(notifications)
+            except EventFailedError as failed:
+                position = self._failed(failed)
+                continue
             self._advance(position)
             if len(notifications) < self._batch:
-                return position
+                break
+        return position
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """True once the read model has applied ``position``; False after ``timeout`` seconds."""
@@ -103,6 +140,7 @@ class ProjectionRunner:
         self._listeners.append(listener)
 
     def _advance(self, position: int) -> None:
+        self.state.passed(position)
         with self._changed:
             if position <= self._position:
                 return
@@ -114,8 +152,83 @@ class ProjectionRunner:
             except Exception:  # noqa: BLE001 - a listener must not stop the views
                 log.exception("projection listener failed")
 
+    # ---- an event at fault ---------------------------------------------------------------
+
+    def _apply(self, notifications: list[Any]) -> int:
+        """Decodes and applies; a notification that cannot be decoded is at fault once the
+        ones before it are applied."""
+        pairs: list[tuple[Any, Any]] = []
+        for notification in notifications:
+            try:
+                event = self._ledger.mapper.to_domain_event(notification)
+            except Exception as error:
+                self._isolating(pairs)
+                raise EventFailedError(notification, None, error) from error
+            pairs.append((notification, event))
+        return self._isolating(pairs)
+
+    def _isolating(self, pairs: list[tuple[Any, Any]]) -> int:
+        """Applies the batch; if it fails while the views can be written, applies halves of it
+        until the one event at fault is alone (every event before it applied)."""
+        if not pairs:
+            return self._position
+        try:
+            return self._read_model.apply([(n.id, e) for n, e in pairs])
+        except Exception as error:
+            if len(pairs) == 1:
+                raise EventFailedError(pairs[0][0], pairs[0][1], error) from error
+            if not self._answers():
+                raise
+            middle = len(pairs) // 2
+            self._advance(self._isolating(pairs[:middle]))
+            return self._isolating(pairs[middle:])
+
+    def _answers(self) -> bool:
+        """The read model can be written now: the failure was not an outage."""
+        try:
+            self._read_model.probe()
+        except Exception:  # noqa: BLE001 - any failure means: not now
+            return False
+        return True
+
+    def _failed(self, failed: EventFailedError) -> int:
+        """Waits out the backoff, or quarantines the event and passes over it; returns the
+        position to read after. An outage raises (``_run`` waits it out)."""
+        position = failed.notification.id
+        answers = self._answers()
+        verdict = self.state.failed(position, failed.error, answers=answers)
+        if not answers:
+            raise failed.error
+        log.warning("position %d failed (%d): %r", position, self.state.attempts, failed.error)
+        if verdict == QUARANTINE and self._quarantine is not None:
+            self._quarantine(failed.notification, failed.event, failed.error, self.state.attempts)
+            self._read_model.skip(position)
+            self.state.was_quarantined(position)
+            self._advance(position)
+            return position
+        self.state.wait(self._stopping)
+        return self._read_model.position()
+
+    # ---- retries -------------------------------------------------------------------------
+
+    def settle_retries(self) -> None:
+        """Applies late the quarantined positions a retry was asked for."""
+        if self._retries is None:
+            return
+        for entry in self._retries.take():
+            self._retries.settle(entry, lambda e=entry: self._apply_late(e.position), self._answers)
+
+    def _apply_late(self, position: int) -> None:
+        if position > self._read_model.position():
+            return  # not reached yet (a rebuild): it is applied in order, or fails again then
+        found = self._ledger.recorder.select_notifications(position, 1)
+        if not found or found[0].id != position:
+            return
+        self._read_model.apply_late(position, self._ledger.mapper.to_domain_event(found[0]))
+
+    # ---- the thread ----------------------------------------------------------------------
+
     def _run(self) -> None:
-        backoff = self._poll_interval
         last = 0.0
         while not self._stopping.is_set():
             pause = last + self._coalesce - time.monotonic()
@@ -124,11 +237,13 @@ class ProjectionRunner:
             last = time.monotonic()
             try:
                 self.catch_up()
-            except Exception:  # noqa: BLE001 - logged; the runner must outlive a bad moment
-                log.exception("projection runner failed; retrying in %.2fs", backoff)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                self.state.succeeded()
+                if self._retries is not None and self._retries.due():
+                    self.settle_retries()
+            except Exception as error:  # noqa: BLE001 - logged; the runner outlives an outage
+                self.state.failed(None, error, answers=False)
+                log.warning("projection runner failed: %r; retrying", error)
+                self.state.wait(self._stopping)
                 continue
-            backoff = self._poll_interval
             self._wake.wait(self._poll_interval)
             self._wake.clear()

@@ -1,0 +1,73 @@
+"""Composition of the log's consumers: each gets its state (one policy, one clock), the shared
+quarantine, its retry requests, and a place in the process's ``Consumers`` with how to learn
+its head (for the lag /ready and /metrics report)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from application.consumer_state import Consumers, ConsumerState, Head, Policy
+from application.quarantine import QuarantineService, stored_poison
+from application.retry_requests import RetryRequests
+from infrastructure.settings import Settings
+from projections import runner as projection_runner
+from projections.read_model import ReadModel
+from projections.runner import ProjectionRunner
+
+
+def policy(settings: Settings) -> Policy:
+    return Policy(
+        max_attempts=settings.consumer_max_attempts,
+        backoff=settings.consumer_backoff_seconds,
+        max_backoff=settings.consumer_max_backoff_seconds,
+    )
+
+
+def state(settings: Settings, name: str, clock: Callable[[], float]) -> ConsumerState:
+    return ConsumerState(name, policy(settings), clock)
+
+
+def log_head(ledger: Any) -> Head:
+    """The head of the log (the projection runner's and the relay's)."""
+
+    async def head() -> int | None:
+        return int(await asyncio.to_thread(ledger.max_position))
+
+    return head
+
+
+def bus_head(bus: Any) -> Head:
+    """The last position on the bus (a durable consumer of it: the webhook queue)."""
+
+    async def head() -> int | None:
+        last_position = getattr(bus, "last_position", None)
+        return None if last_position is None else await last_position()
+
+    return head
+
+
+def build_runner(  # noqa: PLR0913
+    settings: Settings,
+    ledger: Any,
+    read_model: ReadModel,
+    quarantine: QuarantineService,
+    consumers: Consumers,
+    clock: Callable[[], float],
+) -> ProjectionRunner:
+    name = projection_runner.NAME
+
+    def record(notification: Any, event: Any, error: BaseException, attempts: int) -> None:
+        quarantine.record(stored_poison(name, ledger, notification, event, error, attempts))
+
+    runner = ProjectionRunner(
+        ledger,
+        read_model,
+        batch=settings.projection_batch,
+        state=state(settings, name, clock),
+        quarantine=record,
+        retries=RetryRequests(quarantine, name),
+    )
+    consumers.register(runner.state, log_head(ledger))
+    return runner
