@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -169,22 +169,68 @@ def to_public(position: int, event: Any, index: TeamIndex) -> PublicEvent | None
     )
 
 
+@dataclass(frozen=True)
+class Unconverted:
+    """A stored event that could not be decoded (``event`` None) or made public."""
+
+    notification: Any
+    event: Any
+    error: BaseException
+
+    @property
+    def position(self) -> int:
+        return int(self.notification.id)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The public events among some stored ones, those that failed, and the last position
+    looked at (to resume from, whether or not anything was published)."""
+
+    events: list[PublicEvent]
+    last: int
+    failures: list[Unconverted] = field(default_factory=list)
+
+    def before_failure(self) -> tuple[list[PublicEvent], int]:
+        """The events before the first failure and the position to resume from (just before
+        it): what a reader that must not pass over a failure takes."""
+        if not self.failures:
+            return self.events, self.last
+        at = self.failures[0].position
+        return [e for e in self.events if e.position < at], at - 1
+
+
+def scan(ledger: Any, after: int, limit: int, index: TeamIndex) -> Scan:
+    """Converts the next ``limit`` stored events after position ``after``, each on its own: one
+    that fails (an unknown topic, a state this version cannot read, data the conversion cannot
+    take) is reported in ``failures`` and the others are converted still. Reading the store
+    itself failing raises."""
+    notifications = ledger.recorder.select_notifications(after, limit, inclusive_of_start=False)
+    events: list[PublicEvent] = []
+    failures: list[Unconverted] = []
+    for notification in notifications:
+        event = None
+        try:
+            event = ledger.mapper.to_domain_event(notification)
+            public = to_public(notification.id, event, index)
+        except Exception as error:  # noqa: BLE001 - reported: the consumer decides
+            failures.append(Unconverted(notification, event, error))
+            continue
+        if public is not None:
+            events.append(public)
+    return Scan(events, notifications[-1].id if notifications else after, failures)
+
+
 def public_events(
     ledger: Any, after: int, limit: int, index: TeamIndex
 ) -> tuple[list[PublicEvent], int]:
     """The public events among the next ``limit`` stored ones after position ``after``, and the
-    last position looked at (to resume from, whether or not it was published)."""
-    notifications = ledger.recorder.select_notifications(after, limit, inclusive_of_start=False)
-    pairs = [(n.id, ledger.mapper.to_domain_event(n)) for n in notifications]
-    last = notifications[-1].id if notifications else after
-    return list(_converted(pairs, index)), last
-
-
-def _converted(pairs: Iterable[tuple[int, Any]], index: TeamIndex) -> Iterable[PublicEvent]:
-    for position, event in pairs:
-        public = to_public(position, event, index)
-        if public is not None:
-            yield public
+    last position looked at; raises the first failure (tools and tests: the consumers of the
+    log use ``scan`` and treat a failure as docs/operations.md, "Quarantine" says)."""
+    found = scan(ledger, after, limit, index)
+    if found.failures:
+        raise found.failures[0].error
+    return found.events, found.last
 
 
 def _jsonable(value: Any) -> Any:

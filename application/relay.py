@@ -14,6 +14,12 @@ It runs as a task on the event loop, reading the store in a worker thread. The c
 it after each commit of this process (``poke``); otherwise it polls, so it follows commits made by
 other processes too. While the store or the bus fails it retries the same batch with a backoff
 doubling up to ``max_backoff`` seconds.
+
+No single event stops it (docs/operations.md, "Quarantine"): each stored event is converted on
+its own (``scan``), and one that cannot be converted, or that the bus refuses while it answers,
+is retried with the batch a bounded number of times (the events before it are published), then
+quarantined (``application/relay_poison.py``) and passed over; the rest of the batch goes on. A
+retry request publishes that event late.
 """
 
 from __future__ import annotations
@@ -24,8 +30,12 @@ import logging
 import time
 from typing import Any, Protocol
 
+from application.consumer_state import ConsumerState, Policy
 from application.ports import Bus
-from application.public_events import PublicEvent, TeamIndex, public_events
+from application.public_events import Scan, TeamIndex, scan
+from application.quarantine import QuarantineService
+from application.relay_poison import EventFailedError, Poisoning
+from application.retry_requests import RetryRequests
 
 log = logging.getLogger("taskwarden.relay")
 RECORD_EVERY = 1.0  # seconds between position records while only private events pass
@@ -69,6 +79,9 @@ class Relay:
         name: str = "relay",
         poll_interval: float = 0.1,
         max_backoff: float = 5.0,
+        state: ConsumerState | None = None,
+        quarantine: QuarantineService | None = None,
+        retries: RetryRequests | None = None,
     ) -> None:
         self._ledger = ledger
         self._bus = bus
@@ -76,7 +89,6 @@ class Relay:
         self._batch = batch
         self._name = name
         self._poll = poll_interval
-        self._max_backoff = max_backoff
         self._index = TeamIndex(ledger.repository)
         self._position: int | None = None
         self._recorded = 0  # the position last written to the tracking table
@@ -87,7 +99,9 @@ class Relay:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.error: str | None = None  # the last failure, until the next batch succeeds
+        policy = Policy(backoff=poll_interval, max_backoff=max_backoff)
+        self.state = state or ConsumerState(name, policy)
+        self.poisoning = Poisoning(self, quarantine, retries)
         self.published = 0  # events published by this relay since it started
 
     # ---- what it reports ----------------------------------------------------------------
@@ -106,6 +120,11 @@ class Relay:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def error(self) -> str | None:
+        """The last failure, until the next batch succeeds."""
+        return self.state.last_error
+
     def status(self) -> dict[str, object]:
         return {
             "running": self.running,
@@ -123,6 +142,7 @@ class Relay:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._stopping = False
+        self.state.running = True
         self._task = self._loop.create_task(self.run(), name="relay")
 
     async def stop(self, grace: float = 2.0) -> None:
@@ -132,6 +152,7 @@ class Relay:
         if task is None:
             return
         self._stopping = True
+        self.state.running = False
         if self._wake is not None:
             self._wake.set()
         with contextlib.suppress(TimeoutError):
@@ -153,22 +174,24 @@ class Relay:
             loop.call_soon_threadsafe(wake.set)
 
     async def run(self) -> None:
-        backoff = self._poll
         while not self._stopping:
             try:
                 full = await self.step()
+            except EventFailedError as failed:
+                await self.poisoning.failed(failed)
+                continue
             except Exception as error:  # noqa: BLE001 - the relay outlives a failing store or bus
                 if self.error is None:
                     log.warning("relay failed at position %d: %r", self.position, error)
-                self.error = f"{type(error).__name__}: {error}"
-                await self._pause(backoff, wake=False)
-                backoff = min(backoff * 2, self._max_backoff)
+                self.state.failed(None, error, answers=False)
+                await self.state.pause(lambda: self._stopping)
                 self._resync = True  # the bus may have stored more than was recorded
                 continue
             if self.error is not None:
                 log.info("relay recovered at position %d", self.position)
-                self.error = None
-            backoff = self._poll
+            self.state.succeeded()
+            if not full and self.poisoning.retries_due():
+                await self.poisoning.settle_retries()
             if not full:
                 if self.position > self._recorded and (
                     time.monotonic() - self._recorded_at >= RECORD_EVERY
@@ -181,16 +204,24 @@ class Relay:
         if self._resync:
             await self._resume()
         after = self.position
-        events, last, head = await asyncio.to_thread(self._scan, after)
-        self._head = max(self._head, head, last)
+        found, head = await asyncio.to_thread(self._scan, after)
+        self._head = max(self._head, head, found.last)
+        events, last = found.before_failure()
         if events:
-            await self._bus.publish(events)
-        if last > after:
+            last = await self.poisoning.publish(events, last)
+        await self.advance(last, len(events))
+        if found.failures:
+            raise EventFailedError.unconverted(found.failures[0])
+        return found.last - after >= self._batch
+
+    async def advance(self, last: int, published: int) -> None:
+        """Everything up to ``last`` is published (or passed over)."""
+        if last > self.position:
             self._position = last
-            self.published += len(events)
-            if events or time.monotonic() - self._recorded_at >= RECORD_EVERY:
+            self.published += published
+            self.state.passed(last)
+            if published or time.monotonic() - self._recorded_at >= RECORD_EVERY:
                 await self._record()
-        return last - after >= self._batch
 
     async def _record(self) -> None:
         """Writes the position to the tracking table. A batch with nothing public (webhook
@@ -222,10 +253,10 @@ class Relay:
         self._position = self._recorded = tracked
         self._resync = False
 
-    def _scan(self, after: int) -> tuple[list[PublicEvent], int, int]:
-        events, last = public_events(self._ledger, after, self._batch, self._index)
-        head = self._ledger.max_position() if last - after >= self._batch else last
-        return events, last, head
+    def _scan(self, after: int) -> tuple[Scan, int]:
+        found = scan(self._ledger, after, self._batch, self._index)
+        head = self._ledger.max_position() if found.last - after >= self._batch else found.last
+        return found, head
 
     async def _pause(self, seconds: float, *, wake: bool) -> None:
         """Sleeps ``seconds``; a commit (``poke``) ends it early when ``wake``, a stop always."""

@@ -17,8 +17,9 @@ webhook queue finds its deliveries already queued); after a clean stop nothing a
 The bus keeps the last ``retain`` published events. Every event published above ``floor`` is in
 that log. A durable consumer behind the floor (a restart, or too slow for the log):
 
-- with ``ledger``: reads the events from the event store (``public_events``) until it reaches the
-  floor, then follows the log. So after a restart a durable consumer resumes after its tracked
+- with ``ledger``: reads the events from the event store (``scan``) until it reaches the
+  floor, then follows the log (an event it cannot convert is tried again, then passed over, as
+  the relay quarantines it). So after a restart a durable consumer resumes after its tracked
   position: nothing is lost, and nothing acknowledged comes again.
 - without: skips to the floor (those events are gone, as in a JetStream stream past its limits).
 
@@ -34,135 +35,23 @@ import asyncio
 import functools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from application.public_events import PublicEvent, TeamIndex, public_events, subject
+from application.public_events import PublicEvent, TeamIndex, scan, subject
+from infrastructure.bus_subjects import SlowSubscriberError, check_filter, subject_matches
+from infrastructure.memory_subscriptions import MemoryDelivery, MemoryLive
 
+__all__ = [
+    "MemoryBus",
+    "MemoryDelivery",
+    "MemoryLive",
+    "SlowSubscriberError",
+    "check_filter",
+    "subject_matches",
+]
 log = logging.getLogger("taskwarden.bus")
-
-
-class SlowSubscriberError(Exception):
-    """A live subscriber let its queue fill up and was dropped: it missed events."""
-
-
-# ---- subjects ---------------------------------------------------------------------------------
-
-
-def check_filter(subject_filter: str) -> str:
-    """Raises ValueError unless the filter is a NATS subject filter: dot-separated non-empty
-    tokens, ``*`` (one token) and ``>`` (one or more, last only) as whole tokens."""
-    parts = subject_filter.split(".")
-    for i, part in enumerate(parts):
-        bad = not part or any(c.isspace() for c in part)
-        wild = ("*" in part or ">" in part) and part not in ("*", ">")
-        if bad or wild or (part == ">" and i != len(parts) - 1):
-            raise ValueError(f"invalid subject filter: {subject_filter!r}")
-    return subject_filter
-
-
-def subject_matches(subject_filter: str, subject_name: str) -> bool:
-    """NATS wildcard rules: ``*`` matches one token, a final ``>`` one or more."""
-    pattern = subject_filter.split(".")
-    tokens = subject_name.split(".")
-    for i, part in enumerate(pattern):
-        if part == ">":
-            return len(tokens) > i
-        if i >= len(tokens) or (part != "*" and part != tokens[i]):
-            return False
-    return len(tokens) == len(pattern)
-
-
-# ---- live -------------------------------------------------------------------------------------
-
-
-class MemoryLive:
-    """One live subscription: an async iterator of ``PublicEvent``s."""
-
-    def __init__(self, bus: MemoryBus, subject_filter: str, size: int) -> None:
-        self.subject_filter = subject_filter
-        self._bus = bus
-        self._size = size
-        self._queue: deque[PublicEvent] = deque()
-        self._wake = asyncio.Event()
-        self._dropped = False
-        self._ended = False
-
-    def offer(self, event: PublicEvent) -> None:
-        if len(self._queue) >= self._size:
-            self._dropped = True
-            self._bus.forget(self)
-        else:
-            self._queue.append(event)
-        self._wake.set()
-
-    def end(self) -> None:
-        self._ended = True
-        self._wake.set()
-
-    async def started(self) -> None:
-        """Returns once events are being received (here at once: registered by ``live()``)."""
-
-    def __aiter__(self) -> MemoryLive:
-        return self
-
-    async def __anext__(self) -> PublicEvent:
-        while True:
-            if self._queue:
-                return self._queue.popleft()
-            if self._dropped:
-                raise SlowSubscriberError(f"live subscriber {self.subject_filter!r} fell behind")
-            if self._ended:
-                raise StopAsyncIteration
-            self._wake.clear()
-            await self._wake.wait()
-
-    async def aclose(self) -> None:
-        self._bus.forget(self)
-        self.end()
-
-
-# ---- durable ----------------------------------------------------------------------------------
-
-
-class MemoryDelivery:
-    def __init__(
-        self,
-        event: PublicEvent,
-        attempt: int,
-        handed_at: float,
-        on_ack: Callable[[], Awaitable[None]],
-    ) -> None:
-        self._event = event
-        self.attempt = attempt  # 1 on the first delivery, then counts redeliveries
-        self.handed_at = handed_at
-        self._on_ack = on_ack
-        self._acked = asyncio.Event()
-
-    @property
-    def event(self) -> PublicEvent:
-        return self._event
-
-    @property
-    def acked(self) -> bool:
-        return self._acked.is_set()
-
-    async def ack(self) -> None:
-        """Records the consumer's position at once (and in the store, with tracking)."""
-        if not self.acked:
-            self._acked.set()
-            await self._on_ack()
-
-    async def settled(self, deadline: float) -> bool:
-        """True once acknowledged; False if ``deadline`` (loop time) passes first."""
-        remaining = deadline - asyncio.get_running_loop().time()
-        if not self.acked and remaining > 0:
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._acked.wait()
-            except TimeoutError:
-                pass
-        return self.acked
+REPLAY_ATTEMPTS = 5  # a stored event that cannot be converted is tried this often, then skipped
 
 
 # ---- the bus ----------------------------------------------------------------------------------
@@ -199,6 +88,8 @@ class MemoryBus:
         self._stored: dict[str, tuple[int, float]] = {}  # in the store: position, loop time
         self._consumers: dict[str, asyncio.Lock] = {}
         self._published = asyncio.Event()
+        self._late: deque[tuple[int, PublicEvent]] = deque(maxlen=retain)  # (number, event)
+        self._late_seq = 0
         self._closed = False
 
     # ---- publishing ---------------------------------------------------------------------
@@ -221,6 +112,16 @@ class MemoryBus:
         while len(self._log) > self._retain:
             dropped = self._log.popleft()
             self._floor = max(self._floor or 0, dropped.position)
+        self._notify()
+
+    async def publish_late(self, event: PublicEvent) -> None:
+        """An event behind the last one published: a quarantined event a retry released.
+        Durable consumers get it after what they were given; live subscribers (which follow
+        positions) do not."""
+        if self._closed:
+            raise RuntimeError("the bus is closed")
+        self._late_seq += 1
+        self._late.append((self._late_seq, event))
         self._notify()
 
     async def last_position(self) -> int | None:
@@ -290,6 +191,7 @@ class MemoryBus:
         return position
 
     async def _record(self, name: str, position: int) -> None:
+        position = max(position, self._positions.get(name, 0))  # a late event: no step back
         self._positions[name] = position
         if self._tracking is None:
             return
@@ -316,9 +218,10 @@ class MemoryBus:
 
     async def _after(self, position: int, subject_filter: str) -> AsyncIterator[PublicEvent]:
         """Matching events after ``position`` in order: from the store below the floor, then
-        from the log, waiting for more."""
-        cursor = position
+        from the log, waiting for more; and the late ones published since it began."""
+        cursor, late_seen = position, self._late_seq
         index = TeamIndex(self._ledger.repository) if self._ledger is not None else None
+        tries: dict[int, int] = {}
         while not self._closed:
             floor = await self._ensure_floor()
             if cursor < floor:
@@ -326,22 +229,41 @@ class MemoryBus:
                     log.warning("durable consumer skips %d..%d: beyond the log", cursor + 1, floor)
                     cursor = floor
                     continue
-                events, last = await asyncio.to_thread(
-                    public_events, self._ledger, cursor, self._replay_batch, index
+                found = await asyncio.to_thread(
+                    scan, self._ledger, cursor, self._replay_batch, index
                 )
+                if found.last <= cursor:
+                    cursor = floor
+                    continue
+                events, cursor = found.before_failure()
                 for event in events:
                     if subject_matches(subject_filter, subject(event, self.prefix)):
                         yield event
-                cursor = last if last > cursor else floor
+                if found.failures:
+                    cursor = await self._unconverted(found.failures[0].position, tries)
                 continue
             published = self._published
             fresh = self._since(cursor)
-            for event in fresh:
+            late = [event for seq, event in self._late if seq > late_seen]
+            late_seen = self._late_seq
+            for event in fresh + late:
                 if subject_matches(subject_filter, subject(event, self.prefix)):
                     yield event
-                cursor = event.position
-            if not fresh and not self._closed:
+                cursor = max(cursor, event.position)
+            if not fresh and not late and not self._closed:
                 await published.wait()
+
+    async def _unconverted(self, position: int, tries: dict[int, int]) -> int:
+        """A stored event the replay cannot convert: tried again (a failure while the store is
+        down raises), then passed over: the relay quarantines it, so it was never published.
+        Returns the position to go on after."""
+        await asyncio.to_thread(self._ledger.max_position)  # the store answers
+        tries[position] = tries.get(position, 0) + 1
+        if tries[position] >= REPLAY_ATTEMPTS:
+            log.warning("durable replay passes over position %d: it cannot be converted", position)
+            return position
+        await asyncio.sleep(0.1 * 2 ** tries[position])
+        return position - 1
 
     def _since(self, position: int) -> list[PublicEvent]:
         fresh = []

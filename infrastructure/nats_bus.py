@@ -44,7 +44,7 @@ from nats.js.api import (
 )
 
 from application.public_events import PublicEvent, subject
-from infrastructure.memory_bus import SlowSubscriberError, check_filter
+from infrastructure.bus_subjects import SlowSubscriberError, check_filter
 
 log = logging.getLogger("taskwarden.nats")
 MSG_ID = "Nats-Msg-Id"

@@ -10,6 +10,7 @@ from typing import Any
 
 from application.consumer_state import Consumers, ConsumerState, Head, Policy
 from application.quarantine import QuarantineService, stored_poison
+from application.relay import Relay
 from application.retry_requests import RetryRequests
 from infrastructure.settings import Settings
 from projections import runner as projection_runner
@@ -71,3 +72,24 @@ def build_runner(  # noqa: PLR0913
     )
     consumers.register(runner.state, log_head(ledger))
     return runner
+
+
+def build_relay(  # noqa: PLR0913
+    settings: Settings,
+    ledger: Any,
+    bus: Any,
+    tracking: Any,
+    quarantine: QuarantineService,
+    consumers: Consumers,
+    clock: Callable[[], float],
+) -> Relay:
+    relay = Relay(
+        ledger,
+        bus,
+        tracking,
+        state=state(settings, "relay", clock),
+        quarantine=quarantine,
+        retries=RetryRequests(quarantine, "relay"),
+    )
+    consumers.register(relay.state, log_head(ledger))
+    return relay

@@ -25,7 +25,7 @@ from infrastructure.relay_tracking import open_tracking
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec, load_secret
 from infrastructure.views import open_read_model
-from interfaces.consumers import build_runner
+from interfaces.consumers import build_relay, build_runner
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
 
@@ -86,7 +86,7 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time) -> Serv
         runner.start()
     tracking = open_tracking(settings)
     bus = open_bus(settings, ledger, tracking)
-    relay = Relay(ledger, bus, tracking)
+    relay = build_relay(settings, ledger, bus, tracking, quarantine, consumers, clock)
     committer.on_commit(relay.poke)
     scheduler = Scheduler(
         store,
