@@ -4,6 +4,11 @@ eventsourcing writes one ``save()`` under an exclusive table lock, so throughput
 events per transaction, not with writers. One thread drains whatever commands are waiting and
 saves them as one batch; if the batch conflicts, each command is saved alone so that only the
 conflicting one fails.
+
+A caller waits ``wait`` seconds at most (TASKWARDEN_DATABASE_TIMEOUT_SECONDS): a commit stuck
+behind a store that does not answer must not hold requests, and through them clients, longer than
+that. A command still queued when its caller gives up is taken back and never written; one
+already being saved may still land, which the caller is told.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, OperationalError, Recording
 
 from application.ledger import Ledger
 
@@ -27,10 +32,20 @@ class CommitterClosedError(RuntimeError):
     """A commit after ``close()``: nothing is written."""
 
 
+class CommitTimeoutError(OperationalError):
+    """The store did not take or finish a commit within the caller's wait: 503, as when it is
+    down. ``written`` is False when the commit was taken back, None when it may still land."""
+
+    def __init__(self, message: str, written: bool | None) -> None:
+        super().__init__(message)
+        self.written = written
+
+
 class Committer:
-    def __init__(self, ledger: Ledger, max_batch: int = 100) -> None:
+    def __init__(self, ledger: Ledger, max_batch: int = 100, wait: float | None = None) -> None:
         self._ledger = ledger
         self._max_batch = max_batch
+        self._wait = wait
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._listeners: list[Callable[[int], None]] = []
         self._closed = threading.Event()
@@ -50,7 +65,14 @@ class Committer:
             if self._closed.is_set():
                 raise CommitterClosedError("the committer is closed: the service is stopping")
             self._queue.put((list(events), future))
-        return future.result()
+        try:
+            return future.result(timeout=self._wait)
+        except TimeoutError:
+            if future.cancel():  # still queued: the writer will skip it
+                message = f"the event store took no commit for {self._wait:g} s; nothing written"
+                raise CommitTimeoutError(message, written=False) from None
+            message = f"the commit did not finish within {self._wait:g} s; it may still land"
+            raise CommitTimeoutError(message, written=None) from None
 
     def close(self) -> None:
         """Writes what was queued before, then refuses: a late caller (a background thread
@@ -67,7 +89,7 @@ class Committer:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not _STOP:
+            if item is not _STOP and item[1].set_running_or_notify_cancel():
                 item[1].set_exception(CommitterClosedError("the committer closed first"))
 
     def _run(self) -> None:
@@ -75,7 +97,7 @@ class Committer:
             item = self._queue.get()
             if item is _STOP:
                 return
-            batch = [item]
+            batch = [item] if item[1].set_running_or_notify_cancel() else []
             while len(batch) < self._max_batch:
                 try:
                     more = self._queue.get_nowait()
@@ -84,8 +106,10 @@ class Committer:
                 if more is _STOP:
                     self._queue.put(_STOP)
                     break
-                batch.append(more)
-            self._write(batch)
+                if more[1].set_running_or_notify_cancel():  # else its caller gave up: skip it
+                    batch.append(more)
+            if batch:
+                self._write(batch)
 
     def _write(self, batch: list[tuple[list[Any], Future[list[Recording[Any]]]]]) -> None:
         if len(batch) > 1:

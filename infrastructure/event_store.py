@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from urllib.parse import parse_qs, unquote, urlparse
 
 import psycopg
 
+from infrastructure.postgres_event_store import STORE_TIMEOUT
 from infrastructure.settings import Settings
 
 EVENTS_FILE = "events.sqlite3"
@@ -19,7 +21,9 @@ def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
         "IS_SNAPSHOTTING_ENABLED": "n",
     }
     if settings.uses_postgres:
-        return common | postgres_env(settings.database_url or "")
+        return common | postgres_env(
+            settings.database_url or "", timeout=settings.database_timeout_seconds
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return common | {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -28,12 +32,14 @@ def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
     }
 
 
-def postgres_env(url: str) -> dict[str, str]:
+def postgres_env(url: str, *, timeout: float = 3.0) -> dict[str, str]:
+    """``timeout``: how long one call of the store may take before it fails (503), also when the
+    server is down (``infrastructure.postgres_event_store``)."""
     parsed = urlparse(url)
     # libpq URLs may name a socket directory instead: postgresql://user@/db?host=/tmp/sock
     host = parse_qs(parsed.query).get("host", [parsed.hostname or "127.0.0.1"])[0]
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "infrastructure.postgres_event_store:BoundedPostgresFactory",
         "POSTGRES_DBNAME": (parsed.path or "/postgres").lstrip("/") or "postgres",
         "POSTGRES_HOST": host,
         "POSTGRES_PORT": str(parsed.port or 5432),
@@ -43,10 +49,12 @@ def postgres_env(url: str) -> dict[str, str]:
         # (many processes share a server's max_connections: API replicas, workers, relays)
         "POSTGRES_POOL_SIZE": "2",
         "POSTGRES_MAX_OVERFLOW": "18",
-        # also the pool's wait for a connection; eventsourcing retries a failed read 10 times,
-        # so an unreachable store answers 503 after about 10 x this
-        "POSTGRES_CONNECT_TIMEOUT": "2",
-        "POSTGRES_LOCK_TIMEOUT": "5",
+        # the pool's wait for a connection, and the bound of one call, retries included
+        # (eventsourcing reads whole seconds; STORE_TIMEOUT_SECONDS is the exact one); a writer
+        # waits as long at most for the events table's lock
+        "POSTGRES_CONNECT_TIMEOUT": str(max(1, math.ceil(timeout))),
+        STORE_TIMEOUT: f"{timeout:g}",
+        "POSTGRES_LOCK_TIMEOUT": str(max(1, math.ceil(timeout))),
     }
 
 

@@ -7,6 +7,7 @@ answers as the SQLite view.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from projections.rows import ProjectRow, TaskRow
 from projections.search import Term, index_text
 
 LOCK_KEY = 0x7477_7669_6577  # "twview": one advisory lock for every write of the read models
-POOL_TIMEOUT_SECONDS = 3.0
+POOL_TIMEOUT_SECONDS = 3.0  # TASKWARDEN_DATABASE_TIMEOUT_SECONDS
 TASK_WEIGHTS = {"title": "A", "description": "B", "tags": "C"}
 PROJECT_WEIGHTS = {"name": "A", "description": "B"}
 SCHEMA = (
@@ -75,12 +76,17 @@ class PostgresReadModel(SqlReadModel):
     schema = SCHEMA
     collate = ' COLLATE "C"'
 
-    def __init__(self, url: str, max_size: int = 8) -> None:
+    def __init__(self, url: str, max_size: int = 8, timeout: float = POOL_TIMEOUT_SECONDS) -> None:
+        """``timeout``: a read waits this long at most for a connection, then fails (503). The
+        pool stops reconnecting in the background after as long (psycopg's default is 5 minutes
+        with the pause doubling), so after an outage the next read connects at once."""
         self._pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max_size,
-            timeout=POOL_TIMEOUT_SECONDS,
+            timeout=timeout,
+            reconnect_timeout=timeout,
+            kwargs={"connect_timeout": max(2, math.ceil(timeout))},
             open=True,
             name="taskwarden-views",
         )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -181,7 +182,10 @@ class PostgresRateLimiter:
                 min_size=1,
                 max_size=2,
                 timeout=self._timeout,
-                kwargs={"autocommit": True},
+                # after an outage, the first batch past the cooldown connects at once (psycopg
+                # would keep retrying in the background for 5 minutes, the pause doubling)
+                reconnect_timeout=max(self._timeout, COOLDOWN_SECONDS),
+                kwargs={"autocommit": True, "connect_timeout": max(2, math.ceil(self._timeout))},
                 open=False,
                 name="taskwarden-rate-limits",
             )

@@ -13,7 +13,9 @@ def open_read_model(settings: Settings) -> ReadModel:
     if settings.uses_postgres:
         from infrastructure.postgres_views import PostgresReadModel  # noqa: PLC0415
 
-        return PostgresReadModel(settings.database_url or "")
+        return PostgresReadModel(
+            settings.database_url or "", timeout=settings.database_timeout_seconds
+        )
     from infrastructure.sqlite_views import SqliteReadModel  # noqa: PLC0415
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,7 @@ def migrate(settings: Settings) -> None:
 
 def build(settings: Settings, *, clock: Callable[[], float] = time.time) -> Services:
     ledger = Ledger(env=ledger_env(settings, create_tables=False))
-    committer = Committer(ledger)
+    committer = Committer(ledger, wait=database_wait(settings))
     store = Store(ledger, committer, ConflictRetry(settings.conflict_retry_seconds))
     quarantine, consumers = QuarantineService(store), Consumers()
     read_model = open_read_model(settings)
@@ -113,6 +113,12 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time) -> Serv
         hasher=ScryptHasher(),
         rate_limiter=rate_limiter(settings),
     )
+
+
+def database_wait(settings: Settings) -> float | None:
+    """How long a request waits for a commit: the database timeout with Postgres; with SQLite,
+    in this process, its own lock timeout bounds it."""
+    return settings.database_timeout_seconds if settings.uses_postgres else None
 
 
 def rate_limiter(settings: Settings) -> RateLimiter | None:

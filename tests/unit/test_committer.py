@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, Recording
 
-from application.committer import Committer, CommitterClosedError
+from application.committer import Committer, CommitterClosedError, CommitTimeoutError
 from application.ledger import Ledger
 from domain.task import Task
 from domain.values import Actor
@@ -107,11 +107,11 @@ def eventually(condition: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
-def hold_the_writer(ledger: GatedLedger, committer: Committer) -> Caller:
+def hold_the_writer(ledger: GatedLedger, committer: Committer, task: Task | None = None) -> Caller:
     """Starts a commit that blocks inside ``save`` so that the next commands queue up."""
     ledger.gate.clear()
     ledger.saving.clear()
-    blocker = Caller(committer, new_task("blocker").collect_events())
+    blocker = Caller(committer, (task or new_task("blocker")).collect_events())
     blocker.start()
     assert ledger.saving.wait(WAIT)
     return blocker
@@ -255,3 +255,29 @@ def test_a_commit_after_close_is_refused_instead_of_waiting_for_ever(ledger: Gat
     committer.close()
     with pytest.raises(CommitterClosedError):
         committer.commit([object()])
+
+
+def test_a_stuck_commit_holds_its_callers_no_longer_than_the_wait_and_a_queued_one_is_dropped(
+    ledger: GatedLedger,
+) -> None:
+    """TASKWARDEN_DATABASE_TIMEOUT_SECONDS: the store stops answering in the middle of a save."""
+    committer = Committer(ledger, wait=0.3)  # type: ignore[arg-type]
+    try:
+        stuck_task, queued_task = new_task("stuck"), new_task("queued")
+        stuck = hold_the_writer(ledger, committer, stuck_task)
+        [queued] = queue_in_order(committer, [queued_task.collect_events()])
+        for caller in (stuck, queued):
+            caller.join(WAIT)  # each gives up after its wait, with the save still held
+            assert not caller.is_alive()
+            assert isinstance(caller.error, CommitTimeoutError)
+        assert stuck.error.written is None  # type: ignore[union-attr] - it was being saved
+        assert queued.error.written is False  # type: ignore[union-attr] - taken back
+        ledger.gate.set()
+        after = new_task("after")
+        assert committer.commit(after.collect_events())  # the writer goes on
+        assert stuck_task.id in ledger.repository  # the save in flight landed
+        assert queued_task.id not in ledger.repository  # the one taken back never did
+        assert after.id in ledger.repository
+    finally:
+        ledger.gate.set()
+        committer.close()

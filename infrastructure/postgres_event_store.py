@@ -1,0 +1,72 @@
+"""The ledger's Postgres recorder, made to give up within a bound when the server is down.
+
+eventsourcing's recorder retries each failed statement 10 times, and each try waits up to the
+pool's timeout for a connection that cannot come: with the server stopped, a write or a single-task
+read took 14 to 22 s to answer its 503, longer than many clients wait. Here one bound, the pool's
+wait (``STORE_TIMEOUT_SECONDS``, from TASKWARDEN_DATABASE_TIMEOUT_SECONDS), limits a whole
+call: a connection found broken is tried again while time remains, a pool that had no connection
+to give within the bound is not (the pool has been reconnecting all along), so a call ends after
+about the bound.
+
+The pool also stops reconnecting in the background after the bound (psycopg's default: 5 minutes
+with the pause doubling from 1 s, so the first request after a long outage could wait a minute for
+the next attempt): a request that finds the pool empty starts a new attempt at once, so service
+resumes with the first request after the server does.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.utils import Environment, EnvType
+from psycopg_pool import PoolTimeout
+
+PAUSE_SECONDS = 0.05  # before trying again on a fresh connection
+STORE_TIMEOUT = "STORE_TIMEOUT_SECONDS"  # the bound, in the ledger's environment
+
+
+def _within_the_bound(decorated: Any) -> Any:
+    """The undecorated recorder method (eventsourcing's ``@retry`` keeps it as ``__wrapped__``),
+    tried again on a broken connection until the datastore's bound."""
+    method = decorated.__wrapped__
+
+    @functools.wraps(method)
+    def call(self: PostgresApplicationRecorder, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.datastore.pool.timeout
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except (InterfaceError, OperationalError) as error:
+                if isinstance(error.__cause__, PoolTimeout):
+                    raise  # the pool already waited the whole bound
+                if time.monotonic() + PAUSE_SECONDS >= deadline:
+                    raise
+                time.sleep(PAUSE_SECONDS)
+
+    return call
+
+
+class BoundedApplicationRecorder(PostgresApplicationRecorder):
+    insert_events = _within_the_bound(PostgresApplicationRecorder.insert_events)
+    select_events = _within_the_bound(PostgresApplicationRecorder.select_events)
+    select_notifications = _within_the_bound(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _within_the_bound(PostgresApplicationRecorder.max_notification_id)
+
+
+class BoundedPostgresFactory(PostgresFactory):
+    """``PERSISTENCE_MODULE`` for the ledger on Postgres (``infrastructure.event_store``)."""
+
+    application_recorder_class = BoundedApplicationRecorder
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool  # not opened yet: the first call opens it
+        pool.timeout = float(self.env.get(STORE_TIMEOUT) or pool.timeout)
+        pool.reconnect_timeout = pool.timeout
+        if isinstance(pool.kwargs, dict):  # libpq's own wait for a new connection (TCP)
+            pool.kwargs["connect_timeout"] = max(2, math.ceil(pool.timeout))
