@@ -282,7 +282,12 @@ def test_a_queue_row_carries_its_time_to_live_agent_and_backoff(s):
     backoff = s.rm.queue_row(s.backoff)
     assert backoff is not None
     assert (backoff.not_before, backoff.expires_at, backoff.agent) == (NOW + 300, None, None)
-    assert backoff.requested_at < NOW + 300
+    (requested,) = [
+        e
+        for e in s.world.ledger.events.get(UUID(s.backoff))
+        if isinstance(e, Task.ExecutionRequested)
+    ]
+    assert backoff.requested_at == pytest.approx(epoch(requested.timestamp))  # asked, not due
 
 
 def test_a_running_execution_shows_its_worker_and_lease(s):
