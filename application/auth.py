@@ -26,6 +26,8 @@ from domain.values import Actor, Role
 
 API_KEY_PREFIX = "tw_"
 KEY_USE_RECORD_INTERVAL = timedelta(minutes=1)
+ROTATION = "refresh-rotation"  # TokenCodec.derive purposes
+ACCESS_ID = "refresh-access-jti"
 # verified against when the username is unknown, so both answers take the same time
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
@@ -169,28 +171,73 @@ def login(
     return _tokens(codec, user, family, family_secret)
 
 
-def refresh(store: Store, codec: TokenCodec, token: str, refresh_ttl: int) -> dict[str, Any]:
-    """Each refresh token works once; a used one presented again revokes its whole family."""
+def refresh(
+    store: Store,
+    codec: TokenCodec,
+    token: str,
+    refresh_ttl: int,
+    *,
+    grace_seconds: float = 0.0,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Each refresh token works once; a used one presented again revokes its whole family (a
+    replay: assume it was stolen). Except within ``grace_seconds`` of its use, while the token it
+    was exchanged for is still unused: then it gets the same answer as its first use (a client
+    that sent it twice at once, two tabs refreshing together).
+
+    The same answer without keeping it: the next secret is derived from the used one (an HMAC under
+    the server's key, ``TokenCodec.derive``), and the access token from the rotation's time and
+    that secret, so every process can compute the pair again while the store holds digests only.
+    """
     family_id, _, secret = token.partition(".")
-    family = _load(store, RefreshFamily, family_id) if secret else None
-    if family is None:
+    if not secret:
         raise AuthenticationError("invalid refresh token")
-    if family.revoked:
-        raise AuthenticationError("refresh token revoked")
-    now = datetime.now(UTC)
-    if not hmac.compare_digest(family.secret_hash, digest(secret)):
-        family.revoke("reuse")  # a token from this family was replayed: assume it was stolen
-        store.commit(family)
-        raise AuthenticationError("refresh token already used; the session is revoked")
-    if now >= family.expires_at:
-        raise AuthenticationError("refresh token expired")
+    at = now or datetime.now(UTC)
+
+    def decide() -> dict[str, Any]:
+        family = _load(store, RefreshFamily, family_id)
+        if family is None:
+            raise AuthenticationError("invalid refresh token")
+        if family.revoked:
+            raise AuthenticationError("refresh token revoked")
+        presented = digest(secret)
+        successor = codec.derive(ROTATION, f"{family.id.hex}.{secret}")
+        if hmac.compare_digest(family.secret_hash, presented):
+            if at >= family.expires_at:
+                raise AuthenticationError("refresh token expired")
+            user = _active_user(store, family)
+            family.rotate(digest(successor), at + timedelta(seconds=refresh_ttl), at)
+            store.commit(family)
+        elif _sent_again_in_grace(family, presented, digest(successor), at, grace_seconds):
+            user = _active_user(store, family)
+        else:
+            family.revoke("reuse")
+            store.commit(family)
+            raise AuthenticationError("refresh token already used; the session is revoked")
+        return _tokens(codec, user, family, successor, rotated_at=family.rotated_at)
+
+    return store.with_retries(decide)  # two uses at once: the loser decides again, in the grace
+
+
+def _sent_again_in_grace(
+    family: RefreshFamily, presented: str, successor: str, at: datetime, grace: float
+) -> bool:
+    """The secret used last, again, soon enough, and what it was exchanged for is still unused."""
+    return (
+        grace > 0
+        and family.previous_secret_hash is not None
+        and family.rotated_at is not None
+        and hmac.compare_digest(family.previous_secret_hash, presented)
+        and at - family.rotated_at <= timedelta(seconds=grace)
+        and hmac.compare_digest(family.secret_hash, successor)
+    )
+
+
+def _active_user(store: Store, family: RefreshFamily) -> User:
     user = _load(store, User, family.user_id)
     if user is None or user.disabled:
         raise AuthenticationError("account is disabled", "AUTH_ACCOUNT_DISABLED")
-    fresh = secrets.token_urlsafe(32)
-    family.rotate(digest(fresh), now + timedelta(seconds=refresh_ttl))
-    store.commit(family)
-    return _tokens(codec, user, family, fresh)
+    return user
 
 
 def logout(store: Store, token: str) -> None:
@@ -202,8 +249,22 @@ def logout(store: Store, token: str) -> None:
     store.commit(family)
 
 
-def _tokens(codec: TokenCodec, user: User, family: RefreshFamily, secret: str) -> dict[str, Any]:
-    access = codec.issue({"sub": f"user:{user.id}", "typ": "access"})
+def _tokens(
+    codec: TokenCodec,
+    user: User,
+    family: RefreshFamily,
+    secret: str,
+    rotated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """After a rotation the access token is issued at the rotation's time with an id derived from
+    the new secret: computed again, it is the same token."""
+    claims = {"sub": f"user:{user.id}", "typ": "access"}
+    if rotated_at is None:
+        access = codec.issue(claims)
+    else:
+        access = codec.issue(
+            claims, at=rotated_at.timestamp(), jti=codec.derive(ACCESS_ID, secret)[:16]
+        )
     return {
         "access_token": access,
         "token_type": "bearer",

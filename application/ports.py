@@ -15,7 +15,17 @@ class InvalidTokenError(Exception):
 class TokenCodec(Protocol):
     access_ttl: int
 
-    def issue(self, claims: dict[str, Any]) -> str: ...
+    def issue(
+        self, claims: dict[str, Any], *, at: float | None = None, jti: str | None = None
+    ) -> str:
+        """A signed access token; ``at`` (epoch seconds, default now) and ``jti`` (default random)
+        given, the same claims give the same token."""
+        ...
+
+    def derive(self, purpose: str, material: str) -> str:
+        """A secret only this server can compute from ``material`` (an HMAC under a key of the
+        server's own for ``purpose``): 43 URL-safe characters."""
+        ...
 
     def read(self, token: str) -> dict[str, Any]:
         """The verified claims; raises InvalidTokenError."""

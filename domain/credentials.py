@@ -2,12 +2,15 @@
 
 A refresh token is ``<family id>.<secret>``; the family keeps the hash of the one secret that may
 be used next. Presenting any earlier secret of the family is a replay: the whole family is
-revoked, so a stolen token dies with the one that was rotated past it.
+revoked, so a stolen token dies with the one that was rotated past it. The family also keeps the
+hash of the secret used last and when it was used, so that a client that sent it twice at once
+can be told apart for a few seconds (``application.auth.refresh``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -74,14 +77,30 @@ class RefreshFamily(Aggregate):
         self.expires_at = expires_at
         self.revoked = False
         self.revoked_reason: str | None = None
+        self.previous_secret_hash: str | None = None  # of the secret used last
+        self.rotated_at: datetime | None = None  # when it was used
 
-    def rotate(self, secret_hash: str, expires_at: datetime) -> None:
-        self._rotated(secret_hash=secret_hash, expires_at=expires_at)
+    class Rotated(Aggregate.Event):
+        """Version 2 records ``at``, when the rotation was decided (None in older events)."""
 
-    @event("Rotated")
-    def _rotated(self, secret_hash: str, expires_at: datetime) -> None:
+        class_version = 2
+        secret_hash: str
+        expires_at: datetime
+        at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["at"] = None
+
+    def rotate(self, secret_hash: str, expires_at: datetime, at: datetime) -> None:
+        self._rotated(secret_hash=secret_hash, expires_at=expires_at, at=at)
+
+    @event(Rotated)
+    def _rotated(self, secret_hash: str, expires_at: datetime, at: datetime | None) -> None:
+        self.previous_secret_hash = self.secret_hash
         self.secret_hash = secret_hash
         self.expires_at = expires_at
+        self.rotated_at = at
 
     def revoke(self, reason: str) -> None:
         if not self.revoked:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 import time
 from pathlib import Path
@@ -24,17 +27,27 @@ class JwtCodec:
         self._secret = secret
         self.access_ttl = access_ttl
 
-    def issue(self, claims: dict[str, Any]) -> str:
-        now = int(time.time())
+    def issue(
+        self, claims: dict[str, Any], *, at: float | None = None, jti: str | None = None
+    ) -> str:
+        now = int(time.time() if at is None else at)
         payload = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "iat": now,
             "exp": now + self.access_ttl,
-            "jti": secrets.token_hex(8),
+            "jti": jti or secrets.token_hex(8),
             **claims,
         }
         return jwt.encode(payload, self._secret, algorithm="HS256")
+
+    def derive(self, purpose: str, material: str) -> str:
+        """HMAC-SHA256 of ``material`` under a key derived from the JWT secret for ``purpose``
+        alone, so a value derived for one purpose says nothing about another, nor about the
+        secret."""
+        key = hmac.new(self._secret, f"taskwarden/derive/{purpose}".encode(), hashlib.sha256)
+        mac = hmac.new(key.digest(), material.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
     def read(self, token: str) -> dict[str, Any]:
         try:

@@ -43,6 +43,7 @@ async def refresh(request: Request) -> Response:
         services.codec,
         cmd.refresh_token,
         services.settings.refresh_ttl,
+        grace_seconds=services.settings.refresh_reuse_grace_seconds,
     )
     return ok(request, data)
 

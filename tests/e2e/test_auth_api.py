@@ -103,6 +103,8 @@ def test_refresh_rotates_and_the_old_refresh_token_then_fails(api):
     assert second["refresh_token"] != first["refresh_token"]
     assert second["refresh_token"].partition(".")[0] == first["refresh_token"].partition(".")[0]
     assert as_user(api, second["access_token"], "GET", ME).status_code == 200
+    third = refresh(api, second["refresh_token"])  # the old one's grace ends with this use
+    assert third.status_code == 200, third.text
     api.error(
         "POST",
         "/api/auth/refresh",
@@ -112,10 +114,23 @@ def test_refresh_rotates_and_the_old_refresh_token_then_fails(api):
     )
 
 
+def test_a_refresh_token_sent_again_at_once_gets_the_same_pair(api):
+    """TASKWARDEN_REFRESH_REUSE_GRACE_SECONDS (5): two tabs refreshing with one token."""
+    add_user(api, "ann")
+    used = login(api, "ann")["refresh_token"]
+    first, again = refresh(api, used), refresh(api, used)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json()["data"] == first.json()["data"]
+    pair = first.json()["data"]
+    assert as_user(api, pair["access_token"], "GET", ME).status_code == 200
+    assert refresh(api, pair["refresh_token"]).status_code == 200  # the session goes on
+
+
 def test_presenting_a_used_refresh_token_revokes_its_whole_family(api):
     add_user(api, "ann")
     stolen = login(api, "ann")["refresh_token"]
-    newest = refresh(api, stolen).json()["data"]["refresh_token"]
+    newer = refresh(api, stolen).json()["data"]["refresh_token"]
+    newest = refresh(api, newer).json()["data"]["refresh_token"]  # ``stolen`` is two uses back
     elsewhere = login(api, "ann")["refresh_token"]  # another session: another family
 
     replay = refresh(api, stolen)

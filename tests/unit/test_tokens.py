@@ -115,6 +115,29 @@ def test_two_tokens_for_the_same_claims_have_distinct_ids() -> None:
     assert first["jti"] != second["jti"]
 
 
+def test_a_token_issued_at_a_given_time_with_a_given_id_is_issued_again_byte_for_byte() -> None:
+    """A refresh token sent again within its grace gets the very access token of its first use."""
+    codec = JwtCodec(SECRET)
+    at = time.time() - 10
+    first = codec.issue({"sub": "user:1", "typ": "access"}, at=at, jti="0123456789abcdef")
+    assert codec.issue({"sub": "user:1", "typ": "access"}, at=at, jti="0123456789abcdef") == first
+    claims = codec.read(first)
+    assert (claims["iat"], claims["jti"]) == (int(at), "0123456789abcdef")
+
+
+def test_a_derived_secret_depends_on_the_purpose_the_material_and_the_server_secret() -> None:
+    codec = JwtCodec(SECRET)
+    derived = codec.derive("refresh-rotation", "family.secret")
+    assert derived == codec.derive("refresh-rotation", "family.secret")
+    assert len(derived) == 43 and base64.urlsafe_b64decode(derived + "=")
+    others = {
+        codec.derive("refresh-access-jti", "family.secret"),
+        codec.derive("refresh-rotation", "family.secret2"),
+        JwtCodec(b"t" * 32).derive("refresh-rotation", "family.secret"),
+    }
+    assert derived not in others and len(others) == 3
+
+
 def test_a_hand_built_token_with_the_right_secret_is_accepted() -> None:
     """The control for the attacks below: the forging helpers build valid tokens when honest."""
     assert JwtCodec(SECRET).read(signed(SECRET, HS256, valid_claims(CLAIMS)))["sub"] == "user:123"
