@@ -77,7 +77,8 @@ def stored_poison(  # noqa: PLR0913
 
 def team_of(ledger: Any, notification: Any, event: Any) -> str | None:
     """The team of a stored event, if it can be known: the event's own ``team_id``, the stored
-    record's (an event that cannot be decoded), or its aggregate's."""
+    record's (an event that cannot be decoded), or its aggregate's creating event's (one row:
+    the aggregate itself may no longer load)."""
     team = getattr(event, "team_id", None)
     if isinstance(team, str):
         return team
@@ -88,9 +89,10 @@ def team_of(ledger: Any, notification: Any, event: Any) -> str | None:
     if isinstance(state, dict) and isinstance(state.get("team_id"), str):
         return str(state["team_id"])
     try:
-        team = getattr(ledger.repository.get(notification.originator_id), "team_id", None)
-    except Exception:  # noqa: BLE001 - the aggregate cannot be loaded either: no team known
+        first = next(iter(ledger.events.get(notification.originator_id, limit=1)), None)
+    except Exception:  # noqa: BLE001 - the first event cannot be read either: no team known
         return None
+    team = getattr(first, "team_id", None)
     return team if isinstance(team, str) else None
 
 
@@ -239,9 +241,7 @@ class QuarantineService:
         def decide() -> tuple[Quarantine, int]:
             entry = self.find(ref, consumer, team)
             entry.request_retry(actor, request_id)
-            logged = _retries(self.store, entry.consumer).trigger_event(
-                quarantine_id=str(entry.id)
-            )
+            logged = _retries(self.store, entry.consumer).trigger_event(quarantine_id=str(entry.id))
             return entry, self.store.commit(entry, logged=[logged])
 
         return self.store.with_retries(decide)

@@ -41,10 +41,13 @@ from uuid import UUID
 import msgspec
 
 from application import webhook_logs
+from application.consumer_state import ConsumerState
 from application.ports import Bus
 from application.public_events import PublicEvent
+from application.quarantine import QuarantineService
 from application.store import Store
 from application.webhook_attempts import Attempts, Outbound, Outcome
+from application.webhook_poison import QueueGuard
 from application.webhook_queueing import Queueing
 from application.webhook_recorder import Recorder
 from domain.webhook import EVENT, Webhook, WebhookDelivery
@@ -86,6 +89,8 @@ class Dispatcher:
         concurrency: int = 16,
         recheck: float = 30.0,
         pause_on_error: float = 5.0,
+        state: ConsumerState | None = None,
+        quarantine: QuarantineService | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -95,23 +100,25 @@ class Dispatcher:
         self.recheck = recheck
         self.pause_on_error = pause_on_error
         self._sending = asyncio.Semaphore(concurrency)
-        self._queued_through = 0  # events up to here are queued (read ahead from the store)
         # reading ahead in the store is right only for a consumer of every public event
         takes_all = subjects == f"{getattr(bus, 'prefix', 'taskwarden')}.>"
         self._queueing = Queueing(store, read_ahead=takes_all)
         self.recorder = Recorder(attempts)
         self._lanes: dict[UUID, Lane] = {}
         self._main: asyncio.Task[None] | None = None
+        self.guard = QueueGuard(self, state or ConsumerState(consumer), quarantine)
 
     # ---- life --------------------------------------------------------------------------
 
     def start(self) -> None:
         """On the event loop that will send."""
         self._main = asyncio.create_task(self._run(), name="webhook-dispatcher")
+        self.guard.start()
 
     async def stop(self) -> None:
         """An attempt cut short is not recorded: it is made again after a restart."""
         tasks = [t for t in [self._main, *(lane.task for lane in self._lanes.values())] if t]
+        tasks += self.guard.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -133,7 +140,7 @@ class Dispatcher:
             try:
                 await self.recover()
                 async for delivery in self.bus.durable(self.consumer, self.subjects):
-                    await self.accept(delivery.event)
+                    await self.guard.take(delivery.event)  # queued, or quarantined
                     await delivery.ack()
                 return
             except asyncio.CancelledError:
@@ -144,15 +151,12 @@ class Dispatcher:
 
     # ---- queueing ------------------------------------------------------------------------
 
-    async def accept(self, event: PublicEvent) -> list[UUID]:
+    async def accept(self, event: PublicEvent, *, ahead: bool = True) -> list[UUID]:
         """Queues the event for the webhooks that want it, and with it the public events stored
         after it (up to ``LOOKAHEAD``) when this consumer takes every event: the bus hands
         events over one at a time, each waiting for the one before to be acknowledged, so the
-        store saves a transaction per event. Returns the new deliveries."""
-        if event.position <= self._queued_through:
-            return []  # queued with an earlier event, read ahead from the store
-        queued, through = await asyncio.to_thread(self._queueing.queue, event)
-        self._queued_through = max(self._queued_through, through)
+        store saves a transaction per event (``Queueing.take``). Returns the new deliveries."""
+        queued = await asyncio.to_thread(self._queueing.take, event, ahead)
         for webhook_id, key in queued:
             self._push(webhook_id, key)
         return [key for _, key in queued]

@@ -7,7 +7,9 @@ over again after a restart) finds its deliveries there and queues nothing twice.
 
 The bus hands events over one at a time, each after the one before was acknowledged; with
 ``read_ahead`` the events stored after the one handed over (up to ``LOOKAHEAD``) are queued with
-it, in the same transaction, and the dispatcher acknowledges their hand-overs without work.
+it, in the same transaction, and the dispatcher acknowledges their hand-overs without work. The
+read-ahead stops before a stored event it cannot convert: the bus hands that one over itself (or
+never, when the relay quarantined it), so none is passed over here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from application import webhook_logs
-from application.public_events import PublicEvent, TeamIndex, public_events, seed_types
+from application.public_events import PublicEvent, TeamIndex, scan, seed_types
 from application.store import Store
 from application.webhook_attempts import event_payload
 from domain.webhook import EVENT, Webhook, WebhookDelivery, delivery_id
@@ -30,16 +32,34 @@ class Queueing:
         self.store = store
         self.read_ahead = read_ahead
         self._index = TeamIndex(store.ledger.repository)
+        self._handled = 0  # the last position handed over in order
+        self._ahead: set[int] = set()  # positions queued before their hand-over
 
-    def queue(self, event: PublicEvent) -> tuple[list[tuple[UUID, UUID]], int]:
-        """Queues ``event`` (and the public events stored after it, reading ahead); returns the
-        new deliveries (webhook, delivery) in order and the last position queued."""
+    def take(self, event: PublicEvent, ahead: bool = True) -> list[tuple[UUID, UUID]]:
+        """Queues a handed-over event, reading ahead unless ``ahead`` is False; nothing if it was
+        read ahead already. One behind the last handed over (a released quarantine the relay
+        published late) is queued alone. Returns the new deliveries (webhook, delivery)."""
+        if event.position in self._ahead:
+            self._ahead = {p for p in self._ahead if p > event.position}
+            return []
+        late = event.position < self._handled
+        queued, later = self.queue(event, ahead=ahead and not late)
+        if not late:
+            self._handled = event.position
+            self._ahead = {p for p in self._ahead if p > event.position} | set(later)
+        return queued
+
+    def queue(
+        self, event: PublicEvent, *, ahead: bool = True
+    ) -> tuple[list[tuple[UUID, UUID]], list[int]]:
+        """Queues ``event`` (and, reading ahead, the public events stored after it); returns the
+        new deliveries (webhook, delivery) in order and the positions read ahead."""
         events = [event]
-        if self.read_ahead:
-            later, _ = public_events(self.store.ledger, event.position, LOOKAHEAD, self._index)
-            events += later
-        through = events[-1].position  # the bus carries public events only
-        return self.store.with_retries(lambda: self._queue(events)), through
+        if self.read_ahead and ahead:
+            found = scan(self.store.ledger, event.position, LOOKAHEAD, self._index)
+            events += found.before_failure()[0]
+        queued = self.store.with_retries(lambda: self._queue(events))
+        return queued, [e.position for e in events[1:]]
 
     def _queue(self, events: list[PublicEvent]) -> list[tuple[UUID, UUID]]:
         """One transaction: a delivery per event and webhook that wants it and has none yet."""

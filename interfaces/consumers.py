@@ -13,6 +13,8 @@ from application.quarantine import QuarantineService, stored_poison
 from application.relay import Relay
 from application.retry_requests import RetryRequests
 from infrastructure.settings import Settings
+from interfaces.ws_poison import NAME as WEBSOCKET
+from interfaces.ws_poison import SocketGuard
 from projections import runner as projection_runner
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
@@ -93,3 +95,13 @@ def build_relay(  # noqa: PLR0913
     )
     consumers.register(relay.state, log_head(ledger))
     return relay
+
+
+def socket_guard(services: Any) -> SocketGuard:
+    """The WebSocket feeds' guard of this process (consumer ``websocket``; no lag: each socket
+    reads at its client's pace)."""
+    settings = services.settings
+    guard_state = state(settings, WEBSOCKET, services.clock)
+    guard = SocketGuard(guard_state, services.quarantine, services.ledger)
+    services.consumers.register(guard.state)
+    return guard

@@ -13,9 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from application.webhook_attempts import Attempts
-from application.webhook_dispatch import Dispatcher
+from application.webhook_dispatch import CONSUMER, Dispatcher
 from domain.webhook_url import Network, parse_networks
 from infrastructure.webhook_sender import HttpSender
+from interfaces.consumers import bus_head
+from interfaces.consumers import state as consumer_state
 from interfaces.services import Services
 
 
@@ -31,12 +33,19 @@ class WebhookHost:
         self.bus = bus if bus is not None else getattr(services, "bus", None)
         self.dispatcher: Dispatcher | None = None
         self._sends = settings.webhooks_in_process
+        self._services = services
 
     def start(self) -> None:
         """On the event loop that will send; without a bus there is nothing to consume."""
         if self.bus is None or not self._sends or self.dispatcher is not None:
             return
-        self.dispatcher = Dispatcher(self.attempts.store, self.bus, self.attempts)
+        services = self._services
+        state = consumer_state(services.settings, CONSUMER, services.clock)
+        quarantine = services.quarantine
+        self.dispatcher = Dispatcher(
+            self.attempts.store, self.bus, self.attempts, state=state, quarantine=quarantine
+        )
+        services.consumers.register(state, bus_head(self.bus))
         self.dispatcher.start()
 
     async def stop(self) -> None:

@@ -27,6 +27,7 @@ from application.errors import AuthenticationError
 from application.principal import Principal
 from application.store import narrow_to_project
 from domain.values import Permission
+from interfaces.consumers import socket_guard
 from interfaces.http.identity import credential
 from interfaces.ws_filter import Locator, LockedIndex
 from interfaces.ws_messages import Auth, MessageError, decode, error, reply, who
@@ -168,10 +169,23 @@ def bearer(subprotocols: Sequence[str]) -> str | None:
 def _shared(app: Starlette) -> Shared:
     shared: Shared | None = getattr(app.state, "ws_shared", None)
     if shared is None:
-        repository = app.state.services.ledger.repository
-        shared = Shared(LockedIndex(repository), Locator(repository))
+        services = app.state.services
+        repository = services.ledger.repository
+        shared = Shared(LockedIndex(repository), Locator(repository), socket_guard(services))
         app.state.ws_shared = shared
     return shared
+
+
+def start(app: Starlette) -> None:
+    """The sessions' shared parts, and the settling of ``websocket`` retry requests (lifespan)."""
+    shared = _shared(app)
+    shared.guard.start(shared.locator, shared.index)
+
+
+async def stop(app: Starlette) -> None:
+    shared: Shared | None = getattr(app.state, "ws_shared", None)
+    if shared is not None:
+        await shared.guard.stop()
 
 
 ROUTE = WebSocketRoute("/ws/{session_id}", gateway)

@@ -13,6 +13,9 @@ saves reading it.
 Once caught up, a live event is offered on the hub's turn (``offer_now``: placed and queued for
 the socket without waiting, the common case); only an event that needs a lookup or finds the
 socket's queue full goes through the feed's own task, and the ones after it wait their turn.
+
+An event the feed cannot convert (read from the store) is handed to the guard
+(interfaces/ws_poison.py): scanned again, or quarantined and skipped; the feed goes on after it.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from application.ports import Bus
-from application.public_events import PublicEvent, TeamIndex, public_events
+from application.public_events import PublicEvent, TeamIndex, Unconverted, scan
 from interfaces.ws_hub import Hub
+from interfaces.ws_poison import SocketGuard
 
 log = logging.getLogger("taskwarden.ws")
 PAGE = 500  # stored events read per query while replaying
@@ -66,8 +70,10 @@ class Feed:
         team_id: str,
         buffer_size: int,
         max_gap: int,
+        guard: SocketGuard | None = None,
     ) -> None:
         self._hub = hub
+        self._guard = guard
         self._bus = bus
         self._ledger = ledger
         self._index = index
@@ -116,7 +122,7 @@ class Feed:
                     self._last = event.position
                     return
             except Exception:  # the feed's task offers it again, and fails there if it must
-                log.exception("offering a live event failed")
+                log.debug("offering a live event failed", exc_info=True)
             self._live = False
         self._put(event)
 
@@ -157,13 +163,33 @@ class Feed:
         """Offers the stored events after ``after`` (and before ``before``); returns the last
         position read."""
         while True:
-            events, scanned = await run_in_threadpool(
-                public_events, self._ledger, after, PAGE, self._index
-            )
+            found = await run_in_threadpool(scan, self._ledger, after, PAGE, self._index)
+            events, _ = found.before_failure()
             for event in events:
                 if before is not None and event.position >= before:
                     return after
                 await offer(event)
+            if found.failures:
+                failure = found.failures[0]
+                if before is not None and failure.position >= before:
+                    return after
+                converted = await self._unconverted(failure)
+                if converted is not None:
+                    await offer(converted)
+                after = failure.position
+                continue
+            scanned = found.last
             if scanned <= after or (before is not None and scanned >= before):
                 return after if before is not None else scanned
             after = scanned
+
+    async def _unconverted(self, failure: Unconverted) -> PublicEvent | None:
+        """The event once it converts, or None once it is quarantined (no guard: raises)."""
+        if self._guard is None:
+            raise failure.error
+        position = failure.position
+
+        async def rescan() -> Any:
+            return await run_in_threadpool(scan, self._ledger, position - 1, 1, self._index)
+
+        return await self._guard.unconverted(failure, rescan)

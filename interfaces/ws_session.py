@@ -267,12 +267,17 @@ class Session:
             self.principal.team_id,
             self.settings.ws_queue_size,
             self.settings.ws_max_replay,
+            self.shared.guard,
         )
 
         async def offer(event: PublicEvent) -> None:
-            place = await events.place(event)
-            if place is not None:
-                await self.send_text(self.shared.text(event, spec.key, place))
+            async def message() -> str | None:  # the guard skips an event that cannot be sent
+                place = await events.place(event)
+                return None if place is None else self.shared.text(event, spec.key, place)
+
+            text = await self.shared.guard.message(event, message)
+            if text is not None:
+                await self.send_text(text)
 
         def offer_now(event: PublicEvent) -> bool:
             text = self.shared.outcome(event, events)

@@ -14,6 +14,7 @@ from application.public_events import PublicEvent
 from interfaces.ws_filter import LOOKUP, Filter, Locator, Lookup, Place
 from interfaces.ws_hub import Hub
 from interfaces.ws_messages import event_message
+from interfaces.ws_poison import SocketGuard
 
 _encoder = msgspec.json.Encoder()
 
@@ -25,9 +26,10 @@ class Shared:
 
     TEXTS = 1_024  # encoded event messages remembered
 
-    def __init__(self, index: Any, locator: Locator) -> None:
+    def __init__(self, index: Any, locator: Locator, guard: SocketGuard) -> None:
         self.index = index
         self.locator = locator
+        self.guard = guard  # events a socket cannot take: skipped, quarantined once
         self.hub = Hub()
         self.connections = 0
         self.sockets_of: dict[str, int] = {}  # sockets per user or key (actor id)

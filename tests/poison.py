@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 from eventsourcing.domain import DomainEvent
@@ -132,3 +132,20 @@ def unreachable(admin_url: str, url: str) -> Iterator[None]:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE "{name}_away" RENAME TO "{name}"')
             conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def corrupt_update(ledger: Any, task_id: str) -> int:
+    """A ``Task.Updated`` whose ``changes`` is not a mapping, appended to the task's history
+    straight through the recorder: it decodes and publishes, but the task can no longer be
+    loaded, nor its listing row evolved. Its position."""
+    aggregate = ledger.repository.get(UUID(task_id))
+    event = Task.Updated(
+        originator_id=aggregate.id,
+        originator_version=aggregate.version + 1,
+        timestamp=datetime.now(UTC),
+        changes=5,
+        actor="bug",
+        request_id="",
+    )
+    ledger.recorder.insert_events([ledger.mapper.to_stored_event(event)])
+    return int(ledger.max_position())

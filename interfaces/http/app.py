@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from application.users import bootstrap_admin
 from infrastructure.settings import Settings
+from interfaces import ws as websocket
 from interfaces.execution_host import ExecutionHost
 from interfaces.http import (
     errors,
@@ -102,9 +103,11 @@ def create_app(
             relay.start()
         app.state.webhooks = WebhookHost(app.state.services)  # pings; the queue when embedded
         app.state.webhooks.start()
+        websocket.start(app)
         try:
             yield
         finally:
+            await websocket.stop(app)
             await app.state.webhooks.stop()
             await host.stop()
             await relay.stop()
