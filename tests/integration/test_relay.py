@@ -342,7 +342,7 @@ def test_taskwarden_relay_runs_until_sigterm(tmp_path):
                 time.sleep(0.1)
         finally:
             relay.send_signal(signal.SIGTERM)
-            output = relay.communicate(timeout=15)[0].decode()
+            output = relay.communicate(timeout=60)[0].decode()
         assert relay.returncode == 0, output
         assert "relaying" in output and "stopped" in output
 

@@ -636,7 +636,7 @@ def test_taskwarden_webhooks_sends_from_jetstream_until_sigterm(tmp_path, receiv
         outputs = []
         for process in processes:
             process.send_signal(signal.SIGTERM)
-            outputs.append(process.communicate(timeout=15)[0].decode())
+            outputs.append(process.communicate(timeout=60)[0].decode())
         server.stop()
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert "sending webhooks" in outputs[0] and "stopped sending webhooks" in outputs[0]
