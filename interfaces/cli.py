@@ -1,4 +1,4 @@
-"""``taskwarden``: serve, migrate, history, projections, worker, relay, webhooks."""
+"""``taskwarden``: serve, migrate, history, projections, worker, relay, webhooks, quarantine."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infrastructure.settings import Settings
+from interfaces import cli_quarantine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webhooks",
         help="send webhooks from the NATS durable consumer (run one) until SIGTERM or SIGINT",
     )
+    cli_quarantine.add(commands)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     return {
@@ -48,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": _worker,
         "relay": _relay,
         "webhooks": _webhooks,
+        "quarantine": cli_quarantine.run,
     }[args.command](settings, args)
 
 

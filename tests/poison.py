@@ -22,12 +22,13 @@ from domain.values import Actor
 class Vanished(DomainEvent):
     """What an unknown topic turns out to be once the fix (a registered topic) is deployed."""
 
-    team_id: str
+    team_id: str | None
 
 
-def unknown_topic_row(ledger: Any, team_id: str) -> tuple[int, str]:
+def unknown_topic_row(ledger: Any, team_id: str | None) -> tuple[int, str]:
     """A stored row whose topic this version does not know, written straight through the
-    recorder; its position and its topic (``fix_topic`` makes it decodable)."""
+    recorder (``team_id`` None: its record names no team); its position and its topic
+    (``fix_topic`` makes it decodable)."""
     topic = f"tests.poison:Vanished{uuid4().hex}"
     event = Vanished(
         originator_id=uuid4(), originator_version=1, timestamp=datetime.now(UTC), team_id=team_id

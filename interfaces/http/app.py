@@ -28,6 +28,7 @@ from interfaces.http import (
     routes_health,
     routes_hitl,
     routes_projects,
+    routes_quarantine,
     routes_queues,
     routes_system,
     routes_tasks,
@@ -62,6 +63,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_system.ENDPOINTS,
     *routes_workers.ENDPOINTS,
     *routes_webhooks.ENDPOINTS,
+    *routes_quarantine.ENDPOINTS,
 ]
 
 

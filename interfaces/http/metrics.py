@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -73,6 +74,27 @@ class Metrics:
             f"taskwarden_projection_lag {max(0, head - projected)}",
         ]
         return "\n".join(lines) + "\n"
+
+
+CONSUMER_GAUGES = (
+    ("position", "gauge", "Position each consumer of the log has reached."),
+    ("lag", "gauge", "Positions each consumer of the log is behind its head."),
+    ("attempts", "gauge", "Failed attempts on the event each consumer is failing on."),
+    ("quarantined", "counter", "Events each consumer quarantined since this process started."),
+)
+
+
+def consumer_metrics(statuses: list[dict[str, Any]]) -> str:
+    """Per consumer of the log (application/consumer_state.py): position, lag, attempts and the
+    quarantine counter, labelled ``consumer``."""
+    lines: list[str] = []
+    for field, kind, text in CONSUMER_GAUGES:
+        name = f"taskwarden_consumer_{field}" + ("_total" if kind == "counter" else "")
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        for status in statuses:
+            if status[field] is not None:
+                lines.append(f'{name}{{consumer="{status["name"]}"}} {int(status[field])}')
+    return "\n".join(lines) + "\n"
 
 
 class MeasureRequests:

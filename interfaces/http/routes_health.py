@@ -1,9 +1,14 @@
-"""Probes and system information: /health, /ready, /metrics, seed 000's /api/health."""
+"""Probes and system information: /health, /ready, /metrics, seed 000's /api/health.
+
+/ready also answers 503 while a consumer of the log running in this process is stuck (failing
+on one position for over TASKWARDEN_READY_STUCK_SECONDS), is quarantining an event, or is over
+TASKWARDEN_READY_MAX_LAG positions behind (docs/operations.md, "Health thresholds")."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -12,6 +17,9 @@ from infrastructure.event_store import probe
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import JSON, now, ok
 from interfaces.http.inputs import call
+from interfaces.http.metrics import consumer_metrics
+
+HEAD_WAIT = 2.0  # seconds to learn a consumer's head for its lag
 
 
 def _services(request: Request):  # type: ignore[no-untyped-def]
@@ -58,16 +66,44 @@ async def _check_bus(request: Request) -> dict[str, object]:
     return check
 
 
+async def _check_consumers(request: Request) -> dict[str, object]:
+    """Each consumer of the log this process runs, in one shape, and what is wrong with them."""
+    services = _services(request)
+    settings = services.settings
+    items, problems = [], []
+    for state, head in services.consumers:
+        if not state.running:
+            continue
+        position = await _head(head)
+        items.append(state.status(position))
+        problems += state.problems(position, settings.ready_stuck_seconds, settings.ready_max_lag)
+    status = "unhealthy" if problems else "healthy"
+    return {"status": status, "problems": problems, "consumers": items}
+
+
+async def _head(head: Any) -> int | None:
+    """The consumer's head (for its lag); None when it has none or it cannot be read now."""
+    if head is None:
+        return None
+    try:
+        async with asyncio.timeout(HEAD_WAIT):
+            return int(await head())
+    except Exception:  # noqa: BLE001 - the lag is unknown; the store check reports the outage
+        return None
+
+
 async def ready(request: Request) -> Response:
-    """Readiness: the event store, the read model and the bus answer, else 503."""
+    """Readiness: the event store, the read model and the bus answer, and no consumer of the log
+    in this process is stuck, quarantining or too far behind; else 503."""
     store = await _check_store(request)
     bus = await _check_bus(request)
-    healthy = store["status"] == "healthy" and bus["status"] == "healthy"
+    consumers = await _check_consumers(request)
+    healthy = all(c["status"] == "healthy" for c in (store, bus, consumers))
     status = 200 if healthy else 503
     return JSON(
         {
             "status": "ready" if status == 200 else "unavailable",
-            "checks": {"database": store, "bus": bus},
+            "checks": {"database": store, "bus": bus, "consumers": consumers},
         },
         status,
     )
@@ -95,7 +131,8 @@ async def api_health_detailed(request: Request) -> Response:
         "lag": max(0, int(head or 0) - services.runner.position),  # type: ignore[call-overload]
     }
     bus = await _check_bus(request)
-    healthy = store["status"] == "healthy" and bus["status"] == "healthy"
+    consumers = await _check_consumers(request)
+    healthy = all(c["status"] == "healthy" for c in (store, bus, consumers))
     data = {
         "status": "healthy" if healthy else "unhealthy",
         "uptime": _uptime(request),
@@ -103,6 +140,7 @@ async def api_health_detailed(request: Request) -> Response:
             "database": store,
             "projections": projection,
             "bus": bus,
+            "consumers": consumers,
         },
         "metrics": request.app.state.metrics.summary(),
     }
@@ -130,6 +168,8 @@ async def metrics(request: Request) -> Response:
     services = _services(request)
     head = await call(services.ledger.max_position)
     text = request.app.state.metrics.prometheus(head, services.runner.position)
+    statuses = [state.status(await _head(h)) for state, h in services.consumers]
+    text += consumer_metrics(statuses)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
@@ -153,7 +193,8 @@ ENDPOINTS = [
         "GET",
         "/ready",
         ready,
-        "Readiness: event store, read model and bus reachable (503 with the same body when not)",
+        "Readiness: event store, read model and bus reachable, no consumer of the log stuck, "
+        "quarantining or too far behind (503 with the same body when not)",
         "health",
         public=True,
         response=READINESS,
