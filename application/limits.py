@@ -19,10 +19,11 @@ The limits (docs/api.md, "Limits"):
 - the body's size is the setting ``max_body_bytes`` (413), checked by the HTTP and WebSocket
   layers before this module reads anything.
 
-Cost on the create path: a body under ``SMALL_BODY_BYTES`` with at most ``MAX_DEPTH`` brackets,
-no ``\\u0000`` escape and no 19-digit run cannot break a limit, and is only scanned by a few
-``bytes`` searches (well under a microsecond for a 200-byte body; see bench/input_limits.py).
-Anything else is decoded once more without a type and walked (about as long as the decode).
+Cost: the raw bytes are screened with ``bytes`` methods (counts, a translate, a split at the
+quotes), which settle depth and clear nearly every body of the other limits; only a body they
+cannot clear (an escaped NUL, a run of 19 digits, a string or container that may be too large)
+is decoded once more without a type and walked in Python. bench/input_limits.py measures it:
+a few microseconds on a create body, less than the decode on large ones.
 """
 
 from __future__ import annotations
@@ -43,9 +44,6 @@ MAX_ITEMS = 1_000
 MAX_STRING_CHARS = 100_000
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
-# a body this short holds no container of more than MAX_ITEMS entries (each needs a byte and a
-# comma) and no string of more than MAX_STRING_CHARS characters
-SMALL_BODY_BYTES = 2 * MAX_ITEMS
 
 TOO_LONG = "VALIDATION_VALUE_TOO_LONG"
 INVALID = "VALIDATION_INVALID_FORMAT"
@@ -65,13 +63,8 @@ class BadInputError(Exception):
 def decode(raw: bytes, kind: Any = Any) -> Any:
     """``raw`` decoded into ``kind`` once it is known to keep every limit; raises BadInputError
     (malformed JSON too), or msgspec.ValidationError when the value does not fit ``kind``."""
-    if _deeper_than_allowed(raw):
-        field = _path(_stop_when_too_deep(raw))
-        raise BadInputError(
-            INVALID, f"JSON nested deeper than {MAX_DEPTH} levels", field, max_depth=MAX_DEPTH
-        )
     try:
-        if _may_break_a_limit(raw):
+        if _screened(raw):
             document = _decoded_without_type(raw)
             _check(document)
             if kind is Any:
@@ -85,42 +78,58 @@ def decode(raw: bytes, kind: Any = Any) -> Any:
         raise refusal.error() from None
 
 
-_AT_BYTE = re.compile(r"\(byte (\d+)\)")
-# msgspec reads six bytes past a high surrogate for its pair; near the end it finds too few and
-# speaks of truncated input
-_LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
+# ---- on the raw bytes: depth exactly, the other limits as a suspicion ---------------------------
 
-
-def _malformed(raw: bytes, error: msgspec.DecodeError) -> BadInputError:
-    message = f"malformed JSON: {error}"
-    at = _AT_BYTE.search(str(error))
-    if at is not None:
-        offset = int(at.group(1))
-    elif (lone := _LONE_HIGH_SURROGATE.search(raw)) is not None:
-        offset = lone.start()
-        message = "malformed JSON: a UTF-16 surrogate escape without its pair"
-    else:
-        offset = len(raw)
-    return BadInputError(INVALID, message, _path(_stop_at(raw, offset)))
-
-
-# ---- depth, on the raw bytes -------------------------------------------------------------------
-
-_BRACKETS = bytes(range(256)).translate(
-    bytes.maketrans(b"[{]}", b"(())")
-)  # opening brackets read as "(", closing as ")"
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONGEST_INT64 = b"0" * 19  # the shortest integer outside 64 bits has 19 digits
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{},')
+_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")  # "(" opens a container, ")" closes one
 _STEPS = bytes(1 if b == ord("(") else 255 if b == ord(")") else 0 for b in range(256))
+_INNERMOST = re.compile(rb"\(,*\)")  # a container holding no container: only its commas are left
+_WIDE = re.compile(rb"\(,{%d}" % MAX_ITEMS)
 
 
-def _deeper_than_allowed(raw: bytes) -> bool:
-    """Exact for JSON; an over-estimate for malformed text, which is refused either way."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
-        return False
+def _screened(raw: bytes) -> bool:
+    """Raises BadInputError if ``raw`` is nested too deep; True when the decoded document must be
+    walked because it may break another limit. A NUL can only come escaped (a raw NUL byte is
+    malformed JSON), a string of more than MAX_STRING_CHARS characters takes more bytes than
+    that, and MAX_ITEMS entries take MAX_ITEMS - 1 commas."""
+    suspect = b"\\u0000" in raw or _LONGEST_INT64 in raw.translate(_DIGITS_AS_ZERO)
+    few_brackets = raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
+    if few_brackets and raw.count(b",") < MAX_ITEMS and len(raw) <= MAX_STRING_CHARS:
+        return suspect
+    unescaped = raw
     if b"\\" in raw:  # escapes pair from the left: \\ first, then \" no longer ends a string
-        raw = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
-    outside_strings = b"".join(raw.split(b'"')[::2])
-    brackets = outside_strings.translate(_BRACKETS, _NOT_BRACKETS)
+        unescaped = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    structure = _structure(unescaped)
+    if not few_brackets and _deeper_than_allowed(structure.replace(b",", b"")):
+        field = _path(_stop_when_too_deep(raw))
+        message = f"JSON nested deeper than {MAX_DEPTH} levels"
+        raise BadInputError(INVALID, message, field, max_depth=MAX_DEPTH)
+    return suspect or _may_hold_a_long_string(unescaped) or _wider_than_allowed(structure)
+
+
+def _structure(unescaped: bytes) -> bytes:
+    """The brackets (as "(" and ")") and commas that are not inside strings, of a text whose
+    escaped quotes and backslashes were replaced. Exact for JSON and for the part of malformed
+    text that msgspec reads before it stops."""
+    # dropping a pair of adjacent quotes keeps every other quote on its side
+    kept = unescaped.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    return b"".join(kept.split(b'"')[::2]).translate(_PARENTHESES)
+
+
+def _may_hold_a_long_string(unescaped: bytes) -> bool:
+    """A run of more than MAX_STRING_CHARS bytes covers a whole aligned block of half that."""
+    block = MAX_STRING_CHARS // 2
+    starts = range(0, len(unescaped) - block + 1, block)
+    if all(unescaped.find(b'"', start, start + block) >= 0 for start in starts):
+        return False
+    return max(map(len, unescaped.split(b'"'))) > MAX_STRING_CHARS
+
+
+def _deeper_than_allowed(brackets: bytes) -> bool:
+    """Over "(" and ")" only. Exact for JSON; an over-estimate for malformed text, which is
+    refused either way."""
     # each pass takes away the innermost pairs, one level; a few passes empty most documents
     removed = 0
     while b"()" in brackets and removed < 4:
@@ -132,17 +141,21 @@ def _deeper_than_allowed(raw: bytes) -> bool:
     return removed + deepest > MAX_DEPTH
 
 
-# ---- strings, sizes, integers, on the decoded document -----------------------------------------
+def _wider_than_allowed(structure: bytes) -> bool:
+    """Over "(", ")" and ",", nested at most MAX_DEPTH: whether a container holds more than
+    MAX_ITEMS entries. Taking away the innermost containers leaves their parents' commas."""
+    if structure.count(b",") < MAX_ITEMS:
+        return False
+    for _ in range(MAX_DEPTH + 1):
+        if _WIDE.search(structure):
+            return True
+        structure, removed = _INNERMOST.subn(b"", structure)
+        if not removed:
+            break
+    return False
 
-_LONG_NUMBER = re.compile(rb"\d{19}")  # the shortest integer outside 64 bits has 19 digits
 
-
-def _may_break_a_limit(raw: bytes) -> bool:
-    return (
-        len(raw) > SMALL_BODY_BYTES
-        or b"\\u0000" in raw  # NUL can only come escaped: a raw NUL byte is malformed JSON
-        or _LONG_NUMBER.search(raw) is not None
-    )
+# ---- the decoded document: strings, sizes, integers --------------------------------------------
 
 
 def _decoded_without_type(raw: bytes) -> Any:
@@ -176,6 +189,8 @@ def _check(value: Any) -> None:
     elif kind is dict:
         _check_size(value)
         for key, item in value.items():
+            if len(key) > MAX_STRING_CHARS:  # named by the object: too long to name itself
+                _check_text(key)
             try:
                 _check_text(key)
                 _check(item)
@@ -211,6 +226,25 @@ def _check_size(container: dict[str, Any] | list[Any]) -> None:
 
 
 # ---- where in the raw text: only when something was refused ------------------------------------
+
+_AT_BYTE = re.compile(r"\(byte (\d+)\)")
+# msgspec reads six bytes past a high surrogate for its pair; near the end it finds too few and
+# speaks of truncated input
+_LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
+
+
+def _malformed(raw: bytes, error: msgspec.DecodeError) -> BadInputError:
+    message = f"malformed JSON: {error}"
+    at = _AT_BYTE.search(str(error))
+    if at is not None:
+        offset = int(at.group(1))
+    elif (lone := _LONE_HIGH_SURROGATE.search(raw)) is not None:
+        offset = lone.start()
+        message = "malformed JSON: a UTF-16 surrogate escape without its pair"
+    else:
+        offset = len(raw)
+    return BadInputError(INVALID, message, _path(_stop_at(raw, offset)))
+
 
 _TOKEN = re.compile(
     rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}:,]|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?', re.DOTALL

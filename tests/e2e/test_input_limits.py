@@ -330,3 +330,39 @@ def test_a_websocket_message_past_a_limit_is_answered_and_the_socket_lives_on(
         expected = field or "$.timestamp" + "[0]" * (MAX_DEPTH - 1)
         assert answer["data"]["details"]["field"] == expected, answer
         assert socket.ask(type="ping")["type"] == "pong"
+
+
+# ---- the OpenAPI document ----------------------------------------------------------------------
+
+
+def test_the_openapi_document_states_the_limits_and_the_body_statuses(sqlite_api):
+    spec = sqlite_api.get("/openapi.json").json()
+    limits = spec["info"]["x-input-limits"]
+    assert (limits["max_depth"], limits["max_items"]) == (MAX_DEPTH, MAX_ITEMS)
+    assert "U+0000" in spec["info"]["description"]
+    schemas = spec["components"]["schemas"]
+    metadata = schemas["CreateTask"]["properties"]["metadata"]
+    assert metadata["maxProperties"] == MAX_ITEMS and "64 levels" in metadata["description"]
+    assert schemas["CreateTask"]["properties"]["title"]["maxLength"] == 500
+    max_tasks = schemas["ResourceLimits"]["properties"]["max_tasks"]["anyOf"][0]
+    assert max_tasks["maximum"] == INT64_MAX
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            statuses = operation["responses"].keys()
+            has_body = "requestBody" in operation
+            assert ("413" in statuses, "415" in statuses) == (has_body, has_body), (method, path)
+
+
+def test_the_openapi_document_links_created_objects_to_their_operations(sqlite_api):
+    paths = sqlite_api.get("/openapi.json").json()["paths"]
+    project = paths["/api/projects/"]["post"]["responses"]["201"]["links"]
+    assert project["GetProjects"] == {
+        "operationId": "get_api_projects_project_id",
+        "parameters": {"path.project_id": "$response.body#/data/id"},
+    }
+    assert project["PatchProjects"]["parameters"]["header.If-Match"] == "$response.header.ETag"
+    assert project["PostTasks"]["requestBody"]["project_id"] == "$response.body#/data/id"
+    task = paths["/api/tasks/"]["post"]["responses"]["201"]["links"]
+    assert {"GetTasksHistory", "PostTasksExecute", "PostTasksCancel"} <= task.keys()
+    submitted = paths["/api/tasks/submit"]["post"]["responses"]["202"]["links"]
+    assert submitted["GetTasks"]["parameters"] == {"path.task_id": "$response.body#/data/task_id"}

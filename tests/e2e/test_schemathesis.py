@@ -5,7 +5,8 @@ its schema, as an admin: no answer is a server error, and every answer conforms 
 documented status code, the documented content type and headers, a body that matches the schema).
 A second run sends no credentials (or ones generated from the security schemes): every
 non-public operation answers 401 before anything else looks at the request, and every public one
-still answers.
+still answers. A stateful run follows the document's links from created objects to the operations
+on them (interfaces/http/openapi_links.py), with the same checks.
 
 Gaps of the document that are known are listed in ``KNOWN_GAPS`` with the reason, and the check
 is left out for that operation; there are none at present.
@@ -13,6 +14,7 @@ is left out for that operation; there are none at present.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -30,6 +32,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.failures import FailureGroup
 from schemathesis.python import asgi
 
 from interfaces.http.app import ENDPOINTS, create_app
@@ -62,6 +65,16 @@ BOUNDED = settings(
     derandomize=True,
 )
 FEW = settings(BOUNDED, max_examples=5)
+# scenarios of a few steps, only generated: failures are kept, not raised, so nothing replays
+STATEFUL = settings(
+    max_examples=10,
+    stateful_step_count=6,
+    phases=[Phase.generate],
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+    derandomize=True,
+)
 
 
 def operations(endpoints: list[Endpoint]) -> list[Any]:
@@ -83,16 +96,21 @@ def api_schema(app: Any) -> Any:
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
-@pytest.fixture(scope="module")
-def admin(app: Any, api_schema: Any) -> dict[str, str]:
+def minted(app: Any, team: str) -> dict[str, str]:
+    """The Authorization header of an admin of ``team``."""
     with asgi.get_client(app) as client:
-        minted = client.post(
+        response = client.post(
             "/api/auth/token",
-            json={"team_id": "default", "role": "admin"},
+            json={"team_id": team, "role": "admin"},
             headers={"X-Admin-Key": ADMIN_KEY},
         )
-    assert minted.status_code == 201, minted.text
-    return {"Authorization": f"Bearer {minted.json()['data']['access_token']}"}
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+def admin(app: Any, api_schema: Any) -> dict[str, str]:
+    return minted(app, "default")
 
 
 def run(
@@ -144,6 +162,34 @@ def test_invalid_bodies_are_refused_in_the_envelope_never_with_a_server_error(
             assert response.json()["error"]["code"], response.text
 
     run(api_schema, endpoint, check, BOUNDED, GenerationMode.NEGATIVE)
+
+
+def test_the_stateful_phase_follows_the_links_to_the_objects_it_created(app, api_schema):
+    reached: set[tuple[str, str]] = set()  # linked operations that found their object
+    failures: list[str] = []
+    chained = api_schema.include(path_regex=r"^/api/(projects|tasks)/")
+
+    class Machine(chained.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            """Each scenario in a team of its own: drawn again, it meets the same answers."""
+            self.headers = minted(app, f"stateful-{uuid.uuid4().hex}")
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": self.headers}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            try:
+                assert response.status_code < 500, response.text
+                case.validate_response(response, checks=CHECKS, excluded_checks=NOT_RUN)
+            except (AssertionError, FailureGroup) as failure:  # kept, so that nothing replays
+                failures.append(f"{case.method} {case.formatted_path}: {failure}")
+            if response.status_code < 300 and "{" in case.path:
+                reached.add((case.method.upper(), case.path))
+
+    Machine.run(settings=STATEFUL)
+    assert not failures, failures
+    for collection in ("/api/projects/{project_id}", "/api/tasks/{task_id}"):
+        assert any(path.startswith(collection) for _, path in reached), reached
 
 
 @pytest.mark.parametrize("endpoint", operations(ENDPOINTS))
