@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -83,9 +82,7 @@ def operations(endpoints: list[Endpoint]) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    configured = msgspec.structs.replace(  # a generated min_position past the head: answer soon
-        make_settings(Path(tmp_path_factory.mktemp("schemathesis")), None), read_wait_seconds=0.5
-    )
+    configured = make_settings(Path(tmp_path_factory.mktemp("schemathesis")), None)
     migrate(configured)
     yield create_app(configured)
     asgi.shutdown_lifespans()  # schemathesis starts the app's lifespan on its first request
