@@ -28,7 +28,9 @@ import pytest
 
 from application.commands import BulkOperation
 from application.execution_reports import report
+from application.quarantine import Poison
 from application.scheduler import Claim
+from domain.quarantine import quarantine_id
 from domain.task import Task
 from domain.values import Actor, TaskStatus
 from interfaces.http.app import ENDPOINTS
@@ -132,6 +134,7 @@ class World:
     user: dict[str, Any]
     command: dict[str, Any] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)  # with the id of a delivery to it
+    quarantine: str = ""  # an entry of an event of A's that a consumer quarantined
     items: dict[str, str] = field(default_factory=dict)  # question, checkpoint, experience
     markers: set[str] = field(default_factory=set)
 
@@ -157,12 +160,14 @@ class World:
             return [self.webhook["id"]]
         if param == "delivery_id":
             return [self.webhook["delivery_id"]]
+        if param == "quarantine_id":
+            return [self.quarantine]
         raise LookupError(param)
 
     def aggregate_ids(self) -> list[str]:
         return (
             [self.project["id"], self.key["id"], self.user["id"], self.command["id"]]
-            + [self.webhook["id"], self.webhook["delivery_id"]]
+            + [self.webhook["id"], self.webhook["delivery_id"], self.quarantine]
             + [t["id"] for t in self.tasks.values()]
             + list(self.items.values())
         )
@@ -208,6 +213,16 @@ def agent_asks(api: Api, team: str, task_id: str, *messages: dict[str, Any]) -> 
         options={},
     )
     return [str(report(store, claim, m, time.time(), None)) for m in messages]
+
+
+def quarantined(api: Api, team: str, task_id: str) -> str:
+    """What a WebSocket feed records when it cannot place an event of the team's task (the
+    position of the task's creation; its id)."""
+    services = api.client.app.state.services
+    position = max(services.ledger.positions_of(UUID(task_id)).values())
+    error = RuntimeError("cannot place it")
+    services.quarantine.record(Poison.of("websocket", position, "task", team, error, 5))
+    return str(quarantine_id("websocket", position))
 
 
 def workspace(api: Api, team: str, task_id: str, files: dict[str, str]) -> None:
@@ -274,6 +289,7 @@ def build_world(api: Api, a: Team, tag: str) -> World:
     webhook = a.ok("POST", "/api/webhooks", json={**hook, "description": f"Galah{tag} alerts"})
     pinged = a.ok("POST", f"/api/webhooks/{webhook['id']}/test")
     world.webhook = {**webhook, "delivery_id": pinged["id"]}
+    world.quarantine = quarantined(api, a.team, tasks["pending"]["id"])
     me = a.ok("GET", "/api/auth/me")
     world.markers = {
         project["id"],
@@ -295,6 +311,7 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         webhook["id"],
         webhook["secret"],
         pinged["id"],
+        world.quarantine,
         f"galah{tag}",
         f"Galah{tag} alerts",
         f"Bandicoot{tag}",
@@ -391,6 +408,7 @@ def test_every_non_public_route_has_an_isolation_probe():
         params = re.findall(r"{(\w+)}", e.path)
         known = ("task_id", "slug", "project_id", "key_id", "user_id", "command_id", "execution_id")
         known += ("item_id", "checkpoint_id", "experience_id", "webhook_id", "delivery_id")
+        known += ("quarantine_id",)
         if not params or not set(params) <= set(known):
             uncovered.append(f"{e.method} {e.path}: no refs for path parameters {params}")
         name = None if e.body is None else e.body.__name__
