@@ -251,6 +251,7 @@ class Relay:
             await asyncio.to_thread(self._tracking.set, self._name, stored)
             tracked = stored
         self._position = self._recorded = tracked
+        self.state.passed(tracked)
         self._resync = False
 
     def _scan(self, after: int) -> tuple[Scan, int]:

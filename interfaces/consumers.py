@@ -41,12 +41,16 @@ def log_head(ledger: Any) -> Head:
     return head
 
 
-def bus_head(bus: Any) -> Head:
-    """The last position on the bus (a durable consumer of it: the webhook queue)."""
+def bus_head(bus: Any, consumer: ConsumerState) -> Head:
+    """The last position on the bus, for a durable consumer of it (the webhook queue); None
+    (no lag) until the consumer was handed its first event: its own position is not known
+    before."""
 
     async def head() -> int | None:
         last_position = getattr(bus, "last_position", None)
-        return None if last_position is None else await last_position()
+        if last_position is None or consumer.position == 0:
+            return None
+        return await last_position()  # type: ignore[no-any-return]
 
     return head
 

@@ -45,7 +45,7 @@ class WebhookHost:
         self.dispatcher = Dispatcher(
             self.attempts.store, self.bus, self.attempts, state=state, quarantine=quarantine
         )
-        services.consumers.register(state, bus_head(self.bus))
+        services.consumers.register(state, bus_head(self.bus, state))
         self.dispatcher.start()
 
     async def stop(self) -> None:
