@@ -88,7 +88,7 @@ class MemoryBus:
         self._stored: dict[str, tuple[int, float]] = {}  # in the store: position, loop time
         self._consumers: dict[str, asyncio.Lock] = {}
         self._published = asyncio.Event()
-        self._late: deque[tuple[int, PublicEvent]] = deque(maxlen=retain)  # (number, event)
+        self._late: deque[tuple[int, int, PublicEvent]] = deque(maxlen=retain)  # number, after
         self._late_seq = 0
         self._closed = False
 
@@ -121,7 +121,7 @@ class MemoryBus:
         if self._closed:
             raise RuntimeError("the bus is closed")
         self._late_seq += 1
-        self._late.append((self._late_seq, event))
+        self._late.append((self._late_seq, self._last, event))
         self._notify()
 
     async def last_position(self) -> int | None:
@@ -244,9 +244,9 @@ class MemoryBus:
                 continue
             published = self._published
             fresh = self._since(cursor)
-            late = [event for seq, event in self._late if seq > late_seen]
+            late = [(after, event) for seq, after, event in self._late if seq > late_seen]
             late_seen = self._late_seq
-            for event in fresh + late:
+            for event in _in_publish_order(fresh, late):
                 if subject_matches(subject_filter, subject(event, self.prefix)):
                     yield event
                 cursor = max(cursor, event.position)
@@ -262,7 +262,7 @@ class MemoryBus:
         if tries[position] >= REPLAY_ATTEMPTS:
             log.warning("durable replay passes over position %d: it cannot be converted", position)
             return position
-        await asyncio.sleep(0.1 * 2 ** tries[position])
+        await asyncio.sleep(0.05 * 2 ** tries[position])
         return position - 1
 
     def _since(self, position: int) -> list[PublicEvent]:
@@ -294,3 +294,18 @@ class MemoryBus:
             live.end()
         self._live.clear()
         self._notify()
+
+
+def _in_publish_order(
+    fresh: list[PublicEvent], late: list[tuple[int, PublicEvent]]
+) -> list[PublicEvent]:
+    """The fresh events and the late ones (each with the last position published before it)
+    in the order they were published."""
+    ordered: list[PublicEvent] = []
+    taken = 0
+    for after, event in late:
+        while taken < len(fresh) and fresh[taken].position <= after:
+            ordered.append(fresh[taken])
+            taken += 1
+        ordered.append(event)
+    return ordered + fresh[taken:]

@@ -175,3 +175,28 @@ def test_over_nats_the_rest_is_published_and_a_released_event_comes_late(
         got = run(scenario)
         assert ("team-b", "task.created") in types(got)
         assert got[-1].position == deep and [e.position for e in got].count(deep) == 1
+
+
+def test_the_in_process_bus_replays_the_store_past_an_event_it_cannot_convert(
+    tmp_path, database_url
+):
+    with world(tmp_path, database_url) as w:
+        theirs = w.project("Theirs", by=BOB)
+        position, _ = unknown_topic_row(w.ledger, "team-a")
+        w.task(theirs, "after", by=BOB)
+
+        async def scenario():
+            tracking = MemoryTracking()
+            tracking.set("bus:all", 0)  # a consumer that stopped before everything: replays
+            bus = MemoryBus(ledger=w.ledger, tracking=tracking)
+            consumer = bus.durable("all", "taskwarden.>")
+            got: list[Any] = []
+            try:
+                await collect(consumer, got, lambda g: ("team-b", "task.created") in types(g))
+            finally:
+                await bus.close()
+            return got
+
+        got = run(scenario)
+        assert types(got) == [("team-b", "project.created"), ("team-b", "task.created")]
+        assert got[0].position < position < got[1].position
