@@ -61,21 +61,43 @@ class BadInputError(Exception):
 
 
 def decode(raw: bytes, kind: Any = Any) -> Any:
-    """``raw`` decoded into ``kind`` once it is known to keep every limit; raises BadInputError
-    (malformed JSON too), or msgspec.ValidationError when the value does not fit ``kind``."""
+    """``raw`` decoded into ``kind`` (a type, or a ``msgspec.json.Decoder``) once it is known to
+    keep every limit; raises BadInputError (malformed JSON too), or msgspec.ValidationError when
+    the value does not fit ``kind``."""
     try:
         if _screened(raw):
             document = _decoded_without_type(raw)
             _check(document)
             if kind is Any:
                 return document
-        return msgspec.json.decode(raw, type=kind)
+        return _decoder(kind).decode(raw)
     except msgspec.ValidationError:  # a subclass of DecodeError: the caller's to answer
         raise
     except msgspec.DecodeError as error:
         raise _malformed(raw, error) from None
     except _Refusal as refusal:
         raise refusal.error() from None
+
+
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
+    """One decoder per type (a few dozen, named in the code): a union or a generic type passed
+    to ``msgspec.json.decode`` is analysed again on every call. A hot caller with a union passes
+    its own Decoder: hashing a union costs about a microsecond."""
+    if isinstance(kind, msgspec.json.Decoder):
+        return kind
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    return decoder
+
+
+def storable(text: str) -> str:
+    """``text`` with each U+0000 as U+FFFD: for output kept whatever it holds (an agent's, a
+    command's), which cannot be refused the way a request is."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 # ---- on the raw bytes: depth exactly, the other limits as a suspicion ---------------------------
@@ -98,15 +120,29 @@ def _screened(raw: bytes) -> bool:
     few_brackets = raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
     if few_brackets and raw.count(b",") < MAX_ITEMS and len(raw) <= MAX_STRING_CHARS:
         return suspect
-    unescaped = raw
-    if b"\\" in raw:  # escapes pair from the left: \\ first, then \" no longer ends a string
-        unescaped = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    unescaped = _unescaped(raw)
     structure = _structure(unescaped)
     if not few_brackets and _deeper_than_allowed(structure.replace(b",", b"")):
         field = _path(_stop_when_too_deep(raw))
         message = f"JSON nested deeper than {MAX_DEPTH} levels"
         raise BadInputError(INVALID, message, field, max_depth=MAX_DEPTH)
     return suspect or _may_hold_a_long_string(unescaped) or _wider_than_allowed(structure)
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether the JSON text ``raw`` nests more than MAX_DEPTH levels: for a reader that takes
+    any size (an agent's stream-json) but must not blow its stack."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    return _deeper_than_allowed(_structure(_unescaped(raw)).replace(b",", b""))
+
+
+def _unescaped(raw: bytes) -> bytes:
+    """``raw`` with escaped backslashes and quotes replaced, so that every quote left is one that
+    opens or ends a string. Escapes pair from the left: \\\\ first, then \\" ends nothing."""
+    if b"\\" not in raw:
+        return raw
+    return raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
 
 
 def _structure(unescaped: bytes) -> bytes:

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from application.limits import storable
 from domain.errors import RuleViolationError
 from domain.values import rfc3339
 
@@ -193,6 +194,7 @@ class Output:
     def _append(self, stream: str, text: str, at: datetime) -> None:
         if not text:
             return
+        text = storable(text)  # no NUL: no Postgres text column holds one
         if self._chunks:
             last_at, last_stream, parts = self._chunks[-1]
             size = sum(len(p) for p in parts)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from application import limits
 from infrastructure.agent.protocol import (
     MAX_LINE_CHARS,
     Message,
@@ -42,6 +43,8 @@ class TextAdapter:
 
 def _object(line: str) -> dict[str, Any] | None:
     if len(line) > MAX_LINE_CHARS or not line.lstrip().startswith("{"):
+        return None
+    if limits.too_deep(line.encode()):  # it would blow the stack; any size is fine
         return None
     try:
         value = msgspec.json.decode(line)

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from application.limits import storable
+
 
 class Chunk(msgspec.Struct, frozen=True, kw_only=True):
     stream: str  # "stdout", "stderr" or "system"
@@ -109,7 +111,7 @@ class OutputBatcher:
         self._raise_timer_error()
 
     def _append(self, stream: str, data: bytes) -> None:
-        text = data.decode("utf-8")
+        text = storable(data.decode("utf-8"))  # no NUL: no Postgres text column holds one
         last = self._pending[-1] if self._pending else None
         if last is not None and last.stream == stream:
             self._pending[-1] = Chunk(stream=stream, text=last.text + text, seq=last.seq)

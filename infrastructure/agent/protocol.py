@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from application import limits
+
 MAX_LINE_CHARS = 1_048_576  # a longer line is output, whatever it looks like
 SHORT = 200  # ids, names, models
 MEDIUM = 2_000  # messages, actions, reasons, URLs
@@ -121,9 +123,9 @@ _encoder = msgspec.json.Encoder()
 def decode_message(line: str, stream: Literal["stdout", "stderr"] = "stdout") -> Message:
     """One line of an agent's stdout as a protocol message, or as plain output."""
     if len(line) <= MAX_LINE_CHARS and line.lstrip().startswith("{"):
-        try:
-            message = _decoder.decode(line)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        try:  # held to the input limits first: JSON nested too deep would blow the stack
+            message = limits.decode(line.encode(), _decoder)
+        except (msgspec.ValidationError, limits.BadInputError):
             pass
         else:
             return Output(stream=stream, text=message.text) if isinstance(message, Say) else message
