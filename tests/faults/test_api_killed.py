@@ -9,6 +9,7 @@ was answered with two ids, and no position of the log was passed by a reader and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +31,18 @@ KILLS = 3
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(
     request: pytest.FixtureRequest, workdir: Path, processes: Processes
-) -> tuple[dict[str, str], Settings]:
-    """The environment of the API and the test's own settings to read the same store."""
+) -> Iterator[tuple[dict[str, str], Settings]]:
+    """The environment of the API and the test's own settings to read the same store; the
+    processes are killed before a Postgres database is dropped."""
     data = workdir / "data"
     if request.param == "sqlite":
-        return environment(str(data)), Settings(data_dir=data)
+        yield environment(str(data)), Settings(data_dir=data)
+        return
     url = request.getfixturevalue("postgres_url")
     env = environment(str(data), TASKWARDEN_DATABASE_URL=url)
     processes.run("migrate", env=env)
-    return env, Settings(data_dir=data, database_url=url)
+    yield env, Settings(data_dir=data, database_url=url)
+    processes.close()
 
 
 def test_acknowledged_writes_survive_sigkills_of_the_api_and_retried_keys_are_never_doubled(

@@ -17,59 +17,55 @@ from typing import Any
 import pytest
 
 from infrastructure.settings import Settings
-from tests.faults.api import Api, environment, wait_for
+from tests.faults.api import Api, wait_for
 from tests.faults.checks import (
     assert_each_event_delivered_once_in_order,
     assert_no_write_lost_or_doubled,
     deliveries,
 )
+from tests.faults.deployment import postgres_mode
 from tests.faults.log_tail import public_positions
 from tests.faults.private_nats import PrivateNats
-from tests.faults.processes import Processes, Service
+from tests.faults.processes import Processes
 from tests.faults.writers import Writers
-from tests.webhook_receiver import Receiver, receiving
+from tests.webhook_receiver import receiving
 
 pytestmark = pytest.mark.faults
 
-CLIENTS = 2
-PER_CLIENT = 50
+STEP = 20  # writes allowed before each kill, and again while the process is down
 HOOK = "/hook"
 SCRIPT = [{"say": "working"}, {"sleep": 3}, {"result": {"summary": "finished on a retry"}}]
 
 
 def test_relay_webhook_sender_and_worker_killed_mid_work_lose_nothing(
-    workdir: Path, processes: Processes, private_nats: PrivateNats, postgres_url: str
+    postgres_url: str, workdir: Path, processes: Processes, private_nats: PrivateNats
 ) -> None:
-    env = environment(
-        str(workdir / "data"),
-        TASKWARDEN_DATABASE_URL=postgres_url,
-        TASKWARDEN_NATS_URL=private_nats.url,
-        TASKWARDEN_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
-        TASKWARDEN_LEASE_SECONDS="2",
+    up = postgres_mode(
+        processes, workdir, postgres_url, private_nats.url, TASKWARDEN_LEASE_SECONDS="2"
     )
-    processes.run("migrate", env=env)
-    server = processes.service("api", "serve", env=env).start()
-    relay = processes.service("relay", "relay", env=env).start()
-    sender = processes.service("webhooks", "webhooks", env=env).start()
-    worker = processes.service("worker", "worker", "--count", "1", env=env).start()
-    admin = Api(lambda: server.url).mint("admin")
-    total = CLIENTS * PER_CLIENT
+    worker = processes.service("worker", "worker", "--count", "1", env=up.env).start()
+    admin = up.admin
     with receiving() as receiver:
         _, made = admin.write("/api/webhooks", {"url": receiver.url(HOOK), "events": ["*"]})
         work, _ = admin.write("/api/projects/", {"name": "Executions"})
-        project, _ = admin.write("/api/projects/", {"name": "Writes"})
         task_id = executed(admin, work["id"])
         first = worker.pid
         wait_for(lambda: running_on(admin, task_id, first), "the worker to run the agent")
-        operator = admin.mint("operator")
-        writers = Writers(operator, project["id"], clients=CLIENTS, per_client=PER_CLIENT)
+        project, _ = admin.write("/api/projects/", {"name": "Writes"})
+        writers = Writers(
+            admin.mint("operator"), project["id"], clients=2, per_client=50, allowed=0
+        )
         try:
             writers.start()
             processes.kill(worker)  # holding the execution's lease
-            for step, killed in enumerate((relay, sender), start=1):
-                kill_while_flowing(processes, killed, receiver)
-                writers.wait_acknowledged(total * step // 3)  # written while it is down
+            for killed in (up.relay, up.sender):
+                flowing = len(receiver.on(HOOK)) + 5
+                writers.allow_more(STEP)
+                wait_for(lambda n=flowing: len(receiver.on(HOOK)) >= n, "deliveries")
+                processes.kill(killed)
+                writers.wait_acknowledged(writers.allow_more(STEP))  # written while it is down
                 killed.start()
+            writers.allow(None)
             worker.start()  # its sweeper recovers the lease; it runs the retry
             wait_for(lambda: status(admin, task_id) == "completed", "the retry to finish", 120)
             writers.join()
@@ -109,11 +105,3 @@ def status(api: Api, task_id: str) -> str:
 def running_on(api: Api, task_id: str, pid: int) -> bool:
     task: dict[str, Any] = api.data("GET", f"/api/tasks/{task_id}")
     return task["status"] == "running" and f"-{pid}-" in (task["worker_id"] or "")
-
-
-def kill_while_flowing(processes: Processes, service: Service, receiver: Receiver) -> None:
-    """SIGKILL once deliveries are coming: the writers are writing, the relay publishing and
-    the sender sending."""
-    flowing = len(receiver.on(HOOK)) + 5
-    wait_for(lambda: len(receiver.on(HOOK)) >= flowing, f"deliveries before killing {service.name}")
-    processes.kill(service)

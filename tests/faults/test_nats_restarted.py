@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 from infrastructure.settings import Settings
-from tests.faults.api import Api, environment, wait_for
+from tests.faults.api import Api, wait_for
 from tests.faults.checks import (
     assert_each_event_delivered_once_in_order,
     assert_no_write_lost_or_doubled,
     deliveries,
 )
+from tests.faults.deployment import postgres_mode
 from tests.faults.log_tail import public_positions
 from tests.faults.private_nats import PrivateNats
 from tests.faults.processes import Processes
@@ -32,41 +33,33 @@ from tests.webhook_receiver import receiving
 
 pytestmark = pytest.mark.faults
 
-CLIENTS = 2
-PER_CLIENT = 60
+STEP = 20  # writes allowed before each outage, and again while NATS is down
 HOOK = "/hook"
 
 
 def test_events_reach_websocket_and_webhook_whole_and_in_order_across_nats_stops_and_kills(
-    workdir: Path, processes: Processes, private_nats: PrivateNats, postgres_url: str
+    postgres_url: str, workdir: Path, processes: Processes, private_nats: PrivateNats
 ) -> None:
-    env = environment(
-        str(workdir / "data"),
-        TASKWARDEN_DATABASE_URL=postgres_url,
-        TASKWARDEN_NATS_URL=private_nats.url,
-        TASKWARDEN_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
-    )
-    processes.run("migrate", env=env)
-    server = processes.service("api", "serve", env=env).start()
-    processes.service("relay", "relay", env=env).start()
-    processes.service("webhooks", "webhooks", env=env).start()
-    admin = Api(lambda: server.url).mint("admin")
-    total = CLIENTS * PER_CLIENT
+    up = postgres_mode(processes, workdir, postgres_url, private_nats.url)
+    admin = up.admin
     with receiving() as receiver:
         admin.write("/api/webhooks", {"url": receiver.url(HOOK), "events": ["task.*"]})
         project, since = admin.write("/api/projects/", {"name": "NATS restarted"})
-        ws = WsRecorder(lambda: server.url, admin.token, project["id"], since).start()
-        operator = admin.mint("operator")
-        writers = Writers(operator, project["id"], clients=CLIENTS, per_client=PER_CLIENT)
+        ws = WsRecorder(lambda: up.server.url, admin.token, project["id"], since).start()
+        writers = Writers(
+            admin.mint("operator"), project["id"], clients=2, per_client=60, allowed=0
+        )
         try:
             writers.start()
-            for outage, end in enumerate((private_nats.stop, private_nats.kill), start=1):
-                flowing = len(receiver.on(HOOK)) + 5
-                wait_for(lambda n=flowing: len(receiver.on(HOOK)) >= n, "webhooks flowing")
-                ws.wait(lambda got, n=len(ws.positions) + 5: len(got) >= n, "WebSocket flowing")
+            for end in (private_nats.stop, private_nats.kill):
+                hooked, heard = len(receiver.on(HOOK)) + 5, len(ws.positions) + 5
+                writers.allow_more(STEP)
+                wait_for(lambda n=hooked: len(receiver.on(HOOK)) >= n, "webhooks flowing")
+                ws.wait(lambda got, n=heard: len(got) >= n, "WebSocket flowing")
                 end()
-                writers.wait_acknowledged(total * outage // 3)  # written while NATS is down
+                writers.wait_acknowledged(writers.allow_more(STEP))  # written while NATS is down
                 private_nats.start()
+            writers.allow(None)
             writers.join()
             expected = event_positions(admin, project["id"], writers.highest_position())
             ws.wait(lambda got: set(got) >= set(expected), "every event over the WebSocket")

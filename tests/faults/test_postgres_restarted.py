@@ -25,6 +25,7 @@ pytestmark = pytest.mark.faults
 CLIENTS = 4
 PER_CLIENT = 40
 OUTAGES = 2
+STEP = 40  # writes allowed in each outage's turn; the last 30 are under way as Postgres stops
 REFUSED_PER_OUTAGE = 8  # 503s the clients must have had before Postgres comes back
 
 
@@ -39,11 +40,12 @@ def test_a_postgres_outage_under_writes_answers_503_and_loses_no_acknowledged_wr
     server = processes.service("api", "serve", env=env).start()
     admin = Api(lambda: server.url).mint("admin")
     project, _ = admin.write("/api/projects/", {"name": "Postgres restarted"})
-    writers = Writers(admin.mint("operator"), project["id"], clients=CLIENTS, per_client=PER_CLIENT)
+    operator = admin.mint("operator")
+    writers = Writers(operator, project["id"], clients=CLIENTS, per_client=PER_CLIENT, allowed=0)
     writers.start()
     try:
         for outage in range(1, OUTAGES + 1):
-            writers.wait_acknowledged(CLIENTS * PER_CLIENT * outage // (OUTAGES + 1))
+            writers.wait_acknowledged(writers.allow_more(STEP) - 30)
             private_postgres.stop()
             refused = REFUSED_PER_OUTAGE * outage
             wait_for(
@@ -51,6 +53,7 @@ def test_a_postgres_outage_under_writes_answers_503_and_loses_no_acknowledged_wr
                 f"{refused} answers 503 DATABASE_ERROR while Postgres is down",
             )
             private_postgres.start()
+        writers.allow(None)
         writers.join()
     finally:
         writers.stop()

@@ -1,10 +1,11 @@
 """Client threads that create tasks while the test breaks things, as a careful client would.
 
-Each client creates its tasks one after another, each with an ``Idempotency-Key`` of its own
-(the key is also the title). A request that gets no answer (connection refused or reset) or a 503
-is sent again, same key and body, until it is answered 201 or the deadline passes. Every answer
-is recorded per key, so the test can tell what a client was told: which keys were acknowledged,
-with which task ids, and whether anything else (a 500, a timeout) ever came back.
+Each client creates its tasks one after another, as many as the test allows so far, each with an
+``Idempotency-Key`` of its own (the key is also the title). A request that gets no answer
+(connection refused or reset) or a 503 is sent again, same key and body, until it is answered 201
+or the deadline passes. Every answer is recorded per key, so the test can tell what a client was
+told: which keys were acknowledged, with which task ids, and whether anything else (a 500, a
+timeout) ever came back.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Writers:
         per_client: int = 40,
         name: str = "w",
         deadline: float = 180.0,
+        allowed: int | None = None,
     ) -> None:
         self.api = api
         self.project_id = project_id
@@ -71,6 +73,8 @@ class Writers:
         self._deadline = time.monotonic() + deadline
         self._done = threading.Condition()
         self._acknowledged = 0
+        self._allowed = allowed  # keys the clients may begin in all (None: every one)
+        self._begun = 0
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
@@ -84,9 +88,35 @@ class Writers:
             self._threads.append(thread)
         return self
 
+    def allow(self, count: int | None) -> None:
+        """Lets the clients begin ``count`` keys in all (None: every one): the test holds writes
+        back so that some are still to come at each fault, however fast the others went."""
+        with self._done:
+            self._allowed = count
+            self._done.notify_all()
+
+    def allow_more(self, count: int) -> int:
+        """Lets the clients begin ``count`` more keys; the allowance now."""
+        with self._done:
+            self._allowed = (self._allowed or 0) + count
+            self._done.notify_all()
+            return self._allowed
+
+    def _begin(self) -> bool:
+        """Waits until one more key may begin; False once the writers are stopped."""
+        with self._done:
+            while self._allowed is not None and self._begun >= self._allowed:
+                if self._stop.is_set():
+                    return False
+                self._done.wait(0.5)
+            self._begun += 1
+            return not self._stop.is_set()
+
     def _client(self, keys: list[Key]) -> None:
         with httpx.Client() as client:
             for key in keys:
+                if not self._begin():
+                    return
                 while not self._stop.is_set() and time.monotonic() < self._deadline:
                     began = time.monotonic()
                     answer = self._attempt(client, key.key)
