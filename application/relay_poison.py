@@ -95,11 +95,12 @@ class Poisoning:
         verdict = state.failed(failed.position, failed.error, answers=answers)
         log.warning("relay: position %d failed (%d): %r", failed.position, state.attempts, failed)
         if verdict == QUARANTINE and self.quarantine is not None:
-            poison = failed.poison(relay.state.name, relay._ledger, state.attempts)
-            try:
-                await asyncio.to_thread(self.quarantine.record, poison)
+            record, ledger = self.quarantine.record, relay._ledger
+            name, attempts = relay.state.name, state.attempts
+            try:  # in a thread: the event's team may have to be read from the store
+                await asyncio.to_thread(lambda: record(failed.poison(name, ledger, attempts)))
             except Exception as error:  # noqa: BLE001 - the store failed: recorded next round
-                log.warning("relay: could not record quarantine %d: %r", poison.position, error)
+                log.warning("relay: could not record quarantine %d: %r", failed.position, error)
             else:
                 state.was_quarantined(failed.position)
                 await relay.advance(failed.position, 0)

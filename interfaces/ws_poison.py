@@ -29,6 +29,7 @@ from application.consumer_state import ConsumerState
 from application.public_events import PublicEvent, TeamIndex, Unconverted, scan
 from application.quarantine import Poison, QuarantineService, stored_poison
 from application.retry_requests import RetryRequests
+from domain.quarantine import short
 from interfaces.ws_filter import Locator
 from interfaces.ws_messages import event_message
 
@@ -81,9 +82,11 @@ class SocketGuard:
         """A stored event the feed could not convert: scanned again until it converts (its
         public event, or None if it is not public), or quarantined (None)."""
         error: BaseException = failure.error
+        poison = await run_in_threadpool(  # its team may have to be read from the store
+            stored_poison, NAME, self.ledger, failure.notification, None, error, 0
+        )
         while failure.position not in self._skipped:
-            poison = stored_poison(NAME, self.ledger, failure.notification, None, error, 0)
-            await self._failed(poison, error)
+            await self._failed(msgspec.structs.replace(poison, **_described(error)), error)
             if failure.position in self._skipped:
                 break
             try:
@@ -174,3 +177,7 @@ class SocketGuard:
             if event.position == position:
                 place = await locator.locate(event)
                 _encoder.encode(event_message(event, "check", *place))
+
+
+def _described(error: BaseException) -> dict[str, str]:
+    return {"error_type": type(error).__name__, "error": short(str(error))}
