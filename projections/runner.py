@@ -195,10 +195,9 @@ class ProjectionRunner:
         """Waits out the backoff, or quarantines the event and passes over it; returns the
         position to read after. An outage raises (``_run`` waits it out)."""
         position = failed.notification.id
-        answers = self._answers()
-        verdict = self.state.failed(position, failed.error, answers=answers)
-        if not answers:
-            raise failed.error
+        if not self._answers():
+            raise failed.error  # an outage: counted (not towards quarantine) by ``_run``
+        verdict = self.state.failed(position, failed.error, answers=True)
         log.warning("position %d failed (%d): %r", position, self.state.attempts, failed.error)
         if verdict == QUARANTINE and self._quarantine is not None:
             self._quarantine(failed.notification, failed.event, failed.error, self.state.attempts)
