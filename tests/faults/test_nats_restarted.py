@@ -4,7 +4,9 @@ creates tasks, with a WebSocket client and a webhook receiver attached.
 The deployment of README's "Postgres mode": ``serve``, ``relay`` and ``webhooks`` processes on a
 fresh Postgres database and a NATS server of the test's own (JetStream on file storage). Writes
 never depend on NATS: every one is acknowledged. The WebSocket client reconnects and resumes by
-position whenever its socket ends; the webhook receiver records every request. Afterwards each
+position whenever its socket ends (it is dropped once while NATS is dead); the webhook receiver
+records every request. The last writes are made while NATS is dead, so nothing written after it
+is back can bring the missing ones along. Afterwards each
 has every event of the writes, in log order: the WebSocket client exactly once each, the webhook
 receiver once each after dropping repeated delivery ids (at least once, docs/api.md); and the
 stream holds every public event of the log once, in order (the kill lost nothing it had stored).
@@ -29,11 +31,11 @@ from tests.faults.private_nats import PrivateNats
 from tests.faults.processes import Processes
 from tests.faults.writers import Writers
 from tests.faults.ws_recorder import WsRecorder
-from tests.webhook_receiver import receiving
+from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.faults
 
-STEP = 20  # writes allowed before each outage, and again while NATS is down
+STEP = 20  # writes let through before each outage, and again while NATS is down (80 in all)
 HOOK = "/hook"
 
 
@@ -47,19 +49,20 @@ def test_events_reach_websocket_and_webhook_whole_and_in_order_across_nats_stops
         project, since = admin.write("/api/projects/", {"name": "NATS restarted"})
         ws = WsRecorder(lambda: up.server.url, admin.token, project["id"], since).start()
         writers = Writers(
-            admin.mint("operator"), project["id"], clients=2, per_client=60, allowed=0
+            admin.mint("operator"), project["id"], clients=2, per_client=40, allowed=0
         )
         try:
             writers.start()
-            for end in (private_nats.stop, private_nats.kill):
-                hooked, heard = len(receiver.on(HOOK)) + 5, len(ws.positions) + 5
-                writers.allow_more(STEP)
-                wait_for(lambda n=hooked: len(receiver.on(HOOK)) >= n, "webhooks flowing")
-                ws.wait(lambda got, n=heard: len(got) >= n, "WebSocket flowing")
-                end()
-                writers.wait_acknowledged(writers.allow_more(STEP))  # written while NATS is down
-                private_nats.start()
-            writers.allow(None)
+            flowing(writers, receiver, ws)
+            private_nats.stop()
+            writers.wait_acknowledged(writers.allow_more(STEP))  # written while NATS is stopped
+            private_nats.start()
+            flowing(writers, receiver, ws)
+            private_nats.kill()
+            ws.drop()  # the client connects again and subscribes while NATS is down
+            wait_for(lambda: ws.sockets >= 2, "the WebSocket client to connect again")
+            writers.wait_acknowledged(writers.allow_more(STEP))  # the last writes: NATS is dead
+            private_nats.start()
             writers.join()
             expected = event_positions(admin, project["id"], writers.highest_position())
             ws.wait(lambda got: set(got) >= set(expected), "every event over the WebSocket")
@@ -79,6 +82,14 @@ def test_events_reach_websocket_and_webhook_whole_and_in_order_across_nats_stops
     assert ws.resyncs == []
     assert ws.positions == sorted(expected)  # in log order, no gap, no duplicate
     assert_each_event_delivered_once_in_order(received, expected)
+
+
+def flowing(writers: Writers, receiver: Receiver, ws: WsRecorder) -> None:
+    """Lets STEP more writes through and waits until both ends receive events again."""
+    hooked, heard = len(receiver.on(HOOK)) + 5, len(ws.positions) + 5
+    writers.allow_more(STEP)
+    wait_for(lambda: len(receiver.on(HOOK)) >= hooked, "webhooks flowing")
+    ws.wait(lambda got: len(got) >= heard, "WebSocket flowing")
 
 
 def event_positions(api: Api, project_id: str, min_position: int) -> list[int]:

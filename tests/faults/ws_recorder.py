@@ -31,6 +31,7 @@ class WsRecorder:
         self.ends: list[str] = []  # why each socket ended
         self.resyncs: list[dict[str, Any]] = []  # resync_required answers (events beyond reach)
         self._stop = threading.Event()
+        self._socket: ClientConnection | None = None
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="ws-recorder", daemon=True)
 
@@ -41,6 +42,13 @@ class WsRecorder:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+    def drop(self) -> None:
+        """Closes the socket from this side, as a client losing its network would see it end:
+        the recorder connects again and resumes from the last position it received."""
+        socket = self._socket
+        if socket is not None:
+            socket.close()
 
     def wait(self, check: Callable[[list[int]], bool], what: str, timeout: float = 120.0) -> None:
         """Returns once ``check(positions)`` holds; fails after ``timeout`` seconds."""
@@ -63,6 +71,7 @@ class WsRecorder:
                     address, subprotocols=["bearer", self._token], open_timeout=10, close_timeout=2
                 ) as ws:  # type: ignore[list-item]
                     self.sockets += 1
+                    self._socket = ws
                     self._follow(ws)
             except (OSError, TimeoutError, InvalidHandshake, WebSocketException) as ended:
                 self.ends.append(f"{type(ended).__name__}: {ended}")
