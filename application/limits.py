@@ -28,14 +28,12 @@ a few microseconds on a create body, less than the decode on large ones.
 
 from __future__ import annotations
 
-import json
 import re
-from array import array
-from collections.abc import Iterator
-from itertools import accumulate
 from typing import Any
 
 import msgspec
+
+from application import json_bytes, json_paths
 
 MAX_DEPTH = 64
 MAX_ITEMS = 1_000
@@ -104,11 +102,6 @@ def storable(text: str) -> str:
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONGEST_INT64 = b"0" * 19  # the shortest integer outside 64 bits has 19 digits
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{},')
-_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")  # "(" opens a container, ")" closes one
-_STEPS = bytes(1 if b == ord("(") else 255 if b == ord(")") else 0 for b in range(256))
-_INNERMOST = re.compile(rb"\(,*\)")  # a container holding no container: only its commas are left
-_WIDE = re.compile(rb"\(,{%d}" % MAX_ITEMS)
 
 
 def _screened(raw: bytes) -> bool:
@@ -120,13 +113,17 @@ def _screened(raw: bytes) -> bool:
     few_brackets = raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
     if few_brackets and raw.count(b",") < MAX_ITEMS and len(raw) <= MAX_STRING_CHARS:
         return suspect
-    unescaped = _unescaped(raw)
-    structure = _structure(unescaped)
-    if not few_brackets and _deeper_than_allowed(structure.replace(b",", b"")):
-        field = _path(_stop_when_too_deep(raw))
+    unescaped = json_bytes.unescaped(raw)
+    structure = json_bytes.structure(unescaped)
+    if not few_brackets and json_bytes.deeper_than(MAX_DEPTH, structure.replace(b",", b"")):
+        field = json_paths.too_deep(raw, MAX_DEPTH)
         message = f"JSON nested deeper than {MAX_DEPTH} levels"
         raise BadInputError(INVALID, message, field, max_depth=MAX_DEPTH)
-    return suspect or _may_hold_a_long_string(unescaped) or _wider_than_allowed(structure)
+    return (
+        suspect
+        or json_bytes.may_hold_a_string_longer_than(MAX_STRING_CHARS, unescaped)
+        or json_bytes.wider_than(MAX_ITEMS, structure)
+    )
 
 
 def too_deep(raw: bytes) -> bool:
@@ -134,61 +131,8 @@ def too_deep(raw: bytes) -> bool:
     any size (an agent's stream-json) but must not blow its stack."""
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return False
-    return _deeper_than_allowed(_structure(_unescaped(raw)).replace(b",", b""))
-
-
-def _unescaped(raw: bytes) -> bytes:
-    """``raw`` with escaped backslashes and quotes replaced, so that every quote left is one that
-    opens or ends a string. Escapes pair from the left: \\\\ first, then \\" ends nothing."""
-    if b"\\" not in raw:
-        return raw
-    return raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
-
-
-def _structure(unescaped: bytes) -> bytes:
-    """The brackets (as "(" and ")") and commas that are not inside strings, of a text whose
-    escaped quotes and backslashes were replaced. Exact for JSON and for the part of malformed
-    text that msgspec reads before it stops."""
-    # dropping a pair of adjacent quotes keeps every other quote on its side
-    kept = unescaped.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
-    return b"".join(kept.split(b'"')[::2]).translate(_PARENTHESES)
-
-
-def _may_hold_a_long_string(unescaped: bytes) -> bool:
-    """A run of more than MAX_STRING_CHARS bytes covers a whole aligned block of half that."""
-    block = MAX_STRING_CHARS // 2
-    starts = range(0, len(unescaped) - block + 1, block)
-    if all(unescaped.find(b'"', start, start + block) >= 0 for start in starts):
-        return False
-    return max(map(len, unescaped.split(b'"'))) > MAX_STRING_CHARS
-
-
-def _deeper_than_allowed(brackets: bytes) -> bool:
-    """Over "(" and ")" only. Exact for JSON; an over-estimate for malformed text, which is
-    refused either way."""
-    # each pass takes away the innermost pairs, one level; a few passes empty most documents
-    removed = 0
-    while b"()" in brackets and removed < 4:
-        brackets = brackets.replace(b"()", b"")
-        removed += 1
-    if not brackets:
-        return False
-    deepest = max(accumulate(array("b", brackets.translate(_STEPS))))
-    return removed + deepest > MAX_DEPTH
-
-
-def _wider_than_allowed(structure: bytes) -> bool:
-    """Over "(", ")" and ",", nested at most MAX_DEPTH: whether a container holds more than
-    MAX_ITEMS entries. Taking away the innermost containers leaves their parents' commas."""
-    if structure.count(b",") < MAX_ITEMS:
-        return False
-    for _ in range(MAX_DEPTH + 1):
-        if _WIDE.search(structure):
-            return True
-        structure, removed = _INNERMOST.subn(b"", structure)
-        if not removed:
-            break
-    return False
+    structure = json_bytes.structure(json_bytes.unescaped(raw))
+    return json_bytes.deeper_than(MAX_DEPTH, structure.replace(b",", b""))
 
 
 # ---- the decoded document: strings, sizes, integers --------------------------------------------
@@ -198,7 +142,7 @@ def _decoded_without_type(raw: bytes) -> Any:
     try:
         return msgspec.json.decode(raw)
     except msgspec.ValidationError:  # a number even a float cannot hold
-        field = _path(_stop_at_a_huge_number(raw))
+        field = json_paths.huge_number(raw)
         raise _Refusal("VALIDATION_ERROR", "a number out of range", field) from None
 
 
@@ -214,7 +158,7 @@ class _Refusal(Exception):
         self.path: list[str | int] = []
 
     def error(self) -> BadInputError:
-        field = self.at or "$" + "".join(_segment(s) for s in reversed(self.path))
+        field = self.at or json_paths.of(self.path[::-1])
         return BadInputError(self.code, self.message, field, **self.details)
 
 
@@ -261,7 +205,7 @@ def _check_size(container: dict[str, Any] | list[Any]) -> None:
         raise _Refusal(TOO_LONG, message, max_items=MAX_ITEMS)
 
 
-# ---- where in the raw text: only when something was refused ------------------------------------
+# ---- malformed text -----------------------------------------------------------------------------
 
 _AT_BYTE = re.compile(r"\(byte (\d+)\)")
 # msgspec reads six bytes past a high surrogate for its pair; near the end it finds too few and
@@ -279,86 +223,4 @@ def _malformed(raw: bytes, error: msgspec.DecodeError) -> BadInputError:
         message = "malformed JSON: a UTF-16 surrogate escape without its pair"
     else:
         offset = len(raw)
-    return BadInputError(INVALID, message, _path(_stop_at(raw, offset)))
-
-
-_TOKEN = re.compile(
-    rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}:,]|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?', re.DOTALL
-)
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class _Frame:
-    """An open array (``at`` is the index) or object (``at`` is the key, None before it)."""
-
-    def __init__(self, is_object: bool) -> None:
-        self.is_object = is_object
-        self.at: str | int | None = None if is_object else 0
-        self.expects_key = is_object
-
-
-def _walk_tokens(raw: bytes) -> Iterator[tuple[re.Match[bytes], list[_Frame]]]:
-    """Each token with the containers open before it."""
-    frames: list[_Frame] = []
-    for token in _TOKEN.finditer(raw):
-        yield token, frames
-        text = token.group()
-        top = frames[-1] if frames else None
-        if text in (b"{", b"["):
-            frames.append(_Frame(text == b"{"))
-        elif text in (b"}", b"]"):
-            if frames:
-                frames.pop()
-        elif text == b"," and top is not None:
-            if top.is_object:
-                top.at, top.expects_key = None, True
-            else:
-                top.at = int(top.at or 0) + 1
-        elif text.startswith(b'"') and top is not None and top.expects_key:
-            top.at, top.expects_key = _key(text), False
-
-
-def _key(token: bytes) -> str:
-    try:
-        return str(json.loads(token))
-    except ValueError:
-        return token[1:-1].decode(errors="replace")
-
-
-def _stop_when_too_deep(raw: bytes) -> list[_Frame]:
-    for token, frames in _walk_tokens(raw):
-        if token.group() in (b"{", b"[") and len(frames) >= MAX_DEPTH:
-            return frames
-    return []
-
-
-def _stop_at(raw: bytes, offset: int) -> list[_Frame]:
-    last: list[_Frame] = []
-    for token, frames in _walk_tokens(raw):
-        if token.end() > offset:
-            return frames
-        last = frames
-    return last
-
-
-def _stop_at_a_huge_number(raw: bytes) -> list[_Frame]:
-    for token, frames in _walk_tokens(raw):
-        text = token.group()
-        if len(text) >= 19 and text[0] in b"-0123456789":
-            try:
-                msgspec.json.decode(text)
-            except msgspec.ValidationError:
-                return frames
-    return []
-
-
-def _path(frames: list[_Frame]) -> str:
-    return "$" + "".join(_segment(f.at) for f in frames if f.at is not None)
-
-
-def _segment(at: str | int) -> str:
-    if isinstance(at, int):
-        return f"[{at}]"
-    if _NAME.fullmatch(at):
-        return f".{at}"
-    return f"[{json.dumps(at, ensure_ascii=False)}]"
+    return BadInputError(INVALID, message, json_paths.at_offset(raw, offset))

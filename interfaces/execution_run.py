@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from application.limits import storable
 from application.scheduler import Claim
 from infrastructure.agent.adapters import adapter
 from infrastructure.agent.batcher import OutputBatcher
@@ -144,8 +145,8 @@ async def run_execution(
 async def _supervise(
     claim: Claim, backend: Backend, settings: Settings, process: AgentProcess, state: RunState
 ) -> int:
-    async def flush(chunks: list[Any]) -> None:
-        await backend.output(claim, [(c.seq, c.stream, c.text) for c in chunks])
+    async def flush(chunks: list[Any]) -> None:  # no NUL: no Postgres text column holds one
+        await backend.output(claim, [(c.seq, c.stream, storable(c.text)) for c in chunks])
 
     batcher = OutputBatcher(flush, cap_bytes=settings.output_cap_bytes)
     pump = asyncio.ensure_future(_pump(claim, backend, process, batcher, state))

@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from application.limits import storable
-
 
 class Chunk(msgspec.Struct, frozen=True, kw_only=True):
     stream: str  # "stdout", "stderr" or "system"
@@ -111,7 +109,7 @@ class OutputBatcher:
         self._raise_timer_error()
 
     def _append(self, stream: str, data: bytes) -> None:
-        text = storable(data.decode("utf-8"))  # no NUL: no Postgres text column holds one
+        text = data.decode("utf-8")
         last = self._pending[-1] if self._pending else None
         if last is not None and last.stream == stream:
             self._pending[-1] = Chunk(stream=stream, text=last.text + text, seq=last.seq)

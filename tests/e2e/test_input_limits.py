@@ -13,6 +13,7 @@ import pytest
 
 from application.limits import MAX_DEPTH, MAX_ITEMS, MAX_STRING_CHARS
 from tests.e2e.conftest import ADMIN_KEY, Api, make_settings
+from tests.e2e.execution_support import execute, running_api, running_settings, wait_status
 from tests.e2e.test_remote_worker import live_server
 from tests.e2e.test_users_api import bearer, signed_in_user
 from tests.e2e.test_websocket import connected
@@ -366,3 +367,27 @@ def test_the_openapi_document_links_created_objects_to_their_operations(sqlite_a
     assert {"GetTasksHistory", "PostTasksExecute", "PostTasksCancel"} <= task.keys()
     submitted = paths["/api/tasks/submit"]["post"]["responses"]["202"]["links"]
     assert submitted["GetTasks"]["parameters"] == {"path.task_id": "$response.body#/data/task_id"}
+
+
+# ---- what an agent writes ----------------------------------------------------------------------
+
+NUL_AGENT = ["{python}", "-c", "import sys; sys.stdout.write('before\\x00after\\n')"]
+
+
+@pytest.fixture
+def running(tmp_path: Path, database_url: str | None) -> Iterator[Api]:
+    agents = tmp_path / "agents.json"
+    agents.write_text(json.dumps({"nul": {"argv": NUL_AGENT, "adapter": "text"}}))
+    settings = running_settings(tmp_path, database_url, agents_file=agents)
+    yield from running_api(settings)
+
+
+def test_nul_in_an_agents_output_is_stored_as_u_fffd_on_every_store(running):
+    project = running.project()
+    task = running.task(project["id"])
+    execute(running, task["id"], agent="nul")
+    wait_status(running, task["id"], "completed")
+    services = running.client.app.state.services
+    assert services.runner.wait_for(services.ledger.max_position(), 30.0)  # nothing stuck
+    rows = services.read_model.output("default", task["id"], 0, 100)
+    assert "before\ufffdafter\n" in "".join(r.text for r in rows)

@@ -1,14 +1,12 @@
 """What an agent or a command writes is held to the input limits where it becomes an event: a line
-nested too deep is output, never a crash; U+0000 never reaches a stored text."""
+nested too deep is output, never a crash; U+0000 never reaches a stored text (an agent's output:
+tests/e2e/test_input_limits.py)."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 
 from infrastructure.agent.adapters import adapter
-from infrastructure.agent.batcher import Chunk, OutputBatcher
 from infrastructure.agent.protocol import Output, Progress, decode_message
 from infrastructure.command_runner import Output as CommandOutput
 
@@ -31,21 +29,6 @@ def test_a_protocol_message_with_nul_in_a_field_is_plain_output():
 def test_a_stream_json_line_nested_too_deep_does_not_stop_the_adapter(name):
     messages = adapter(name).parse(DEEP)
     assert all(isinstance(m, Output) for m in messages)
-
-
-def test_nul_in_an_agents_output_is_stored_as_the_replacement_character():
-    batches: list[list[Chunk]] = []
-
-    async def sink(batch: list[Chunk]) -> None:
-        batches.append(batch)
-
-    async def scenario() -> None:
-        batcher = OutputBatcher(sink)
-        await batcher.add("stdout", "a\x00b")
-        await batcher.close()
-
-    asyncio.run(scenario())
-    assert [chunk.text for batch in batches for chunk in batch] == ["a\ufffdb"]
 
 
 def test_nul_in_a_commands_output_is_stored_as_the_replacement_character():
