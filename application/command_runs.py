@@ -57,7 +57,7 @@ def run_log(store: Store, team_id: str) -> EventSourcedLog[CommandRunLogged]:
 # ---- handlers -------------------------------------------------------------------------------
 
 
-def record_started(  # noqa: PLR0913
+def record_started(
     store: Store,
     by: Actor,
     *,
@@ -88,7 +88,7 @@ def record_started(  # noqa: PLR0913
     return store.with_retries(decide)
 
 
-def record_finished(  # noqa: PLR0913
+def record_finished(
     store: Store,
     run: CommandRun,
     status: CommandStatus,

@@ -46,7 +46,7 @@ class Poison(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int
 
     @classmethod
-    def of(  # noqa: PLR0913
+    def of(
         cls,
         consumer: str,
         position: int,
@@ -66,7 +66,7 @@ class Poison(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def stored_poison(  # noqa: PLR0913
+def stored_poison(
     consumer: str, ledger: Any, notification: Any, event: Any, error: BaseException, attempts: int
 ) -> Poison:
     """The poison of a consumer that reads the store: its position and topic from the stored
@@ -228,7 +228,7 @@ class QuarantineService:
 
     # ---- retrying ------------------------------------------------------------------------
 
-    def request_retry(  # noqa: PLR0913
+    def request_retry(
         self,
         ref: str,
         actor: str,

@@ -151,7 +151,7 @@ def list_users(
     }
 
 
-def update_user(  # noqa: PLR0913
+def update_user(
     store: Store,
     hasher: PasswordHasher,
     ref: str,

@@ -78,7 +78,7 @@ class Lane:
 
 
 class Dispatcher:
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         store: Store,
         bus: Bus,

@@ -187,7 +187,7 @@ def get_webhook(store: Store, ref: str, team_id: str) -> dict[str, Any]:
     return webhook_data(load_webhook(store, ref, team_id))
 
 
-def update_webhook(  # noqa: PLR0913
+def update_webhook(
     store: Store,
     ref: str,
     cmd: UpdateWebhook,

@@ -26,12 +26,12 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from application.committer import Committer  # noqa: E402
-from application.ledger import Ledger  # noqa: E402
-from bench.common import DEFAULT_POSTGRES, machine, scratch_database, table  # noqa: E402
-from domain.task import Task  # noqa: E402
-from infrastructure.event_store import ledger_env  # noqa: E402
-from infrastructure.settings import Settings  # noqa: E402
+from application.committer import Committer
+from application.ledger import Ledger
+from bench.common import DEFAULT_POSTGRES, machine, scratch_database, table
+from domain.task import Task
+from infrastructure.event_store import ledger_env
+from infrastructure.settings import Settings
 
 Row = tuple[Any, int, str, bytes]
 

@@ -40,8 +40,8 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from application.commands import CreateTask  # noqa: E402
-from bench.common import (  # noqa: E402
+from application.commands import CreateTask
+from bench.common import (
     DEFAULT_POSTGRES,
     KeepAliveConnection,
     machine,
@@ -51,7 +51,7 @@ from bench.common import (  # noqa: E402
     server_in_thread,
     table,
 )
-from infrastructure.settings import Settings  # noqa: E402
+from infrastructure.settings import Settings
 
 TARGET_P99_MS = 50.0
 TARGET_CLIENTS = 16

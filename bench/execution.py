@@ -55,20 +55,20 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from application.commands import CancelTask, CreateProject, CreateTask, ExecuteTask  # noqa: E402
-from application.executions import cancel_task, execute_task  # noqa: E402
-from application.projects import create_project  # noqa: E402
-from application.tasks import create_task  # noqa: E402
-from bench.common import DEFAULT_POSTGRES, machine, percentile, scratch_database, table  # noqa: E402
-from domain.task import Task  # noqa: E402
-from domain.values import Actor  # noqa: E402
-from infrastructure.agent.adapters import adapter  # noqa: E402
-from infrastructure.agent.process import AgentProcess  # noqa: E402
-from infrastructure.agent.protocol import Output, Say  # noqa: E402
-from infrastructure.settings import Settings  # noqa: E402
-from interfaces.execution_host import ExecutionHost  # noqa: E402
-from interfaces.execution_run import POLL_RUNNING  # noqa: E402
-from interfaces.services import Services, build, migrate  # noqa: E402
+from application.commands import CancelTask, CreateProject, CreateTask, ExecuteTask
+from application.executions import cancel_task, execute_task
+from application.projects import create_project
+from application.tasks import create_task
+from bench.common import DEFAULT_POSTGRES, machine, percentile, scratch_database, table
+from domain.task import Task
+from domain.values import Actor
+from infrastructure.agent.adapters import adapter
+from infrastructure.agent.process import AgentProcess
+from infrastructure.agent.protocol import Output, Say
+from infrastructure.settings import Settings
+from interfaces.execution_host import ExecutionHost
+from interfaces.execution_run import POLL_RUNNING
+from interfaces.services import Services, build, migrate
 
 T = TypeVar("T")
 
@@ -342,7 +342,7 @@ def cancel_to_exit(settings: Settings, project_id: str, args: argparse.Namespace
     total = min(args.warmup, 2) + args.cancels
     task_ids = new_tasks(settings, project_id, LONG, total)
     samples: list[float] = []
-    phases = random.Random(4)  # noqa: S311 - a reproducible spread, not security
+    phases = random.Random(4)  # a reproducible spread, not security
     with engine(settings, 2) as running:
         for i, task_id in enumerate(task_ids):
             execute_task(running.store, task_id, ExecuteTask(), BY)

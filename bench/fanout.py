@@ -65,10 +65,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import DEFAULT_POSTGRES, machine, table  # noqa: E402
-from bench.fanout_webhooks import HOOK_HEADERS, hook_verdict, run_webhooks  # noqa: E402
-from bench.fanout_ws import DEFAULT_NATS, WS_HEADERS, run_websocket, ws_verdict  # noqa: E402
-from interfaces.http.server import WEBSOCKET_IMPLEMENTATION  # noqa: E402
+from bench.common import DEFAULT_POSTGRES, machine, table
+from bench.fanout_webhooks import HOOK_HEADERS, hook_verdict, run_webhooks
+from bench.fanout_ws import DEFAULT_NATS, WS_HEADERS, run_websocket, ws_verdict
+from interfaces.http.server import WEBSOCKET_IMPLEMENTATION
 
 
 def _ints(text: str) -> list[int]:

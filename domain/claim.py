@@ -63,7 +63,7 @@ class IdempotencyRecord(Aggregate):
         return claim_id(team_id, f"idem:{scope}", key)
 
     @event("Recorded")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         team_id: str,
         scope: str,

@@ -47,7 +47,7 @@ def _now() -> datetime:
 
 class CommandRun(Aggregate):
     @event("Started")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,
@@ -112,7 +112,7 @@ class CommandRun(Aggregate):
         self.cancel_requested = True
         self.cancelled_at = at
 
-    def finish(  # noqa: PLR0913
+    def finish(
         self,
         status: CommandStatus,
         exit_code: int | None,
@@ -140,7 +140,7 @@ class CommandRun(Aggregate):
         )
 
     @event("Finished")
-    def _finished(  # noqa: PLR0913
+    def _finished(
         self,
         status: str,
         exit_code: int | None,

@@ -21,7 +21,7 @@ class ApiKey(Aggregate):
     """A ``tw_`` key for programs: scoped to a team and a role, optionally to one project."""
 
     @event("Created")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,

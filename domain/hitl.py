@@ -50,7 +50,7 @@ class Question(HitlItem):
     """The agent waits for an answer; the task waits in ``needs_input``."""
 
     @event("Asked")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,
@@ -95,7 +95,7 @@ class Checkpoint(HitlItem):
     """The agent waits for approval of an action; the task waits in ``awaiting_approval``."""
 
     @event("Requested")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,
@@ -152,7 +152,7 @@ class Experience(HitlItem):
     """A lesson the agent proposes for the team's memory (seed 001); nothing waits on it."""
 
     @event("Proposed")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,

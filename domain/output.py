@@ -21,7 +21,7 @@ def chunk_id(execution_id: str, seq: int) -> UUID:
 
 class OutputChunk(Aggregate):
     @staticmethod
-    def create_id(  # noqa: PLR0913
+    def create_id(
         team_id: str,
         project_id: str,
         task_id: str,
@@ -33,7 +33,7 @@ class OutputChunk(Aggregate):
         return chunk_id(execution_id, seq)
 
     @event("Written")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         team_id: str,
         project_id: str,

@@ -14,7 +14,7 @@ UPDATABLE = frozenset({"name", "description", "settings", "resource_limits"})
 
 class Project(Aggregate):
     @event("Created")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,

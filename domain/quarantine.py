@@ -46,7 +46,7 @@ class Quarantine(Aggregate):
         return quarantine_id(consumer, position)
 
     @event("Recorded")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         consumer: str,

@@ -29,7 +29,7 @@ class System(Aggregate):
         self.team_id = team_id
         self.notices = 0
 
-    def announce_maintenance(  # noqa: PLR0913
+    def announce_maintenance(
         self,
         message: str,
         starts_at: datetime | None,
@@ -46,7 +46,7 @@ class System(Aggregate):
         )
 
     @event("Maintenance")
-    def _maintenance(  # noqa: PLR0913
+    def _maintenance(
         self,
         message: str,
         starts_at: datetime | None,

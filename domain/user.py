@@ -19,7 +19,7 @@ class SelfLockoutError(RuleViolationError):
 
 class User(Aggregate):
     @event("Created")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,

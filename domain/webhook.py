@@ -62,7 +62,7 @@ class Webhook(Aggregate):
     """Where a team's events are POSTed, which of them, and the secret that signs them."""
 
     @event("Created")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,
@@ -221,7 +221,7 @@ class WebhookDelivery(Aggregate):
         return delivery_id(webhook_id, key)
 
     @event("Queued")
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         *,
         team_id: str,
@@ -250,7 +250,7 @@ class WebhookDelivery(Aggregate):
     def finished(self) -> bool:
         return self.status != PENDING
 
-    def record_attempt(  # noqa: PLR0913
+    def record_attempt(
         self,
         *,
         at: datetime,

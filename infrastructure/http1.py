@@ -135,7 +135,7 @@ class Pool:
         self._opener = opener
         self._idle: OrderedDict[Target, list[_Connection]] = OrderedDict()
 
-    async def post(  # noqa: PLR0913
+    async def post(
         self,
         target: Target,
         tls: ssl.SSLContext | None,
@@ -158,7 +158,7 @@ class Pool:
         fresh = _Connection(reader, writer)
         return await self._exchange(target, fresh, path, headers, body, limit)
 
-    async def _exchange(  # noqa: PLR0913
+    async def _exchange(
         self,
         target: Target,
         connection: _Connection,

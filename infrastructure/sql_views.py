@@ -226,7 +226,7 @@ class SqlReadModel(QuarantineWrites, SqlExecutionViews):
         collate = self.collate if text else ""
         return f"{column}{collate} {direction}, id {direction}"
 
-    def _page(  # noqa: PLR0913
+    def _page(
         self,
         table: str,
         where: str,

@@ -73,7 +73,7 @@ def load_secret(configured: str | None, data_dir: Path) -> bytes:
         data_dir.mkdir(parents=True, exist_ok=True)
         fresh = secrets.token_urlsafe(48)
         try:
-            with open(path, "x", encoding="ascii") as file:  # noqa: PTH123 - exclusive create
+            with open(path, "x", encoding="ascii") as file:  # exclusive create
                 file.write(fresh)
             path.chmod(0o600)
         except FileExistsError:

@@ -55,7 +55,7 @@ def bus_head(bus: Any, consumer: ConsumerState) -> Head:
     return head
 
 
-def build_runner(  # noqa: PLR0913
+def build_runner(
     settings: Settings,
     ledger: Any,
     read_model: ReadModel,
@@ -80,7 +80,7 @@ def build_runner(  # noqa: PLR0913
     return runner
 
 
-def build_relay(  # noqa: PLR0913
+def build_relay(
     settings: Settings,
     ledger: Any,
     bus: Any,

@@ -241,7 +241,7 @@ def _reply(reply: dict[str, Any], agent_id: str | None) -> Answer | Decision:
     )
 
 
-async def _outcome(  # noqa: PLR0913
+async def _outcome(
     claim: Claim,
     settings: Settings,
     workspace: Workspace,

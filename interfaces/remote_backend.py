@@ -49,7 +49,7 @@ class RemoteLeaseLostError(RemoteError):
 
 
 class RemoteBackend:
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         base_url: str,
         credential: str,
@@ -203,7 +203,7 @@ class RemoteBackend:
                 else:
                     return _data(response, repeated)
             await asyncio.sleep(self._backoff(attempt))
-        raise AssertionError("unreachable")  # noqa: S101 - the last attempt returns or raises
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(MAX_PAUSE_SECONDS, self._pause * 2**attempt)

@@ -81,11 +81,11 @@ class WorkerPool:
         self._tasks = []
 
     async def _work(self, worker_id: str) -> None:
-        assert self._wake is not None  # noqa: S101 - set by start()
+        assert self._wake is not None  # set by start()
         while True:
             try:
                 claim = await self._backend.claim(worker_id)
-            except Exception:  # noqa: BLE001 - the store may be down: wait and try again
+            except Exception:  # the store may be down: wait and try again
                 log.exception("worker %s: claiming failed", worker_id)
                 claim = None
             if claim is None:
@@ -102,7 +102,7 @@ class WorkerPool:
             except asyncio.CancelledError:  # stopping: the agent is gone, its end is recorded
                 await asyncio.shield(self._stopped(claim))
                 raise
-            except Exception:  # noqa: BLE001 - a bug in one run must not kill the worker
+            except Exception:  # a bug in one run must not kill the worker
                 log.exception("worker %s: execution %s crashed", worker_id, claim.execution_id)
             finally:
                 self.busy -= 1
@@ -144,6 +144,6 @@ class Sweeper:
         while True:
             try:
                 await run_in_threadpool(self.sweep_once)
-            except Exception:  # noqa: BLE001 - logged; try again next time
+            except Exception:  # logged; try again next time
                 log.exception("sweep failed")
             await asyncio.sleep(SWEEP_SECONDS)

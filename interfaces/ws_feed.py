@@ -61,7 +61,7 @@ class Feed:
     FeedEndedError if the bus ends, GapTooLargeError if it missed more than ``max_gap``
     positions. It is the hub's listener."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         hub: Hub,
         bus: Bus,

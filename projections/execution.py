@@ -50,7 +50,7 @@ class QueueContext(msgspec.Struct, frozen=True, kw_only=True):
 QueueHandler = Callable[[QueueRow | None, Any, QueueContext], QueueRow | None]
 
 
-def _queued_row(  # noqa: PLR0913
+def _queued_row(
     task: TaskRow,
     execution_id: str,
     attempt: int,

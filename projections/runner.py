@@ -42,7 +42,7 @@ class EventFailedError(Exception):
 
 
 class ProjectionRunner:
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         ledger: Any,
         read_model: ReadModel,
@@ -149,7 +149,7 @@ class ProjectionRunner:
         for listener in self._listeners:
             try:
                 listener(position)
-            except Exception:  # noqa: BLE001 - a listener must not stop the views
+            except Exception:  # a listener must not stop the views
                 log.exception("projection listener failed")
 
     # ---- an event at fault ---------------------------------------------------------------

@@ -73,7 +73,7 @@ class NatsServer:
     def start(self, wait: float = 60.0) -> None:
         address = ["-a", "127.0.0.1", "-p", str(self.port)]
         argv = [binary(), "-js", *address, "-sd", str(self.store_dir)]
-        self._process = subprocess.Popen(  # noqa: S603 - our own argv
+        self._process = subprocess.Popen(  # our own argv
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + wait

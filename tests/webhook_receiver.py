@@ -83,7 +83,7 @@ def _handler(receiver_box: list[Receiver]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # connections are kept alive between requests
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:  # http.server's name
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             peer = (str(self.client_address[0]), int(self.client_address[1]))

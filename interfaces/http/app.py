@@ -72,7 +72,7 @@ async def _bootstrap_admin(services: Services) -> None:
     password = services.settings.admin_password
     generated = await run_in_threadpool(bootstrap_admin, services.store, services.hasher, password)
     if generated:
-        print(  # noqa: T201 - shown once, on purpose, to whoever started the server
+        print(  # shown once, on purpose, to whoever started the server
             f"created user admin (team default) with password: {generated}", flush=True
         )
 

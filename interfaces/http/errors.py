@@ -118,7 +118,7 @@ HTTP_CODES = {
 }
 
 
-def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:  # noqa: PLR0911
+def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:
     """(status, code, message, details) for any failure; used by routes and by bulk items."""
     if isinstance(error, BadRequestError):
         return error.status, error.code, error.message, error.details

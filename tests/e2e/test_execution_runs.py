@@ -184,8 +184,8 @@ def test_output_keeps_its_order_and_stops_at_the_cap_with_one_marker(capped_api)
 def git(cwd: Path, *args: str) -> None:
     import subprocess  # noqa: PLC0415
 
-    subprocess.run(  # noqa: S603 - a fixed git argv in a test
-        ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],  # noqa: S607
+    subprocess.run(  # a fixed git argv in a test
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],
         cwd=cwd,
         check=True,
         capture_output=True,

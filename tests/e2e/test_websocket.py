@@ -270,7 +270,7 @@ def test_a_role_that_may_not_read_is_refused_with_4403(api):
 def test_a_page_of_another_origin_is_refused_before_the_handshake(settings):
     allowed = "https://app.example.com"
     with serving(ws_settings(settings, ws_allowed_origins=(allowed,))) as api:
-        with pytest.raises(WebSocketDisconnect) as refused:  # noqa: SIM117
+        with pytest.raises(WebSocketDisconnect) as refused:
             with api.client.websocket_connect(WS, headers={"origin": "https://evil.example"}):
                 pass
         assert refused.value.code == 4403

@@ -62,7 +62,7 @@ class PrivatePostgres:
         self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop")
 
     def running(self) -> bool:
-        status = subprocess.run(  # noqa: S603 - our own argv
+        status = subprocess.run(  # our own argv
             [str(_binaries() / "pg_ctl"), "-D", str(self.pgdata), "status"],
             capture_output=True,
             timeout=30,
@@ -83,7 +83,7 @@ class PrivatePostgres:
         return {"user": self._user, "group": self._user, "extra_groups": []}
 
     def _run(self, program: str, *args: str) -> None:
-        done = subprocess.run(  # noqa: S603 - our own argv
+        done = subprocess.run(  # our own argv
             [str(_binaries() / program), *args],
             capture_output=True,
             text=True,
@@ -100,7 +100,7 @@ def _ensure_user(user: str) -> None:
     try:
         pwd.getpwnam(user)
     except KeyError:
-        subprocess.run(["useradd", "-s", "/bin/false", user], check=True, timeout=30)  # noqa: S603, S607
+        subprocess.run(["useradd", "-s", "/bin/false", user], check=True, timeout=30)
 
 
 def _traversable(path: Path) -> None:

@@ -63,7 +63,7 @@ class Service:
         self.starts += 1
         self.log_paths.append(log)
         with log.open("wb") as handle:
-            self.process = subprocess.Popen(  # noqa: S603 - our own argv
+            self.process = subprocess.Popen(  # our own argv
                 argv, env=self.env, stdout=handle, stderr=subprocess.STDOUT
             )
         self._wait_ready(log, time.monotonic() + timeout)
@@ -138,7 +138,7 @@ class Processes:
 
     def run(self, *args: str, env: dict[str, str], timeout: float = 120.0) -> str:
         """A command that ends by itself (``migrate``): its output; fails unless it exits 0."""
-        done = subprocess.run(  # noqa: S603 - our own argv
+        done = subprocess.run(  # our own argv
             [str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
         assert done.returncode == 0, f"taskwarden {' '.join(args)}: {done.stdout}{done.stderr}"

@@ -331,7 +331,7 @@ def test_taskwarden_relay_runs_until_sigterm(tmp_path):
             write(w, 2)
             head = w.ledger.max_position()
             last = published(w)[-1]
-        relay = subprocess.Popen(  # noqa: S603
+        relay = subprocess.Popen(
             [*cli, "relay"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:

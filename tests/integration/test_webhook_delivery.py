@@ -614,7 +614,7 @@ def test_taskwarden_webhooks_sends_from_jetstream_until_sigterm(tmp_path, receiv
         created = hook(store, receiver.url("/cli"), "project.*")
         for command in ("webhooks", "relay"):
             processes.append(
-                subprocess.Popen(  # noqa: S603
+                subprocess.Popen(
                     [*cli, command],
                     env=env,
                     cwd=ROOT,

@@ -125,7 +125,7 @@ def queue_in_order(committer: Committer, event_lists: list[list[Any]]) -> list[C
         caller.start()
         callers.append(caller)
         # the committer's queue is the only way to know a caller is waiting, not yet saved
-        eventually(lambda n=number: committer._queue.qsize() == n)  # noqa: SLF001
+        eventually(lambda n=number: committer._queue.qsize() == n)
     return callers
 
 

@@ -40,7 +40,7 @@ REFUSED = {
     "fd12:3456::1": "unique-local",
     "224.0.0.1": "multicast",
     "ff02::1": "multicast",
-    "0.0.0.0": "unspecified",  # noqa: S104 - refused, not bound
+    "0.0.0.0": "unspecified",  # refused, not bound
     "0.1.2.3": "this network",
     "::": "unspecified",
     "240.0.0.1": "reserved",
