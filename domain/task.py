@@ -1,17 +1,21 @@
 """The Task aggregate: what to do, where, and the status machine that governs it.
 
 Public methods decide (check rules, compute values, may raise); the private ``@event`` methods
-only assign, because replay runs them again.
+declare the events and their fields. What an event does to the task is defined once, in
+``domain.task_state``: every event, live or replayed, is folded into the aggregate's ``state`` by
+``evolve``, and the task projection folds the same events through the same function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import task_state as fold
 from domain.errors import (
     DeletedError,
     DependencyCycleError,
@@ -20,6 +24,7 @@ from domain.errors import (
     RuleViolationError,
     TaskAlreadyRunningError,
 )
+from domain.task_state import NO_USAGE, TaskState
 from domain.values import (
     ACTIVE,
     FINISHED_UNSUCCESSFULLY,
@@ -35,14 +40,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-NO_USAGE = {
-    "input_tokens": 0,
-    "output_tokens": 0,
-    "cache_read_tokens": 0,
-    "cache_creation_tokens": 0,
-    "cost_usd": 0.0,
-    "models": [],
-}
+__all__ = ["NO_USAGE", "UPDATABLE", "Task", "TaskState", "evolve"]
 
 
 # Fields a plain update may change; anything else has its own command.
@@ -64,6 +62,15 @@ UPDATABLE = frozenset(
 
 class Task(Aggregate):
     """A unit of agent work inside a project."""
+
+    state: TaskState
+
+    class Event(Aggregate.Event):
+        """Every task event, live or replayed, evolves the task's state through ``evolve``
+        (the library calls ``apply`` after the ``@event`` method, whose body is empty)."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.state = evolve(getattr(aggregate, "state", None), self)
 
     @event("Created")
     def __init__(  # noqa: PLR0913
@@ -88,41 +95,149 @@ class Task(Aggregate):
         actor: str,
         request_id: str,
     ) -> None:
-        self.team_id = team_id
-        self.project_id = project_id
-        self.title = title
-        self.description = description
-        self.priority = priority
-        self.tags = list(tags)
-        self.metadata = dict(metadata)
-        self.assigned_to = assigned_to
-        self.estimated_duration = estimated_duration
-        self.slug = slug
-        self.dependencies = list(dependencies)
-        self.repository_url = repository_url
-        self.base_branch = base_branch
-        self.ticket_id = ticket_id
-        self.ticket_summary = ticket_summary
-        self.test_command = test_command
-        self.created_by = actor
-        self.status = TaskStatus.PENDING.value
-        self.progress_percentage = 0
-        self.deleted = False
-        self.deleted_reason: str | None = None
-        self.attempt = 0
-        self.execution_id: str | None = None
-        self.execution_options: dict[str, Any] = {}
-        self.cancel_requested = False
-        self.started_at: Any = None
-        self.completed_at: Any = None
-        self.result: dict[str, Any] | None = None
-        self.last_reason: str | None = None
-        self.approved = False
-        self.worker_id: str | None = None  # holds the current execution's lease
-        self.lease_until: datetime | None = None
-        self.waiting_on: str | None = None  # the question or checkpoint the agent waits for
-        self.phases: list[dict[str, Any]] = []
-        self.usage: dict[str, Any] = {**NO_USAGE, "models": []}
+        ...
+
+    # ---- reading the state -----------------------------------------------------------------
+
+    @property
+    def team_id(self) -> str:
+        return self.state.team_id
+
+    @property
+    def project_id(self) -> str:
+        return self.state.project_id
+
+    @property
+    def title(self) -> str:
+        return self.state.title
+
+    @property
+    def description(self) -> str:
+        return self.state.description
+
+    @property
+    def priority(self) -> int:
+        return self.state.priority
+
+    @property
+    def tags(self) -> list[str]:
+        return self.state.tags
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.state.metadata
+
+    @property
+    def assigned_to(self) -> str | None:
+        return self.state.assigned_to
+
+    @property
+    def estimated_duration(self) -> float | None:
+        return self.state.estimated_duration
+
+    @property
+    def slug(self) -> str | None:
+        return self.state.slug
+
+    @property
+    def dependencies(self) -> list[str]:
+        return self.state.dependencies
+
+    @property
+    def repository_url(self) -> str | None:
+        return self.state.repository_url
+
+    @property
+    def base_branch(self) -> str | None:
+        return self.state.base_branch
+
+    @property
+    def ticket_id(self) -> str | None:
+        return self.state.ticket_id
+
+    @property
+    def ticket_summary(self) -> str | None:
+        return self.state.ticket_summary
+
+    @property
+    def test_command(self) -> str | None:
+        return self.state.test_command
+
+    @property
+    def created_by(self) -> str:
+        return self.state.created_by
+
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    @property
+    def progress_percentage(self) -> int:
+        return self.state.progress_percentage
+
+    @property
+    def deleted(self) -> bool:
+        return self.state.deleted
+
+    @property
+    def deleted_reason(self) -> str | None:
+        return self.state.deleted_reason
+
+    @property
+    def attempt(self) -> int:
+        return self.state.attempt
+
+    @property
+    def execution_id(self) -> str | None:
+        return self.state.execution_id
+
+    @property
+    def execution_options(self) -> dict[str, Any]:
+        return self.state.execution_options
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.state.cancel_requested
+
+    @property
+    def started_at(self) -> datetime | None:
+        return self.state.started_at
+
+    @property
+    def completed_at(self) -> datetime | None:
+        return self.state.completed_at
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        return self.state.result
+
+    @property
+    def last_reason(self) -> str | None:
+        return self.state.last_reason
+
+    @property
+    def approved(self) -> bool:
+        return self.state.approved
+
+    @property
+    def worker_id(self) -> str | None:
+        return self.state.worker_id
+
+    @property
+    def lease_until(self) -> datetime | None:
+        return self.state.lease_until
+
+    @property
+    def waiting_on(self) -> str | None:
+        return self.state.waiting_on
+
+    @property
+    def phases(self) -> list[dict[str, Any]]:
+        return self.state.phases
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        return self.state.usage
 
     # ---- reading helpers -------------------------------------------------------------------
 
@@ -160,8 +275,7 @@ class Task(Aggregate):
 
     @event("Updated")
     def _updated(self, changes: dict[str, Any], actor: str, request_id: str) -> None:
-        for key, value in changes.items():
-            setattr(self, key, value)
+        ...
 
     def add_tags(self, tags: list[str], by: Actor) -> None:
         self._require_live()
@@ -171,7 +285,7 @@ class Task(Aggregate):
 
     @event("TagsAdded")
     def _tags_added(self, tags: list[str], actor: str, request_id: str) -> None:
-        self.tags = self.tags + list(tags)
+        ...
 
     def remove_tags(self, tags: list[str], by: Actor) -> None:
         self._require_live()
@@ -181,7 +295,7 @@ class Task(Aggregate):
 
     @event("TagsRemoved")
     def _tags_removed(self, tags: list[str], actor: str, request_id: str) -> None:
-        self.tags = [t for t in self.tags if t not in tags]
+        ...
 
     def assign(self, assigned_to: str | None, by: Actor) -> None:
         self._require_live()
@@ -190,7 +304,7 @@ class Task(Aggregate):
 
     @event("Assigned")
     def _assigned(self, assigned_to: str | None, actor: str, request_id: str) -> None:
-        self.assigned_to = assigned_to
+        ...
 
     def set_priority(self, priority: Priority, by: Actor) -> None:
         self._require_live()
@@ -199,7 +313,7 @@ class Task(Aggregate):
 
     @event("PrioritySet")
     def _priority_set(self, priority: int, actor: str, request_id: str) -> None:
-        self.priority = priority
+        ...
 
     def change_slug(self, slug: str | None, by: Actor) -> None:
         self._require_live()
@@ -208,7 +322,7 @@ class Task(Aggregate):
 
     @event("SlugChanged")
     def _slug_changed(self, slug: str | None, actor: str, request_id: str) -> None:
-        self.slug = slug
+        ...
 
     def delete(self, reason: str | None, by: Actor) -> None:
         self._require_live()
@@ -220,8 +334,7 @@ class Task(Aggregate):
 
     @event("Deleted")
     def _deleted(self, reason: str | None, actor: str, request_id: str) -> None:
-        self.deleted = True
-        self.deleted_reason = reason
+        ...
 
     # ---- dependencies ----------------------------------------------------------------------
 
@@ -236,7 +349,7 @@ class Task(Aggregate):
 
     @event("DependencyAdded")
     def _dependency_added(self, task_id: str, actor: str, request_id: str) -> None:
-        self.dependencies = [*self.dependencies, task_id]
+        ...
 
     def remove_dependency(self, task_id: UUID, by: Actor) -> None:
         self._require_live()
@@ -245,7 +358,7 @@ class Task(Aggregate):
 
     @event("DependencyRemoved")
     def _dependency_removed(self, task_id: str, actor: str, request_id: str) -> None:
-        self.dependencies = [d for d in self.dependencies if d != task_id]
+        ...
 
     # ---- status machine --------------------------------------------------------------------
 
@@ -284,9 +397,7 @@ class Task(Aggregate):
     def _status_changed(  # noqa: PLR0913
         self, old: str, new: str, reason: str | None, at: datetime, actor: str, request_id: str
     ) -> None:
-        self.status = new
-        self.last_reason = reason
-        self.completed_at = at if new in (TaskStatus.COMPLETED.value, "cancelled") else None
+        ...
 
     def request_execution(  # noqa: PLR0913
         self,
@@ -337,16 +448,7 @@ class Task(Aggregate):
         actor: str,
         request_id: str,
     ) -> None:
-        self.status = TaskStatus.QUEUED.value
-        self.execution_id = execution_id
-        self.attempt = attempt
-        self.priority = priority
-        self.execution_options = dict(options)
-        self.cancel_requested = False
-        self.started_at = None
-        self.completed_at = None
-        self.result = None
-        self.approved = False
+        ...
 
     def cancel(self, reason: str | None, by: Actor) -> bool:
         """Cancel now if nothing runs, else record the request. Returns True if cancelled now."""
@@ -366,14 +468,11 @@ class Task(Aggregate):
 
     @event("Cancelled")
     def _cancelled(self, reason: str | None, at: datetime, actor: str, request_id: str) -> None:
-        self.status = TaskStatus.CANCELLED.value
-        self.last_reason = reason
-        self.completed_at = at
+        ...
 
     @event("CancelRequested")
     def _cancel_requested(self, reason: str | None, actor: str, request_id: str) -> None:
-        self.cancel_requested = True
-        self.last_reason = reason
+        ...
 
     # ---- execution facts (recorded by the runner) --------------------------------------------
 
@@ -407,12 +506,7 @@ class Task(Aggregate):
         request_id: str,
         lease_until: datetime | None = None,
     ) -> None:
-        self.status = TaskStatus.RUNNING.value
-        self.started_at = at
-        self.worker_id = worker_id
-        self.lease_until = lease_until
-        self.phases = []
-        self.waiting_on = None
+        ...
 
     def _require_current(self, execution_id: str) -> None:
         """The execution is this task's current one and a worker holds it."""
@@ -432,7 +526,7 @@ class Task(Aggregate):
     def _lease_renewed(
         self, execution_id: str, until: datetime, actor: str, request_id: str
     ) -> None:
-        self.lease_until = until
+        ...
 
     def report_progress(
         self, execution_id: str, percentage: int | None, message: str | None, by: Actor
@@ -455,8 +549,7 @@ class Task(Aggregate):
         actor: str,
         request_id: str,
     ) -> None:
-        if percentage is not None:
-            self.progress_percentage = percentage
+        ...
 
     def change_phase(self, execution_id: str, name: str, status: str, by: Actor) -> None:
         self._require_current(execution_id)
@@ -473,17 +566,7 @@ class Task(Aggregate):
     def _phase_changed(  # noqa: PLR0913
         self, execution_id: str, name: str, status: str, at: datetime, actor: str, request_id: str
     ) -> None:
-        phases = [dict(p) for p in self.phases]
-        known = next((p for p in phases if p["name"] == name), None)
-        if known is None:
-            known = {"name": name, "status": status, "started_at": at, "finished_at": None}
-            phases.append(known)
-        if status == "started" and known["status"] != "started":  # begun again
-            known["started_at"], known["finished_at"] = at, None
-        known["status"] = status
-        if status != "started":
-            known["finished_at"] = at
-        self.phases = phases
+        ...
 
     def record_usage(self, execution_id: str, usage: dict[str, Any], by: Actor) -> None:
         self._require_current(execution_id)
@@ -495,14 +578,7 @@ class Task(Aggregate):
     def _usage_recorded(
         self, execution_id: str, usage: dict[str, Any], actor: str, request_id: str
     ) -> None:
-        totals = dict(self.usage)
-        for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens"):
-            totals[key] = totals[key] + int(usage.get(key) or 0)
-        totals["cost_usd"] = round(totals["cost_usd"] + float(usage.get("cost_usd") or 0.0), 6)
-        model = usage.get("model")
-        if model and model not in totals["models"]:
-            totals["models"] = [*totals["models"], model]
-        self.usage = totals
+        ...
 
     def wait_for(self, execution_id: str, item_id: str, kind: str, by: Actor) -> None:
         """The agent asked a question (needs_input) or a checkpoint (awaiting_approval)."""
@@ -527,8 +603,7 @@ class Task(Aggregate):
     def _input_requested(  # noqa: PLR0913
         self, execution_id: str, item_id: str, kind: str, status: str, actor: str, request_id: str
     ) -> None:
-        self.status = status
-        self.waiting_on = item_id
+        ...
 
     def resume(self, item_id: str, by: Actor) -> None:
         """A person answered what the agent waits for: the agent runs on."""
@@ -539,8 +614,7 @@ class Task(Aggregate):
 
     @event("Resumed")
     def _resumed(self, item_id: str, actor: str, request_id: str) -> None:
-        self.status = TaskStatus.RUNNING.value
-        self.waiting_on = None
+        ...
 
     def expire_in_queue(self, execution_id: str, by: Actor) -> None:
         """The queue time-to-live ran out before any worker started the execution."""
@@ -555,9 +629,7 @@ class Task(Aggregate):
     def _expired_in_queue(
         self, execution_id: str, at: datetime, actor: str, request_id: str
     ) -> None:
-        self.status = TaskStatus.TIMED_OUT.value
-        self.last_reason = "queue time-to-live expired"
-        self.completed_at = at
+        ...
 
     def _require_executing(self) -> None:
         self._require_live()
@@ -588,12 +660,7 @@ class Task(Aggregate):
         request_id: str,
         result: dict[str, Any] | None = None,
     ) -> None:
-        self.status = TaskStatus.AWAITING_APPROVAL.value
-        self.last_reason = summary
-        self.result = dict(result) if result is not None else self.result
-        self.worker_id = None
-        self.lease_until = None
-        self.waiting_on = None
+        ...
 
     def finish_execution(self, outcome: TaskStatus, result: dict[str, Any], by: Actor) -> None:
         if outcome not in (
@@ -613,14 +680,7 @@ class Task(Aggregate):
     def _execution_finished(  # noqa: PLR0913
         self, outcome: str, result: dict[str, Any], at: datetime, actor: str, request_id: str
     ) -> None:
-        self.status = outcome
-        self.result = dict(result)
-        self.completed_at = at
-        self.worker_id = None
-        self.lease_until = None
-        self.waiting_on = None
-        if outcome == TaskStatus.COMPLETED.value:
-            self.progress_percentage = 100
+        ...
 
     # ---- review of finished work (seed 002) -------------------------------------------------
 
@@ -650,11 +710,7 @@ class Task(Aggregate):
     def _work_approved(
         self, comment: str | None, at: datetime, actor: str, request_id: str
     ) -> None:
-        self.status = TaskStatus.COMPLETED.value
-        self.approved = True
-        self.last_reason = comment
-        self.progress_percentage = 100
-        self.completed_at = at
+        ...
 
     def reject(self, reason: str, by: Actor) -> str:
         """Send the work back: a new attempt is queued with the reviewer's feedback."""
@@ -674,11 +730,48 @@ class Task(Aggregate):
     def _work_rejected(
         self, reason: str, execution_id: str, attempt: int, actor: str, request_id: str
     ) -> None:
-        self.status = TaskStatus.QUEUED.value
-        self.last_reason = reason
-        self.execution_id = execution_id
-        self.attempt = attempt
-        self.result = None
-        self.cancel_requested = False
-        self.started_at = None
-        self.completed_at = None
+        ...
+
+
+# ---- the fold ------------------------------------------------------------------------------
+
+Fold = Callable[[TaskState, Any], TaskState]
+
+FOLDS: dict[type, Fold] = {
+    Task.Updated: fold.updated,
+    Task.TagsAdded: fold.tags_added,
+    Task.TagsRemoved: fold.tags_removed,
+    Task.Assigned: fold.assigned,
+    Task.PrioritySet: fold.priority_set,
+    Task.SlugChanged: fold.slug_changed,
+    Task.Deleted: fold.deleted,
+    Task.DependencyAdded: fold.dependency_added,
+    Task.DependencyRemoved: fold.dependency_removed,
+    Task.StatusChanged: fold.status_changed,
+    Task.ExecutionRequested: fold.execution_requested,
+    Task.Cancelled: fold.cancelled,
+    Task.CancelRequested: fold.cancel_requested,
+    Task.ExecutionStarted: fold.execution_started,
+    Task.LeaseRenewed: fold.lease_renewed,
+    Task.ProgressReported: fold.progress_reported,
+    Task.PhaseChanged: fold.phase_changed,
+    Task.UsageRecorded: fold.usage_recorded,
+    Task.InputRequested: fold.input_requested,
+    Task.Resumed: fold.resumed,
+    Task.ExpiredInQueue: fold.expired_in_queue,
+    Task.ReviewRequested: fold.review_requested,
+    Task.ExecutionFinished: fold.execution_finished,
+    Task.WorkApproved: fold.work_approved,
+    Task.WorkRejected: fold.work_rejected,
+}
+
+
+def evolve(state: TaskState | None, event: Any) -> TaskState:
+    """The task's state after ``event``: the one definition the aggregate and the task
+    projection share. Only a Created event starts from nothing."""
+    if isinstance(event, Task.Created):
+        return fold.created(event)
+    if state is None:
+        raise ValueError(f"{type(event).__qualname__} needs the task's state; it has none")
+    change = FOLDS.get(type(event))
+    return fold.stamped(state if change is None else change(state, event), event)
