@@ -7,7 +7,9 @@ checkpoint and resuming, expiry in the queue, review), while keeping its own mod
 for, usage totals and phases). After each step it checks that the task is what the model says,
 that a refused command raised the documented error class and changed nothing, that an accepted
 one recorded exactly the expected events, and that replaying the task's stored events (saved
-through a real ``Ledger`` on SQLite) rebuilds exactly the live task.
+through a real ``Ledger`` on SQLite) rebuilds exactly the live task, and that the same stored
+events, folded in memory through the projection's batch (from where the last step left off, as the
+runner does), give a listing row equal to the task's own representation (``task_data``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import msgspec
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -31,6 +34,7 @@ from hypothesis.stateful import (
 )
 
 from application.ledger import Ledger
+from application.representations import task_data
 from domain.errors import (
     DeletedError,
     DependencyCycleError,
@@ -52,6 +56,9 @@ from domain.values import (
 )
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
+from projections.batch import evolve_batch
+from projections.rows import TaskRow
+from projections.tasks import API_FIELDS
 
 S = TaskStatus
 OUTCOMES = (S.COMPLETED, S.FAILED, S.TIMED_OUT, S.CANCELLED)
@@ -157,6 +164,8 @@ class TaskMachine(RuleBasedStateMachine):
         self.task = new_task()
         self.others = [new_task("other-1"), new_task("other-2")]
         self.model = Model()
+        self.row: TaskRow | None = None  # the task's listing row, folded up to ``folded``
+        self.folded = 0
 
     # ---- the harness -----------------------------------------------------------------------
 
@@ -274,6 +283,7 @@ class TaskMachine(RuleBasedStateMachine):
     def start_over(self) -> None:
         """Once a deleted task has refused a few commands, the run goes on with a new one."""
         self.task, self.model = new_task(), Model()
+        self.row, self.folded = None, 0
 
     # ---- dependencies ----------------------------------------------------------------------
 
@@ -674,6 +684,25 @@ class TaskMachine(RuleBasedStateMachine):
     def replaying_the_stored_events_rebuilds_the_task(self) -> None:
         self.ledger.save(self.task)
         assert self.ledger.repository.get(self.task.id).__dict__ == self.task.__dict__
+
+    @invariant()
+    def the_projected_row_is_the_representation_of_the_task(self) -> None:
+        """The row folds only the events stored since the last step, onto the last row."""
+        self.ledger.save(self.task)
+        key = str(self.task.id)
+        stored = self.ledger.repository.event_store.get(self.task.id, gt=self.folded)
+        batch = [(e.originator_version, e) for e in stored]
+        if batch:
+            loaded = {} if self.row is None else {key: self.row}
+            self.row = evolve_batch(batch, loaded, {}).tasks[key]
+            self.folded = batch[-1][0]
+        if self.task.deleted:
+            assert self.row is None
+            return
+        assert self.row is not None
+        row, data = msgspec.structs.asdict(self.row), task_data(self.task)
+        assert {f: row[f] for f in API_FIELDS} == {f: data[f] for f in API_FIELDS}
+        assert (self.row.team_id, self.row.position) == (self.task.team_id, self.task.version)
 
     @precondition(lambda self: self.model.status in ACTIVE)
     @invariant()
