@@ -7,10 +7,11 @@ import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 
 from application.errors import (
     AdminKeyNotConfiguredError,
@@ -113,9 +114,12 @@ def _api_key_principal(store: Store, credential: str) -> Principal:
     )
 
 
-def _load(store: Store, cls: type[Any], raw_id: str) -> Any:
+A = TypeVar("A", bound=Aggregate)
+
+
+def _load(store: Store, cls: type[A], raw_id: str) -> A | None:
     try:
-        aggregate = store.ledger.repository.get(UUID(raw_id))
+        aggregate: Aggregate = store.ledger.repository.get(UUID(raw_id))
     except (ValueError, AggregateNotFoundError):
         return None
     return aggregate if isinstance(aggregate, cls) else None
@@ -276,7 +280,7 @@ def _tokens(
 
 def _user_by_name(store: Store, username: str) -> User | None:
     try:
-        claim = store.ledger.repository.get(username_claim(username))
+        claim: Aggregate = store.ledger.repository.get(username_claim(username))
     except AggregateNotFoundError:
         return None
     if not isinstance(claim, SlugClaim) or claim.holder is None:

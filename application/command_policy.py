@@ -30,8 +30,10 @@ DEVICE = re.compile(r"^/dev/(sd|hd|vd|xvd|nvme|mmcblk|disk|dm-|md|loop)")
 PROTECTED = frozenset(
     {"/", "~", "$HOME", "${HOME}", "/home", "/root", "/opt", "/srv", "/mnt", "/media", "/tmp"}  # noqa: S108
 )
-SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin")
-SYSTEM_TREES += ("/sys", "/usr", "/var")
+SYSTEM_TREES = (
+    *("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin"),
+    *("/sys", "/usr", "/var"),
+)
 FORK_BOMB = re.compile(r"(\S+)\s*\(\s*\)\s*\{\s*\1\s*\|\s*\1\s*&\s*\}")
 TEXT_RULES = (  # (pattern over the raw text, risk, warning)
     (FORK_BOMB, "critical", "Command is a fork bomb"),

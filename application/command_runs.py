@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
-from eventsourcing.domain import DomainEvent
+from eventsourcing.domain import Aggregate, DomainEvent
 
 from application.command_requests import MAX_TIMEOUT
 from application.errors import NotFoundError
@@ -134,7 +134,7 @@ def request_cancel(store: Store, ref: str, by: Actor) -> CommandRun:
 
 def stored_output(store: Store, run: CommandRun) -> list[dict[str, str]]:
     try:
-        output = store.ledger.repository.get(command_output_id(run.id))
+        output: Aggregate = store.ledger.repository.get(command_output_id(run.id))
     except AggregateNotFoundError:
         return []
     return list(output.chunks) if isinstance(output, CommandOutput) else []

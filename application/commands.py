@@ -30,10 +30,11 @@ ProjectStatusIn = Literal["active", "archived", "completed"]
 
 
 class Command(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every request body."""
+    """Base of every request body. Subclasses repeat ``frozen=True``: msgspec inherits it, mypy
+    does not (it would take a subclass for a mutable one)."""
 
 
-class CreateTask(Command):
+class CreateTask(Command, frozen=True):
     title: Title
     project_id: Ref
     description: Text = ""
@@ -51,7 +52,7 @@ class CreateTask(Command):
     test_command: Url | None = None
 
 
-class SubmitTask(Command):
+class SubmitTask(Command, frozen=True):
     """Seed 003's repository task; lands in the team's default project unless one is named."""
 
     description: Annotated[str, Meta(min_length=1, max_length=20_000, pattern=r"\S")]
@@ -65,7 +66,7 @@ class SubmitTask(Command):
     priority: PriorityIn = "normal"
 
 
-class UpdateTask(Command):
+class UpdateTask(Command, frozen=True):
     """PUT and PATCH: every field optional, only the given ones change."""
 
     title: Title | UnsetType = UNSET
@@ -87,7 +88,7 @@ class UpdateTask(Command):
     test_command: Url | None | UnsetType = UNSET
 
 
-class ExecutionOptions(Command):
+class ExecutionOptions(Command, frozen=True):
     timeout: Annotated[int, Meta(ge=1, le=86_400)] = 3_600
     retry_attempts: Annotated[int, Meta(ge=0, le=10)] = 0
     # seconds before the first automatic retry; doubled each time, with jitter, at most 5 minutes
@@ -98,42 +99,42 @@ class ExecutionOptions(Command):
     require_approval: bool = False
 
 
-class ExecuteTask(Command):
+class ExecuteTask(Command, frozen=True):
     priority: PriorityIn | None = None
     options: ExecutionOptions = ExecutionOptions()
 
 
-class CancelTask(Command):
+class CancelTask(Command, frozen=True):
     reason: Reason | None = None
 
 
-class RetryTask(Command):
+class RetryTask(Command, frozen=True):
     priority: PriorityIn | None = None
     options: ExecutionOptions | None = None
 
 
-class ApproveWork(Command):
+class ApproveWork(Command, frozen=True):
     comment: Reason | None = None
 
 
-class RejectWork(Command):
+class RejectWork(Command, frozen=True):
     reason: Annotated[str, Meta(min_length=1, max_length=2_000)]
 
 
-class Respond(Command):
+class Respond(Command, frozen=True):
     """Seed 002's answer to the question an agent asked."""
 
     question_id: Ref
     response: Annotated[str, Meta(min_length=1, max_length=20_000)]
 
 
-class Decide(Command):
+class Decide(Command, frozen=True):
     """Approve or reject a checkpoint, an experience or a HITL item; the reason is optional."""
 
     reason: Reason | None = None
 
 
-class DeleteTask(Command):
+class DeleteTask(Command, frozen=True):
     reason: Reason | None = None
 
 
@@ -142,41 +143,41 @@ BulkOperation = Literal[
 ]
 
 
-class BulkTasks(Command):
+class BulkTasks(Command, frozen=True):
     operation: BulkOperation
     task_ids: Annotated[list[Ref], Meta(min_length=1, max_length=100)]
     data: dict[str, Any] = {}
 
 
-class BulkStatusData(Command):
+class BulkStatusData(Command, frozen=True):
     status: TaskStatusIn
     progress_percentage: Percentage | None = None
     reason: Reason | None = None
 
 
-class BulkAssignData(Command):
+class BulkAssignData(Command, frozen=True):
     assigned_to: Annotated[str, Meta(max_length=200)] | None
 
 
-class BulkTagsData(Command):
+class BulkTagsData(Command, frozen=True):
     tags: Annotated[list[Tag], Meta(min_length=1, max_length=50)]
 
 
-class BulkPriorityData(Command):
+class BulkPriorityData(Command, frozen=True):
     priority: PriorityIn
 
 
-class BulkDeleteData(Command):
+class BulkDeleteData(Command, frozen=True):
     reason: Reason | None = None
 
 
-class ResourceLimits(Command):
+class ResourceLimits(Command, frozen=True):
     max_tasks: Annotated[int, Meta(ge=1)] | None = None
     max_concurrent_tasks: Annotated[int, Meta(ge=1, le=1_000)] | None = None
     storage_limit: Annotated[str, Meta(max_length=32)] | None = None
 
 
-class CreateProject(Command):
+class CreateProject(Command, frozen=True):
     name: Name
     description: Text = ""
     slug: Slug | None = None
@@ -185,7 +186,7 @@ class CreateProject(Command):
     status: ProjectStatusIn = "active"
 
 
-class UpdateProject(Command):
+class UpdateProject(Command, frozen=True):
     name: Name | UnsetType = UNSET
     description: Text | UnsetType = UNSET
     slug: Slug | None | UnsetType = UNSET
@@ -194,7 +195,7 @@ class UpdateProject(Command):
     status: ProjectStatusIn | UnsetType = UNSET
 
 
-class CloneProject(Command):
+class CloneProject(Command, frozen=True):
     name: Name
     slug: Slug | None = None
     include_tasks: bool = False
@@ -215,7 +216,7 @@ Password = Annotated[str, Meta(min_length=8, max_length=256)]
 RoleIn = Literal["admin", "operator", "approver", "viewer", "agent"]
 
 
-class CreateUser(Command):
+class CreateUser(Command, frozen=True):
     username: Username
     password: Password
     role: RoleIn = "viewer"
@@ -223,21 +224,21 @@ class CreateUser(Command):
     full_name: Annotated[str, Meta(max_length=200)] | None = None
 
 
-class Login(Command):
+class Login(Command, frozen=True):
     username: Annotated[str, Meta(min_length=1, max_length=64)]
     password: Annotated[str, Meta(min_length=1, max_length=256)]
 
 
-class RefreshToken(Command):
+class RefreshToken(Command, frozen=True):
     refresh_token: Annotated[str, Meta(min_length=1, max_length=512)]
 
 
-class MintToken(Command):
+class MintToken(Command, frozen=True):
     team_id: Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
     role: RoleIn
 
 
-class CreateApiKey(Command):
+class CreateApiKey(Command, frozen=True):
     """A key for programs; ``expires_at`` (RFC 3339, with a zone) or ``expires_in_days``."""
 
     name: Name
@@ -247,7 +248,7 @@ class CreateApiKey(Command):
     expires_in_days: Annotated[int, Meta(ge=1, le=3650)] | None = None
 
 
-class UpdateUser(Command):
+class UpdateUser(Command, frozen=True):
     """``PATCH /api/users/{id}``: only the given fields change; ``disabled`` false re-enables."""
 
     email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None | UnsetType = (

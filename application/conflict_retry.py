@@ -59,5 +59,5 @@ class ConflictRetry:
 
     def pause(self, losses: int) -> float:
         """Uniform between 0 and a ceiling that doubles with each loss, up to the maximum."""
-        ceiling = min(MAX_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2 ** min(losses - 1, 16))
+        ceiling = min(MAX_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2.0 ** min(losses - 1, 16))
         return ceiling * self._jitter()

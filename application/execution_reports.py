@@ -53,7 +53,7 @@ def _at(epoch: float) -> datetime:
 
 def _task(store: Store, run: Claim) -> Task:
     try:
-        task = store.ledger.repository.get(UUID(run.task_id))
+        task: Aggregate = store.ledger.repository.get(UUID(run.task_id))
     except AggregateNotFoundError:
         raise NotFoundError("task", run.task_id) from None
     if not isinstance(task, Task) or task.team_id != run.team_id:
@@ -108,7 +108,7 @@ def _reply(store: Store, run: Claim, item_id: str) -> dict[str, Any] | None:
 
 def _item(store: Store, run: Claim, item_id: str) -> HitlItem:
     try:
-        item = store.ledger.repository.get(UUID(item_id))
+        item: Aggregate = store.ledger.repository.get(UUID(item_id))
     except (AggregateNotFoundError, ValueError):
         raise NotFoundError("item", item_id) from None
     if not isinstance(item, HitlItem) or item.execution_id != run.execution_id:
@@ -189,25 +189,26 @@ def report(
 
 
 def _ask(run: Claim, message: dict[str, Any], deadline: datetime | None) -> HitlItem:
-    scope = {
-        "team_id": run.team_id,
-        "project_id": run.project_id,
-        "task_id": run.task_id,
-        "execution_id": run.execution_id,
-        "deadline": deadline,
-    }
     if message["type"] == "question":
         return Question(
+            team_id=run.team_id,
+            project_id=run.project_id,
+            task_id=run.task_id,
+            execution_id=run.execution_id,
             question=message.get("question") or "",
             options=list(message.get("options") or []),
             default=message.get("default"),
-            **scope,
+            deadline=deadline,
         )
     return Checkpoint(
+        team_id=run.team_id,
+        project_id=run.project_id,
+        task_id=run.task_id,
+        execution_id=run.execution_id,
         action=message.get("action") or "",
         description=message.get("description"),
         data=dict(message.get("data") or {}),
-        **scope,
+        deadline=deadline,
     )
 
 
@@ -252,7 +253,7 @@ def schedule_retry(task: Task, status: TaskStatus, now: float) -> bool:
 
 def backoff(base: float, attempt: int) -> float:
     """Exponential, with full jitter in its upper half, at most five minutes."""
-    ceiling = min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempt - 1))
+    ceiling = min(MAX_BACKOFF_SECONDS, base * 2.0 ** max(0, attempt - 1))
     return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 

@@ -18,12 +18,12 @@ from application.commands import (
     RetryTask,
 )
 from application.idempotency import Idempotency, Written, write_once
-from application.representations import rfc3339, task_data
+from application.representations import task_data
 from application.store import Store
 from application.task_inputs import priority, unmet_dependencies
 from domain.project import Project
 from domain.task import Task
-from domain.values import Actor
+from domain.values import Actor, rfc3339
 
 DEFAULT_OPTIONS = ExecutionOptions()
 

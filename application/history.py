@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+from eventsourcing.domain import AggregateEvent
+
 from application.errors import NotFoundError
-from application.representations import rfc3339, task_data
+from application.representations import task_data
 from application.store import Store, event_data
 from domain.naming import public_name
 from domain.task import Task
+from domain.values import rfc3339
 
 
 def event_name(event: Any) -> str:
@@ -24,7 +28,7 @@ def task_history(store: Store, ref: str, team_id: str) -> dict[str, Any]:
     store.load(Task, task_id, team_id, "task")  # scope check: another team's task is not found
     positions = _positions(store, task_id)
     entries = []
-    for event in store.ledger.events.get(task_id):
+    for event in _task_events(store, task_id):
         data = event_data(event)
         entries.append(
             {
@@ -44,7 +48,7 @@ def task_as_of(store: Store, ref: str, team_id: str, moment: datetime) -> dict[s
     task_id = store.resolve(ref, team_id, "task")
     store.load(Task, task_id, team_id, "task")
     task: Task | None = None
-    for event in store.ledger.events.get(task_id):
+    for event in _task_events(store, task_id):
         if event.timestamp > moment:
             break
         task = event.mutate(task)
@@ -54,6 +58,12 @@ def task_as_of(store: Store, ref: str, team_id: str, moment: datetime) -> dict[s
     data["as_of"] = rfc3339(moment)
     data["deleted"] = task.deleted
     return data
+
+
+def _task_events(store: Store, task_id: UUID) -> Iterable[AggregateEvent]:
+    """The event store types what it returns as any domain event; an aggregate's own sequence
+    holds only its aggregate events (snapshots are kept apart)."""
+    return cast("Iterable[AggregateEvent]", store.ledger.events.get(task_id))
 
 
 def _positions(store: Store, aggregate_id: UUID) -> dict[int, int]:

@@ -8,7 +8,7 @@ decision (no event, the same answer); a contrary one is 409.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -25,6 +25,8 @@ from projections.execution_rows import HitlQuery, HitlRow
 from projections.read_model import ReadModel
 
 KINDS: dict[type, str] = {Question: "question", Checkpoint: "checkpoint", Experience: "experience"}
+
+H = TypeVar("H", bound=HitlItem)
 
 
 def item_data(item: HitlItem) -> dict[str, Any]:
@@ -54,12 +56,12 @@ def item_data(item: HitlItem) -> dict[str, Any]:
             "data": item.data,
             "deadline": rfc3339(item.deadline),
         }
-    else:
-        data |= {"title": item.title, "content": item.content, "tags": item.tags}  # type: ignore[attr-defined]
+    elif isinstance(item, Experience):
+        data |= {"title": item.title, "content": item.content, "tags": item.tags}
     return data
 
 
-def load_item(store: Store, item_id: str, by: Actor, kind: type[HitlItem] = HitlItem) -> HitlItem:
+def load_item(store: Store, item_id: str, by: Actor, kind: type[H]) -> H:
     """Another team's item, and one of another kind, answer not found like a missing one."""
     name = KINDS.get(kind, "item")
     try:
@@ -93,12 +95,12 @@ def decide_item(
 
     def decide() -> Written:
         item = load_item(store, item_id, by, kind)
-        if isinstance(item, Question):
+        if not isinstance(item, Checkpoint | Experience):  # a Question, the only other kind
             raise RuleViolationError(
                 "a question is answered, not approved: POST /api/tasks/{task_id}/respond",
                 field="item_id",
             )
-        item.decide(approved, cmd.reason, by.id)  # type: ignore[attr-defined]
+        item.decide(approved, cmd.reason, by.id)
         touched: list[Any] = [item]
         if isinstance(item, Checkpoint):
             task = store.load(Task, UUID(item.task_id), by.team_id, "task")

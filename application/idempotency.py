@@ -79,7 +79,7 @@ def write_once(
 
 def _previous(store: Store, team_id: str, scope: str, key: str) -> IdempotencyRecord | None:
     try:
-        record = store.ledger.repository.get(claim_id(team_id, f"idem:{scope}", key))
+        record: Aggregate = store.ledger.repository.get(claim_id(team_id, f"idem:{scope}", key))
     except AggregateNotFoundError:
         return None
     return record if isinstance(record, IdempotencyRecord) else None

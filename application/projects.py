@@ -66,6 +66,7 @@ def create_project(
 
 def default_project(store: Store, by: Actor) -> tuple[Project, list[Aggregate]]:
     """The team's ``default`` project (seed 003 tasks name none), created on first use."""
+    claim: Aggregate | None
     try:
         claim = store.ledger.repository.get(claim_id(by.team_id, "slug:project", DEFAULT_SLUG))
     except AggregateNotFoundError:

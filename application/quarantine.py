@@ -20,7 +20,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
-from eventsourcing.domain import DomainEvent
+from eventsourcing.domain import Aggregate, DomainEvent
 
 from application.errors import NotFoundError
 from application.store import Store
@@ -221,7 +221,7 @@ class QuarantineService:
 
     def _get(self, key: UUID) -> Quarantine | None:
         try:
-            found = self.store.ledger.repository.get(key)
+            found: Aggregate = self.store.ledger.repository.get(key)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, Quarantine) else None

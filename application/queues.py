@@ -8,12 +8,14 @@ what finished, and, for the time spent waiting, the events of a sample of finish
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from msgspec import Meta
 
@@ -39,21 +41,21 @@ WAIT_SAMPLE = 200  # finished tasks whose events give the time spent waiting in 
 CLEAR_BATCH = 100  # cancellations per transaction
 
 
-class PauseQueue(Command):
+class PauseQueue(Command, frozen=True):
     queue_name: QueueName
     reason: Reason | None = None
 
 
-class ResumeQueue(Command):
+class ResumeQueue(Command, frozen=True):
     queue_name: QueueName
 
 
-class ClearQueue(Command):
+class ClearQueue(Command, frozen=True):
     queue_name: QueueName
     confirm: bool  # must be true
 
 
-class SetQueuePriority(Command):
+class SetQueuePriority(Command, frozen=True):
     task_ids: Annotated[list[Ref], Meta(min_length=1, max_length=100)]
     priority: PriorityIn
 
@@ -69,7 +71,7 @@ def _team_wide(action: str) -> None:
 
 def _control(store: Store, team_id: str) -> QueueControl | None:
     try:
-        control = store.ledger.repository.get(queue_control_id(team_id))
+        control: Aggregate = store.ledger.repository.get(queue_control_id(team_id))
     except AggregateNotFoundError:  # never paused
         return None
     return control if isinstance(control, QueueControl) else None
@@ -163,7 +165,7 @@ def _cancel_batch(
     done: list[str] = []
     position = 0
     for row in rows:
-        at = store.with_retries(lambda row=row: _cancel_one(store, row, band, reason, by))
+        at = store.with_retries(functools.partial(_cancel_one, store, row, band, reason, by))
         if at is not None:
             done.append(row.task_id)
             position = max(position, at)

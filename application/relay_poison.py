@@ -14,6 +14,7 @@ queue) take it then, and live WebSocket subscribers, which follow positions, do 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +138,7 @@ class Poisoning:
             return
         for entry in await asyncio.to_thread(self.retries.take):
             await self.retries.settle_async(
-                entry, lambda e=entry: self._publish_late(e.position), self.answers
+                entry, functools.partial(self._publish_late, entry.position), self.answers
             )
 
     async def _publish_late(self, position: int) -> None:

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.store import Store
@@ -109,7 +110,7 @@ class Scheduler:
 
     def _start(self, row: QueueRow, worker_id: str, now: float) -> Claim | None:
         try:
-            task = self._store.ledger.repository.get(UUID(row.task_id))
+            task: Aggregate = self._store.ledger.repository.get(UUID(row.task_id))
         except AggregateNotFoundError:  # gone: not a candidate
             return None
         if not isinstance(task, Task) or task.execution_id != row.execution_id:
@@ -144,6 +145,7 @@ class Scheduler:
 
     def _band_open(self, row: QueueRow, cache: dict[str, QueueControl | None]) -> bool:
         if row.team_id not in cache:
+            control: Aggregate | None
             try:
                 control = self._store.ledger.repository.get(queue_control_id(row.team_id))
             except AggregateNotFoundError:  # never paused: no control yet
@@ -155,6 +157,7 @@ class Scheduler:
     def _cap(self, row: QueueRow, cache: dict[str, int | None]) -> int | None:
         """The project's ``resource_limits.max_concurrent_tasks``; None: no cap."""
         if row.project_id not in cache:
+            project: Aggregate | None
             try:
                 project = self._store.ledger.repository.get(UUID(row.project_id))
             except AggregateNotFoundError:  # no such project: no cap

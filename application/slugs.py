@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 
 from application.store import Store
 from domain.claim import SlugClaim, claim_id
@@ -20,7 +21,7 @@ def take(store: Store, team_id: str, kind: str, slug: str, holder: UUID) -> Slug
     else:
         raise RuleViolationError("a slug may not look like an id", slug=slug)
     try:
-        claim = store.ledger.repository.get(claim_id(team_id, f"slug:{kind}", slug))
+        claim: Aggregate = store.ledger.repository.get(claim_id(team_id, f"slug:{kind}", slug))
     except AggregateNotFoundError:
         return SlugClaim(team_id=team_id, kind=kind, slug=slug, holder=str(holder))
     if not isinstance(claim, SlugClaim):  # pragma: no cover - ids are namespaced
@@ -31,7 +32,7 @@ def take(store: Store, team_id: str, kind: str, slug: str, holder: UUID) -> Slug
 
 def release(store: Store, team_id: str, kind: str, slug: str) -> SlugClaim | None:
     try:
-        claim = store.ledger.repository.get(claim_id(team_id, f"slug:{kind}", slug))
+        claim: SlugClaim = store.ledger.repository.get(claim_id(team_id, f"slug:{kind}", slug))
     except AggregateNotFoundError:
         return None
     claim.release()

@@ -63,7 +63,7 @@ class Store:
     def load(self, cls: type[A], aggregate_id: UUID, team_id: str, kind: str) -> A:
         """Another team's object, a deleted one, and a missing one all answer not found."""
         try:
-            aggregate = self.ledger.repository.get(aggregate_id)
+            aggregate: Aggregate = self.ledger.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(kind, str(aggregate_id)) from None
         if not isinstance(aggregate, cls) or getattr(aggregate, "team_id", None) != team_id:
@@ -85,7 +85,7 @@ class Store:
         except ValueError:
             pass
         try:
-            claim = self.ledger.repository.get(claim_id(team_id, f"slug:{kind}", ref))
+            claim: Aggregate = self.ledger.repository.get(claim_id(team_id, f"slug:{kind}", ref))
         except AggregateNotFoundError:
             raise NotFoundError(kind, ref) from None
         if not isinstance(claim, SlugClaim) or claim.holder is None:

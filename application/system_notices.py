@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 from msgspec import Meta
 
 from application.commands import Command
@@ -17,13 +18,13 @@ from domain.values import Actor, rfc3339
 Message = Annotated[str, Meta(min_length=1, max_length=2_000)]
 
 
-class AnnounceMaintenance(Command):
+class AnnounceMaintenance(Command, frozen=True):
     message: Message
     starts_at: Annotated[datetime, Meta(tz=True)] | None = None
     ends_at: Annotated[datetime, Meta(tz=True)] | None = None
 
 
-class RaiseAlert(Command):
+class RaiseAlert(Command, frozen=True):
     message: Message
     severity: Literal["info", "warning", "critical"] = "warning"
 
@@ -31,7 +32,7 @@ class RaiseAlert(Command):
 def team_system(store: Store, team_id: str) -> System:
     """The team's System aggregate (a new one before its first notice)."""
     try:
-        found = store.ledger.repository.get(system_id(team_id))
+        found: Aggregate = store.ledger.repository.get(system_id(team_id))
     except AggregateNotFoundError:
         return System(team_id=team_id)
     return found if isinstance(found, System) else System(team_id=team_id)

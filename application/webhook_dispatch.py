@@ -33,7 +33,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -212,7 +212,7 @@ class Dispatcher:
             status = response.status
             if status is not None and 200 <= status < 300:  # the next goes while this is recorded
                 lane.recording.add(key)
-                recorded.add_done_callback(lambda _, key=key: lane.recording.discard(key))
+                recorded.add_done_callback(_forgetting(lane.recording, key))
                 _pop(lane, key)
                 continue
             if (await recorded).finished:
@@ -298,6 +298,11 @@ class Dispatcher:
                     return
                 yield delivery.id
             top = page[-1].originator_version - 1
+
+
+def _forgetting(recording: set[UUID], key: UUID) -> Callable[[object], None]:
+    """A done callback that drops ``key`` from ``recording`` (the future itself is not read)."""
+    return lambda _: recording.discard(key)
 
 
 def _pop(lane: Lane, key: UUID) -> None:

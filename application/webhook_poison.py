@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -118,7 +119,7 @@ class QueueGuard:
             return
         for entry in await asyncio.to_thread(self.retries.take):
             await self.retries.settle_async(
-                entry, lambda e=entry: self._queue_again(e.position), self.answers
+                entry, functools.partial(self._queue_again, entry.position), self.answers
             )
 
     async def _queue_again(self, position: int) -> None:

@@ -36,14 +36,14 @@ Description = Annotated[str, Meta(max_length=500)]
 KINDS = frozenset({*PUBLISHED.values(), "system"})
 
 
-class CreateWebhook(Command):
+class CreateWebhook(Command, frozen=True):
     url: WebhookUrl
     events: Patterns = msgspec.field(default_factory=lambda: ["*"])
     description: Description = ""
     enabled: bool = True
 
 
-class UpdateWebhook(Command):
+class UpdateWebhook(Command, frozen=True):
     """PATCH: only the given fields change; ``enabled: true`` resumes a disabled webhook."""
 
     url: WebhookUrl | UnsetType = UNSET

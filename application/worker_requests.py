@@ -24,39 +24,39 @@ MAX_CHUNK_CHARS = 65_536  # the output batcher's largest chunk
 MAX_CHUNKS = 1_000  # per request; the body limit bounds the total
 
 
-class ClaimWork(Command):
+class ClaimWork(Command, frozen=True):
     worker_id: WorkerId
 
 
-class WorkerReport(Command):
+class WorkerReport(Command, frozen=True):
     """Base of the reports on a claimed execution."""
 
     task_id: Ref
     worker_id: WorkerId
 
 
-class SendHeartbeat(WorkerReport):
+class SendHeartbeat(WorkerReport, frozen=True):
     waiting_on: Ref | None = None  # the question or checkpoint the agent waits on
 
 
-class OutputChunkIn(Command):
+class OutputChunkIn(Command, frozen=True):
     seq: Annotated[int, Meta(ge=0, le=100_000_000)]
     stream: Literal["stdout", "stderr", "system"]
     text: Annotated[str, Meta(max_length=MAX_CHUNK_CHARS)]
 
 
-class RecordOutput(WorkerReport):
+class RecordOutput(WorkerReport, frozen=True):
     chunks: Annotated[list[OutputChunkIn], Meta(min_length=1, max_length=MAX_CHUNKS)]
 
 
-class ReportMessage(WorkerReport):
+class ReportMessage(WorkerReport, frozen=True):
     """One agent protocol message (progress, phase, question, checkpoint, experience, usage);
     checked against the protocol's bounds (docs/agent-protocol.md) by the route."""
 
     message: dict[str, Any]
 
 
-class FinishExecution(WorkerReport):
+class FinishExecution(WorkerReport, frozen=True):
     outcome: Outcome
     result: dict[str, Any] = {}
 

@@ -8,7 +8,7 @@ A question or checkpoint is answered in the same transaction as the task it hold
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -23,7 +23,18 @@ WITHDRAWN = "withdrawn"  # the execution ended (cancel, timeout, crash) before a
 
 class HitlItem(Aggregate):
     """What every item has: team_id, project_id, task_id, execution_id, status (pending first),
-    decided_by, reason. (No class annotations: on an aggregate they would become event fields.)"""
+    decided_by, reason. (No class annotations: on an aggregate they would become event fields.
+    Those below are for the type checker only: it does not see what ``@event`` makes.)"""
+
+    if TYPE_CHECKING:
+        team_id: str
+        project_id: str
+        task_id: str
+        execution_id: str
+        status: str
+        decided_by: str | None
+        reason: str | None
+        Withdrawn: ClassVar[type[Aggregate.Event]]
 
     def _require_pending(self, wanted: str, same_as_before: bool) -> bool:
         """True if a decision is still to be made; False when this one was already made."""
@@ -48,6 +59,10 @@ class HitlItem(Aggregate):
 
 class Question(HitlItem):
     """The agent waits for an answer; the task waits in ``needs_input``."""
+
+    if TYPE_CHECKING:
+        Asked: ClassVar[type[Aggregate.Created]]
+        Answered: ClassVar[type[Aggregate.Event]]
 
     @event("Asked")
     def __init__(
@@ -93,6 +108,11 @@ class Question(HitlItem):
 
 class Checkpoint(HitlItem):
     """The agent waits for approval of an action; the task waits in ``awaiting_approval``."""
+
+    if TYPE_CHECKING:
+        Requested: ClassVar[type[Aggregate.Created]]
+        Approved: ClassVar[type[Aggregate.Event]]
+        Rejected: ClassVar[type[Aggregate.Event]]
 
     @event("Requested")
     def __init__(
@@ -150,6 +170,11 @@ class Checkpoint(HitlItem):
 
 class Experience(HitlItem):
     """A lesson the agent proposes for the team's memory (seed 001); nothing waits on it."""
+
+    if TYPE_CHECKING:
+        Proposed: ClassVar[type[Aggregate.Created]]
+        Approved: ClassVar[type[Aggregate.Event]]
+        Rejected: ClassVar[type[Aggregate.Event]]
 
     @event("Proposed")
     def __init__(

@@ -7,6 +7,7 @@ never needs the execution's earlier output loaded.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -20,6 +21,9 @@ def chunk_id(execution_id: str, seq: int) -> UUID:
 
 
 class OutputChunk(Aggregate):
+    if TYPE_CHECKING:  # what @event makes, which the type checker does not see
+        Written: ClassVar[type[Aggregate.Created]]
+
     @staticmethod
     def create_id(
         team_id: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -13,6 +13,14 @@ UPDATABLE = frozenset({"name", "description", "settings", "resource_limits"})
 
 
 class Project(Aggregate):
+    if TYPE_CHECKING:  # what @event makes, which the type checker does not see
+        Updated: ClassVar[type[Aggregate.Event]]
+        SlugChanged: ClassVar[type[Aggregate.Event]]
+        Archived: ClassVar[type[Aggregate.Event]]
+        Reopened: ClassVar[type[Aggregate.Event]]
+        Completed: ClassVar[type[Aggregate.Event]]
+        Deleted: ClassVar[type[Aggregate.Event]]
+
     @event("Created")
     def __init__(
         self,

@@ -42,7 +42,7 @@ class Special(NamedTuple):
 
 
 def _table(*rows: tuple[str, str, str] | tuple[str, str, str, bool]) -> tuple[Special, ...]:
-    return tuple(Special(ip_network(row[0]), *row[1:]) for row in rows)  # type: ignore[arg-type]
+    return tuple(Special(ip_network(row[0]), *row[1:]) for row in rows)
 
 
 IPV4 = _table(

@@ -152,7 +152,7 @@ class NatsBus:
             name="taskwarden",
             allow_reconnect=True,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=self._reconnect_wait,  # type: ignore[arg-type]
+            reconnect_time_wait=self._reconnect_wait,
             error_cb=self._on_error,
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,

@@ -76,7 +76,7 @@ class PostgresTracking:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
             try:
-                return self._conn.execute(statement, params).fetchone()  # type: ignore[arg-type]
+                return self._conn.execute(statement, params).fetchone()
             except psycopg.OperationalError:
                 self._conn.close()
                 self._conn = None

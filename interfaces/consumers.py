@@ -50,7 +50,7 @@ def bus_head(bus: Any, consumer: ConsumerState) -> Head:
         last_position = getattr(bus, "last_position", None)
         if last_position is None or consumer.position == 0:
             return None
-        return await last_position()  # type: ignore[no-any-return]
+        return await last_position()
 
     return head
 

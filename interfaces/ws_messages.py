@@ -31,34 +31,34 @@ class Message(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag
     id: Correlation | None = None  # echoed in the answer, to match it
 
 
-class Auth(Message, tag="auth"):
+class Auth(Message, tag="auth", frozen=True):
     token: Annotated[str, Meta(min_length=1, max_length=8_192)]
 
 
-class Subscribe(Message, tag="subscribe"):
+class Subscribe(Message, tag="subscribe", frozen=True):
     channel: ChannelName
     project_id: Ref | None = None
     task_id: Ref | None = None
     since: int | None = None  # replay what followed this position, then go on live
 
 
-class Unsubscribe(Message, tag="unsubscribe"):
+class Unsubscribe(Message, tag="unsubscribe", frozen=True):
     channel: ChannelName
     project_id: Ref | None = None
     task_id: Ref | None = None
 
 
-class Ping(Message, tag="ping"):
+class Ping(Message, tag="ping", frozen=True):
     timestamp: Any = None
 
 
-class ExecuteTaskMessage(Message, tag="execute_task"):
+class ExecuteTaskMessage(Message, tag="execute_task", frozen=True):
     task_id: Ref
     priority: PriorityIn | None = None
     options: ExecutionOptions = ExecutionOptions()
 
 
-class GetMetrics(Message, tag="get_metrics"):
+class GetMetrics(Message, tag="get_metrics", frozen=True):
     metrics: list[MetricName] | None = None  # None: all three
     period: Literal["1h", "24h", "7d"] = "24h"
 

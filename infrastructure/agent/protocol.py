@@ -34,37 +34,37 @@ class _AgentMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="type")
     """A message an agent writes; unknown fields are ignored."""
 
 
-class Progress(_AgentMessage, tag="progress"):
+class Progress(_AgentMessage, tag="progress", frozen=True):
     percentage: Percentage | None = None
     message: Medium | None = None
 
 
-class Phase(_AgentMessage, tag="phase"):
+class Phase(_AgentMessage, tag="phase", frozen=True):
     name: Short
     status: Literal["started", "completed", "failed", "skipped"] = "started"
 
 
-class Question(_AgentMessage, tag="question"):
+class Question(_AgentMessage, tag="question", frozen=True):
     question: Long
     id: Short | None = None
     options: Annotated[tuple[Medium, ...], msgspec.Meta(max_length=MAX_ITEMS)] = ()
     default: Medium | None = None
 
 
-class Checkpoint(_AgentMessage, tag="checkpoint"):
+class Checkpoint(_AgentMessage, tag="checkpoint", frozen=True):
     action: Medium
     id: Short | None = None
     description: Long | None = None
     data: dict[str, Any] = {}
 
 
-class Experience(_AgentMessage, tag="experience"):
+class Experience(_AgentMessage, tag="experience", frozen=True):
     title: Medium
     content: Annotated[str, msgspec.Meta(max_length=CONTENT)]
     tags: Annotated[tuple[Short, ...], msgspec.Meta(max_length=MAX_ITEMS)] = ()
 
 
-class Usage(_AgentMessage, tag="usage"):
+class Usage(_AgentMessage, tag="usage", frozen=True):
     """Tokens and cost spent since the previous usage message: usage messages add up."""
 
     model: Short | None = None
@@ -75,13 +75,13 @@ class Usage(_AgentMessage, tag="usage"):
     cost_usd: Cost | None = None
 
 
-class Result(_AgentMessage, tag="result"):
+class Result(_AgentMessage, tag="result", frozen=True):
     summary: Long | None = None
     pr_url: Medium | None = None
     data: dict[str, Any] = {}
 
 
-class Say(_AgentMessage, tag="say"):
+class Say(_AgentMessage, tag="say", frozen=True):
     """Decoded only: a say line is delivered as `Output` on stdout."""
 
     text: str

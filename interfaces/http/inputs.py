@@ -61,7 +61,7 @@ async def body(request: Request, kind: type[T], *, optional: bool = False) -> T:
         raise BadRequestError(
             "send application/json", 415, "UNSUPPORTED_MEDIA_TYPE", field="Content-Type"
         )
-    return limits.decode(raw, kind)  # type: ignore[no-any-return]
+    return limits.decode(raw, kind)
 
 
 def actor(request: Request) -> Actor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,8 +15,11 @@ from interfaces.http.envelope import ok
 from interfaces.http.inputs import Query, actor, body, call
 from interfaces.http.routes_tasks import written
 
+if TYPE_CHECKING:
+    from application.store import Store
 
-def _store(request: Request):  # type: ignore[no-untyped-def]
+
+def _store(request: Request) -> Store:
     return request.app.state.services.store
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,8 +15,11 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.inputs import body, call
 
+if TYPE_CHECKING:
+    from interfaces.services import Services
 
-def _services(request: Request):  # type: ignore[no-untyped-def]
+
+def _services(request: Request) -> Services:
     return request.app.state.services
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,8 +26,11 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.inputs import Query, actor, body, call
 
+if TYPE_CHECKING:
+    from application.store import Store
 
-def _store(request: Request):  # type: ignore[no-untyped-def]
+
+def _store(request: Request) -> Store:
     return request.app.state.services.store
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -19,10 +19,13 @@ from interfaces.http.envelope import JSON, now, ok
 from interfaces.http.inputs import call
 from interfaces.http.metrics import consumer_metrics
 
+if TYPE_CHECKING:
+    from interfaces.services import Services
+
 HEAD_WAIT = 2.0  # seconds to learn a consumer's head for its lag
 
 
-def _services(request: Request):  # type: ignore[no-untyped-def]
+def _services(request: Request) -> Services:
     return request.app.state.services
 
 

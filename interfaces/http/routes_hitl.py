@@ -235,7 +235,12 @@ def _answer(request: Request, result: Written) -> Response:
 
 
 def decider(approved: bool, kind: type[HitlItem] | None = None) -> Any:
-    param = {None: "item_id", Checkpoint: "checkpoint_id", Experience: "experience_id"}[kind]
+    params: dict[type[HitlItem] | None, str] = {
+        None: "item_id",
+        Checkpoint: "checkpoint_id",
+        Experience: "experience_id",
+    }
+    param = params[kind]
 
     async def decide(request: Request) -> Response:
         cmd = await decision(request)

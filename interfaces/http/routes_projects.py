@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,8 +27,11 @@ from interfaces.http.inputs import (
 from interfaces.http.listing import list_project_tasks, list_projects
 from interfaces.http.routes_tasks import written
 
+if TYPE_CHECKING:
+    from interfaces.services import Services
 
-def _services(request: Request):  # type: ignore[no-untyped-def]
+
+def _services(request: Request) -> Services:
     return request.app.state.services
 
 

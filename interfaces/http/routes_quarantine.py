@@ -27,7 +27,7 @@ STATUSES = frozenset({QUARANTINED, RETRY_REQUESTED, RELEASED})
 
 
 def _service(request: Request) -> QuarantineService:
-    return request.app.state.services.quarantine  # type: ignore[no-any-return]
+    return request.app.state.services.quarantine
 
 
 def scope(request: Request) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,6 +28,9 @@ from interfaces.http.envelope import ok
 from interfaces.http.inputs import Query, actor, body, call, expected_version, idempotency
 from interfaces.http.listing import list_tasks
 
+if TYPE_CHECKING:
+    from application.store import Store
+
 TASK_HEADERS = ("Idempotency-Key",)
 
 
@@ -38,7 +43,7 @@ def written(request: Request, result: Written) -> Response:
     return ok(request, result.data, result.status, result.position, headers)
 
 
-def _store(request: Request):  # type: ignore[no-untyped-def]
+def _store(request: Request) -> Store:
     return request.app.state.services.store
 
 

@@ -6,7 +6,7 @@ so that the fixed paths win.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,10 +22,13 @@ from interfaces.http.routes_tasks import written
 from projections.read_model import ReadModel
 from projections.rows import ProjectQuery, TaskQuery
 
+if TYPE_CHECKING:
+    from interfaces.services import Services
+
 STATISTICS_PAGE = 100
 
 
-def _services(request: Request):  # type: ignore[no-untyped-def]
+def _services(request: Request) -> Services:
     return request.app.state.services
 
 
@@ -113,7 +116,7 @@ async def profile(request: Request) -> Response:
 
 async def preferences(request: Request) -> Response:
     user_id = _own_user_id(request)
-    chosen: dict[str, Any] = await body(request, dict[str, Any])  # type: ignore[arg-type]
+    chosen: dict[str, Any] = await body(request, dict[str, Any])
     store = _services(request).store
     result = await call(users.set_preferences, store, user_id, chosen, actor(request))
     return written(request, result)

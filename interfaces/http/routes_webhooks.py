@@ -3,6 +3,8 @@ Team administration: admins only."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,15 +17,18 @@ from interfaces.http.inputs import Query, actor, body, call, expected_version
 from interfaces.http.routes_tasks import written
 from interfaces.webhook_host import WebhookHost
 
+if TYPE_CHECKING:
+    from application.store import Store
+
 P = "/api/webhooks/{webhook_id}"
 
 
-def _store(request: Request):  # type: ignore[no-untyped-def]
+def _store(request: Request) -> Store:
     return request.app.state.services.store
 
 
 def _host(request: Request) -> WebhookHost:
-    return request.app.state.webhooks  # type: ignore[no-any-return]
+    return request.app.state.webhooks
 
 
 async def create(request: Request) -> Response:
@@ -102,7 +107,7 @@ async def redeliver(request: Request) -> Response:
     return ok(request, data)
 
 
-def _admin(method: str, path: str, handler, summary: str, **extra) -> Endpoint:  # type: ignore[no-untyped-def]
+def _admin(method: str, path: str, handler, summary: str, **extra) -> Endpoint:
     return Endpoint(
         method, path, handler, summary, "webhooks", permission=Permission.ADMIN, **extra
     )
