@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
@@ -71,6 +71,33 @@ class Task(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.state = evolve(getattr(aggregate, "state", None), self)
+
+    if TYPE_CHECKING:  # made at run time by the @event decorators below; fields typed Any
+        Updated: ClassVar[type[Any]]
+        TagsAdded: ClassVar[type[Any]]
+        TagsRemoved: ClassVar[type[Any]]
+        Assigned: ClassVar[type[Any]]
+        PrioritySet: ClassVar[type[Any]]
+        SlugChanged: ClassVar[type[Any]]
+        Deleted: ClassVar[type[Any]]
+        DependencyAdded: ClassVar[type[Any]]
+        DependencyRemoved: ClassVar[type[Any]]
+        StatusChanged: ClassVar[type[Any]]
+        ExecutionRequested: ClassVar[type[Any]]
+        Cancelled: ClassVar[type[Any]]
+        CancelRequested: ClassVar[type[Any]]
+        ExecutionStarted: ClassVar[type[Any]]
+        LeaseRenewed: ClassVar[type[Any]]
+        ProgressReported: ClassVar[type[Any]]
+        PhaseChanged: ClassVar[type[Any]]
+        UsageRecorded: ClassVar[type[Any]]
+        InputRequested: ClassVar[type[Any]]
+        Resumed: ClassVar[type[Any]]
+        ExpiredInQueue: ClassVar[type[Any]]
+        ReviewRequested: ClassVar[type[Any]]
+        ExecutionFinished: ClassVar[type[Any]]
+        WorkApproved: ClassVar[type[Any]]
+        WorkRejected: ClassVar[type[Any]]
 
     @event("Created")
     def __init__(  # noqa: PLR0913

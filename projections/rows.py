@@ -17,10 +17,11 @@ PageSize = Annotated[int, Meta(ge=1, le=100)]
 
 
 class Row(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of every read-side shape."""
+    """Base of every read-side shape. Subclasses repeat ``frozen=True``: msgspec inherits it, mypy
+    does not (it would take a subclass for a mutable one)."""
 
 
-class TaskQuery(Row):
+class TaskQuery(Row, frozen=True):
     status: list[str] = []
     project_id: str | None = None
     assigned_to: str | None = None
@@ -35,7 +36,7 @@ class TaskQuery(Row):
     page_size: PageSize = 50
 
 
-class ProjectQuery(Row):
+class ProjectQuery(Row, frozen=True):
     status: list[str] = []
     created_by: str | None = None
     search: str | None = None
@@ -45,7 +46,7 @@ class ProjectQuery(Row):
     page_size: PageSize = 50
 
 
-class TaskRow(Row):
+class TaskRow(Row, frozen=True):
     """The API shape of a task (``task_data``) plus its team and the last position applied."""
 
     id: str
@@ -81,7 +82,7 @@ class TaskRow(Row):
     position: int
 
 
-class ProjectStats(Row):
+class ProjectStats(Row, frozen=True):
     total_tasks: int = 0
     pending_tasks: int = 0
     queued_tasks: int = 0
@@ -109,7 +110,7 @@ def project_stats(counts: dict[str, int], average_duration: float | None) -> Pro
     )
 
 
-class ProjectRow(Row):
+class ProjectRow(Row, frozen=True):
     id: str
     slug: str | None
     name: str
@@ -126,7 +127,7 @@ class ProjectRow(Row):
     statistics: ProjectStats = ProjectStats()
 
 
-class ActivityRow(Row):
+class ActivityRow(Row, frozen=True):
     position: int
     timestamp: str
     action: str
@@ -135,7 +136,7 @@ class ActivityRow(Row):
     actor: str | None
 
 
-class Page(Row):
+class Page(Row, frozen=True):
     items: list[Any]
     total: int
     page: int
