@@ -329,7 +329,10 @@ def test_pending_deliveries_survive_a_restart_of_the_sender(store, receiver):
     async def first_life() -> None:
         async with Harness(store, schedule=(3600.0,) * 8).running() as h:
             await h.publish(1, 2)
-            await received(receiver, "/later", 1)  # stopped while 1 waits an hour for its retry
+            await received(receiver, "/later", 1)
+            # stopped once the failure is recorded, while 1 waits an hour for its retry (an
+            # attempt cut short before its record is made again by the next process)
+            await attempted(store, created["id"], 1)
 
     async def second_life() -> int:
         h = Harness(store)  # a new process: a new bus, the queue rebuilt from the store
