@@ -20,6 +20,7 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 4 tests --ignore=tests/faults
 
 # the fault suite (tests/faults): real processes and servers killed and restarted, one test at a
@@ -36,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/create_tasks.py
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/input_limits.py
 
 clean:
 	rm -rf $(VENV) data
