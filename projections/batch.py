@@ -6,7 +6,9 @@ rows, activity, and the execution rows (queue, HITL items, output; projections/e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -14,9 +16,10 @@ import msgspec
 from domain.hitl import HitlItem
 from domain.naming import public_name
 from domain.project import Project
-from domain.task import Task
+from domain.task import Task, TaskState
 from domain.values import rfc3339
 from projections.execution import (
+    QUEUE_HANDLERS,
     OutputEntry,
     QueueContext,
     chunk_written,
@@ -28,7 +31,7 @@ from projections.execution import (
 from projections.execution_rows import HitlRow, QueueRow
 from projections.projects import ProjectProjection
 from projections.rows import ActivityRow, ProjectRow, TaskRow
-from projections.tasks import TaskProjection
+from projections.tasks import evolve_state, row_of, state_of
 
 event_name = public_name
 
@@ -101,22 +104,32 @@ def evolve_batch(
     projects: dict[str, ProjectRow],
     execution: ExecutionRows | None = None,
 ) -> Changes:
-    """Evolves the loaded rows with every event in order; events of other kinds are skipped."""
+    """Evolves the loaded rows with every event in order; events of other kinds are skipped.
+
+    A task's row is turned into its state (``projections/tasks.py:state_of``) at its first event
+    in the batch, folded with each event by the aggregate's own fold, and rendered as a row once,
+    after the batch (or when the queue needs it), which is what ``TaskProjection.evolve`` does
+    event by event."""
     changes = Changes(position=max(p for p, _ in events))
-    task_projection, project_projection = TaskProjection(), ProjectProjection()
-    live_tasks: dict[str, TaskRow | None] = dict(tasks)
+    project_projection = ProjectProjection()
+    live_tasks: dict[str, TaskState | None] = {}
+    last_position: dict[str, int] = {}
     live_projects: dict[str, ProjectRow | None] = dict(projects)
     live = _LiveExecution(execution or ExecutionRows(), changes)
     for position, event in events:
         if isinstance(event, Task.Event):
             key = str(event.originator_id)
-            before = live_tasks.get(key)
-            after = task_projection.evolve(before, event, position)
-            live_tasks[key] = changes.tasks[key] = after
+            if key in live_tasks:
+                before = live_tasks[key]
+            else:
+                loaded = tasks.get(key)
+                before = None if loaded is None else state_of(loaded)
+            after = evolve_state(before, event)
+            live_tasks[key], last_position[key] = after, position
             if after is None and before is not None:
                 changes.deleted_tasks.add(key)
             _record_task(changes, position, event, after or before)
-            live.task_event(position, event, after or before)
+            live.task_event(position, event, partial(_row, after or before, position))
         elif isinstance(event, Project.Event):
             key = str(event.originator_id)
             before_project = live_projects.get(key)
@@ -127,6 +140,8 @@ def evolve_batch(
             live.hitl_event(position, event)
         elif is_output(event):
             changes.output.append(chunk_written(event, position))
+    for key, state in live_tasks.items():
+        changes.tasks[key] = _row(state, last_position[key])
     if changes.deleted_tasks:
         changes.activity = [
             a for a in changes.activity if a.row.task_id not in changes.deleted_tasks
@@ -134,18 +149,22 @@ def evolve_batch(
     return changes
 
 
-def _record_task(changes: Changes, position: int, event: Any, row: TaskRow | None) -> None:
-    if row is None:
+def _row(state: TaskState | None, position: int) -> TaskRow | None:
+    return None if state is None else row_of(state, position)
+
+
+def _record_task(changes: Changes, position: int, event: Any, task: TaskState | None) -> None:
+    if task is None:
         return
     entry = ActivityRow(
         position=position,
         timestamp=rfc3339(event.timestamp) or "",
         action=event_name(event),
-        task_id=row.id,
-        task_title=row.title,
+        task_id=task.id,
+        task_title=task.title,
         actor=getattr(event, "actor", None),
     )
-    changes.activity.append(Activity(team_id=row.team_id, project_id=row.project_id, row=entry))
+    changes.activity.append(Activity(team_id=task.team_id, project_id=task.project_id, row=entry))
 
 
 def _record_project(changes: Changes, position: int, event: Any, row: ProjectRow | None) -> None:
@@ -171,14 +190,20 @@ class _LiveExecution:
         self.hitl: dict[str, HitlRow | None] = dict(loaded.hitl)
         self.changes = changes
 
-    def task_event(self, position: int, event: Any, task: TaskRow | None) -> None:
+    def task_event(
+        self, position: int, event: Any, task: Callable[[], TaskRow | None]
+    ) -> None:
+        """``task`` renders the task's row after the event: only the events the queue follows
+        need it (``evolve_queue`` leaves the queue row as it is for the others)."""
         key = str(event.originator_id)
         if isinstance(event, Task.ExecutionRequested):
             self.options[key] = self.changes.options[key] = dict(event.options)
         elif isinstance(event, Task.Deleted):
             self.options[key] = self.changes.options[key] = None
+        if type(event) not in QUEUE_HANDLERS:
+            return
         before = self.queue.get(key)
-        context = QueueContext(task=task, options=self.options.get(key) or {}, position=position)
+        context = QueueContext(task=task(), options=self.options.get(key) or {}, position=position)
         after = evolve_queue(before, event, context)
         if after is not before:
             self.queue[key] = self.changes.queue[key] = after

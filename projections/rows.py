@@ -47,7 +47,9 @@ class ProjectQuery(Row, frozen=True):
 
 
 class TaskRow(Row, frozen=True):
-    """The API shape of a task (``task_data``) plus its team and the last position applied."""
+    """The API shape of a task (``task_data``, rendered by the same ``represent``), less what only
+    the task itself shows (usage, waiting_on, worker_id, lease_until), plus its team and the last
+    position applied."""
 
     id: str
     slug: str | None

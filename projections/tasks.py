@@ -76,15 +76,23 @@ def state_of(row: TaskRow) -> TaskState:
     )
 
 
+def evolve_state(state: TaskState | None, event: Any) -> TaskState | None:
+    """The state a task's row shows after ``event``: None while there is no row to show (the task
+    was deleted, or this read model never saw it created)."""
+    if isinstance(event, Task.Created):
+        return evolve(None, event)
+    if state is None:
+        return None  # the task is gone (deleted earlier): nothing more to show
+    after = evolve(state, event)
+    return None if after.deleted else after
+
+
 class TaskProjection:
-    """``evolve`` answers the row after the event, or None once the task is deleted."""
+    """``evolve`` answers the row after the event, or None once the task is deleted.
+
+    One event at a time; ``projections/batch.py`` folds a batch the same way, turning each row
+    into a state once and rendering it once."""
 
     def evolve(self, row: TaskRow | None, event: Any, position: int) -> TaskRow | None:
-        if isinstance(event, Task.Created):
-            before = None
-        elif row is None:
-            return None  # the task is gone (deleted earlier): nothing more to show
-        else:
-            before = state_of(row)
-        after = evolve(before, event)
-        return None if after.deleted else row_of(after, position)
+        after = evolve_state(None if row is None else state_of(row), event)
+        return None if after is None else row_of(after, position)
