@@ -235,11 +235,13 @@ class Output(Protocol):
 
 
 class Program(Protocol):
-    """A started program (``infrastructure.command_runner.Program``)."""
+    """A started program (``infrastructure.command_runner.Program``). Its attributes are
+    read-only here, so that one of a narrower type (the runner's own Output) fits."""
 
-    pid: int
-    output: Output
-
+    @property
+    def pid(self) -> int: ...
+    @property
+    def output(self) -> Output: ...
     @property
     def returncode(self) -> int | None: ...
     def chunks(self) -> list[dict[str, str]]: ...

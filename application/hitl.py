@@ -139,8 +139,8 @@ def item_view(item: HitlItem) -> dict[str, Any]:
     """``item_data`` with the fields a listing row has too: when and whether by default."""
     decided = item.status != "pending"
     data = item_data(item) | {"decided_at": rfc3339(item.modified_on) if decided else None}
-    if not isinstance(item, Experience):
-        data["by_default"] = item.by_default  # type: ignore[attr-defined]
+    if isinstance(item, Question | Checkpoint):  # an experience has no deadline to pass
+        data["by_default"] = item.by_default
     return data
 
 

@@ -12,6 +12,13 @@ class Ledger(Application[Any]):
 
     name = "taskwarden"
 
+    @property
+    def events_table(self) -> str:
+        """The events table's name: the SQLite and Postgres recorders both have one, the
+        recorder interface they share does not."""
+        recorder: Any = self.recorder
+        return str(recorder.events_table_name)
+
     def max_position(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from application.consumer_state import QUARANTINE
@@ -33,7 +34,9 @@ HEALTH_WAIT = 3.0  # seconds the bus has to say whether it is healthy
 class EventFailedError(Exception):
     """One event the relay could not convert or publish."""
 
-    def __init__(self, position: int, error: BaseException, poison: Any) -> None:
+    def __init__(
+        self, position: int, error: BaseException, poison: Callable[[str, Any, int], Poison]
+    ) -> None:
         super().__init__(f"position {position}: {error!r}")
         self.position = position
         self.error = error
@@ -56,7 +59,7 @@ class EventFailedError(Exception):
         return cls(event.position, error, poison)
 
     def poison(self, consumer: str, ledger: Any, attempts: int) -> Poison:
-        return self._poison(consumer, ledger, attempts)  # type: ignore[no-any-return]
+        return self._poison(consumer, ledger, attempts)
 
 
 class Poisoning:
@@ -123,7 +126,8 @@ class Poisoning:
             return True
         try:
             async with asyncio.timeout(HEALTH_WAIT):
-                return (await health()).get("status") == "healthy"  # type: ignore[no-any-return]
+                status: object = (await health()).get("status")
+                return status == "healthy"
         except Exception:  # noqa: BLE001 - any failure means: not now
             return False
 

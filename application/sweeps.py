@@ -14,6 +14,7 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.execution_reports import schedule_retry
@@ -29,16 +30,16 @@ SCHEDULER = "scheduler"
 TIMED_OUT_ANSWER = "(no answer: the question timed out)"
 
 
-def _get(store: Store, aggregate_id: str) -> object | None:
+def _get(store: Store, aggregate_id: str) -> Aggregate | None:
     try:
         return store.ledger.repository.get(UUID(aggregate_id))
     except AggregateNotFoundError:
         return None
 
 
-def _save(store: Store, *aggregates: object) -> bool:
+def _save(store: Store, *aggregates: Aggregate) -> bool:
     try:
-        store.commit(*aggregates)  # type: ignore[arg-type]
+        store.commit(*aggregates)
     except IntegrityError:
         return False  # somebody else changed it meanwhile; the next sweep looks again
     return True

@@ -298,6 +298,9 @@ class _Sink:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        """Part of what ZipFile asks of a file; it closes only files it opened itself."""
+
     def take(self) -> bytes:
         data = bytes(self.buffer)
         self.buffer.clear()

@@ -298,7 +298,8 @@ class NatsBus:
                     if self._closed:
                         return
                     log.warning("durable consumer %s: %r; retrying in %.1fs", name, error, backoff)
-                    sub = await _unsubscribed(sub)
+                    await _unsubscribed(sub)
+                    sub = None
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue

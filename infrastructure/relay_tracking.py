@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -71,7 +72,7 @@ class PostgresTracking:
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
 
-    def _run(self, statement: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
+    def _run(self, statement: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         with self._lock:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
@@ -91,7 +92,7 @@ class PostgresTracking:
 
     def get(self, name: str) -> int | None:
         row = self._run(SELECT, (name,))
-        return int(row[0]) if row else None  # type: ignore[call-overload]
+        return int(row[0]) if row else None
 
     def set(self, name: str, position: int) -> None:
         self._run(

@@ -46,7 +46,7 @@ async def gateway(websocket: WebSocket) -> None:
     offered = bearer(websocket.scope.get("subprotocols") or [])
     subprotocol = SUBPROTOCOL if offered is not None else None
     await websocket.accept(subprotocol=subprotocol)
-    offered = offered or credential(websocket)  # type: ignore[arg-type]  # as over HTTP
+    offered = offered or credential(websocket)  # as over HTTP
     shared = _shared(websocket.app)
     shared.connections += 1
     try:
@@ -54,7 +54,10 @@ async def gateway(websocket: WebSocket) -> None:
     except* WebSocketDisconnect:
         pass  # the client left
     except* Closing as closing:
-        await _close(websocket, closing.exceptions[0])
+        first = closing.exceptions[0]
+        while isinstance(first, ExceptionGroup):  # nested: its first Closing
+            first = first.exceptions[0]
+        await _close(websocket, first)
     except* Exception as failures:
         log.error("websocket failed", exc_info=failures)
         await _close(websocket, Closing(1011, "internal error; resume with since"))

@@ -155,7 +155,7 @@ class Filter:
     async def place(self, event: PublicEvent) -> Place | None:
         """Where the event belongs if the subscription receives it; None if it does not."""
         place = self.place_now(event)
-        if place is LOOKUP:
+        if isinstance(place, Lookup):  # LOOKUP, the only one
             return self._judge(await self._locator.locate(event))
         return place
 

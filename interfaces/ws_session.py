@@ -31,7 +31,7 @@ from domain.values import Permission
 from interfaces import eager
 from interfaces.http.errors import EXPECTED, describe
 from interfaces.ws_feed import Feed, FeedEndedError, GapTooLargeError
-from interfaces.ws_filter import LOOKUP, Filter, Spec
+from interfaces.ws_filter import Filter, Lookup, Spec
 from interfaces.ws_messages import (
     Auth,
     ClientMessage,
@@ -281,9 +281,9 @@ class Session:
 
         def offer_now(event: PublicEvent) -> bool:
             text = self.shared.outcome(event, events)
-            if text is LOOKUP:
+            if isinstance(text, Lookup):  # LOOKUP, the only one
                 return False
-            return text is None or self.send_now(text)  # type: ignore[arg-type]
+            return text is None or self.send_now(text)
 
         try:
             await feed.run(start, offer, offer_now)

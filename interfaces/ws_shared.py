@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from application.public_events import PublicEvent
-from interfaces.ws_filter import LOOKUP, Filter, Locator, Lookup, Place
+from interfaces.ws_filter import Filter, Locator, Lookup, Place
 from interfaces.ws_hub import Hub
 from interfaces.ws_messages import event_message
 from interfaces.ws_poison import SocketGuard
@@ -45,7 +45,7 @@ class Shared:
         if events.key in self._outcomes:
             return self._outcomes[events.key]
         place = events.place_now(event)
-        if place is LOOKUP:
+        if isinstance(place, Lookup):  # LOOKUP, the only one
             return place  # not remembered: the next one may find it located
         text = None if place is None else self.text(event, events.spec.key, place)
         self._outcomes[events.key] = text

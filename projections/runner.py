@@ -14,6 +14,7 @@ quarantined position applies that event late (``ReadModel.apply_late``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -215,7 +216,9 @@ class ProjectionRunner:
         if self._retries is None:
             return
         for entry in self._retries.take():
-            self._retries.settle(entry, lambda e=entry: self._apply_late(e.position), self._answers)
+            self._retries.settle(
+                entry, functools.partial(self._apply_late, entry.position), self._answers
+            )
 
     def _apply_late(self, position: int) -> None:
         if position > self._read_model.position():

@@ -15,7 +15,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from infrastructure.agent.adapters import Adapter
 from infrastructure.agent.protocol import CancelNotice, Message, Output, Reply, encode_reply
@@ -25,14 +25,18 @@ READ_SIZE = 65_536
 PIPE_GRACE = 2.0  # after the agent exits, how long its pipes may stay open before we stop reading
 QUEUE_SIZE = 1_024  # messages read ahead of the consumer; then the agent waits on its pipe
 
-_END = object()
+class _End:
+    """Put on the queue when a stream closes."""
+
+
+_END = _End()
 
 
 class AgentStartError(Exception):
     """The agent's program could not be started."""
 
 
-def split_utf8(data: bytes, size: int) -> int:
+def split_utf8(data: bytes | bytearray, size: int) -> int:
     """The largest cut of at most `size` bytes into `data` that splits no UTF-8 character."""
     if size >= len(data):
         return len(data)
@@ -98,7 +102,7 @@ class AgentProcess:
         self._leader_exited = exited
         self._adapter = adapter
         self._output_cap = output_cap
-        self._queue: asyncio.Queue[Message | object] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[Message | _End] = asyncio.Queue(QUEUE_SIZE)
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.output_bytes = 0  # output text passed on
         self.dropped_output_bytes = 0  # output text dropped beyond the cap
@@ -148,10 +152,10 @@ class AgentProcess:
         ended = 0
         while ended < 2:  # stdout and stderr
             item = await self._queue.get()
-            if item is _END:
+            if isinstance(item, _End):
                 ended += 1
             else:
-                yield item  # type: ignore[misc]
+                yield item
 
     async def send(self, reply: Reply) -> bool:
         """Write one reply line to the agent's stdin; False when its stdin is closed."""
@@ -187,8 +191,8 @@ class AgentProcess:
         if self._process.stdin is not None:
             with contextlib.suppress(TimeoutError):
                 sent = await asyncio.wait_for(self.send(CancelNotice(reason=reason)), notice_grace)
-                if sent and await self.wait_until(self._now() + notice_grace) is not None:
-                    return self.returncode  # type: ignore[return-value]
+                if sent and (code := await self.wait_until(self._now() + notice_grace)) is not None:
+                    return code
         kill_group(self.pid, signal.SIGTERM)
         kill_group(self.pid, signal.SIGCONT)  # a stopped process must run to see its SIGTERM
         if await self.wait_until(self._now() + grace) is None:
@@ -234,7 +238,8 @@ class AgentProcess:
         while True:
             read = asyncio.ensure_future(stream.read(READ_SIZE))
             if not self._exited.done():
-                await asyncio.wait([read, self._exited], return_when=asyncio.FIRST_COMPLETED)
+                either: list[asyncio.Future[Any]] = [read, self._exited]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if not read.done():  # the agent is gone but something still holds the pipe
                 done, _ = await asyncio.wait([read], timeout=PIPE_GRACE)
                 if not done:

@@ -9,7 +9,7 @@ See docs/agent-protocol.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -114,6 +114,7 @@ class CancelNotice(msgspec.Struct, frozen=True, kw_only=True, tag="cancel", tag_
 
 
 Reply = Answer | Decision | CancelNotice
+M = TypeVar("M", bound=AgentMessage)
 
 _decoder = msgspec.json.Decoder(AgentMessage | Say)
 _reply_decoder = msgspec.json.Decoder(Reply)
@@ -132,7 +133,7 @@ def decode_message(line: str, stream: Literal["stdout", "stderr"] = "stdout") ->
     return Output(stream=stream, text=line)
 
 
-def validated(kind: type[AgentMessage], fields: dict[str, Any]) -> AgentMessage | None:
+def validated(kind: type[M], fields: dict[str, Any]) -> M | None:
     """A message built by an adapter, with the bounds checked as if it had been decoded."""
     try:
         return msgspec.convert(fields, kind)
@@ -140,7 +141,7 @@ def validated(kind: type[AgentMessage], fields: dict[str, Any]) -> AgentMessage 
         return None
 
 
-def encode(message: Message | Reply) -> bytes:
+def encode(message: Message | Say | Reply) -> bytes:
     """One message as one JSON line (ending in a newline)."""
     return _encoder.encode(message) + b"\n"
 

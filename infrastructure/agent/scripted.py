@@ -65,7 +65,7 @@ class Channel:
 
     def emit(self, message: Message | Say) -> None:
         with self._lock:
-            sys.stdout.buffer.write(encode(message))  # type: ignore[arg-type]
+            sys.stdout.buffer.write(encode(message))
             sys.stdout.buffer.flush()
 
     def say(self, text: str) -> None:
@@ -133,7 +133,7 @@ def _progress(run: Run, step: dict[str, Any]) -> None:
 def _ask(run: Run, step: dict[str, Any]) -> None:
     run.asked += 1
     question_id = str(step.get("id") or f"q{run.asked}")
-    fields = {k: step[k] for k in ("options", "default") if k in step}
+    fields: dict[str, Any] = {k: step[k] for k in ("options", "default") if k in step}
     run.emit(Question, {"id": question_id, "question": step["ask"], **fields})
     answer = run.channel.wait_for(Answer, question_id)
     run.channel.say(f"answer: {answer.response}")
@@ -142,7 +142,7 @@ def _ask(run: Run, step: dict[str, Any]) -> None:
 def _checkpoint(run: Run, step: dict[str, Any]) -> None:
     run.checkpoints += 1
     checkpoint_id = str(step.get("id") or f"c{run.checkpoints}")
-    fields = {k: step[k] for k in ("description", "data") if k in step}
+    fields: dict[str, Any] = {k: step[k] for k in ("description", "data") if k in step}
     run.emit(Checkpoint, {"id": checkpoint_id, "action": step["checkpoint"], **fields})
     decision = run.channel.wait_for(Decision, checkpoint_id)
     if decision.approved:

@@ -135,7 +135,7 @@ def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:
     if isinstance(error, AuthenticationError):
         return 401, error.code, str(error), {}
     if isinstance(error, PermissionDeniedError):
-        details = {"role": error.role, "permission": error.permission}
+        details: dict[str, Any] = {"role": error.role, "permission": error.permission}
         return 403, "AUTH_INSUFFICIENT_PERMISSIONS", str(error), details
     if isinstance(error, AdminKeyNotConfiguredError):
         return 503, "ADMIN_KEY_NOT_CONFIGURED", str(error), {}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from application.auth import API_KEY_PREFIX
 
 
-def credential(request: Request) -> str | None:
+def credential(request: HTTPConnection) -> str | None:
     """``Authorization: Bearer <JWT or tw_ key>``, or ``X-API-Key: tw_...`` (seed 003)."""
     header = request.headers.get("authorization")
     if header:
@@ -40,7 +40,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_id(message: dict) -> None:
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 headers.append((b"x-request-id", request_id.encode("latin-1")))

@@ -19,6 +19,7 @@ from interfaces.http.errors import BadRequestError, ReadModelBehindError
 
 T = TypeVar("T")
 R = TypeVar("R")
+C = TypeVar("C", bound=str)
 
 # a version, a position, a page: ASCII digits only (str.isdigit and int() take "²" and "٣"), and
 # 18 of them at most, so that int() never meets its 4,300-digit limit and the value fits a bigint
@@ -133,11 +134,13 @@ class Query:
                 raise BadRequestError(f"{name} has unknown values", field=name, values=wrong)
         return items
 
-    def choice(self, name: str, default: str, allowed: frozenset[str]) -> str:
+    def choice(self, name: str, default: C, allowed: frozenset[C]) -> C:
+        """The parameter, one of ``allowed`` (typed as narrowly as they are), or ``default``."""
         value = self.params.get(name) or default
-        if value not in allowed:
-            raise BadRequestError(f"{name} must be one of {', '.join(sorted(allowed))}", field=name)
-        return value
+        for choice in allowed:
+            if choice == value:
+                return choice
+        raise BadRequestError(f"{name} must be one of {', '.join(sorted(allowed))}", field=name)
 
     def moment(self, name: str) -> datetime | None:
         value = self.params.get(name)

@@ -20,7 +20,15 @@ from domain.values import Priority, TaskStatus
 from interfaces.http.envelope import ok
 from interfaces.http.errors import BadRequestError
 from interfaces.http.inputs import PAGING, Query, actor, call, read_after
-from projections.rows import ProjectQuery, ProjectRow, TaskQuery, page_of
+from projections.rows import (
+    Order,
+    ProjectQuery,
+    ProjectRow,
+    ProjectSort,
+    TaskQuery,
+    TaskSort,
+    page_of,
+)
 
 STATUSES = frozenset(s.value for s in TaskStatus)
 # seed words onto canonical statuses (DESIGN.md)
@@ -40,9 +48,11 @@ TASK_FILTERS = {
     "created_before",
     "search",
 }
-TASK_SORTS = frozenset({"created_at", "updated_at", "priority", "title", "status"})
-PROJECT_SORTS = frozenset({"name", "created_at", "updated_at"})
-ORDERS = frozenset({"asc", "desc"})
+TASK_SORTS: frozenset[TaskSort] = frozenset(
+    {"created_at", "updated_at", "priority", "title", "status"}
+)
+PROJECT_SORTS: frozenset[ProjectSort] = frozenset({"name", "created_at", "updated_at"})
+ORDERS: frozenset[Order] = frozenset({"asc", "desc"})
 
 
 def task_query(request: Request, project_id: str | None = None) -> TaskQuery:

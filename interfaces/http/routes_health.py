@@ -42,7 +42,7 @@ async def _check_store(request: Request) -> dict[str, object]:
     services = _services(request)
     started = time.perf_counter()
     try:
-        table = services.ledger.recorder.events_table_name
+        table = services.ledger.events_table
         await call(probe, services.settings, table)
         await call(services.read_model.ping)
         position = await call(services.ledger.max_position)
@@ -127,11 +127,11 @@ async def api_health(request: Request) -> Response:
 async def api_health_detailed(request: Request) -> Response:
     services = _services(request)
     store = await _check_store(request)
-    head = store.get("position", 0)
+    head = store.get("position")
     projection = {
         "status": "healthy" if services.runner.position >= 0 else "unhealthy",
         "position": services.runner.position,
-        "lag": max(0, int(head or 0) - services.runner.position),  # type: ignore[call-overload]
+        "lag": max(0, (head if isinstance(head, int) else 0) - services.runner.position),
     }
     bus = await _check_bus(request)
     consumers = await _check_consumers(request)
