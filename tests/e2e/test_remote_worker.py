@@ -319,7 +319,11 @@ async def scripted_run(base: str, tmp_path: Path, script: list[dict[str, Any]]) 
         finally:
             await pool.stop()
             await backend.close()
-        output = await people.get(f"/api/tasks/{task['id']}/output", params={"limit": 1000})
+        # the output listing is a read model: read it as of the task's last event
+        history = (await people.get(f"/api/tasks/{task['id']}/history")).json()["data"]
+        last = max(entry["position"] for entry in history["history"])
+        params = {"limit": 1000, "min_position": last}
+        output = await people.get(f"/api/tasks/{task['id']}/output", params=params)
         return {"task": ended, "output": "".join(c["text"] for c in output.json()["data"]["items"])}
 
 
