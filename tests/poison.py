@@ -17,6 +17,7 @@ from eventsourcing.utils import register_topic
 
 from domain.task import Task
 from domain.values import Actor
+from tests.builders import a_task
 
 
 class Vanished(DomainEvent):
@@ -51,23 +52,11 @@ def fix_topic(topic: str) -> None:
 def nul_task(store: Any, project_id: str, by: Actor) -> tuple[str, int]:
     """A task whose title holds a NUL character (Postgres text cannot), saved through the
     aggregate; its id and its position."""
-    task = Task(
+    task = a_task(
         team_id=by.team_id,
         project_id=project_id,
         title="bad\x00title",
-        description="",
         priority=2,
-        tags=[],
-        metadata={},
-        assigned_to=None,
-        estimated_duration=None,
-        slug=None,
-        dependencies=[],
-        repository_url=None,
-        base_branch=None,
-        ticket_id=None,
-        ticket_summary=None,
-        test_command=None,
         actor=by.id,
         request_id=by.request_id,
     )

@@ -19,6 +19,7 @@ from application.ledger import Ledger
 from domain.task import Task
 from infrastructure.event_store import ledger_env, postgres_env
 from infrastructure.settings import Settings
+from tests.builders import a_task
 from tests.postgres_server import admin_url, fresh_database
 
 
@@ -42,23 +43,10 @@ def embedded_admin(nothing_answers: str) -> Iterator[str]:
 
 
 def new_task() -> Task:
-    return Task(
-        team_id="team-1",
-        project_id="project-1",
+    return a_task(
         title="Stored in the embedded server",
-        description="",
         priority=2,
         tags=["embedded"],
-        metadata={},
-        assigned_to=None,
-        estimated_duration=None,
-        slug=None,
-        dependencies=[],
-        repository_url=None,
-        base_branch=None,
-        ticket_id=None,
-        ticket_summary=None,
-        test_command=None,
         actor="alice",
         request_id="req-1",
     )

@@ -17,6 +17,7 @@ from domain.task import Task
 from domain.values import Actor
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
+from tests.builders import a_task
 
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 WAIT = 30.0  # seconds a loaded machine may take; the waits end as soon as the condition holds
@@ -58,26 +59,7 @@ def committer(ledger: GatedLedger) -> Iterator[Committer]:
 
 
 def new_task(title: str, *tags: str) -> Task:
-    task = Task(
-        team_id="team-1",
-        project_id="project-1",
-        title=title,
-        description="",
-        priority=2,
-        tags=[],
-        metadata={},
-        assigned_to=None,
-        estimated_duration=None,
-        slug=None,
-        dependencies=[],
-        repository_url=None,
-        base_branch=None,
-        ticket_id=None,
-        ticket_summary=None,
-        test_command=None,
-        actor=ME.id,
-        request_id=ME.request_id,
-    )
+    task = a_task(title=title, actor=ME.id, request_id=ME.request_id)
     for tag in tags:
         task.add_tags([tag], ME)
     return task

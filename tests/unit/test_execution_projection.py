@@ -41,32 +41,14 @@ from projections.execution import (
 from projections.execution_rows import HitlRow, QueueRow
 from projections.rows import TaskRow
 from projections.tasks import TaskProjection
+from tests.builders import a_task
 
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 DEADLINE = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def new_task(priority: Priority = Priority.NORMAL) -> Task:
-    return Task(
-        team_id="team-1",
-        project_id="project-1",
-        title="Fix the login bug",
-        description="",
-        priority=int(priority),
-        tags=[],
-        metadata={},
-        assigned_to=None,
-        estimated_duration=None,
-        slug=None,
-        dependencies=[],
-        repository_url=None,
-        base_branch=None,
-        ticket_id=None,
-        ticket_summary=None,
-        test_command=None,
-        actor=ME.id,
-        request_id=ME.request_id,
-    )
+    return a_task(priority=int(priority), actor=ME.id, request_id=ME.request_id)
 
 
 class Story:

@@ -23,7 +23,8 @@ from domain.errors import (
     TaskAlreadyRunningError,
 )
 from domain.task import NO_USAGE, Task
-from domain.values import Actor, Priority, TaskStatus
+from domain.values import Actor, TaskStatus
+from tests.builders import a_task
 
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 RUNNER = Actor(id="worker-1", team_id="team-1", request_id="req-9")
@@ -37,26 +38,7 @@ Step = Callable[[Task], Any]
 
 
 def new_task() -> Task:
-    return Task(
-        team_id="team-1",
-        project_id="project-1",
-        title="Fix the login bug",
-        description="",
-        priority=int(Priority.NORMAL),
-        tags=[],
-        metadata={},
-        assigned_to=None,
-        estimated_duration=None,
-        slug=None,
-        dependencies=[],
-        repository_url=None,
-        base_branch=None,
-        ticket_id=None,
-        ticket_summary=None,
-        test_command=None,
-        actor=ME.id,
-        request_id=ME.request_id,
-    )
+    return a_task(actor=ME.id, request_id=ME.request_id)
 
 
 # ---- steps that bring a task into a state ----------------------------------------------------

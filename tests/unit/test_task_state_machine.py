@@ -59,6 +59,7 @@ from infrastructure.settings import Settings
 from projections.batch import evolve_batch
 from projections.rows import TaskRow
 from projections.tasks import API_FIELDS
+from tests.builders import a_task
 
 S = TaskStatus
 OUTCOMES = (S.COMPLETED, S.FAILED, S.TIMED_OUT, S.CANCELLED)
@@ -92,26 +93,7 @@ Expected = tuple[type[DomainError], ...]
 
 
 def new_task(title: str = "first") -> Task:
-    return Task(
-        team_id="team-1",
-        project_id="project-1",
-        title=title,
-        description="",
-        priority=int(Priority.NORMAL),
-        tags=[],
-        metadata={},
-        assigned_to=None,
-        estimated_duration=None,
-        slug=None,
-        dependencies=[],
-        repository_url=None,
-        base_branch=None,
-        ticket_id=None,
-        ticket_summary=None,
-        test_command=None,
-        actor="creator",
-        request_id="req-0",
-    )
+    return a_task(title=title)
 
 
 # statuses in which an execution is in progress (what the runner may report on)
