@@ -73,6 +73,26 @@ async def settled(service: QuarantineService, ref: str, timeout: float = 30.0) -
     return entry
 
 
+async def relay_then_retry(w: World, bus: Any, consumer: Any, deep: int) -> Any:
+    """Relays until the alert of the quarantined deep event, asks for its retry, and relays
+    until it comes late; answers what arrived, the entry, its settled state and the relay's
+    status."""
+    relay, service = relay_for(w, bus)
+    relay.start()
+    got: list[Any] = []
+    try:
+        await collect(consumer, got, lambda g: ("team-a", "system.alert") in types(g))
+        [entry] = await asyncio.to_thread(service.entries)
+        with recursion_limit(10_000):
+            await asyncio.to_thread(service.request_retry, str(entry.id), "user:admin", "req-1")
+            await collect(consumer, got, lambda g: g[-1].position == deep)
+        released = await settled(service, str(entry.id))
+        return got, entry, released, relay.state.status(None)
+    finally:
+        await relay.stop()
+        await bus.close()
+
+
 def types(events: list[Any]) -> list[tuple[str, str]]:
     return [(e.team_id, e.type) for e in events]
 
@@ -89,23 +109,7 @@ def test_an_event_that_cannot_be_converted_is_quarantined_and_the_rest_is_publis
 
         async def scenario():
             bus = MemoryBus()  # a new durable consumer gets all it publishes
-            consumer = bus.durable("all", "taskwarden.>")
-            relay, service = relay_for(w, bus)
-            relay.start()
-            got: list[Any] = []
-            try:
-                await collect(consumer, got, lambda g: ("team-a", "system.alert") in types(g))
-                [entry] = await asyncio.to_thread(service.entries)
-                with recursion_limit(10_000):
-                    await asyncio.to_thread(
-                        service.request_retry, str(entry.id), "user:admin", "req-1"
-                    )
-                    await collect(consumer, got, lambda g: g[-1].position == deep)
-                released = await settled(service, str(entry.id))
-                return got, entry, released, relay.state.status(None)
-            finally:
-                await relay.stop()
-                await bus.close()
+            return await relay_then_retry(w, bus, bus.durable("all", "taskwarden.>"), deep)
 
         got, entry, released, status = run(scenario)
         assert (entry.consumer, entry.position, entry.team_id) == ("relay", deep, "team-a")
@@ -155,24 +159,10 @@ def test_over_nats_the_rest_is_published_and_a_released_event_comes_late(
 
         async def scenario():
             bus = bus_for(nats_url, nats_stream)
-            consumer = bus.durable("all", f"{prefix}.>")
-            relay, service = relay_for(w, bus)
-            relay.start()
-            got: list[Any] = []
-            try:
-                await collect(consumer, got, lambda g: ("team-a", "system.alert") in types(g))
-                [entry] = await asyncio.to_thread(service.entries)
-                with recursion_limit(10_000):
-                    await asyncio.to_thread(
-                        service.request_retry, str(entry.id), "user:admin", "req-1"
-                    )
-                    await collect(consumer, got, lambda g: g[-1].position == deep)
-                return got
-            finally:
-                await relay.stop()
-                await bus.close()
+            return await relay_then_retry(w, bus, bus.durable("all", f"{prefix}.>"), deep)
 
-        got = run(scenario)
+        got, _, released, _ = run(scenario)
+        assert released.status == RELEASED
         assert ("team-b", "task.created") in types(got)
         assert got[-1].position == deep and [e.position for e in got].count(deep) == 1
 
