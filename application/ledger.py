@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from eventsourcing.application import Application
+
+CLOSE_GRACE_SECONDS = 5.0  # how long close() waits for calls running in other threads
 
 
 class Ledger(Application[Any]):
@@ -18,6 +21,21 @@ class Ledger(Application[Any]):
         recorder interface they share does not."""
         recorder: Any = self.recorder
         return str(recorder.events_table_name)
+
+    close_grace: float = CLOSE_GRACE_SECONDS
+
+    def close(self) -> None:
+        """Waits (at most ``close_grace`` seconds) for calls still running in other threads to
+        give their connections back, then closes. eventsourcing's pool closes the connections in
+        use too, and closing a SQLite connection while another thread executes on it crashes the
+        process: a background check cancelled at shutdown leaves its thread running (seen once,
+        a ``max_position`` during an app's shutdown)."""
+        pool = getattr(getattr(self.recorder, "datastore", None), "pool", None)
+        if pool is not None and hasattr(pool, "num_in_use"):  # SQLite (psycopg's pool differs)
+            deadline = time.monotonic() + self.close_grace
+            while pool.num_in_use and time.monotonic() < deadline:
+                time.sleep(0.01)
+        super().close()
 
     def max_position(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
