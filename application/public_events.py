@@ -5,22 +5,21 @@ aggregates people work with are published, and of a webhook only its being disab
 again; credentials, users, claims, idempotency records, webhook secrets and deliveries, and
 command runs never leave (they hold digests, hashes, secrets or host output).
 
-A public event names its team. Only creating events carry ``team_id``, so ``TeamIndex`` remembers
-each aggregate's team as its creation goes by, and loads the aggregate once when it meets one it
-has not seen (a relay resuming in the middle of the log).
+A public event names its team, and where they apply its project and task: every stored event
+carries them (``domain.place``), so converting one reads that event alone. An event written
+before they were carried, and not migrated since, cannot be placed: its conversion fails
+(``UnplacedEventError``) and the consumer treats it as any event it cannot take.
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 
 from domain.hitl import Checkpoint, Experience, HitlItem, Question
 from domain.naming import public_name
@@ -60,6 +59,8 @@ class PublicEvent(msgspec.Struct, frozen=True, kw_only=True):
     team_id: str
     aggregate: str  # task, project, question, checkpoint, experience, output, queue
     aggregate_id: str
+    project_id: str | None = None  # the project it belongs to (a project's own id), if any
+    task_id: str | None = None  # the task it belongs to (a task's own id), if any
     version: int
     timestamp: str
     actor: str | None
@@ -92,62 +93,39 @@ def seed_types(event: PublicEvent) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class TeamIndex:
-    """Aggregate id -> (team, published kind), bounded (least recently used ids are forgotten,
-    then loaded again). Only creating events carry the team; ``HitlItem.Withdrawn`` is shared by
-    the three item kinds, so its kind is the one remembered (or loaded) for its aggregate."""
+class UnplacedEventError(ValueError):
+    """A stored event without its team: written before events carried their place, and not
+    migrated since (``taskwarden migrate`` writes them in)."""
 
-    def __init__(self, repository: Any, size: int = 100_000) -> None:
-        self._repository = repository
-        self._size = size
-        self._known: OrderedDict[UUID, tuple[str, str]] = OrderedDict()
 
-    def describe(self, event: Any) -> tuple[str, str] | None:
-        key = event.originator_id
-        known = self._known.get(key)
-        if known is None:
-            kind = _kind_of_class(type(event).__qualname__.partition(".")[0])
-            team = getattr(event, "team_id", None)
-            if kind is None or team is None:
-                known = self._load(key)
-            else:
-                known = (team, kind)
-        if known is None:
-            return None
-        self._known[key] = known
-        self._known.move_to_end(key)
-        if len(self._known) > self._size:
-            self._known.popitem(last=False)
-        return known
-
-    def _load(self, key: UUID) -> tuple[str, str] | None:
-        try:
-            aggregate = self._repository.get(key)
-        except AggregateNotFoundError:
-            return None
-        kind = PUBLISHED.get(type(aggregate))
-        team = getattr(aggregate, "team_id", None)
-        return (team, kind) if kind is not None and team is not None else None
+def describe(event: Any) -> tuple[str, str] | None:
+    """The event's published kind and its team, read from the event; None if its kind is not
+    published. Raises ``UnplacedEventError`` for a published event that does not say its team."""
+    owner = type(event).__qualname__.partition(".")[0]
+    kind = getattr(event, "item", None) if owner == HitlItem.__name__ else _kind_of_class(owner)
+    if kind is None:
+        if owner == HitlItem.__name__:
+            raise UnplacedEventError("this withdrawal does not say which item it withdrew")
+        return None
+    team = getattr(event, "team_id", None)
+    if team is None:
+        raise UnplacedEventError(
+            f"{type(event).__qualname__} does not say its team: run `taskwarden migrate`"
+        )
+    return kind, team
 
 
 def _kind_of_class(owner: str) -> str | None:
     if owner == HitlItem.__name__:
-        return None  # shared by the item kinds: known from the aggregate
+        return None  # shared by the item kinds: the event names its own (``item``)
     return next((kind for cls, kind in PUBLISHED.items() if cls.__name__ == owner), None)
 
 
-def is_published(event: Any) -> bool:
-    owner = type(event).__qualname__.partition(".")[0]
-    return owner == HitlItem.__name__ or _kind_of_class(owner) is not None
-
-
-def to_public(position: int, event: Any, index: TeamIndex) -> PublicEvent | None:
-    if not is_published(event):
-        return None
-    described = index.describe(event)
+def to_public(position: int, event: Any) -> PublicEvent | None:
+    described = describe(event)
     if described is None:
         return None
-    team, kind = described
+    kind, team = described
     name = public_name(event).partition(".")[2]
     if kind in ONLY and name not in ONLY[kind]:
         return None
@@ -162,6 +140,8 @@ def to_public(position: int, event: Any, index: TeamIndex) -> PublicEvent | None
         team_id=team,
         aggregate=kind,
         aggregate_id=str(event.originator_id),
+        project_id=str(event.originator_id) if kind == "project" else data.get("project_id"),
+        task_id=str(event.originator_id) if kind == "task" else data.get("task_id"),
         version=event.originator_version,
         timestamp=rfc3339(event.timestamp) or "",
         actor=actor,
@@ -200,7 +180,7 @@ class Scan:
         return [e for e in self.events if e.position < at], at - 1
 
 
-def scan(ledger: Any, after: int, limit: int, index: TeamIndex) -> Scan:
+def scan(ledger: Any, after: int, limit: int) -> Scan:
     """Converts the next ``limit`` stored events after position ``after``, each on its own: one
     that fails (an unknown topic, a state this version cannot read, data the conversion cannot
     take) is reported in ``failures`` and the others are converted still. Reading the store
@@ -212,7 +192,7 @@ def scan(ledger: Any, after: int, limit: int, index: TeamIndex) -> Scan:
         event = None
         try:
             event = ledger.mapper.to_domain_event(notification)
-            public = to_public(notification.id, event, index)
+            public = to_public(notification.id, event)
         except Exception as error:  # noqa: BLE001 - reported: the consumer decides
             failures.append(Unconverted(notification, event, error))
             continue
@@ -221,13 +201,11 @@ def scan(ledger: Any, after: int, limit: int, index: TeamIndex) -> Scan:
     return Scan(events, notifications[-1].id if notifications else after, failures)
 
 
-def public_events(
-    ledger: Any, after: int, limit: int, index: TeamIndex
-) -> tuple[list[PublicEvent], int]:
+def public_events(ledger: Any, after: int, limit: int) -> tuple[list[PublicEvent], int]:
     """The public events among the next ``limit`` stored ones after position ``after``, and the
     last position looked at; raises the first failure (tools and tests: the consumers of the
     log use ``scan`` and treat a failure as docs/operations.md, "Quarantine" says)."""
-    found = scan(ledger, after, limit, index)
+    found = scan(ledger, after, limit)
     if found.failures:
         raise found.failures[0].error
     return found.events, found.last

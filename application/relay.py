@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from application.consumer_state import ConsumerState, Policy
 from application.ports import Bus
-from application.public_events import Scan, TeamIndex, scan
+from application.public_events import Scan, scan
 from application.quarantine import QuarantineService
 from application.relay_poison import EventFailedError, Poisoning
 from application.retry_requests import RetryRequests
@@ -89,7 +89,6 @@ class Relay:
         self._batch = batch
         self._name = name
         self._poll = poll_interval
-        self._index = TeamIndex(ledger.repository)
         self._position: int | None = None
         self._recorded = 0  # the position last written to the tracking table
         self._recorded_at = 0.0  # when (time.monotonic())
@@ -255,7 +254,7 @@ class Relay:
         self._resync = False
 
     def _scan(self, after: int) -> tuple[Scan, int]:
-        found = scan(self._ledger, after, self._batch, self._index)
+        found = scan(self._ledger, after, self._batch)
         head = self._ledger.max_position() if found.last - after >= self._batch else found.last
         return found, head
 

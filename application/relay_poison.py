@@ -149,7 +149,7 @@ class Poisoning:
         relay = self.relay
         if position > relay.position:
             return  # not reached yet: published in order, or quarantined again then
-        found = await asyncio.to_thread(scan, relay._ledger, position - 1, 1, relay._index)
+        found = await asyncio.to_thread(scan, relay._ledger, position - 1, 1)
         if found.failures:
             raise found.failures[0].error
         for event in found.events:

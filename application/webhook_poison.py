@@ -18,7 +18,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from application.consumer_state import QUARANTINE, ConsumerState
-from application.public_events import PublicEvent, TeamIndex, scan
+from application.public_events import PublicEvent, scan
 from application.quarantine import Poison, QuarantineService
 from application.retry_requests import RetryRequests
 
@@ -43,7 +43,6 @@ class QueueGuard:
             RetryRequests(quarantine, state.name) if quarantine is not None else None
         )
         self._task: asyncio.Task[None] | None = None
-        self._index = TeamIndex(dispatcher.store.ledger.repository)
 
     def start(self) -> None:
         self.state.running = True
@@ -126,7 +125,7 @@ class QueueGuard:
         if position > self.state.position:
             return  # not handed over yet: queued in order, or quarantined again then
         ledger = self.dispatcher.store.ledger
-        found = await asyncio.to_thread(scan, ledger, position - 1, 1, self._index)
+        found = await asyncio.to_thread(scan, ledger, position - 1, 1)
         if found.failures:
             raise found.failures[0].error
         for event in found.events:

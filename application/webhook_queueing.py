@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from application import webhook_logs
-from application.public_events import PublicEvent, TeamIndex, scan, seed_types
+from application.public_events import PublicEvent, scan, seed_types
 from application.store import Store
 from application.webhook_attempts import event_payload
 from domain.webhook import EVENT, Webhook, WebhookDelivery, delivery_id
@@ -31,7 +31,6 @@ class Queueing:
     def __init__(self, store: Store, *, read_ahead: bool) -> None:
         self.store = store
         self.read_ahead = read_ahead
-        self._index = TeamIndex(store.ledger.repository)
         self._handled = 0  # the last position handed over in order
         self._ahead: set[int] = set()  # positions queued before their hand-over
 
@@ -56,7 +55,7 @@ class Queueing:
         new deliveries (webhook, delivery) in order and the positions read ahead."""
         events = [event]
         if self.read_ahead and ahead:
-            found = scan(self.store.ledger, event.position, LOOKAHEAD, self._index)
+            found = scan(self.store.ledger, event.position, LOOKAHEAD)
             events += found.before_failure()[0]
         queued = self.store.with_retries(lambda: self._queue(events))
         return queued, [e.position for e in events[1:]]

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.errors import AlreadyExistsError
+from domain.place import Placed
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://taskwarden.dev/claims")
 
@@ -20,7 +21,7 @@ def claim_id(team_id: str, kind: str, key: str) -> UUID:
     return uuid5(_NAMESPACE, f"{team_id}\x1f{kind}\x1f{key}")
 
 
-class SlugClaim(Aggregate):
+class SlugClaim(Placed):
     """A slug held by one object of a kind within a team."""
 
     @staticmethod
@@ -53,7 +54,7 @@ class SlugClaim(Aggregate):
         self.holder = None
 
 
-class IdempotencyRecord(Aggregate):
+class IdempotencyRecord(Placed):
     """The first answer given to a request carrying an ``Idempotency-Key``."""
 
     @staticmethod

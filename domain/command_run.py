@@ -18,9 +18,10 @@ from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.errors import InvalidTransitionError, RuleViolationError
+from domain.place import Placed
 from domain.values import Actor
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://taskwarden.dev/command-output")
@@ -45,7 +46,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class CommandRun(Aggregate):
+class CommandRun(Placed):
     @event("Started")
     def __init__(
         self,
@@ -159,7 +160,7 @@ class CommandRun(Aggregate):
         self.reason = reason
 
 
-class CommandOutput(Aggregate):
+class CommandOutput(Placed):
     """What a run wrote, as kept (at most the cap, then a marker): recorded at its end, in
     events of at most ``BATCH_CHARACTERS`` of text each (no event near a message size limit).
 

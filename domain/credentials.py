@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from domain.place import Placed
 from domain.values import Actor
 
 
-class ApiKey(Aggregate):
+class ApiKey(Placed):
     """A ``tw_`` key for programs: scoped to a team and a role, optionally to one project."""
 
     @event("Created")
@@ -64,7 +65,7 @@ class ApiKey(Aggregate):
         self.revoked = True
 
 
-class RefreshFamily(Aggregate):
+class RefreshFamily(Placed):
     """Every refresh token issued from one login."""
 
     @event("Started")
@@ -80,17 +81,22 @@ class RefreshFamily(Aggregate):
         self.previous_secret_hash: str | None = None  # of the secret used last
         self.rotated_at: datetime | None = None  # when it was used
 
-    class Rotated(Aggregate.Event):
-        """Version 2 records ``at``, when the rotation was decided (None in older events)."""
+    class Rotated(Placed.Event):
+        """Version 2 records ``at``, when the rotation was decided (None in older events);
+        version 3 its team (``domain.place``)."""
 
-        class_version = 2
+        class_version = 3
         secret_hash: str
         expires_at: datetime
         at: datetime | None
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
+        @classmethod
+        def upcast_v1_v2(cls, state: dict[str, Any]) -> None:
             state["at"] = None
+
+        @classmethod
+        def upcast_v2_v3(cls, state: dict[str, Any]) -> None:
+            cls.unplaced(state)
 
     def rotate(self, secret_hash: str, expires_at: datetime, at: datetime) -> None:
         self._rotated(secret_hash=secret_hash, expires_at=expires_at, at=at)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransitionError
+from domain.place import IN_TASK, Placed
 
 PENDING = "pending"
 ANSWERED = "answered"
@@ -21,10 +22,32 @@ REJECTED = "rejected"
 WITHDRAWN = "withdrawn"  # the execution ended (cancel, timeout, crash) before anyone answered
 
 
-class HitlItem(Aggregate):
+class HitlItem(Placed):
     """What every item has: team_id, project_id, task_id, execution_id, status (pending first),
     decided_by, reason. (No class annotations: on an aggregate they would become event fields.
     Those below are for the type checker only: it does not see what ``@event`` makes.)"""
+
+    class Event(Placed.Event):
+        PLACE = IN_TASK
+        project_id: str
+        task_id: str
+
+    class Withdrawn(Event):
+        """Shared by the three kinds of item: ``item`` says which (question, checkpoint,
+        experience), so that the event alone says what was withdrawn."""
+
+        reason: str
+        actor: str
+        item: str
+
+        @classmethod
+        def unplaced(cls, state: dict[str, Any]) -> None:
+            super().unplaced(state)
+            state.setdefault("item", None)
+
+    @property
+    def item(self) -> str:
+        return type(self).__name__.lower()
 
     if TYPE_CHECKING:
         team_id: str
@@ -34,7 +57,6 @@ class HitlItem(Aggregate):
         status: str
         decided_by: str | None
         reason: str | None
-        Withdrawn: ClassVar[type[Aggregate.Event]]
 
     def _require_pending(self, wanted: str, same_as_before: bool) -> bool:
         """True if a decision is still to be made; False when this one was already made."""
@@ -48,10 +70,10 @@ class HitlItem(Aggregate):
 
     def withdraw(self, reason: str, actor: str) -> None:
         if self.status == PENDING:
-            self._withdrawn(reason=reason, actor=actor)
+            self._withdrawn(reason=reason, actor=actor, item=self.item)
 
-    @event("Withdrawn")
-    def _withdrawn(self, reason: str, actor: str) -> None:
+    @event(Withdrawn)
+    def _withdrawn(self, reason: str, actor: str, item: str) -> None:
         self.status = WITHDRAWN
         self.reason = reason
         self.decided_by = actor

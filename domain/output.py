@@ -12,6 +12,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.place import IN_TASK, Placed
+
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://taskwarden.dev/output")
 STREAMS = frozenset({"stdout", "stderr", "system"})
 
@@ -20,7 +22,12 @@ def chunk_id(execution_id: str, seq: int) -> UUID:
     return uuid5(_NAMESPACE, f"{execution_id}:{seq}")
 
 
-class OutputChunk(Aggregate):
+class OutputChunk(Placed):
+    class Event(Placed.Event):
+        PLACE = IN_TASK
+        project_id: str
+        task_id: str
+
     if TYPE_CHECKING:  # what @event makes, which the type checker does not see
         Written: ClassVar[type[Aggregate.Created]]
 

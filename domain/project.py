@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DeletedError, InvalidTransitionError, ProjectArchivedError
+from domain.place import Placed
 from domain.values import Actor, ProjectStatus
 
 UPDATABLE = frozenset({"name", "description", "settings", "resource_limits"})
 
 
-class Project(Aggregate):
+class Project(Placed):
     if TYPE_CHECKING:  # what @event makes, which the type checker does not see
         Updated: ClassVar[type[Aggregate.Event]]
         SlugChanged: ClassVar[type[Aggregate.Event]]

@@ -16,9 +16,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.errors import DomainError
+from domain.place import Placed
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://taskwarden.dev/quarantine")
 QUARANTINED, RETRY_REQUESTED, RELEASED = "quarantined", "retry_requested", "released"
@@ -38,7 +39,7 @@ class RetryNotAllowedError(DomainError):
     code = "QUARANTINE_NOT_QUARANTINED"
 
 
-class Quarantine(Aggregate):
+class Quarantine(Placed):
     """One consumer's failure on one position, with what it knew of the event."""
 
     @staticmethod

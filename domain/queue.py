@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
+
+from domain.place import Placed
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://taskwarden.dev/queues")
 
@@ -24,7 +26,7 @@ def queue_control_id(team_id: str) -> UUID:
     return uuid5(_NAMESPACE, team_id)
 
 
-class QueueControl(Aggregate):
+class QueueControl(Placed):
     """One per team, created the first time a band is paused."""
 
     @staticmethod

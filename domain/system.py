@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
+
+from domain.place import Placed
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://taskwarden.dev/system")
 SEVERITIES = ("info", "warning", "critical")
@@ -19,7 +21,7 @@ def system_id(team_id: str) -> UUID:
     return uuid5(_NAMESPACE, team_id)
 
 
-class System(Aggregate):
+class System(Placed):
     @staticmethod
     def create_id(team_id: str) -> UUID:
         return system_id(team_id)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID, uuid4
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain import task_state as fold
 from domain.errors import (
@@ -24,6 +24,7 @@ from domain.errors import (
     RuleViolationError,
     TaskAlreadyRunningError,
 )
+from domain.place import IN_PROJECT, Placed
 from domain.task_state import NO_USAGE, TaskState
 from domain.values import (
     ACTIVE,
@@ -60,14 +61,18 @@ UPDATABLE = frozenset(
 )
 
 
-class Task(Aggregate):
+class Task(Placed):
     """A unit of agent work inside a project."""
 
     state: TaskState
 
-    class Event(Aggregate.Event):
+    class Event(Placed.Event):
         """Every task event, live or replayed, evolves the task's state through ``evolve``
-        (the library calls ``apply`` after the ``@event`` method, whose body is empty)."""
+        (the library calls ``apply`` after the ``@event`` method, whose body is empty); each
+        names its team and project (``domain.place``)."""
+
+        PLACE = IN_PROJECT
+        project_id: str
 
         def apply(self, aggregate: Any) -> None:
             aggregate.state = evolve(getattr(aggregate, "state", None), self)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.errors import DeletedError, RuleViolationError
+from domain.place import Placed
 from domain.values import Actor
 
 UPDATABLE = frozenset({"email", "full_name", "role"})
@@ -17,7 +18,7 @@ class SelfLockoutError(RuleViolationError):
     out of administration by accident)."""
 
 
-class User(Aggregate):
+class User(Placed):
     @event("Created")
     def __init__(
         self,

@@ -23,9 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.errors import DeletedError, RuleViolationError
+from domain.place import Placed
 from domain.values import Actor
 
 # seconds to wait after each failed attempt: the first retry at once, the last about 27.6 h after
@@ -58,7 +59,7 @@ def check_patterns(patterns: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(patterns))
 
 
-class Webhook(Aggregate):
+class Webhook(Placed):
     """Where a team's events are POSTed, which of them, and the secret that signs them."""
 
     @event("Created")
@@ -213,7 +214,7 @@ def delivery_id(webhook_id: UUID | str, key: str) -> UUID:
     return uuid5(UUID(str(webhook_id)), key)
 
 
-class WebhookDelivery(Aggregate):
+class WebhookDelivery(Placed):
     """One payload for one webhook, its attempts, and when the next one is due."""
 
     @staticmethod

@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from application.public_events import PublicEvent, TeamIndex, scan, subject
+from application.public_events import PublicEvent, scan, subject
 from infrastructure.bus_subjects import SlowSubscriberError, check_filter, subject_matches
 from infrastructure.memory_subscriptions import MemoryDelivery, MemoryLive
 
@@ -220,18 +220,15 @@ class MemoryBus:
         """Matching events after ``position`` in order: from the store below the floor, then
         from the log, waiting for more; and the late ones published since it began."""
         cursor, late_seen = position, self._late_seq
-        index = TeamIndex(self._ledger.repository) if self._ledger is not None else None
         tries: dict[int, int] = {}
         while not self._closed:
             floor = await self._ensure_floor()
             if cursor < floor:
-                if index is None:
+                if self._ledger is None:
                     log.warning("durable consumer skips %d..%d: beyond the log", cursor + 1, floor)
                     cursor = floor
                     continue
-                found = await asyncio.to_thread(
-                    scan, self._ledger, cursor, self._replay_batch, index
-                )
+                found = await asyncio.to_thread(scan, self._ledger, cursor, self._replay_batch)
                 if found.last <= cursor:
                     cursor = floor
                     continue

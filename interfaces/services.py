@@ -19,6 +19,7 @@ from application.store import Store
 from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.passwords import ScryptHasher
+from infrastructure.place_migration import migrate_places
 from infrastructure.rate_limit import MemoryRateLimiter
 from infrastructure.rate_limit_postgres import PostgresRateLimiter, migrate_rate_limits
 from infrastructure.relay_tracking import open_tracking
@@ -60,13 +61,17 @@ class Services:
 
 
 def migrate(settings: Settings) -> None:
-    """Creates the event store, read model and rate limit tables. Run once, never by racing
-    processes."""
+    """Creates the event store, read model and rate limit tables, and writes into stored events
+    what an earlier version did not (``infrastructure.place_migration``). Run once per upgrade,
+    never by racing processes."""
     ledger = Ledger(env=ledger_env(settings, create_tables=True))
     read_model = open_read_model(settings)
     try:
         read_model.migrate()
-        open_tracking(settings).migrate()  # tw_relay: the relay's position
+        tracking = open_tracking(settings)
+        tracking.migrate()  # tw_relay: the relay's position, and this migration's
+        migrate_places(ledger, tracking)  # events written before each said where it belongs
+        tracking.close()
         if settings.database_url and settings.uses_postgres:
             migrate_rate_limits(settings.database_url)
     finally:

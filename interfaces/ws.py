@@ -29,7 +29,6 @@ from application.store import narrow_to_project
 from domain.values import Permission
 from interfaces.consumers import socket_guard
 from interfaces.http.identity import credential
-from interfaces.ws_filter import Locator, LockedIndex
 from interfaces.ws_messages import Auth, MessageError, decode, error, reply, who
 from interfaces.ws_session import Closing, Session, receive
 from interfaces.ws_shared import Shared
@@ -172,9 +171,7 @@ def bearer(subprotocols: Sequence[str]) -> str | None:
 def _shared(app: Starlette) -> Shared:
     shared: Shared | None = getattr(app.state, "ws_shared", None)
     if shared is None:
-        services = app.state.services
-        repository = services.ledger.repository
-        shared = Shared(LockedIndex(repository), Locator(repository), socket_guard(services))
+        shared = Shared(socket_guard(app.state.services))
         app.state.ws_shared = shared
     return shared
 
@@ -182,7 +179,7 @@ def _shared(app: Starlette) -> Shared:
 def start(app: Starlette) -> None:
     """The sessions' shared parts, and the settling of ``websocket`` retry requests (lifespan)."""
     shared = _shared(app)
-    shared.guard.start(shared.locator, shared.index)
+    shared.guard.start()
 
 
 async def stop(app: Starlette) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from application.ports import Bus
-from application.public_events import PublicEvent, TeamIndex, Unconverted, scan
+from application.public_events import PublicEvent, Unconverted, scan
 from interfaces.ws_hub import Hub
 from interfaces.ws_poison import SocketGuard
 
@@ -66,7 +66,6 @@ class Feed:
         hub: Hub,
         bus: Bus,
         ledger: Any,
-        index: TeamIndex,
         team_id: str,
         buffer_size: int,
         max_gap: int,
@@ -76,7 +75,6 @@ class Feed:
         self._guard = guard
         self._bus = bus
         self._ledger = ledger
-        self._index = index
         self._team = team_id
         self._size = max(1, buffer_size)
         self._max_gap = max_gap
@@ -163,7 +161,7 @@ class Feed:
         """Offers the stored events after ``after`` (and before ``before``); returns the last
         position read."""
         while True:
-            found = await run_in_threadpool(scan, self._ledger, after, PAGE, self._index)
+            found = await run_in_threadpool(scan, self._ledger, after, PAGE)
             events, _ = found.before_failure()
             for event in events:
                 if before is not None and event.position >= before:
@@ -190,6 +188,6 @@ class Feed:
         position = failure.position
 
         async def rescan() -> Any:
-            return await run_in_threadpool(scan, self._ledger, position - 1, 1, self._index)
+            return await run_in_threadpool(scan, self._ledger, position - 1, 1)
 
         return await self._guard.unconverted(failure, rescan)

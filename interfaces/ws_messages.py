@@ -202,7 +202,7 @@ def event_message(
     event: PublicEvent, subscription: str, task_id: str | None, project_id: str | None
 ) -> dict[str, Any]:
     """The server message for one event: its type follows the event's aggregate. ``task_id`` and
-    ``project_id``: where the event belongs (an item's later events do not carry them)."""
+    ``project_id``: where the event belongs (``Place.of(event)``)."""
     common = {
         "event": event.type,
         "version": event.version,

@@ -26,11 +26,11 @@ import msgspec
 from starlette.concurrency import run_in_threadpool
 
 from application.consumer_state import ConsumerState
-from application.public_events import PublicEvent, TeamIndex, Unconverted, scan
+from application.public_events import PublicEvent, Unconverted, scan
 from application.quarantine import Poison, QuarantineService, stored_poison
 from application.retry_requests import RetryRequests
 from domain.quarantine import short
-from interfaces.ws_filter import Locator
+from interfaces.ws_filter import Place
 from interfaces.ws_messages import event_message
 
 log = logging.getLogger("taskwarden.ws")
@@ -136,11 +136,11 @@ class SocketGuard:
 
     # ---- retries -------------------------------------------------------------------------
 
-    def start(self, locator: Locator, index: TeamIndex) -> None:
+    def start(self) -> None:
         """Settles the retry requests of consumer ``websocket`` periodically (the app's loop)."""
         self.state.running = True
         if self.retries is not None and self._task is None:
-            self._task = asyncio.create_task(self._settle_periodically(locator, index))
+            self._task = asyncio.create_task(self._settle_periodically())
 
     async def stop(self) -> None:
         self.state.running = False
@@ -150,33 +150,32 @@ class SocketGuard:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _settle_periodically(self, locator: Locator, index: TeamIndex) -> None:
+    async def _settle_periodically(self) -> None:
         assert self.retries is not None
         while True:
             await asyncio.sleep(self.retries.every)
             with contextlib.suppress(Exception):  # the store is down: the next check settles it
-                await self.settle_retries(locator, index)
+                await self.settle_retries()
 
-    async def settle_retries(self, locator: Locator, index: TeamIndex) -> None:
+    async def settle_retries(self) -> None:
         if self.retries is None:
             return
         for entry in await run_in_threadpool(self.retries.take):
 
             async def check(position: int = entry.position) -> None:
-                await self._check(position, locator, index)
+                await self._check(position)
 
             if await self.retries.settle_async(entry, check, self.answers):
                 self._skipped.discard(entry.position)
                 self._tries.pop(entry.position, None)
 
-    async def _check(self, position: int, locator: Locator, index: TeamIndex) -> None:
-        found = await run_in_threadpool(scan, self.ledger, position - 1, 1, index)
+    async def _check(self, position: int) -> None:
+        found = await run_in_threadpool(scan, self.ledger, position - 1, 1)
         if found.failures:
             raise found.failures[0].error
         for event in found.events:
             if event.position == position:
-                place = await locator.locate(event)
-                _encoder.encode(event_message(event, "check", *place))
+                _encoder.encode(event_message(event, "check", *Place.of(event)))
 
 
 def _described(error: BaseException) -> dict[str, str]:

@@ -31,7 +31,7 @@ from domain.values import Permission
 from interfaces import eager
 from interfaces.http.errors import EXPECTED, describe
 from interfaces.ws_feed import Feed, FeedEndedError, GapTooLargeError
-from interfaces.ws_filter import Filter, Lookup, Spec
+from interfaces.ws_filter import Filter, Spec
 from interfaces.ws_messages import (
     Auth,
     ClientMessage,
@@ -256,14 +256,11 @@ class Session:
         return Spec(channel=message.channel, task_id=task_id, project_id=project_id)
 
     async def _follow(self, spec: Spec, start: int) -> None:
-        events = Filter(
-            spec, self.principal.team_id, self.principal.project_id, self.shared.locator
-        )
+        events = Filter(spec, self.principal.team_id, self.principal.project_id)
         feed = Feed(
             self.shared.hub,
             self.services.bus,
             self.services.ledger,
-            self.shared.index,
             self.principal.team_id,
             self.settings.ws_queue_size,
             self.settings.ws_max_replay,
@@ -272,7 +269,7 @@ class Session:
 
         async def offer(event: PublicEvent) -> None:
             async def message() -> str | None:  # the guard skips an event that cannot be sent
-                place = await events.place(event)
+                place = events.place(event)
                 return None if place is None else self.shared.text(event, spec.key, place)
 
             text = await self.shared.guard.message(event, message)
@@ -281,8 +278,6 @@ class Session:
 
         def offer_now(event: PublicEvent) -> bool:
             text = self.shared.outcome(event, events)
-            if isinstance(text, Lookup):  # LOOKUP, the only one
-                return False
             return text is None or self.send_now(text)
 
         try:

@@ -1,7 +1,6 @@
-"""What the WebSocket sessions of one process share: the team index and the locator (where an
-event belongs), the hub of live bus subscriptions, the sockets each user or key holds, and each
-live event's message, decided once per filter and encoded once (the same for every socket that
-has the same subscription)."""
+"""What the WebSocket sessions of one process share: the hub of live bus subscriptions, the
+sockets each user or key holds, and each live event's message, decided once per filter and
+encoded once (the same for every socket that has the same subscription)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Any
 import msgspec
 
 from application.public_events import PublicEvent
-from interfaces.ws_filter import Filter, Locator, Lookup, Place
+from interfaces.ws_filter import Filter, Place
 from interfaces.ws_hub import Hub
 from interfaces.ws_messages import event_message
 from interfaces.ws_poison import SocketGuard
@@ -20,15 +19,13 @@ _encoder = msgspec.json.Encoder()
 
 
 class Shared:
-    """What the sockets of one process share: the team index, the locator, the hub of live
-    subscriptions, and the last event messages encoded (the same for every socket that has the
-    same subscription, so encoded once)."""
+    """What the sockets of one process share: the guard, the hub of live subscriptions, and
+    the last event messages encoded (the same for every socket that has the same subscription,
+    so encoded once)."""
 
     TEXTS = 1_024  # encoded event messages remembered
 
-    def __init__(self, index: Any, locator: Locator, guard: SocketGuard) -> None:
-        self.index = index
-        self.locator = locator
+    def __init__(self, guard: SocketGuard) -> None:
         self.guard = guard  # events a socket cannot take: skipped, quarantined once
         self.hub = Hub()
         self.connections = 0
@@ -37,16 +34,14 @@ class Shared:
         self._event: PublicEvent | None = None  # the live event being handed out, and
         self._outcomes: dict[tuple[Any, ...], str | None] = {}  # what each filter made of it
 
-    def outcome(self, event: PublicEvent, events: Filter) -> str | None | Lookup:
-        """A live event's message for a subscription (None: not for it; LOOKUP: needs the
-        store), decided once per event for all the subscriptions with the same filter."""
+    def outcome(self, event: PublicEvent, events: Filter) -> str | None:
+        """A live event's message for a subscription (None: not for it), decided once per event
+        for all the subscriptions with the same filter."""
         if event is not self._event:
             self._event, self._outcomes = event, {}
         if events.key in self._outcomes:
             return self._outcomes[events.key]
-        place = events.place_now(event)
-        if isinstance(place, Lookup):  # LOOKUP, the only one
-            return place  # not remembered: the next one may find it located
+        place = events.place(event)
         text = None if place is None else self.text(event, events.spec.key, place)
         self._outcomes[events.key] = text
         return text

@@ -126,13 +126,15 @@ def unreachable(admin_url: str, url: str) -> Iterator[None]:
 
 def corrupt_update(ledger: Any, task_id: str) -> int:
     """A ``Task.Updated`` whose ``changes`` is not a mapping, appended to the task's history
-    straight through the recorder: it decodes and publishes, but the task can no longer be
-    loaded, nor its listing row evolved. Its position."""
+    straight through the recorder: it decodes, says where it belongs and publishes, but the
+    task can no longer be loaded, nor its listing row evolved. Its position."""
     aggregate = ledger.repository.get(UUID(task_id))
     event = Task.Updated(
         originator_id=aggregate.id,
         originator_version=aggregate.version + 1,
         timestamp=datetime.now(UTC),
+        team_id=aggregate.team_id,
+        project_id=aggregate.project_id,
         changes=5,
         actor="bug",
         request_id="",

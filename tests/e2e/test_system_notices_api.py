@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from application.public_events import TeamIndex, public_events, seed_types, subject
+from application.public_events import public_events, seed_types, subject
 from tests.e2e.conftest import Api, token
 
 
 def published(api: Api) -> list:
     ledger = api.client.app.state.services.ledger
-    events, _ = public_events(ledger, 0, 10_000, TeamIndex(ledger.repository))
+    events, _ = public_events(ledger, 0, 10_000)
     return [e for e in events if e.aggregate == "system"]
 
 

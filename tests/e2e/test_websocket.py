@@ -25,7 +25,7 @@ from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
-from application.public_events import TeamIndex, public_events
+from application.public_events import public_events
 from application.relay import MemoryTracking, Relay
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
@@ -323,7 +323,7 @@ def test_a_fresh_token_of_the_same_team_replaces_the_sockets_credential(api):
 def stored(api: Api, after: int, keep: Any) -> list[int]:
     """The positions of the public events after ``after`` that ``keep`` accepts, from the store."""
     ledger = api.client.app.state.services.ledger
-    events, _ = public_events(ledger, after, 1_000_000, TeamIndex(ledger.repository))
+    events, _ = public_events(ledger, after, 1_000_000)
     return [e.position for e in events if keep(e)]
 
 

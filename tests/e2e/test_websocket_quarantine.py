@@ -13,7 +13,6 @@ import pytest
 
 from application.quarantine import QuarantineService
 from domain.quarantine import QUARANTINED, RELEASED
-from domain.system import system_id
 from infrastructure.settings import Settings
 from tests.e2e.conftest import Api
 from tests.e2e.test_websocket import connected, serving, subscribed
@@ -65,18 +64,16 @@ def test_a_stored_event_no_socket_can_convert_is_quarantined_once_and_later_even
     wait_until(lambda: service.find(str(entry.id)).status == RELEASED)
 
 
-def test_a_live_event_no_socket_can_place_is_skipped_and_the_socket_goes_on(api):
+def test_a_live_event_is_placed_from_itself_even_when_its_task_can_no_longer_be_loaded(api):
     ledger = api.client.app.state.services.ledger
     project = api.project()["id"]
     broken, _ = created_task(api, project, "will break")
     with connected(api) as socket:
         subscribed(socket, channel="task_updates", project_id=project)
-        position = corrupt_update(ledger, broken)  # its task cannot be loaded to place it
-        _, after = created_task(api, project, "after the poison")
+        position = corrupt_update(ledger, broken)  # the task cannot be loaded any more
+        _, after = created_task(api, project, "after it")
         events = socket.events_until(after)
         assert socket.ask(type="ping")["type"] == "pong"
-    assert [e["position"] for e in events] == [after]
-    [entry] = wait_until(lambda: entries(api, "websocket"))
-    assert (entry.position, entry.team_id) == (position, "default")
-    assert entry.error_type == "AttributeError"
-    assert ledger.repository.get(system_id("default")).notices >= 1  # the team was told
+    assert [e["position"] for e in events] == [position, after]
+    assert events[0]["data"]["task_id"] == broken
+    assert not entries(api, "websocket")

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from application.ledger import Ledger
-from application.public_events import TeamIndex, public_events
+from application.public_events import public_events
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 
@@ -72,10 +72,9 @@ def public_positions(settings: Settings, after: int = 0, team: str | None = None
     relay must publish and a webhook of ``*`` must receive."""
     ledger = Ledger(env=ledger_env(settings, create_tables=False))
     try:
-        index = TeamIndex(ledger.repository)
         found: list[int] = []
         while True:
-            events, last = public_events(ledger, after, 500, index)
+            events, last = public_events(ledger, after, 500)
             found += [e.position for e in events if team is None or e.team_id == team]
             if last == after:
                 return found

@@ -13,7 +13,7 @@ from application.commands import CreateProject, CreateTask, ExecuteTask
 from application.execution_reports import finish, report
 from application.executions import execute_task
 from application.projects import create_project
-from application.public_events import TeamIndex, public_events, seed_types, subject
+from application.public_events import public_events, seed_types, subject
 from application.tasks import create_task
 from domain.values import Actor
 from domain.webhook import Webhook
@@ -62,7 +62,7 @@ def world(services: Services) -> str:
 
 def test_public_events_carry_their_team_and_leave_secrets_and_claims_behind(services):
     task = world(services)
-    events, last = public_events(services.ledger, 0, 1_000, TeamIndex(services.ledger.repository))
+    events, last = public_events(services.ledger, 0, 1_000)
     assert last == services.ledger.max_position()
     types = [e.type for e in events]
     assert types[:3] == ["project.created", "task.created", "task.execution_requested"]
@@ -79,12 +79,29 @@ def test_public_events_carry_their_team_and_leave_secrets_and_claims_behind(serv
     assert subject(finished) == "taskwarden.team_one.task.execution_finished"
 
 
-def test_a_relay_resuming_mid_log_finds_the_team_of_events_that_do_not_carry_it(services):
+def test_a_reader_starting_mid_log_places_each_event_from_the_event_alone(services):
     world(services)
-    everything, _ = public_events(services.ledger, 0, 1_000, TeamIndex(services.ledger.repository))
+    everything, _ = public_events(services.ledger, 0, 1_000)
     middle = everything[len(everything) // 2].position
-    fresh = TeamIndex(services.ledger.repository)  # has seen no creating event
-    later, _ = public_events(services.ledger, middle, 1_000, fresh)
+    later, _ = public_events(services.ledger, middle, 1_000)  # has seen no creating event
     assert [(e.position, e.type, e.team_id) for e in later] == [
         (e.position, e.type, e.team_id) for e in everything if e.position > middle
     ]
+
+
+def test_every_stored_event_says_where_it_belongs(services):
+    task = world(services)
+    notifications = services.ledger.recorder.select_notifications(0, 10_000)
+    stored = [services.ledger.mapper.to_domain_event(n) for n in notifications]
+    assert len(stored) > 10  # claims, credentials, queue, webhook and items among them
+    assert all(getattr(e, "team_id", None) == ME.team_id for e in stored)
+    of_task = [e for e in stored if "task_id" in e.PLACE or str(e.originator_id) == task]
+    assert len(of_task) > 5
+    for event in of_task:
+        assert event.project_id is not None
+        assert str(event.originator_id) == task or event.task_id == task
+    events, _ = public_events(services.ledger, 0, 1_000)
+    placed = [e for e in events if e.aggregate in ("task", "question", "output")]
+    assert placed and all(e.task_id == task and e.project_id for e in placed)
+    [withdrawn] = [e for e in events if e.type == "question.withdrawn"]
+    assert withdrawn.task_id == task

@@ -18,7 +18,7 @@ import pytest
 
 from application import projects
 from application.commands import CreateProject
-from application.public_events import PublicEvent, TeamIndex, public_events
+from application.public_events import PublicEvent, public_events
 from application.relay import Relay
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
@@ -54,7 +54,7 @@ def write(w: World, tasks: int) -> None:
 
 def published(w: World, after: int = 0) -> list[int]:
     """The positions the log publishes after ``after``, read straight from the store."""
-    events, _ = public_events(w.ledger, after, 1_000_000, TeamIndex(w.ledger.repository))
+    events, _ = public_events(w.ledger, after, 1_000_000)
     return [e.position for e in events]
 
 
@@ -286,7 +286,7 @@ def embedded(w: World) -> tuple[MemoryBus, Relay]:
 
 
 def tasks_after(w: World, after: int) -> list[int]:
-    events, _ = public_events(w.ledger, after, 1_000_000, TeamIndex(w.ledger.repository))
+    events, _ = public_events(w.ledger, after, 1_000_000)
     return [e.position for e in events if e.aggregate == "task"]
 
 

@@ -32,7 +32,7 @@ from application.commands import CreateProject
 from application.committer import Committer
 from application.ledger import Ledger
 from application.projects import create_project
-from application.public_events import PublicEvent, TeamIndex, public_events
+from application.public_events import PublicEvent, public_events
 from application.store import Store
 from application.webhook_attempts import Attempts
 from application.webhook_dispatch import Dispatcher
@@ -215,7 +215,8 @@ def test_the_receiver_verifies_both_signature_schemes_and_reads_the_event(store,
     assert payload["type"] == payload["event"] == "task.created"
     assert payload["webhook_id"] == created["id"]
     assert payload["delivery_id"] == request.header("webhook-id")
-    assert payload["data"]["task_id"] == payload["aggregate_id"]
+    assert payload["data"]["task_id"] == payload["aggregate_id"] == payload["task_id"]
+    assert payload["project_id"] == payload["data"]["project_id"]  # where it belongs
 
 
 def test_a_failing_webhook_holds_its_later_deliveries_while_other_webhooks_go_on(store, receiver):
@@ -652,7 +653,7 @@ def test_the_events_stored_after_the_one_handed_over_are_queued_with_it_in_one_g
     before = store.ledger.max_position()
     for i in range(4):
         create_project(store, CreateProject(name=f"Ahead {i}"), ADMIN)
-    stored, _ = public_events(store.ledger, before, 100, TeamIndex(store.ledger.repository))
+    stored, _ = public_events(store.ledger, before, 100)
     sender = MemorySender()
 
     async def scenario() -> tuple[list[UUID], list[list[UUID]]]:

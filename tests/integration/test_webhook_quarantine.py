@@ -18,7 +18,7 @@ from application.committer import Committer
 from application.consumer_state import ConsumerState, Policy
 from application.ledger import Ledger
 from application.projects import create_project
-from application.public_events import TeamIndex, public_events
+from application.public_events import public_events
 from application.quarantine import QuarantineService
 from application.retry_requests import RetryRequests
 from application.store import Store
@@ -91,7 +91,7 @@ def test_an_event_that_cannot_be_queued_is_quarantined_and_the_queue_goes_on(sto
     before = store.ledger.max_position()
     for name, by in (("a1", ADMIN), ("a2", ADMIN), ("b1", BOB), ("a3", ADMIN)):
         create_project(store, CreateProject(name=name), by)
-    stored, _ = public_events(store.ledger, before, 100, TeamIndex(store.ledger.repository))
+    stored, _ = public_events(store.ledger, before, 100)
     created = [e for e in stored if e.type == "project.created"]
     # a bug in the relay publishes a2 with data the payload cannot take
     poisoned = msgspec.structs.replace(created[1], data={"name": "a2", "deep": nested(1_000)})

@@ -1,0 +1,52 @@
+"""Which events a subscription receives, and where each belongs: read from the event alone."""
+
+from __future__ import annotations
+
+from application.public_events import PublicEvent
+from interfaces.ws_filter import Filter, Place, Spec
+
+TASK, PROJECT, OTHER = "task-1", "project-1", "project-2"
+
+
+def event(aggregate: str, kind: str, *, task: str | None, project: str | None) -> PublicEvent:
+    return PublicEvent(
+        position=7,
+        type=f"{aggregate}.{kind}",
+        team_id="team-1",
+        aggregate=aggregate,
+        aggregate_id="a-1",
+        project_id=project,
+        task_id=task,
+        version=2,
+        timestamp="2026-01-01T00:00:00Z",
+        actor=None,
+        data={},
+    )
+
+
+ANSWERED = event("question", "answered", task=TASK, project=PROJECT)
+
+
+def test_a_later_event_of_a_question_is_placed_by_what_it_carries():
+    follows_task = Filter(Spec(channel="hitl", task_id=TASK), "team-1", None)
+    assert follows_task.place(ANSWERED) == Place(TASK, PROJECT)
+    follows_other = Filter(Spec(channel="hitl", task_id="task-2"), "team-1", None)
+    assert follows_other.place(ANSWERED) is None
+
+
+def test_a_project_scoped_key_sees_only_its_project():
+    mine = Filter(Spec(channel="task_updates"), "team-1", PROJECT)
+    theirs = Filter(Spec(channel="task_updates"), "team-1", OTHER)
+    assert mine.place(ANSWERED) == Place(TASK, PROJECT)
+    assert theirs.place(ANSWERED) is None
+    paused = event("queue", "paused", task=None, project=None)
+    assert Filter(Spec(channel="queue_status"), "team-1", None).place(paused) == Place(None, None)
+    assert Filter(Spec(channel="queue_status"), "team-1", PROJECT).place(paused) is None
+
+
+def test_another_teams_event_and_an_irrelevant_kind_are_not_received():
+    assert Filter(Spec(channel="hitl"), "team-2", None).place(ANSWERED) is None
+    updated = event("project", "updated", task=None, project=PROJECT)
+    assert Filter(Spec(channel="hitl"), "team-1", None).place(updated) is None
+    follows = Filter(Spec(channel="project_updates", project_id=PROJECT), "team-1", None)
+    assert follows.place(updated) == Place(None, PROJECT)
