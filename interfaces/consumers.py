@@ -13,8 +13,8 @@ from application.quarantine import QuarantineService, stored_poison
 from application.relay import Relay
 from application.retry_requests import RetryRequests
 from infrastructure.settings import Settings
-from interfaces.ws_poison import NAME as WEBSOCKET
-from interfaces.ws_poison import SocketGuard
+from interfaces.ws.poison import NAME as WEBSOCKET
+from interfaces.ws.poison import SocketGuard
 from projections import runner as projection_runner
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner

@@ -15,7 +15,6 @@ from starlette.routing import Route
 
 from application.users import bootstrap_admin
 from infrastructure.settings import Settings
-from interfaces import ws as websocket
 from interfaces.execution_host import ExecutionHost
 from interfaces.http import (
     errors,
@@ -45,7 +44,8 @@ from interfaces.http.openapi import document
 from interfaces.http.rate_limits import Policy, RateLimits
 from interfaces.services import Services, build, migrate
 from interfaces.webhook_host import WebhookHost
-from interfaces.ws import ROUTE as WEBSOCKET
+from interfaces.ws import endpoint as websocket
+from interfaces.ws.endpoint import ROUTE as WEBSOCKET
 
 ENDPOINTS: list[Endpoint] = [
     *routes_health.ENDPOINTS,

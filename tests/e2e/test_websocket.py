@@ -30,9 +30,9 @@ from application.relay import MemoryTracking, Relay
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
 from infrastructure.settings import Settings
-from interfaces import ws_session
 from interfaces.http.app import create_app
 from interfaces.services import migrate
+from interfaces.ws import session as ws_session
 from tests.e2e.conftest import ADMIN_KEY, Api, signed_in, token
 from tests.e2e.test_remote_worker import Worker
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from interfaces import eager
+from interfaces.ws import eager
 from tests.unit.test_memory_bus import run
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from application.public_events import PublicEvent
-from interfaces.ws_filter import Filter, Place, Spec
+from interfaces.ws.filter import Filter, Place, Spec
 
 TASK, PROJECT, OTHER = "task-1", "project-1", "project-2"
 

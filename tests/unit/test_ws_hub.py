@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from infrastructure.memory_bus import MemoryBus
-from interfaces.ws_hub import Hub
+from interfaces.ws.hub import Hub
 from tests.unit.test_memory_bus import event, run
 
 

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from interfaces import eager
-from interfaces.ws_outbox import Outbox
+from interfaces.ws import eager
+from interfaces.ws.outbox import Outbox
 from tests.unit.test_memory_bus import run
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 
 from application.public_events import PublicEvent
-from interfaces.ws_filter import Filter, Place
-from interfaces.ws_hub import Hub
-from interfaces.ws_messages import event_message
-from interfaces.ws_poison import SocketGuard
+from interfaces.ws.filter import Filter, Place
+from interfaces.ws.hub import Hub
+from interfaces.ws.messages import event_message
+from interfaces.ws.poison import SocketGuard
 
 _encoder = msgspec.json.Encoder()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from interfaces.eager import Started
+from interfaces.ws.eager import Started
 
 
 class Outbox:

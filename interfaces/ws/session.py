@@ -2,7 +2,7 @@
 
 Everything the socket sends goes through one bounded outbox, written by one task: answers and
 events keep their order, and a client that stops reading is noticed. While the outbox is empty
-and its writer waits, a message is sent at once on the sender's turn (``interfaces.eager``): a
+and its writer waits, a message is sent at once on the sender's turn (``interfaces.ws.eager``): a
 live event reaches a thousand sockets without a thousand task switches. A message that finds the
 outbox full waits ``ws_send_grace`` seconds for room; if none comes, the socket is closed with 4008.
 """
@@ -28,11 +28,11 @@ from application.public_events import PublicEvent
 from domain.project import Project
 from domain.task import Task
 from domain.values import Permission
-from interfaces import eager
 from interfaces.http.errors import EXPECTED, describe
-from interfaces.ws_feed import Feed, FeedEndedError, GapTooLargeError
-from interfaces.ws_filter import Filter, Spec
-from interfaces.ws_messages import (
+from interfaces.ws import eager
+from interfaces.ws.feed import Feed, FeedEndedError, GapTooLargeError
+from interfaces.ws.filter import Filter, Spec
+from interfaces.ws.messages import (
     Auth,
     ClientMessage,
     ExecuteTaskMessage,
@@ -48,8 +48,8 @@ from interfaces.ws_messages import (
     reply,
     who,
 )
-from interfaces.ws_outbox import Outbox
-from interfaces.ws_shared import Shared
+from interfaces.ws.outbox import Outbox
+from interfaces.ws.shared import Shared
 
 log = logging.getLogger("taskwarden.ws")
 _encoder = msgspec.json.Encoder()
@@ -101,7 +101,7 @@ class Session:
         await self.send_text(_encoder.encode(message).decode())
 
     def send_now(self, text: str) -> bool:
-        """Sends an encoded message at once if the writer is idle (see ``interfaces.eager``),
+        """Sends an encoded message at once if the writer is idle (see ``interfaces.ws.eager``),
         else queues it if there is room; False if the queue is full."""
         if not self.outbox.idle:
             return self.outbox.put_nowait(text)

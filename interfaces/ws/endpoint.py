@@ -29,9 +29,9 @@ from application.store import narrow_to_project
 from domain.values import Permission
 from interfaces.consumers import socket_guard
 from interfaces.http.identity import credential
-from interfaces.ws_messages import Auth, MessageError, decode, error, reply, who
-from interfaces.ws_session import Closing, Session, receive
-from interfaces.ws_shared import Shared
+from interfaces.ws.messages import Auth, MessageError, decode, error, reply, who
+from interfaces.ws.session import Closing, Session, receive
+from interfaces.ws.shared import Shared
 
 log = logging.getLogger("taskwarden.ws")
 SUBPROTOCOL = "bearer"

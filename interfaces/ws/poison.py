@@ -30,8 +30,8 @@ from application.public_events import PublicEvent, Unconverted, scan
 from application.quarantine import Poison, QuarantineService, stored_poison
 from application.retry_requests import RetryRequests
 from domain.quarantine import short
-from interfaces.ws_filter import Place
-from interfaces.ws_messages import event_message
+from interfaces.ws.filter import Place
+from interfaces.ws.messages import event_message
 
 log = logging.getLogger("taskwarden.ws")
 NAME = "websocket"

@@ -19,7 +19,7 @@ from application.commands import ExecutionOptions, PriorityIn, Ref
 from application.limits import BadInputError
 from application.principal import Principal
 from application.public_events import PublicEvent
-from interfaces.ws_filter import Spec
+from interfaces.ws.filter import Spec
 
 ChannelName = Literal["project_updates", "task_updates", "queue_status", "hitl"]
 MetricName = Literal["performance", "queue_status", "system_health"]

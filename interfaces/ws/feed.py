@@ -15,7 +15,7 @@ the socket without waiting, the common case); only an event that needs a lookup 
 socket's queue full goes through the feed's own task, and the ones after it wait their turn.
 
 An event the feed cannot convert (read from the store) is handed to the guard
-(interfaces/ws_poison.py): scanned again, or quarantined and skipped; the feed goes on after it.
+(interfaces/ws/poison.py): scanned again, or quarantined and skipped; the feed goes on after it.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from starlette.concurrency import run_in_threadpool
 
 from application.ports import Bus
 from application.public_events import PublicEvent, Unconverted, scan
-from interfaces.ws_hub import Hub
-from interfaces.ws_poison import SocketGuard
+from interfaces.ws.hub import Hub
+from interfaces.ws.poison import SocketGuard
 
 log = logging.getLogger("taskwarden.ws")
 PAGE = 500  # stored events read per query while replaying
