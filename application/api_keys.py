@@ -35,7 +35,7 @@ class ApiKeyIssued(DomainEvent):
 
 
 def key_log(store: Store, team_id: str) -> EventSourcedLog[ApiKeyIssued]:
-    return EventSourcedLog(store.ledger.events, claim_id(team_id, "log", "api-keys"), ApiKeyIssued)
+    return store.event_log(claim_id(team_id, "log", "api-keys"), ApiKeyIssued)
 
 
 def key_data(key: ApiKey) -> dict[str, Any]:

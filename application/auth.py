@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from application.errors import (
@@ -119,10 +118,10 @@ A = TypeVar("A", bound=Aggregate)
 
 def _load(store: Store, cls: type[A], raw_id: str) -> A | None:
     try:
-        aggregate: Aggregate = store.ledger.repository.get(UUID(raw_id))
-    except (ValueError, AggregateNotFoundError):
+        aggregate_id = UUID(raw_id)
+    except ValueError:
         return None
-    return aggregate if isinstance(aggregate, cls) else None
+    return store.find(cls, aggregate_id)
 
 
 def mint_token(
@@ -279,10 +278,7 @@ def _tokens(
 
 
 def _user_by_name(store: Store, username: str) -> User | None:
-    try:
-        claim: Aggregate = store.ledger.repository.get(username_claim(username))
-    except AggregateNotFoundError:
-        return None
-    if not isinstance(claim, SlugClaim) or claim.holder is None:
+    claim = store.find(SlugClaim, username_claim(username))
+    if claim is None or claim.holder is None:
         return None
     return _load(store, User, claim.holder)

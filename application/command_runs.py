@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
-from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.application import EventSourcedLog
+from eventsourcing.domain import DomainEvent
 
 from application.command_requests import MAX_TIMEOUT
 from application.errors import NotFoundError
@@ -51,7 +51,7 @@ class CommandRunLogged(DomainEvent):
 
 def run_log(store: Store, team_id: str) -> EventSourcedLog[CommandRunLogged]:
     log_id = claim_id(team_id, "log", "command-runs")
-    return EventSourcedLog(store.ledger.events, log_id, CommandRunLogged)
+    return store.event_log(log_id, CommandRunLogged)
 
 
 # ---- handlers -------------------------------------------------------------------------------
@@ -133,11 +133,8 @@ def request_cancel(store: Store, ref: str, by: Actor) -> CommandRun:
 
 
 def stored_output(store: Store, run: CommandRun) -> list[dict[str, str]]:
-    try:
-        output: Aggregate = store.ledger.repository.get(command_output_id(run.id))
-    except AggregateNotFoundError:
-        return []
-    return list(output.chunks) if isinstance(output, CommandOutput) else []
+    output = store.find(CommandOutput, command_output_id(run.id))
+    return list(output.chunks) if output is not None else []
 
 
 def run_data(run: CommandRun, now: datetime) -> dict[str, Any]:

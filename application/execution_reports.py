@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -52,11 +51,8 @@ def _at(epoch: float) -> datetime:
 
 
 def _task(store: Store, run: Claim) -> Task:
-    try:
-        task: Aggregate = store.ledger.repository.get(UUID(run.task_id))
-    except AggregateNotFoundError:
-        raise NotFoundError("task", run.task_id) from None
-    if not isinstance(task, Task) or task.team_id != run.team_id:
+    task = store.find(Task, UUID(run.task_id), run.team_id)
+    if task is None:
         raise NotFoundError("task", run.task_id)
     return task
 
@@ -108,10 +104,10 @@ def _reply(store: Store, run: Claim, item_id: str) -> dict[str, Any] | None:
 
 def _item(store: Store, run: Claim, item_id: str) -> HitlItem:
     try:
-        item: Aggregate = store.ledger.repository.get(UUID(item_id))
-    except (AggregateNotFoundError, ValueError):
+        item = store.find(HitlItem, UUID(item_id))
+    except ValueError:
         raise NotFoundError("item", item_id) from None
-    if not isinstance(item, HitlItem) or item.execution_id != run.execution_id:
+    if item is None or item.execution_id != run.execution_id:
         raise NotFoundError("item", item_id)
     return item
 

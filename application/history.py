@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
-
-from eventsourcing.domain import AggregateEvent
 
 from application.errors import NotFoundError
 from application.representations import task_data
@@ -26,9 +23,9 @@ def task_history(store: Store, ref: str, team_id: str) -> dict[str, Any]:
     """Every event of the task, deleted or not, with its position in the global log."""
     task_id = store.resolve(ref, team_id, "task")
     store.load(Task, task_id, team_id, "task")  # scope check: another team's task is not found
-    positions = _positions(store, task_id)
+    positions = store.positions_of(task_id)
     entries = []
-    for event in _task_events(store, task_id):
+    for event in store.events_of(task_id, team_id):
         data = event_data(event)
         entries.append(
             {
@@ -48,7 +45,7 @@ def task_as_of(store: Store, ref: str, team_id: str, moment: datetime) -> dict[s
     task_id = store.resolve(ref, team_id, "task")
     store.load(Task, task_id, team_id, "task")
     task: Task | None = None
-    for event in _task_events(store, task_id):
+    for event in store.events_of(task_id, team_id):
         if event.timestamp > moment:
             break
         task = event.mutate(task)
@@ -58,17 +55,6 @@ def task_as_of(store: Store, ref: str, team_id: str, moment: datetime) -> dict[s
     data["as_of"] = rfc3339(moment)
     data["deleted"] = task.deleted
     return data
-
-
-def _task_events(store: Store, task_id: UUID) -> Iterable[AggregateEvent]:
-    """The event store types what it returns as any domain event; an aggregate's own sequence
-    holds only its aggregate events (snapshots are kept apart)."""
-    return cast("Iterable[AggregateEvent]", store.ledger.events.get(task_id))
-
-
-def _positions(store: Store, aggregate_id: UUID) -> dict[int, int]:
-    """Maps each version of the aggregate to its notification id (its global position)."""
-    return store.ledger.positions_of(aggregate_id)
 
 
 def _jsonable(value: Any) -> Any:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from application.errors import IdempotencyConflictError
@@ -56,7 +55,7 @@ def write_once(
                 return Written(
                     data=previous.body,
                     status=previous.status,
-                    position=store.ledger.max_position(),
+                    position=store.max_position(),
                     replayed=True,
                 )
         data, status, aggregates = decide()
@@ -78,8 +77,4 @@ def write_once(
 
 
 def _previous(store: Store, team_id: str, scope: str, key: str) -> IdempotencyRecord | None:
-    try:
-        record: Aggregate = store.ledger.repository.get(claim_id(team_id, f"idem:{scope}", key))
-    except AggregateNotFoundError:
-        return None
-    return record if isinstance(record, IdempotencyRecord) else None
+    return store.find(IdempotencyRecord, claim_id(team_id, f"idem:{scope}", key))

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from eventsourcing.application import Application
+from eventsourcing.popo import POPOApplicationRecorder
 
 CLOSE_GRACE_SECONDS = 5.0  # how long close() waits for calls running in other threads
 
@@ -18,9 +19,8 @@ class Ledger(Application[Any]):
     @property
     def events_table(self) -> str:
         """The events table's name: the SQLite and Postgres recorders both have one, the
-        recorder interface they share does not."""
-        recorder: Any = self.recorder
-        return str(recorder.events_table_name)
+        recorder interface they share does not ("" in memory: no table)."""
+        return str(getattr(self.recorder, "events_table_name", ""))
 
     close_grace: float = CLOSE_GRACE_SECONDS
 
@@ -40,9 +40,17 @@ class Ledger(Application[Any]):
     def max_position(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
+    def first_event(self, aggregate_id: Any) -> Any | None:
+        """An aggregate's first event, or None (the aggregate itself may no longer load)."""
+        return next(iter(self.events.get(aggregate_id, limit=1)), None)
+
     def positions_of(self, aggregate_id: Any) -> dict[int, int]:
         """Maps each version of an aggregate to its position in the one ordered log."""
         recorder: Any = self.recorder
+        if isinstance(recorder, POPOApplicationRecorder):  # in memory: position = index + 1
+            with recorder._database_lock:  # its own index of versions (it has no query for it)
+                index = dict(recorder._stored_events_index.get(str(aggregate_id), {}))
+            return {version: at + 1 for version, at in index.items()}
         table = recorder.events_table_name
         if hasattr(recorder.datastore, "schema"):  # Postgres
             statement = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from application import slugs
@@ -66,12 +65,8 @@ def create_project(
 
 def default_project(store: Store, by: Actor) -> tuple[Project, list[Aggregate]]:
     """The team's ``default`` project (seed 003 tasks name none), created on first use."""
-    claim: Aggregate | None
-    try:
-        claim = store.ledger.repository.get(claim_id(by.team_id, "slug:project", DEFAULT_SLUG))
-    except AggregateNotFoundError:
-        claim = None
-    if isinstance(claim, SlugClaim) and claim.holder is not None:
+    claim = store.find(SlugClaim, claim_id(by.team_id, "slug:project", DEFAULT_SLUG))
+    if claim is not None and claim.holder is not None:
         return store.load_live(Project, claim.holder, by.team_id, "project"), []
     project = Project(
         team_id=by.team_id,

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
-from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.application import EventSourcedLog
+from eventsourcing.domain import DomainEvent
 
 from application.errors import NotFoundError
 from application.store import Store
@@ -66,16 +66,27 @@ class Poison(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class FirstEvents(Protocol):
+    """What ``team_of`` reads: the Store (or the Ledger behind it)."""
+
+    def first_event(self, aggregate_id: UUID) -> Any: ...
+
+
 def stored_poison(
-    consumer: str, ledger: Any, notification: Any, event: Any, error: BaseException, attempts: int
+    consumer: str,
+    source: FirstEvents,
+    notification: Any,
+    event: Any,
+    error: BaseException,
+    attempts: int,
 ) -> Poison:
     """The poison of a consumer that reads the store: its position and topic from the stored
     record, its team as far as it can be known (``team_of``)."""
-    team = team_of(ledger, notification, event)
+    team = team_of(source, notification, event)
     return Poison.of(consumer, notification.id, notification.topic, team, error, attempts)
 
 
-def team_of(ledger: Any, notification: Any, event: Any) -> str | None:
+def team_of(source: FirstEvents, notification: Any, event: Any) -> str | None:
     """The team of a stored event, if it can be known: the event's own ``team_id``, the stored
     record's (an event that cannot be decoded), or its aggregate's creating event's (one row:
     the aggregate itself may no longer load)."""
@@ -89,7 +100,7 @@ def team_of(ledger: Any, notification: Any, event: Any) -> str | None:
     if isinstance(state, dict) and isinstance(state.get("team_id"), str):
         return str(state["team_id"])
     try:
-        first = next(iter(ledger.events.get(notification.originator_id, limit=1)), None)
+        first = source.first_event(notification.originator_id)
     except Exception:  # noqa: BLE001 - the first event cannot be read either: no team known
         return None
     team = getattr(first, "team_id", None)
@@ -105,11 +116,11 @@ class RetryLogged(DomainEvent):
 
 
 def _every(store: Store) -> EventSourcedLog[QuarantineListed]:
-    return EventSourcedLog(store.ledger.events, uuid5(_LOGS, "all"), QuarantineListed)
+    return store.event_log(uuid5(_LOGS, "all"), QuarantineListed)
 
 
 def _retries(store: Store, consumer: str) -> EventSourcedLog[RetryLogged]:
-    return EventSourcedLog(store.ledger.events, uuid5(_LOGS, f"retries:{consumer}"), RetryLogged)
+    return store.event_log(uuid5(_LOGS, f"retries:{consumer}"), RetryLogged)
 
 
 class QuarantineService:
@@ -220,11 +231,7 @@ class QuarantineService:
         return entry
 
     def _get(self, key: UUID) -> Quarantine | None:
-        try:
-            found: Aggregate = self.store.ledger.repository.get(key)
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, Quarantine) else None
+        return self.store.find(Quarantine, key)
 
     # ---- retrying ------------------------------------------------------------------------
 

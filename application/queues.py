@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from msgspec import Meta
 
@@ -70,11 +68,7 @@ def _team_wide(action: str) -> None:
 
 
 def _control(store: Store, team_id: str) -> QueueControl | None:
-    try:
-        control: Aggregate = store.ledger.repository.get(queue_control_id(team_id))
-    except AggregateNotFoundError:  # never paused
-        return None
-    return control if isinstance(control, QueueControl) else None
+    return store.find(QueueControl, queue_control_id(team_id), team_id)  # None: never paused
 
 
 def _band(control: QueueControl | None, name: str) -> dict[str, Any]:
@@ -104,7 +98,7 @@ def resume_queue(store: Store, cmd: ResumeQueue, by: Actor) -> Written:
     def decide() -> Written:
         control = _control(store, by.team_id)
         changed = control is not None and control.resume(cmd.queue_name, by.id)
-        position = store.commit(control) if control is not None else store.ledger.max_position()
+        position = store.commit(control) if control is not None else store.max_position()
         return Written(
             data={**_band(control, cmd.queue_name), "changed": changed}, position=position
         )
@@ -135,7 +129,7 @@ def clear_queue(store: Store, views: ReadModel, cmd: ClearQueue, by: Actor) -> W
         cleared += done
         position = max(position, at)
     data = {"queue_name": cmd.queue_name, "cleared_count": len(cleared), "task_ids": cleared}
-    return Written(data=data, position=position or store.ledger.max_position())
+    return Written(data=data, position=position or store.max_position())
 
 
 def _cancellable(store: Store, row: QueueRow, band: str, reason: str, by: Actor) -> Task | None:
@@ -321,7 +315,7 @@ def _waits(store: Store, rows: list[TaskRow], since: datetime) -> Iterator[float
     """Seconds from each execution request to its start, for starts within the period."""
     for row in _ran(rows):
         requested: datetime | None = None
-        for event in store.ledger.events.get(UUID(row.id)):
+        for event in store.events_of(UUID(row.id), row.team_id):
             if isinstance(event, Task.ExecutionRequested | Task.WorkRejected):
                 requested = event.timestamp
             elif isinstance(event, Task.ExecutionStarted) and requested is not None:

@@ -17,8 +17,6 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.store import Store
@@ -109,11 +107,10 @@ class Scheduler:
             return None
 
     def _start(self, row: QueueRow, worker_id: str, now: float) -> Claim | None:
-        try:
-            task: Aggregate = self._store.ledger.repository.get(UUID(row.task_id))
-        except AggregateNotFoundError:  # gone: not a candidate
+        task = self._store.find(Task, UUID(row.task_id), row.team_id)
+        if task is None:  # gone: not a candidate
             return None
-        if not isinstance(task, Task) or task.execution_id != row.execution_id:
+        if task.execution_id != row.execution_id:
             return None  # the view is behind: this execution is no longer the task's
         lease_until = now + self._lease
         by = worker_actor(worker_id, task.team_id, row.execution_id)
@@ -144,28 +141,18 @@ class Scheduler:
         )
 
     def _band_open(self, row: QueueRow, cache: dict[str, QueueControl | None]) -> bool:
-        if row.team_id not in cache:
-            control: Aggregate | None
-            try:
-                control = self._store.ledger.repository.get(queue_control_id(row.team_id))
-            except AggregateNotFoundError:  # never paused: no control yet
-                control = None
-            cache[row.team_id] = control if isinstance(control, QueueControl) else None
+        if row.team_id not in cache:  # never paused: no control yet
+            control_id = queue_control_id(row.team_id)
+            cache[row.team_id] = self._store.find(QueueControl, control_id, row.team_id)
         control = cache[row.team_id]
         return control is None or control.allows(row.priority)
 
     def _cap(self, row: QueueRow, cache: dict[str, int | None]) -> int | None:
         """The project's ``resource_limits.max_concurrent_tasks``; None: no cap."""
         if row.project_id not in cache:
-            project: Aggregate | None
-            try:
-                project = self._store.ledger.repository.get(UUID(row.project_id))
-            except AggregateNotFoundError:  # no such project: no cap
-                project = None
-            limit = (
-                project.resource_limits.get("max_concurrent_tasks")
-                if isinstance(project, Project)
-                else None
+            project = self._store.find(Project, UUID(row.project_id), row.team_id)
+            limit = (  # no such project: no cap
+                project.resource_limits.get("max_concurrent_tasks") if project is not None else None
             )
             cache[row.project_id] = int(limit) if limit is not None else None
         return cache[row.project_id]

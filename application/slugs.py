@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
-
 from application.store import Store
 from domain.claim import SlugClaim, claim_id
-from domain.errors import AlreadyExistsError, RuleViolationError
+from domain.errors import RuleViolationError
 
 
 def take(store: Store, team_id: str, kind: str, slug: str, holder: UUID) -> SlugClaim:
@@ -20,20 +17,16 @@ def take(store: Store, team_id: str, kind: str, slug: str, holder: UUID) -> Slug
         pass
     else:
         raise RuleViolationError("a slug may not look like an id", slug=slug)
-    try:
-        claim: Aggregate = store.ledger.repository.get(claim_id(team_id, f"slug:{kind}", slug))
-    except AggregateNotFoundError:
+    claim = store.find(SlugClaim, claim_id(team_id, f"slug:{kind}", slug))
+    if claim is None:
         return SlugClaim(team_id=team_id, kind=kind, slug=slug, holder=str(holder))
-    if not isinstance(claim, SlugClaim):  # pragma: no cover - ids are namespaced
-        raise AlreadyExistsError(f"slug {slug!r} is taken", slug=slug)
     claim.retake(str(holder))
     return claim
 
 
 def release(store: Store, team_id: str, kind: str, slug: str) -> SlugClaim | None:
-    try:
-        claim: SlugClaim = store.ledger.repository.get(claim_id(team_id, f"slug:{kind}", slug))
-    except AggregateNotFoundError:
+    claim = store.find(SlugClaim, claim_id(team_id, f"slug:{kind}", slug))
+    if claim is None:
         return None
     claim.release()
     return claim

@@ -1,19 +1,24 @@
-"""The handlers' unit of work: team-scoped loads, slug resolution, one commit per command.
+"""The only way to the ledger: team-scoped loads, slug resolution, one commit per command, and
+the reads of the log its consumers make.
 
 Loads are scoped to the caller's team, and, for an API key scoped to one project, to that project:
 ``narrow_to_project`` narrows every load and commit of the current context (one request: the
 context is copied into the worker thread each handler runs in) so that no handler needs to know.
+Nothing outside this module touches the Ledger (the eventsourcing Application) itself: whether
+it stores in SQLite, Postgres or memory (``infrastructure.event_store``) is not the handlers'
+business, and every read of it keeps the team's and the project's scope.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate, DomainEvent
+from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
+from eventsourcing.domain import Aggregate, AggregateEvent, DomainEvent, DomainEventProtocol
+from eventsourcing.persistence import Notification
 
 from application.committer import Committer
 from application.conflict_retry import ConflictRetry
@@ -26,6 +31,7 @@ from domain.project import Project
 from domain.task import Task
 
 A = TypeVar("A", bound=Aggregate)
+E = TypeVar("E", bound=DomainEvent)
 R = TypeVar("R")
 
 _project_scope: ContextVar[str | None] = ContextVar("project_scope", default=None)
@@ -60,15 +66,12 @@ class Store:
         self.committer = committer
         self.retry = retry or ConflictRetry()
 
+    # ---- loading what a caller names ---------------------------------------------------
+
     def load(self, cls: type[A], aggregate_id: UUID, team_id: str, kind: str) -> A:
         """Another team's object, a deleted one, and a missing one all answer not found."""
-        try:
-            aggregate: Aggregate = self.ledger.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFoundError(kind, str(aggregate_id)) from None
-        if not isinstance(aggregate, cls) or getattr(aggregate, "team_id", None) != team_id:
-            raise NotFoundError(kind, str(aggregate_id))
-        if not _in_scope(aggregate):  # outside a project-scoped key's project: as if missing
+        aggregate = self.find(cls, aggregate_id, team_id)
+        if aggregate is None or not _in_scope(aggregate):  # outside a scoped key's project too
             raise NotFoundError(kind, str(aggregate_id))
         return aggregate
 
@@ -84,13 +87,87 @@ class Store:
             return UUID(ref)
         except ValueError:
             pass
-        try:
-            claim: Aggregate = self.ledger.repository.get(claim_id(team_id, f"slug:{kind}", ref))
-        except AggregateNotFoundError:
-            raise NotFoundError(kind, ref) from None
-        if not isinstance(claim, SlugClaim) or claim.holder is None:
+        claim = self.find(SlugClaim, claim_id(team_id, f"slug:{kind}", ref))
+        if claim is None or claim.holder is None:
             raise NotFoundError(kind, ref)
         return UUID(claim.holder)
+
+    # ---- looking up what the system derives or holds -------------------------------------
+
+    def find(self, cls: type[A], aggregate_id: UUID, team_id: str | None = None) -> A | None:
+        """The aggregate of class ``cls`` with this id, or None: missing, of another class, or
+        (given ``team_id``) another team's. For ids the system derives (claims, a team's queue
+        control or notices) or holds (a log's entries, a task's dependencies, a queued
+        execution); an id a client names goes through ``load``, which the project narrows too."""
+        try:
+            aggregate: Aggregate = self.ledger.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(aggregate, cls):
+            return None
+        if team_id is not None and getattr(aggregate, "team_id", None) != team_id:
+            return None
+        return aggregate
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A:
+        """``find`` for an aggregate that exists unless something is wrong (a delivery its
+        webhook's lane holds): ``NotFoundError`` if it does not."""
+        found = self.find(cls, aggregate_id)
+        if found is None:
+            raise NotFoundError(cls.__name__.lower(), str(aggregate_id))
+        return found
+
+    def event_log(self, log_id: UUID, event_class: type[E]) -> EventSourcedLog[E]:
+        """An event-sourced log (eventsourcing's ``EventSourcedLog``) under an id derived from
+        its owner (a team's users, API keys, webhooks; a webhook's deliveries): a listing read as
+        a range of versions, without a projection."""
+        return EventSourcedLog(self.ledger.events, log_id, event_class)
+
+    def events_of(self, aggregate_id: UUID, team_id: str) -> list[AggregateEvent]:
+        """Every event of one aggregate, oldest first, deleted or not; none if it is another
+        team's (its first event says whose). An aggregate's own sequence holds only its aggregate
+        events (snapshots are kept apart), whatever the event store's types say."""
+        events = cast("list[AggregateEvent]", list(self.ledger.events.get(aggregate_id)))
+        if not events or getattr(events[0], "team_id", None) != team_id:
+            return []
+        return events
+
+    def positions_of(self, aggregate_id: UUID) -> dict[int, int]:
+        """Maps each version of an aggregate to its position in the one ordered log."""
+        return self.ledger.positions_of(aggregate_id)
+
+    # ---- the log, read in order by its consumers (every team's) -----------------------------
+
+    def max_position(self) -> int:
+        """The position of the newest event in the log (0: none yet)."""
+        return self.ledger.max_position()
+
+    def notifications(self, after: int, limit: int) -> Sequence[Notification]:
+        """The next ``limit`` stored events after position ``after`` (``Notification.id`` is the
+        position), not decoded: a consumer decodes each one (``decode``) and deals with one that
+        cannot be decoded on its own."""
+        return self.ledger.recorder.select_notifications(after, limit, inclusive_of_start=False)
+
+    def notification_at(self, position: int) -> Notification | None:
+        """The stored event at ``position``, if there is one (a quarantined one, retried)."""
+        found = self.notifications(position - 1, 1)
+        return found[0] if found and found[0].id == position else None
+
+    def decode(self, notification: Notification) -> DomainEventProtocol[Any]:
+        """The domain event of a stored one; raises if this version cannot read it."""
+        return self.ledger.mapper.to_domain_event(notification)
+
+    def first_event(self, aggregate_id: UUID) -> DomainEventProtocol[Any] | None:
+        """An aggregate's first event (it says the aggregate's team), even if the aggregate
+        itself no longer loads."""
+        return self.ledger.first_event(aggregate_id)
+
+    @property
+    def events_table(self) -> str:
+        """The events table's name, for the readiness probe ("" when stored in memory)."""
+        return self.ledger.events_table
+
+    # ---- writing -------------------------------------------------------------------------
 
     def commit(self, *aggregates: Aggregate, logged: Sequence[DomainEvent] = ()) -> int:
         """Writes every pending event of the given aggregates, and the ``logged`` events of
@@ -102,7 +179,7 @@ class Store:
             _check_writable(aggregate)
         events = [e for a in aggregates for e in a.collect_events()] + list(logged)
         if not events:
-            return self.ledger.max_position()  # nothing changed: the state is as of now
+            return self.max_position()  # nothing changed: the state is as of now
         recordings = self.committer.commit(events)
         return max(r.notification.id for r in recordings)
 
@@ -111,6 +188,11 @@ class Store:
         the retry bound passes (``application.conflict_retry``). An ``If-Match`` check inside
         ``decide`` fails at once on the fresh state: that conflict is not retried."""
         return self.retry.run(decide)
+
+    def close(self) -> None:
+        """Writes what is queued, then closes the ledger."""
+        self.committer.close()
+        self.ledger.close()
 
 
 def _check_writable(aggregate: Aggregate) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -30,13 +29,6 @@ SCHEDULER = "scheduler"
 TIMED_OUT_ANSWER = "(no answer: the question timed out)"
 
 
-def _get(store: Store, aggregate_id: str) -> Aggregate | None:
-    try:
-        return store.ledger.repository.get(UUID(aggregate_id))
-    except AggregateNotFoundError:
-        return None
-
-
 def _save(store: Store, *aggregates: Aggregate) -> bool:
     try:
         store.commit(*aggregates)
@@ -50,8 +42,8 @@ def expire_queued(store: Store, views: ReadModel, now: float) -> int:
     for row in views.in_flight():
         if row.worker_id or row.expires_at is None or row.expires_at > now:
             continue
-        task = _get(store, row.task_id)
-        if not isinstance(task, Task):
+        task = store.find(Task, UUID(row.task_id), row.team_id)
+        if task is None:
             continue
         try:
             task.expire_in_queue(row.execution_id, worker_actor(SCHEDULER, task.team_id))
@@ -66,16 +58,16 @@ def recover_leases(store: Store, views: ReadModel, now: float) -> int:
     for row in views.in_flight():
         if not row.worker_id or row.lease_until is None or row.lease_until > now:
             continue
-        task = _get(store, row.task_id)
-        if not isinstance(task, Task) or task.execution_id != row.execution_id:
+        task = store.find(Task, UUID(row.task_id), row.team_id)
+        if task is None or task.execution_id != row.execution_id:
             continue
         if task.worker_id is None or task.lease_until is None or task.lease_until.timestamp() > now:
             continue  # renewed meanwhile: the view was behind
         by = worker_actor(SCHEDULER, task.team_id, str(uuid4()))
         pending: list[HitlItem] = []
         if task.waiting_on is not None:
-            item = _get(store, task.waiting_on)
-            if isinstance(item, HitlItem):
+            item = store.find(HitlItem, UUID(task.waiting_on), task.team_id)
+            if item is not None:
                 item.withdraw("the worker's lease expired", by.id)
                 pending.append(item)
         error = {"error": "lease expired: the worker stopped reporting"} | {
@@ -93,9 +85,9 @@ def recover_leases(store: Store, views: ReadModel, now: float) -> int:
 def decide_overdue(store: Store, views: ReadModel, now: float) -> int:
     decided = 0
     for row in views.hitl_due(now):
-        item = _get(store, row.id)
-        task = _get(store, row.task_id)
-        if not isinstance(item, HitlItem) or not isinstance(task, Task):
+        item = store.find(HitlItem, UUID(row.id), row.team_id)
+        task = store.find(Task, UUID(row.task_id), row.team_id)
+        if item is None or task is None:
             continue
         actor = f"{SCHEDULER}:timeout"
         if isinstance(item, Question):

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
 from msgspec import Meta
 
 from application.commands import Command
@@ -31,11 +29,7 @@ class RaiseAlert(Command, frozen=True):
 
 def team_system(store: Store, team_id: str) -> System:
     """The team's System aggregate (a new one before its first notice)."""
-    try:
-        found: Aggregate = store.ledger.repository.get(system_id(team_id))
-    except AggregateNotFoundError:
-        return System(team_id=team_id)
-    return found if isinstance(found, System) else System(team_id=team_id)
+    return store.find(System, system_id(team_id), team_id) or System(team_id=team_id)
 
 
 def announce_maintenance(store: Store, cmd: AnnounceMaintenance, by: Actor) -> Written:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
-
 from application.store import Store
 from domain.errors import RuleViolationError
 from domain.task import Task
@@ -50,8 +48,8 @@ def reaches(store: Store, start: Task, target: UUID, team_id: str) -> bool:
         seen.add(current)
         if len(seen) > MAX_GRAPH:
             raise RuleViolationError("dependency graph too large", limit=MAX_GRAPH)
-        task: Aggregate = store.ledger.repository.get(UUID(current))
-        if isinstance(task, Task) and task.team_id == team_id:
+        task = store.find(Task, UUID(current), team_id)
+        if task is not None:
             frontier.extend(task.dependencies)
     return False
 
@@ -60,8 +58,8 @@ def unmet_dependencies(store: Store, task: Task) -> list[str]:
     """Dependencies not completed yet; a deleted dependency no longer blocks."""
     unmet = []
     for dep_id in task.dependencies:
-        dep: Aggregate = store.ledger.repository.get(UUID(dep_id))
-        if isinstance(dep, Task) and not dep.deleted and dep.status != TaskStatus.COMPLETED.value:
+        dep = store.find(Task, UUID(dep_id), task.team_id)
+        if dep is not None and not dep.deleted and dep.status != TaskStatus.COMPLETED.value:
             unmet.append(dep_id)
     return unmet
 

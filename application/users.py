@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
+from eventsourcing.application import EventSourcedLog
 from eventsourcing.domain import DomainEvent
 
 from application.auth import USERNAMES, username_claim
@@ -41,7 +41,7 @@ class UserJoined(DomainEvent):
 
 
 def user_log(store: Store, team_id: str) -> EventSourcedLog[UserJoined]:
-    return EventSourcedLog(store.ledger.events, claim_id(team_id, "log", "users"), UserJoined)
+    return store.event_log(claim_id(team_id, "log", "users"), UserJoined)
 
 
 def user_data(user: User) -> dict[str, Any]:
@@ -67,11 +67,7 @@ def create_user(
     password_hash = hasher.hash(cmd.password)  # slow on purpose: once, not on every retry
 
     def decide() -> Written:
-        try:
-            store.ledger.repository.get(username_claim(cmd.username))
-        except AggregateNotFoundError:
-            pass
-        else:
+        if store.find(SlugClaim, username_claim(cmd.username)) is not None:
             raise AlreadyExistsError(f"username {cmd.username!r} is taken", username=cmd.username)
         user = User(
             team_id=team_id,
@@ -97,11 +93,7 @@ def bootstrap_admin(store: Store, hasher: PasswordHasher, password: str | None) 
 
     Returns the generated password when none was configured (to be printed once), else None.
     """
-    try:
-        store.ledger.repository.get(username_claim("admin"))
-    except AggregateNotFoundError:
-        pass
-    else:
+    if store.find(SlugClaim, username_claim("admin")) is not None:
         return None
     generated = None if password else secrets.token_urlsafe(18)
     command = CreateUser(username="admin", password=password or generated or "", role="admin")

@@ -171,9 +171,8 @@ class Attempts:
         return await asyncio.to_thread(self._record, webhook_id, key, response, retry)
 
     def _prepare(self, webhook_id: UUID, key: UUID) -> Outbound:
-        repository = self.store.ledger.repository
-        webhook: Webhook = repository.get(webhook_id)
-        delivery: WebhookDelivery = repository.get(key)
+        webhook = self.store.get(Webhook, webhook_id)
+        delivery = self.store.get(WebhookDelivery, key)
         return self.outbound(webhook, delivery, delivery.payload, delivery.event_type)
 
     def _record(
@@ -187,14 +186,14 @@ class Attempts:
         its outcomes); at most one outcome per delivery."""
 
         def decide() -> list[WebhookDelivery]:
-            repository = self.store.ledger.repository
             webhooks: dict[UUID, Webhook] = {}
             deliveries: list[WebhookDelivery] = []
             for outcome in outcomes:
                 webhook = webhooks.get(outcome.webhook_id)
                 if webhook is None:
-                    webhook = webhooks[outcome.webhook_id] = repository.get(outcome.webhook_id)
-                delivery: WebhookDelivery = repository.get(outcome.key)
+                    webhook = self.store.get(Webhook, outcome.webhook_id)
+                    webhooks[outcome.webhook_id] = webhook
+                delivery = self.store.get(WebhookDelivery, outcome.key)
                 self._apply(delivery, outcome.response, retry, outcome.at)
                 if delivery.kind == EVENT:
                     attempt = delivery.attempts[-1]
@@ -281,7 +280,7 @@ class Attempts:
 
     def _reschedule(self, key: UUID, by: Actor) -> WebhookDelivery:
         def decide() -> WebhookDelivery:
-            delivery: WebhookDelivery = self.store.ledger.repository.get(key)
+            delivery = self.store.get(WebhookDelivery, key)
             delivery.reschedule(self.clock(), by)
             self.store.commit(delivery)
             return delivery

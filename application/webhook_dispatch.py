@@ -222,12 +222,11 @@ class Dispatcher:
     def _peek(self, webhook_id: UUID, keys: list[UUID]) -> list[Head]:
         """The heads' states, with signed requests for those due now, in order up to the first
         that is not to be sent now (those behind it wait anyway)."""
-        repository = self.store.ledger.repository
-        webhook: Webhook = repository.get(webhook_id)
+        webhook = self.store.get(Webhook, webhook_id)
         now = datetime.now(UTC)
         heads: list[Head] = []
         for key in keys:
-            delivery: WebhookDelivery = repository.get(key)
+            delivery = self.store.get(WebhookDelivery, key)
             due = delivery.next_attempt_at
             sendable = webhook.enabled and not webhook.deleted and not delivery.finished
             request = None
@@ -270,10 +269,9 @@ class Dispatcher:
         return sum(len(keys) for keys in found.values())
 
     def _pending(self) -> dict[UUID, list[UUID]]:
-        repository = self.store.ledger.repository
         found: dict[UUID, list[UUID]] = {}
         for listed in webhook_logs.all_webhooks(self.store).get():
-            webhook: Webhook = repository.get(UUID(listed.webhook_id))
+            webhook = self.store.get(Webhook, UUID(listed.webhook_id))
             if webhook.deleted:
                 continue
             keys = list(self._unfinished(webhook.id))
@@ -283,7 +281,6 @@ class Dispatcher:
 
     def _unfinished(self, webhook_id: UUID) -> Iterator[UUID]:
         """Pending event deliveries, newest first, back to the last finished one."""
-        repository = self.store.ledger.repository
         log_ = webhook_logs.deliveries(self.store, webhook_id)
         top: int | None = None
         while top is None or top > 0:
@@ -291,7 +288,7 @@ class Dispatcher:
             if not page:
                 return
             for logged in page:
-                delivery: WebhookDelivery = repository.get(UUID(logged.delivery_id))
+                delivery = self.store.get(WebhookDelivery, UUID(logged.delivery_id))
                 if delivery.kind != EVENT:
                     continue
                 if delivery.finished:

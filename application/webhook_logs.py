@@ -29,17 +29,17 @@ class DeliveryLogged(DomainEvent):
 
 
 def team_webhooks(store: Store, team_id: str) -> EventSourcedLog[WebhookListed]:
-    return EventSourcedLog(store.ledger.events, claim_id(team_id, "log", "webhooks"), WebhookListed)
+    return store.event_log(claim_id(team_id, "log", "webhooks"), WebhookListed)
 
 
 def all_webhooks(store: Store) -> EventSourcedLog[WebhookListed]:
     """Every team's webhooks (the team id of a claim never holds a NUL character)."""
-    return EventSourcedLog(store.ledger.events, claim_id("\x00", "log", "webhooks"), WebhookListed)
+    return store.event_log(claim_id("\x00", "log", "webhooks"), WebhookListed)
 
 
 def deliveries(store: Store, webhook_id: UUID | str) -> EventSourcedLog[DeliveryLogged]:
     key = uuid5(UUID(str(webhook_id)), "log:deliveries")
-    return EventSourcedLog(store.ledger.events, key, DeliveryLogged)
+    return store.event_log(key, DeliveryLogged)
 
 
 def count(log: EventSourcedLog[DeliveryLogged]) -> int:

@@ -156,7 +156,7 @@ def create_webhook(
             description=cmd.description,
             enabled=cmd.enabled,
             secret=secret,
-            starts_after=store.ledger.max_position(),
+            starts_after=store.max_position(),
             actor=by.id,
             request_id=by.request_id,
         )
