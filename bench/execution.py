@@ -150,14 +150,15 @@ class Engine:
             self._changed.wait(0.05)
 
     def task(self, task_id: str) -> Task:
-        return self.services.ledger.repository.get(UUID(task_id))
+        return self.services.store.get(Task, UUID(task_id))
 
     def finished(self, task_id: str) -> Task:
         return self.until(lambda: self.task(task_id), lambda t: t.status in TERMINAL, "finished")
 
     def event(self, task_id: str, kind: type[Any]) -> Any:
         """The last event of type ``kind`` of the task."""
-        found = [e for e in self.services.ledger.events.get(UUID(task_id)) if isinstance(e, kind)]
+        events = self.services.store.events_of(UUID(task_id), TEAM)
+        found = [e for e in events if isinstance(e, kind)]
         if not found:
             raise LookupError(f"task {task_id} has no {kind.__name__}")
         return found[-1]
@@ -398,13 +399,13 @@ def throughput(settings: Settings, project_id: str, args: argparse.Namespace) ->
     with engine(settings, args.throughput_workers) as running:
         time.sleep(0.2)  # the workers have made their first (empty) claims
         cpu, agents = self_cpu(), children_cpu()
-        position = running.services.ledger.max_position()
+        position = running.services.store.max_position()
         first = time.time()
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda t: execute_task(running.store, t, ExecuteTask(), BY), task_ids))
         running.until(running.services.read_model.in_flight, lambda rows: not rows, "drained")
         cpu, agents = self_cpu() - cpu, children_cpu() - agents
-        events = running.services.ledger.max_position() - position
+        events = running.services.store.max_position() - position
         tasks = [running.finished(t) for t in task_ids]
         ends = [running.event(t, Task.ExecutionFinished).timestamp.timestamp() for t in task_ids]
     failures = sum(t.status != "completed" for t in tasks)

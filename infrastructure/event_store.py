@@ -1,4 +1,6 @@
-"""The eventsourcing environment for the ledger: SQLite in the data directory, or Postgres."""
+"""The eventsourcing environment for the ledger: SQLite in the data directory, Postgres, or this
+process's memory (eventsourcing's POPO persistence: the same mapping of events to stored records,
+kept in a list; nothing outlives the process)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from infrastructure.postgres_event_store import STORE_TIMEOUT
 from infrastructure.settings import Settings
 
 EVENTS_FILE = "events.sqlite3"
+MEMORY_ENV = {"PERSISTENCE_MODULE": "eventsourcing.popo", "IS_SNAPSHOTTING_ENABLED": "n"}
 
 
 def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
@@ -20,6 +23,8 @@ def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
         "CREATE_TABLE": "y" if create_tables else "n",
         "IS_SNAPSHOTTING_ENABLED": "n",
     }
+    if settings.event_store == "memory":
+        return common | MEMORY_ENV
     if settings.uses_postgres:
         return common | postgres_env(
             settings.database_url or "", timeout=settings.database_timeout_seconds
@@ -60,6 +65,8 @@ def postgres_env(url: str, *, timeout: float = 3.0) -> dict[str, str]:
 
 def probe(settings: Settings, events_table: str, timeout: float = 2.0) -> None:
     """Raises unless the event store answers within ``timeout`` (readiness, without retries)."""
+    if settings.event_store == "memory":
+        return  # in this process: it answers while the process does
     if not settings.uses_postgres:
         path = settings.data_dir / EVENTS_FILE
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout) as conn:

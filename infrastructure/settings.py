@@ -12,6 +12,9 @@ import msgspec
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path = Path("data")
     database_url: str | None = None
+    # the events in this process's memory (eventsourcing's POPO persistence), gone when it ends:
+    # the handler tests' fast tier and throwaway demos; the views stay SQLite in data_dir
+    memory_store: bool = False
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_048_576
@@ -111,6 +114,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.workspace_root or self.data_dir / "workspaces"
 
     @property
+    def event_store(self) -> str:
+        """Where the events are kept: ``memory``, ``postgres``, or ``sqlite`` (in data_dir)."""
+        if self.memory_store:
+            return "memory"
+        return "postgres" if self.uses_postgres else "sqlite"
+
+    @property
     def uses_postgres(self) -> bool:
         return bool(
             self.database_url and self.database_url.startswith(("postgres://", "postgresql"))
@@ -121,6 +131,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("TASKWARDEN_CONSUMER_MAX_ATTEMPTS >= 1, TASKWARDEN_READY_MAX_LAG >= 0")
         if self.database_url and not self.uses_postgres:
             raise ValueError("TASKWARDEN_DATABASE_URL must start with postgresql:// or postgres://")
+        if self.memory_store and self.database_url:
+            raise ValueError("TASKWARDEN_MEMORY_STORE goes with the embedded views, not a database")
         limits = (self.rate_limit_anonymous, self.rate_limit_user, self.rate_limit_login)
         if min(*limits, self.rate_limit_window) < 1:
             raise ValueError("rate limits and their window must be at least 1")
@@ -135,6 +147,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             data_dir=Path(env.get("TASKWARDEN_DATA_DIR", "data")),
             database_url=env.get("TASKWARDEN_DATABASE_URL") or None,
+            memory_store=env.get("TASKWARDEN_MEMORY_STORE", "0") in ("1", "true", "yes"),
             host=env.get("TASKWARDEN_HOST", "127.0.0.1"),
             port=int(env.get("TASKWARDEN_PORT", "8000")),
             max_body_bytes=int(env.get("TASKWARDEN_MAX_BODY_BYTES", "1048576")),

@@ -12,6 +12,7 @@ from application.consumer_state import Consumers, ConsumerState, Head, Policy
 from application.quarantine import QuarantineService, stored_poison
 from application.relay import Relay
 from application.retry_requests import RetryRequests
+from application.store import Store
 from infrastructure.settings import Settings
 from interfaces.ws.poison import NAME as WEBSOCKET
 from interfaces.ws.poison import SocketGuard
@@ -32,11 +33,12 @@ def state(settings: Settings, name: str, clock: Callable[[], float]) -> Consumer
     return ConsumerState(name, policy(settings), clock)
 
 
-def log_head(ledger: Any) -> Head:
-    """The head of the log (the projection runner's and the relay's)."""
+def log_head(log: Any) -> Head:
+    """The head of the log (the projection runner's and the relay's), from what each reads it
+    through (``max_position``)."""
 
     async def head() -> int | None:
-        return int(await asyncio.to_thread(ledger.max_position))
+        return int(await asyncio.to_thread(log.max_position))
 
     return head
 
@@ -57,7 +59,7 @@ def bus_head(bus: Any, consumer: ConsumerState) -> Head:
 
 def build_runner(
     settings: Settings,
-    ledger: Any,
+    store: Store,
     read_model: ReadModel,
     quarantine: QuarantineService,
     consumers: Consumers,
@@ -66,17 +68,17 @@ def build_runner(
     name = projection_runner.NAME
 
     def record(notification: Any, event: Any, error: BaseException, attempts: int) -> None:
-        quarantine.record(stored_poison(name, ledger, notification, event, error, attempts))
+        quarantine.record(stored_poison(name, store, notification, event, error, attempts))
 
     runner = ProjectionRunner(
-        ledger,
+        store,
         read_model,
         batch=settings.projection_batch,
         state=state(settings, name, clock),
         quarantine=record,
         retries=RetryRequests(quarantine, name),
     )
-    consumers.register(runner.state, log_head(ledger))
+    consumers.register(runner.state, log_head(store))
     return runner
 
 

@@ -36,9 +36,8 @@ SETTLE_SECONDS = 2.0  # a claim waits this long at most for the views to show it
 @dataclass
 class Services:
     settings: Settings
-    ledger: Ledger
-    committer: Committer
-    store: Store
+    ledger: Ledger  # read directly by the relay, the in-process bus and the WebSocket feeds
+    store: Store  # everything else goes through the Store
     read_model: ReadModel
     runner: ProjectionRunner
     codec: TokenCodec
@@ -54,10 +53,9 @@ class Services:
 
     def close(self) -> None:
         self.runner.stop()
-        self.committer.close()
         self.tracking.close()
         self.read_model.close()
-        self.ledger.close()
+        self.store.close()  # what its committer holds is written, then the ledger closes
 
 
 def migrate(settings: Settings) -> None:
@@ -85,7 +83,7 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time) -> Serv
     store = Store(ledger, committer, ConflictRetry(settings.conflict_retry_seconds))
     quarantine, consumers = QuarantineService(store), Consumers()
     read_model = open_read_model(settings)
-    runner = build_runner(settings, ledger, read_model, quarantine, consumers, clock)
+    runner = build_runner(settings, store, read_model, quarantine, consumers, clock)
     committer.on_commit(runner.poke)
     if settings.run_projections:
         runner.start()
@@ -103,7 +101,6 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time) -> Serv
     return Services(
         settings=settings,
         ledger=ledger,
-        committer=committer,
         store=store,
         scheduler=scheduler,
         read_model=read_model,

@@ -1,4 +1,5 @@
-"""Keeps the read model caught up with the ledger, in batches, on a daemon thread.
+"""Keeps the read model caught up with the log (read through the Store), in batches, on a daemon
+thread.
 
 The committer pokes the runner after each commit; between pokes it polls. ``wait_for`` lets a
 reader wait (bounded) until the read model has applied a position it was given by a write.
@@ -18,7 +19,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from application.consumer_state import QUARANTINE, ConsumerState
@@ -26,6 +27,7 @@ from projections.read_model import ReadModel
 
 if TYPE_CHECKING:
     from application.retry_requests import RetryRequests
+    from application.store import Store
 
 log = logging.getLogger(__name__)
 NAME = "projections"
@@ -45,7 +47,7 @@ class EventFailedError(Exception):
 class ProjectionRunner:
     def __init__(
         self,
-        ledger: Any,
+        store: Store,
         read_model: ReadModel,
         batch: int = 500,
         poll_interval: float = 0.05,
@@ -55,7 +57,7 @@ class ProjectionRunner:
         quarantine: Quarantine | None = None,
         retries: RetryRequests | None = None,
     ) -> None:
-        self._ledger = ledger
+        self._store = store
         self._read_model = read_model
         self._batch = batch
         self._poll_interval = poll_interval
@@ -104,9 +106,7 @@ class ProjectionRunner:
         position = self._read_model.position()
         self._advance(position)
         while not self._stopping.is_set():
-            notifications = self._ledger.recorder.select_notifications(
-                position, self._batch, inclusive_of_start=False
-            )
+            notifications = self._store.notifications(position, self._batch)
             if not notifications:
                 break
             try:
@@ -155,13 +155,13 @@ class ProjectionRunner:
 
     # ---- an event at fault ---------------------------------------------------------------
 
-    def _apply(self, notifications: list[Any]) -> int:
+    def _apply(self, notifications: Sequence[Any]) -> int:
         """Decodes and applies; a notification that cannot be decoded is at fault once the
         ones before it are applied."""
         pairs: list[tuple[Any, Any]] = []
         for notification in notifications:
             try:
-                event = self._ledger.mapper.to_domain_event(notification)
+                event = self._store.decode(notification)
             except Exception as error:
                 self._isolating(pairs)
                 raise EventFailedError(notification, None, error) from error
@@ -223,10 +223,10 @@ class ProjectionRunner:
     def _apply_late(self, position: int) -> None:
         if position > self._read_model.position():
             return  # not reached yet (a rebuild): it is applied in order, or fails again then
-        found = self._ledger.recorder.select_notifications(position, 1)
-        if not found or found[0].id != position:
+        found = self._store.notification_at(position)
+        if found is None:
             return
-        self._read_model.apply_late(position, self._ledger.mapper.to_domain_event(found[0]))
+        self._read_model.apply_late(position, self._store.decode(found))
 
     # ---- the thread ----------------------------------------------------------------------
 

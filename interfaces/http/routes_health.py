@@ -42,10 +42,10 @@ async def _check_store(request: Request) -> dict[str, object]:
     services = _services(request)
     started = time.perf_counter()
     try:
-        table = services.ledger.events_table
+        table = services.store.events_table
         await call(probe, services.settings, table)
         await call(services.read_model.ping)
-        position = await call(services.ledger.max_position)
+        position = await call(services.store.max_position)
     except Exception as error:  # noqa: BLE001 - a probe reports any failure as unhealthy
         return {"status": "unhealthy", "error": type(error).__name__}
     elapsed = round((time.perf_counter() - started) * 1000, 2)
@@ -157,7 +157,7 @@ async def system_info(request: Request) -> Response:
         {
             "version": settings.version,
             "environment": settings.environment,
-            "storage": "postgres" if settings.uses_postgres else "sqlite",
+            "storage": settings.event_store,
             "features": {
                 "websocket_enabled": False,
                 "projections_in_process": settings.run_projections,
@@ -169,7 +169,7 @@ async def system_info(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     services = _services(request)
-    head = await call(services.ledger.max_position)
+    head = await call(services.store.max_position)
     text = request.app.state.metrics.prometheus(head, services.runner.position)
     statuses = [state.status(await _head(h)) for state, h in services.consumers]
     text += consumer_metrics(statuses)

@@ -90,7 +90,7 @@ async def clone(request: Request) -> Response:
     task_ids: list[str] = []
     if cmd.include_tasks:
         # the listing names the tasks to copy; make sure it has seen everything written so far
-        head = await call(services.ledger.max_position)
+        head = await call(services.store.max_position)
         if not await call(services.runner.wait_for, head, services.settings.read_wait_seconds):
             raise ReadModelBehindError(head, services.runner.position)
         task_ids = await call(services.read_model.task_ids_of_project, by.team_id, str(source.id))

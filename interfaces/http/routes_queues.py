@@ -76,7 +76,7 @@ async def clear(request: Request) -> Response:
     """Waits (bounded) for the views to show every execution queued before the request."""
     cmd = await body(request, ClearQueue)
     services = _services(request)
-    head = await call(services.ledger.max_position)
+    head = await call(services.store.max_position)
     await call(services.runner.wait_for, head, request.app.state.settings.read_wait_seconds)
     result = await call(
         queues.clear_queue, services.store, services.read_model, cmd, actor(request)

@@ -30,10 +30,10 @@ def guarded(
     policy = Policy(max_attempts=attempts, backoff=backoff, max_backoff=backoff * 4)
 
     def record(notification, event, error, tries):
-        service.record(stored_poison("projections", w.ledger, notification, event, error, tries))
+        service.record(stored_poison("projections", w.store, notification, event, error, tries))
 
     runner = ProjectionRunner(
-        w.ledger,
+        w.store,
         read_model or w.read_model,
         state=ConsumerState("projections", policy, clock),
         quarantine=record,

@@ -217,7 +217,9 @@ CHILD = """
 import sys
 import time
 from pathlib import Path
+from application.committer import Committer
 from application.ledger import Ledger
+from application.store import Store
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 from infrastructure.views import open_read_model
@@ -238,7 +240,7 @@ def loud(events):
     return applied[0]
 
 read_model.apply = loud
-ProjectionRunner(ledger, read_model, batch=3).catch_up()
+ProjectionRunner(Store(ledger, Committer(ledger)), read_model, batch=3).catch_up()
 print("done", flush=True)
 """
 

@@ -60,7 +60,7 @@ class World:
         return read_model
 
     def runner(self, read_model: ReadModel | None = None, batch: int = 500) -> ProjectionRunner:
-        runner = ProjectionRunner(self.ledger, read_model or self.read_model, batch=batch)
+        runner = ProjectionRunner(self.store, read_model or self.read_model, batch=batch)
         self.runners.append(runner)
         return runner
 
