@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from application.errors import NotFoundError
 from application.representations import task_data
 from application.store import Store, event_data
@@ -27,6 +29,9 @@ def task_history(store: Store, ref: str, team_id: str) -> dict[str, Any]:
     entries = []
     for event in store.events_of(task_id, team_id):
         data = event_data(event)
+        if not isinstance(event, Aggregate.Created):  # the place is the task's: said once
+            for name in getattr(event, "PLACE", ()):
+                data.pop(name, None)
         entries.append(
             {
                 "position": positions.get(event.originator_version),

@@ -85,6 +85,8 @@ def event_payload(event: PublicEvent, webhook_id: str, delivery: UUID, types: li
         "team_id": event.team_id,
         "aggregate": event.aggregate,
         "aggregate_id": event.aggregate_id,
+        "project_id": event.project_id,
+        "task_id": event.task_id,
         "version": event.version,
         "actor": event.actor,
         "data": data,
