@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,21 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh, empty database on a real Postgres for one test."""
     with fresh_database(postgres_admin_url) as url:
         yield url
+
+
+@pytest.fixture
+def event_store(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Where a test's events are kept, as Settings fields: in memory, unless the test is marked
+    ``@on_databases`` (tests/stores.py), which runs it on SQLite and then on a fresh Postgres
+    database."""
+    kind = getattr(request, "param", "memory")
+    if kind == "memory":
+        yield {"memory_store": True}
+    elif kind == "sqlite":
+        yield {"database_url": None}
+    else:
+        with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
+            yield {"database_url": url}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

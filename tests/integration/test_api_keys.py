@@ -1,5 +1,5 @@
-"""API keys through a real Store, on SQLite and on Postgres: the team's key log, authentication,
-and the project scope that a scoped key narrows the store to."""
+"""API keys through a real Store (in memory; racing issuers on SQLite and Postgres): the team's key
+log, authentication, and the project scope that a scoped key narrows the store to."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -15,18 +16,16 @@ import pytest
 from application.api_keys import issue_api_key, key_log, list_api_keys, revoke_api_key
 from application.auth import authenticate
 from application.commands import CreateApiKey, CreateProject, CreateTask
-from application.committer import Committer
 from application.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from application.ledger import Ledger
 from application.projects import create_project
 from application.store import Store, narrow_to_project
 from application.tasks import create_task
 from domain.project import Project
 from domain.task import Task
 from domain.values import Actor
-from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec
+from tests.stores import on_databases, open_store
 
 ALICE = Actor(id="alice", team_id="team-a", request_id="req-alice")
 BOB = Actor(id="bob", team_id="team-b", request_id="req-bob")
@@ -35,19 +34,17 @@ ISSUERS = 8
 
 
 @pytest.fixture
-def store(database_url: str | None, tmp_path: Path) -> Iterator[Store]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url)
-    ledger = Ledger(env=ledger_env(settings, create_tables=True))
-    store = Store(ledger, Committer(ledger))
+def store(event_store: dict[str, Any], tmp_path: Path) -> Iterator[Store]:
+    store = open_store(Settings(data_dir=tmp_path, **event_store))
     yield store
-    store.committer.close()
-    ledger.close()
+    store.close()
 
 
 def issue(store: Store, by: Actor = ALICE, **fields: object) -> dict[str, object]:
     return issue_api_key(store, CreateApiKey(name="ci", **fields), by).data  # type: ignore[arg-type]
 
 
+@on_databases
 def test_concurrent_issues_all_land_in_the_teams_key_log(store):
     """Issuers racing on the team's key log: each loss is decided again, so all land."""
     issued: list[str] = []
@@ -101,7 +98,7 @@ def test_use_is_recorded_at_most_once_a_minute(store):
     created = issue(store)
     for _ in range(3):
         authenticate(store, CODEC, str(created["key"]))
-    events = store.ledger.events.get(UUID(str(created["id"])))
+    events = store.events_of(UUID(str(created["id"])), "team-a")
     assert [type(e).__qualname__ for e in events] == ["ApiKey.Created", "ApiKey.Used"]
 
 

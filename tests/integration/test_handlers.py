@@ -1,4 +1,5 @@
-"""The command handlers through a real Store, on SQLite and on Postgres alike."""
+"""The command handlers through a real Store: in memory, and on SQLite and on Postgres alike
+where only a database shows it (tests/stores.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from application.commands import (
     UpdateProject,
     UpdateTask,
 )
-from application.committer import Committer
 from application.errors import IdempotencyConflictError, NotFoundError, VersionConflictError
 from application.executions import (
     approve_work,
@@ -38,7 +38,6 @@ from application.executions import (
 )
 from application.history import task_as_of, task_history
 from application.idempotency import Idempotency, Written, fingerprint
-from application.ledger import Ledger
 from application.projects import clone_project, create_project, delete_project, update_project
 from application.store import Store
 from application.tasks import create_task, delete_task, submit_task, update_task
@@ -54,8 +53,8 @@ from domain.errors import (
 from domain.project import Project
 from domain.task import Task
 from domain.values import Actor, TaskStatus
-from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
+from tests.stores import on_databases, on_every_store, open_store
 
 ALICE = Actor(id="alice", team_id="team-a", request_id="req-alice")
 ANNA = Actor(id="anna", team_id="team-a", request_id="req-anna")
@@ -63,26 +62,16 @@ BOB = Actor(id="bob", team_id="team-b", request_id="req-bob")
 RUNNER = Actor(id="worker-1", team_id="team-a", request_id="req-runner")
 
 
-def open_store(settings: Settings, *, create_tables: bool = True) -> Store:
-    ledger = Ledger(env=ledger_env(settings, create_tables=create_tables))
-    return Store(ledger, Committer(ledger))
-
-
-def close_store(store: Store) -> None:
-    store.committer.close()
-    store.ledger.close()
-
-
 @pytest.fixture
-def settings(database_url: str | None, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=database_url)
+def settings(event_store: dict[str, Any], tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, **event_store)
 
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
     store = open_store(settings)
     yield store
-    close_store(store)
+    store.close()
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -122,10 +111,10 @@ def tasks_in(store: Store, project_id: str) -> list[Task]:
     """Every task of a project, found by reading the whole log (no projection needed)."""
     ids = {
         n.originator_id
-        for n in store.ledger.recorder.select_notifications(start=1, limit=10_000)
+        for n in store.notifications(0, 10_000)
         if n.topic.endswith("Task.Created")
     }
-    found = [store.ledger.repository.get(i) for i in ids]
+    found = [store.get(Task, i) for i in ids]
     return sorted((t for t in found if t.project_id == project_id), key=lambda t: t.created_on)
 
 
@@ -154,10 +143,10 @@ def test_another_team_may_reuse_a_slug(store: Store) -> None:
 def test_a_task_slug_is_unique_within_a_team(store: Store) -> None:
     project = new_project(store)["id"]
     new_task(store, project, slug="login")
-    before = store.ledger.max_position()
+    before = store.max_position()
     with pytest.raises(AlreadyExistsError):
         new_task(store, project, slug="login")
-    assert store.ledger.max_position() == before
+    assert store.max_position() == before
 
 
 def test_a_slug_released_by_a_deleted_task_can_be_retaken(store: Store) -> None:
@@ -208,6 +197,7 @@ def test_a_slug_may_not_look_like_an_id(store: Store) -> None:
         new_task(store, project, slug=str(uuid4()))
 
 
+@on_databases
 def test_two_concurrent_creations_with_one_slug_give_it_to_one(store: Store) -> None:
     project = new_project(store)["id"]
     outcomes: list[Any] = []
@@ -237,22 +227,22 @@ def test_the_same_key_and_body_give_the_same_answer_and_no_new_event(store: Stor
     project = new_project(store)["id"]
     cmd = CreateTask(project_id=project, title="Once", slug="once")
     first = create_task(store, cmd, ALICE, keyed("create_task", cmd))
-    position = store.ledger.max_position()
+    position = store.max_position()
     again = create_task(store, cmd, ALICE, keyed("create_task", cmd))
     assert (again.data, again.status) == (first.data, 201)
     assert again.replayed and not first.replayed
-    assert store.ledger.max_position() == position
+    assert store.max_position() == position
 
 
 def test_the_same_key_with_another_body_is_a_conflict(store: Store) -> None:
     project = new_project(store)["id"]
     cmd = CreateTask(project_id=project, title="Once")
     create_task(store, cmd, ALICE, keyed("create_task", cmd))
-    position = store.ledger.max_position()
+    position = store.max_position()
     other = CreateTask(project_id=project, title="Twice")
     with pytest.raises(IdempotencyConflictError):
         create_task(store, other, ALICE, keyed("create_task", other))
-    assert store.ledger.max_position() == position
+    assert store.max_position() == position
 
 
 def test_an_idempotency_key_belongs_to_one_team(store: Store) -> None:
@@ -270,13 +260,14 @@ def test_an_execution_with_a_repeated_key_queues_one_attempt(store: Store) -> No
     task = new_task(store, project)["id"]
     cmd = ExecuteTask(priority="high")
     first = execute_task(store, task, cmd, ALICE, keyed(f"execute_task:{task}", cmd))
-    position = store.ledger.max_position()
+    position = store.max_position()
     again = execute_task(store, task, cmd, ALICE, keyed(f"execute_task:{task}", cmd))
     assert again.data == first.data and again.status == 202
-    assert store.ledger.max_position() == position
+    assert store.max_position() == position
     assert load_task(store, task).attempt == 1
 
 
+@on_databases
 def test_concurrent_requests_with_one_key_create_one_task(store: Store) -> None:
     project = new_project(store)["id"]
     cmd = CreateTask(project_id=project, title="Racing")
@@ -348,12 +339,12 @@ AS_ANOTHER_TEAM: dict[str, Callable[[Store, str], Any]] = {
 def test_another_teams_task_is_not_found(store: Store, command: Callable[..., Any]) -> None:
     project = new_project(store)["id"]
     task = new_task(store, project, slug="mine")
-    position = store.ledger.max_position()
+    position = store.max_position()
     for ref in (task["id"], "mine"):
         with pytest.raises(NotFoundError) as raised:
             command(store, ref)
         assert raised.value.code == "TASK_NOT_FOUND"
-    assert store.ledger.max_position() == position
+    assert store.max_position() == position
 
 
 def test_another_teams_project_is_not_found(store: Store) -> None:
@@ -420,12 +411,12 @@ def test_dependencies_may_not_form_a_cycle(store: Store) -> None:
     a = new_task(store, project, title="a")["id"]
     b = new_task(store, project, title="b", dependencies=[a])["id"]
     c = new_task(store, project, title="c", dependencies=[b])["id"]
-    position = store.ledger.max_position()
+    position = store.max_position()
     for refs in ([a], [b], [c], [b, c]):
         with pytest.raises(DependencyCycleError) as raised:
             update_task(store, a, UpdateTask(dependencies=refs), ALICE)
         assert raised.value.code == "TASK_DEPENDENCY_CYCLE"
-    assert store.ledger.max_position() == position
+    assert store.max_position() == position
     d = new_task(store, project, title="d")["id"]
     update_task(store, a, UpdateTask(dependencies=[d]), ALICE)
     assert load_task(store, a).dependencies == [d]
@@ -553,10 +544,10 @@ def test_approving_twice_is_one_decision(store: Store) -> None:
     execute_task(store, task, ExecuteTask(), ALICE)
     run_and_review(store, task)
     first = approve_work(store, task, ApproveWork(comment="ok"), ANNA)
-    position = store.ledger.max_position()
+    position = store.max_position()
     again = approve_work(store, task, ApproveWork(comment="ok"), ANNA)
     assert first.data["status"] == again.data["status"] == "completed"
-    assert store.ledger.max_position() == position == again.position == first.position
+    assert store.max_position() == position == again.position == first.position
 
 
 def test_a_rejection_queues_a_new_attempt(store: Store) -> None:
@@ -588,6 +579,7 @@ def test_a_retry_queues_the_next_attempt_of_a_cancelled_task(store: Store) -> No
 # ---- history -------------------------------------------------------------------------------
 
 
+@on_every_store
 def test_history_lists_every_event_with_increasing_positions_that_match_the_log(
     store: Store,
 ) -> None:
@@ -618,10 +610,8 @@ def test_history_lists_every_event_with_increasing_positions_that_match_the_log(
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert positions[0] == numbers[2] and positions[2:] == numbers[3:]
     for entry in entries:
-        [notification] = store.ledger.recorder.select_notifications(
-            start=entry["position"], limit=1
-        )
-        assert notification.id == entry["position"]
+        notification = store.notification_at(entry["position"])
+        assert notification is not None
         assert str(notification.originator_id) == task
         assert notification.originator_version == entry["version"]
     assert entries[-1]["timestamp"].endswith("Z")
@@ -664,6 +654,7 @@ def _moment() -> datetime:
 # ---- restart -------------------------------------------------------------------------------
 
 
+@on_databases
 def test_everything_written_survives_closing_and_reopening_the_ledger(
     settings: Settings, store: Store
 ) -> None:
@@ -672,12 +663,12 @@ def test_everything_written_survives_closing_and_reopening_the_ledger(
     task = create_task(store, cmd, ALICE, keyed("create_task", cmd)).data["id"]
     execute_task(store, task, ExecuteTask(), ALICE)
     history = task_history(store, task, ALICE.team_id)
-    position = store.ledger.max_position()
-    close_store(store)
+    position = store.max_position()
+    store.close()
 
     reopened = open_store(settings, create_tables=False)
     try:
-        assert reopened.ledger.max_position() == position
+        assert reopened.max_position() == position
         restored = reopened.load_live(Task, "durable", ALICE.team_id, "task")
         assert (str(restored.id), restored.status, restored.tags) == (task, "queued", ["t"])
         assert str(reopened.resolve("web", ALICE.team_id, "project")) == project
@@ -687,6 +678,6 @@ def test_everything_written_survives_closing_and_reopening_the_ledger(
         with pytest.raises(AlreadyExistsError):
             new_task(reopened, "web", slug="durable")
         assert new_task(reopened, "web", title="after restart")["version"] == 1
-        assert reopened.ledger.max_position() > position
+        assert reopened.max_position() > position
     finally:
-        close_store(reopened)
+        reopened.close()

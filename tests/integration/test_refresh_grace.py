@@ -1,5 +1,6 @@
-"""Refresh tokens sent twice: the same pair within the grace, a revoked session outside it, on
-SQLite and on Postgres, with the clock given to ``refresh`` (no test waits for the grace)."""
+"""Refresh tokens sent twice: the same pair within the grace, a revoked session outside it (in
+memory; two refreshes at once on SQLite and Postgres), with the clock given to ``refresh`` (no
+test waits for the grace)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,15 @@ import pytest
 
 from application.auth import authenticate, login, logout, refresh
 from application.commands import CreateUser
-from application.committer import Committer
 from application.errors import AuthenticationError
-from application.ledger import Ledger
 from application.store import Store
 from application.users import create_user
 from domain.credentials import RefreshFamily
 from domain.values import Actor
-from infrastructure.event_store import ledger_env
 from infrastructure.passwords import ScryptHasher
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec
+from tests.stores import on_databases, open_store
 
 ADMIN = Actor(id="admin", team_id="team-a", request_id="req-admin")
 CODEC = JwtCodec(b"k" * 32)
@@ -35,14 +34,11 @@ T0 = datetime.now(UTC)  # the access tokens are checked against the real clock: 
 
 
 @pytest.fixture
-def store(database_url: str | None, tmp_path: Path) -> Iterator[Store]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url)
-    ledger = Ledger(env=ledger_env(settings, create_tables=True))
-    store = Store(ledger, Committer(ledger))
+def store(event_store: dict[str, Any], tmp_path: Path) -> Iterator[Store]:
+    store = open_store(Settings(data_dir=tmp_path, **event_store))
     create_user(store, HASHER, CreateUser(username="ann", password="secret-pw"), "team-a", ADMIN)
     yield store
-    store.committer.close()
-    ledger.close()
+    store.close()
 
 
 def sign_in(store: Store) -> str:
@@ -55,9 +51,7 @@ def refresh_at(store: Store, token: str, seconds: float, grace: float = GRACE) -
 
 
 def family_of(store: Store, token: str) -> RefreshFamily:
-    family = store.ledger.repository.get(UUID(token.partition(".")[0]))
-    assert isinstance(family, RefreshFamily)
-    return family
+    return store.get(RefreshFamily, UUID(token.partition(".")[0]))
 
 
 def refused(store: Store, token: str, seconds: float, grace: float = GRACE) -> str:
@@ -67,6 +61,7 @@ def refused(store: Store, token: str, seconds: float, grace: float = GRACE) -> s
     return str(raised.value)
 
 
+@on_databases
 def test_two_refreshes_of_one_token_at_once_get_the_same_pair_and_the_session_goes_on(store):
     used = sign_in(store)
     answers: list[dict[str, Any]] = []
@@ -138,7 +133,5 @@ def test_no_refresh_secret_enters_the_event_store(store):
     pairs = [refresh_at(store, used, 0.0), refresh_at(store, used, 1.0)]
     tokens = [used, *(p["refresh_token"] for p in pairs)]
     secrets = {t.partition(".")[2] for t in tokens}
-    stored = b"".join(
-        n.state for n in store.ledger.recorder.select_notifications(start=1, limit=10_000)
-    )
+    stored = b"".join(n.state for n in store.notifications(0, 10_000))
     assert not [s for s in secrets if s.encode() in stored]

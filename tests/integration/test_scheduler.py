@@ -1,5 +1,6 @@
-"""The scheduler and the sweeper against real stores: claims race, caps, bands, ageing,
-backoff, time-to-live, expired leases and overdue questions."""
+"""The scheduler and the sweeper against real stores (the events in memory and the views in
+SQLite; the claims' race on SQLite and on Postgres): claims race, caps, bands, ageing, backoff,
+time-to-live, expired leases and overdue questions."""
 
 from __future__ import annotations
 
@@ -26,17 +27,20 @@ from application.executions import execute_task
 from application.projects import create_project
 from application.scheduler import Claim, Scheduler
 from application.tasks import create_task
+from domain.hitl import HitlItem
 from domain.queue import QueueControl, queue_control_id
+from domain.task import Task
 from domain.values import Actor
 from infrastructure.settings import Settings
 from interfaces.services import Services, build, migrate
+from tests.stores import on_databases
 
 ME = Actor(id="user:me", team_id="team-1", request_id="r")
 
 
 @pytest.fixture
-def services(tmp_path: Path, database_url: str | None) -> Iterator[Services]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, workers=0)
+def services(tmp_path: Path, event_store: dict[str, Any]) -> Iterator[Services]:
+    settings = Settings(data_dir=tmp_path / "data", workers=0, **event_store)
     migrate(settings)
     built = build(settings)
     yield built
@@ -72,9 +76,10 @@ def queued(services: Services, project_id: str, priority: str = "normal", **opti
 
 
 def settle(services: Services) -> None:
-    assert services.runner.wait_for(services.ledger.max_position(), 30.0)
+    assert services.runner.wait_for(services.store.max_position(), 30.0)
 
 
+@on_databases
 def test_many_workers_racing_for_one_execution_start_it_exactly_once(services):
     task_id = queued(services, project(services))
     schedulers = [scheduler(services) for _ in range(4)]  # as if four processes
@@ -94,7 +99,7 @@ def test_many_workers_racing_for_one_execution_start_it_exactly_once(services):
     assert len(won) == 1 and won[0].task_id == task_id
     starts = [
         e
-        for e in services.ledger.events.get(UUID(task_id))
+        for e in services.store.events_of(UUID(task_id), ME.team_id)
         if type(e).__name__ == "ExecutionStarted"
     ]
     assert len(starts) == 1 and starts[0].worker_id == won[0].worker_id
@@ -173,7 +178,7 @@ def test_the_sweeper_times_out_a_request_past_its_queue_ttl(services):
     task_id = queued(services, project(services), queue_ttl=5)
     assert sweeps.expire_queued(services.store, services.read_model, before + 4) == 0
     assert sweeps.expire_queued(services.store, services.read_model, time.time() + 6) == 1
-    task = services.store.ledger.repository.get(UUID(task_id))
+    task = services.store.get(Task, UUID(task_id))
     assert task.status == "timed_out" and task.last_reason == "queue time-to-live expired"
 
 
@@ -184,9 +189,9 @@ def test_an_expired_lease_is_recovered_and_retried_and_the_old_worker_is_told(se
     settle(services)
     later = claim.lease_until + 1
     assert sweeps.recover_leases(services.store, services.read_model, later) == 1
-    task = services.store.ledger.repository.get(UUID(task_id))
+    task = services.store.get(Task, UUID(task_id))
     assert task.status == "queued" and task.attempt == 2 and task.worker_id is None
-    assert services.store.ledger.repository.get(UUID(question)).status == "withdrawn"
+    assert services.store.get(HitlItem, UUID(question)).status == "withdrawn"
     beat = heartbeat(services.store, claim, question, later, 30.0)
     assert beat.lost  # the dead worker, if it comes back, stops without reporting
 
@@ -200,7 +205,7 @@ def test_an_overdue_question_is_answered_with_its_default_and_the_agent_resumes(
     settle(services)
     assert sweeps.decide_overdue(services.store, services.read_model, now + 9) == 0
     assert sweeps.decide_overdue(services.store, services.read_model, now + 11) == 1
-    task = services.store.ledger.repository.get(UUID(task_id))
+    task = services.store.get(Task, UUID(task_id))
     assert task.status == "running" and task.waiting_on is None
     beat = heartbeat(services.store, claim, question, time.time(), 30.0)
     assert beat.reply == {"type": "answer", "question_id": question, "response": "the first"}
@@ -221,10 +226,10 @@ def test_an_overdue_checkpoint_is_rejected_by_default(services):
 def test_a_heartbeat_renews_the_lease_only_once_half_of_it_is_spent(services):
     task_id = queued(services, project(services))
     claim = scheduler(services).claim("w")
-    version = services.store.ledger.repository.get(UUID(task_id)).version
+    version = services.store.get(Task, UUID(task_id)).version
     heartbeat(services.store, claim, None, claim.lease_until - 20, 30.0)  # a third spent
-    assert services.store.ledger.repository.get(UUID(task_id)).version == version
+    assert services.store.get(Task, UUID(task_id)).version == version
     heartbeat(services.store, claim, None, claim.lease_until - 10, 30.0)
-    task = services.store.ledger.repository.get(UUID(task_id))
+    task = services.store.get(Task, UUID(task_id))
     assert task.version == version + 1
     assert task.lease_until > datetime.fromtimestamp(claim.lease_until, UTC)

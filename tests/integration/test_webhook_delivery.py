@@ -1,5 +1,5 @@
 """Webhook delivery end to end: the bus's durable consumer, the queue, the HTTP sender with its
-SSRF guard, and a real receiver on 127.0.0.1, with the store on SQLite and on Postgres.
+SSRF guard, and a real receiver on 127.0.0.1, with the store in memory (tests/stores.py).
 
 The retry schedule is shortened (the real one waits 5 s, then minutes to hours); everything else
 is what runs in production: failing then succeeding, each webhook in order while others go on,
@@ -47,6 +47,7 @@ from application.webhooks import (
 )
 from domain.naming import public_name
 from domain.values import Actor
+from domain.webhook import Webhook
 from domain.webhook_url import parse_networks
 from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
@@ -54,6 +55,7 @@ from infrastructure.nats_bus import NatsBus
 from infrastructure.settings import Settings
 from infrastructure.webhook_sender import HttpSender, MemorySender
 from tests.nats_server import NatsServer
+from tests.stores import open_store
 from tests.webhook_receiver import Received, Receiver, receiving
 
 ADMIN = Actor(id="admin", team_id="team-a", request_id="r-1")
@@ -63,13 +65,10 @@ WAIT = 30.0  # seconds a condition may take on a loaded machine before the test 
 
 
 @pytest.fixture
-def store(database_url: str | None, tmp_path: Path) -> Iterator[Store]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url)
-    ledger = Ledger(env=ledger_env(settings, create_tables=True))
-    store = Store(ledger, Committer(ledger))
+def store(event_store: dict[str, Any], tmp_path: Path) -> Iterator[Store]:
+    store = open_store(Settings(data_dir=tmp_path, **event_store))
     yield store
-    store.committer.close()
-    ledger.close()
+    store.close()
 
 
 @pytest.fixture
@@ -96,7 +95,7 @@ class Harness:
         self.dispatcher = Dispatcher(
             store, self.bus, self.attempts, subjects=subjects, recheck=0.2, pause_on_error=0.1
         )
-        self.head = store.ledger.max_position()  # events are published after the webhooks
+        self.head = store.max_position()  # events are published after the webhooks
 
     def event(self, n: int, kind: str = "task.created", team: str = "team-a", **data: Any):  # type: ignore[no-untyped-def]
         aggregate = kind.partition(".")[0]
@@ -273,7 +272,7 @@ def test_410_gone_disables_the_webhook_and_holds_the_rest_until_it_is_enabled(st
     first, second = list_deliveries(store, created["id"], "team-a")["items"][::-1]
     assert (first["status"], first["response_code"], first["attempts"]) == ("failed", 410, 1)
     assert second["status"] == "succeeded"
-    events = list(store.ledger.events.get(UUID(created["id"])))
+    events = store.events_of(UUID(created["id"]), "team-a")
     names = [public_name(e) for e in events]
     assert "webhook.disabled" in names
     disabled = next(e for e in events if public_name(e) == "webhook.disabled")
@@ -414,7 +413,7 @@ PLANTED = [
 
 def plant(store: Store, webhook_id: str, url: str) -> None:
     """Writes ``url`` into the webhook past the URL rules, as for a webhook stored before them."""
-    webhook = store.ledger.repository.get(UUID(webhook_id))
+    webhook = store.get(Webhook, UUID(webhook_id))
     webhook.update({"url": url}, ADMIN)
     store.commit(webhook)
 
@@ -650,7 +649,7 @@ def test_the_events_stored_after_the_one_handed_over_are_queued_with_it_in_one_g
     """The bus hands events over one at a time; the queue reads the ones stored after it and
     queues them all at once, in order, and the bus's later hand-overs of those queue nothing."""
     hook(store, "http://127.0.0.1:9/ahead")
-    before = store.ledger.max_position()
+    before = store.max_position()
     for i in range(4):
         create_project(store, CreateProject(name=f"Ahead {i}"), ADMIN)
     stored, _ = public_events(store.ledger, before, 100)

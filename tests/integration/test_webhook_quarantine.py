@@ -1,4 +1,4 @@
-"""The webhook queue and an event it cannot queue (SQLite and Postgres, the in-process bus, a real
+"""The webhook queue and an event it cannot queue (the store in memory, the in-process bus, a real
 receiver): retried, quarantined, alerted to its team and acknowledged; other teams' webhooks and
 the events after it are delivered; a retry after the fix queues it again from the store."""
 
@@ -14,9 +14,7 @@ import msgspec
 import pytest
 
 from application.commands import CreateProject
-from application.committer import Committer
 from application.consumer_state import ConsumerState, Policy
-from application.ledger import Ledger
 from application.projects import create_project
 from application.public_events import public_events
 from application.quarantine import QuarantineService
@@ -26,27 +24,24 @@ from application.webhook_attempts import Attempts
 from application.webhook_dispatch import Dispatcher
 from application.webhooks import CreateWebhook, create_webhook
 from domain.quarantine import RELEASED
-from domain.system import system_id
+from domain.system import System, system_id
 from domain.values import Actor
-from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.settings import Settings
 from infrastructure.webhook_sender import HttpSender
 from tests.integration.test_webhook_delivery import ADMIN, ALLOWED, FAST, hook, received
 from tests.poison import nested
+from tests.stores import open_store
 from tests.webhook_receiver import Receiver, receiving
 
 BOB = Actor(id="bob", team_id="team-b", request_id="r-2")
 
 
 @pytest.fixture
-def store(database_url: str | None, tmp_path: Path) -> Iterator[Store]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url)
-    ledger = Ledger(env=ledger_env(settings, create_tables=True))
-    built = Store(ledger, Committer(ledger))
+def store(event_store: dict[str, Any], tmp_path: Path) -> Iterator[Store]:
+    built = open_store(Settings(data_dir=tmp_path, **event_store))
     yield built
-    built.committer.close()
-    ledger.close()
+    built.close()
 
 
 @pytest.fixture
@@ -88,7 +83,7 @@ def test_an_event_that_cannot_be_queued_is_quarantined_and_the_queue_goes_on(sto
     create_webhook(
         store, CreateWebhook(url=receiver.url("/b"), events=["project.created"]), BOB, ALLOWED
     )
-    before = store.ledger.max_position()
+    before = store.max_position()
     for name, by in (("a1", ADMIN), ("a2", ADMIN), ("b1", BOB), ("a3", ADMIN)):
         create_project(store, CreateProject(name=name), by)
     stored, _ = public_events(store.ledger, before, 100)
@@ -118,6 +113,6 @@ def test_an_event_that_cannot_be_queued_is_quarantined_and_the_queue_goes_on(sto
     assert names(mine) == ["a1", "a3"] and names(theirs[:1]) == ["b1"]
     assert (entry.consumer, entry.position) == ("webhooks", poisoned.position)
     assert (entry.team_id, entry.error_type, entry.attempts) == ("team-a", "RecursionError", 2)
-    assert store.ledger.repository.get(system_id("team-a")).notices == 1
+    assert store.get(System, system_id("team-a")).notices == 1
     assert names(receiver.on("/a")) == ["a1", "a3", "a2"]  # released: late, read from the store
     assert dispatcher.guard.state.quarantined == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,8 +43,8 @@ class GatedLedger(Ledger):
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[GatedLedger]:
-    ledger = GatedLedger(env=ledger_env(Settings(data_dir=tmp_path), create_tables=True))
+def ledger() -> Iterator[GatedLedger]:
+    ledger = GatedLedger(env=ledger_env(Settings(memory_store=True), create_tables=True))
     yield ledger
     ledger.close()
 

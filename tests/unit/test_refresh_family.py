@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from eventsourcing.persistence import StoredEvent
 
@@ -32,9 +31,9 @@ def test_a_rotation_keeps_the_hash_it_replaced_and_its_time():
     assert family.rotated_at == NOW + timedelta(seconds=9)
 
 
-def test_a_rotation_stored_before_version_2_reads_with_no_time(tmp_path: Path):
+def test_a_rotation_stored_before_version_2_reads_with_no_time():
     """Families rotated before the grace existed: no time, so no grace, as before."""
-    ledger = Ledger(env=ledger_env(Settings(data_dir=tmp_path), create_tables=True))
+    ledger = Ledger(env=ledger_env(Settings(memory_store=True), create_tables=True))
     try:
         family = started()
         family.rotate("h2", NOW + timedelta(days=2), NOW)

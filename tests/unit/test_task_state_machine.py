@@ -18,7 +18,6 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -692,8 +691,8 @@ class TaskMachine(RuleBasedStateMachine):
         assert self.task.execution_id is not None and self.task.attempt >= 1
 
 
-def test_any_sequence_of_commands_keeps_the_task_consistent(tmp_path: Path) -> None:
-    ledger = Ledger(env=ledger_env(Settings(data_dir=tmp_path), create_tables=True))
+def test_any_sequence_of_commands_keeps_the_task_consistent() -> None:
+    ledger = Ledger(env=ledger_env(Settings(memory_store=True), create_tables=True))
     try:
         run_state_machine_as_test(
             lambda: TaskMachine(ledger),
