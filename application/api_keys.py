@@ -17,9 +17,9 @@ from eventsourcing.application import EventSourcedLog
 from eventsourcing.domain import DomainEvent
 
 from application.auth import API_KEY_PREFIX, digest
-from application.commands import CreateApiKey
+from application.commands import CreateApiKey, RevokeApiKey, Targeted
 from application.errors import NotFoundError
-from application.idempotency import Written
+from application.results import Changed, Created
 from application.store import Store
 from domain.claim import claim_id
 from domain.credentials import ApiKey
@@ -55,7 +55,7 @@ def key_data(key: ApiKey) -> dict[str, Any]:
 
 def issue_api_key(
     store: Store, cmd: CreateApiKey, by: Actor, now: datetime | None = None
-) -> Written:
+) -> Created:
     """The answer carries the secret (``key``): the only time it is ever shown."""
     now = now or datetime.now(UTC)
     expires_at = _expiry(cmd, now)
@@ -63,7 +63,7 @@ def issue_api_key(
     if cmd.project_id is not None:
         project_id = str(store.load_live(Project, cmd.project_id, by.team_id, "project").id)
 
-    def decide() -> Written:
+    def decide() -> Created:
         key_id = uuid4()
         secret = f"{API_KEY_PREFIX}{key_id.hex}_{secrets.token_urlsafe(32)}"
         # the secret names the key, so its id is chosen first: eventsourcing's documented
@@ -83,7 +83,7 @@ def issue_api_key(
         )
         issued = key_log(store, by.team_id).trigger_event(key_id=str(key_id))
         position = store.commit(key, logged=[issued])
-        return Written(data={**key_data(key), "key": secret}, position=position, status=201)
+        return Created(data={**key_data(key), "key": secret}, position=position)
 
     return store.with_retries(decide)
 
@@ -105,12 +105,12 @@ def list_api_keys(store: Store, team_id: str) -> dict[str, Any]:
     return {"items": [key_data(k) for k in keys], "total": len(keys)}
 
 
-def revoke_api_key(store: Store, ref: str, by: Actor) -> Written:
+def revoke_api_key(store: Store, cmd: Targeted[RevokeApiKey], by: Actor) -> Changed:
     """A revoked key is refused from its next request on; revoking twice changes nothing."""
     try:
-        key_id = UUID(ref)
+        key_id = UUID(cmd.target)
     except ValueError:
-        raise NotFoundError("api_key", ref) from None
+        raise NotFoundError("api_key", cmd.target) from None
     key = store.load(ApiKey, key_id, by.team_id, "api_key")
     key.revoke(by)
-    return Written(data=key_data(key), position=store.commit(key))
+    return Changed(data=key_data(key), position=store.commit(key))

@@ -6,7 +6,7 @@ They are also the request bodies of the HTTP API, so the OpenAPI schema is gener
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -32,6 +32,20 @@ ProjectStatusIn = Literal["active", "archived", "completed"]
 class Command(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every request body. Subclasses repeat ``frozen=True``: msgspec inherits it, mypy
     does not (it would take a subclass for a mutable one)."""
+
+
+C = TypeVar("C")
+
+
+class Targeted(Struct, Generic[C], frozen=True, kw_only=True):
+    """A command to one existing object, as its handler takes it: ``target``, the object's id (or
+    slug, where it has one), ``command``, what to do (the request body), and
+    ``expected_version``, the version the caller last saw (``If-Match``; None: whatever is
+    current, retried on a lost race)."""
+
+    target: str
+    command: C
+    expected_version: int | None = None
 
 
 class CreateTask(Command, frozen=True):
@@ -138,6 +152,20 @@ class DeleteTask(Command, frozen=True):
     reason: Reason | None = None
 
 
+class DeleteProject(Command, frozen=True):
+    """Soft-delete a project (no body)."""
+
+
+class SetPreferences(Command, frozen=True):
+    """Replace a user's preferences with a JSON object (at most 16 KiB)."""
+
+    preferences: dict[str, Any]
+
+
+class RevokeApiKey(Command, frozen=True):
+    """Refuse an API key from its next request on (no body)."""
+
+
 BulkOperation = Literal[
     "update_status", "assign", "add_tags", "remove_tags", "delete", "set_priority"
 ]
@@ -169,6 +197,13 @@ class BulkPriorityData(Command, frozen=True):
 
 class BulkDeleteData(Command, frozen=True):
     reason: Reason | None = None
+
+
+class TagTask(Command, frozen=True):
+    """Add some tags to a task and remove others (bulk ``add_tags`` and ``remove_tags``)."""
+
+    add: list[Tag] = []
+    remove: list[Tag] = []
 
 
 class ResourceLimits(Command, frozen=True):

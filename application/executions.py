@@ -1,6 +1,6 @@
 """Handlers that move a task through execution: execute, cancel, retry, approve, reject.
 
-Here they record intent; the runner (a later capability) records what actually happened.
+They record intent; the workers record what actually happened (``application/execution_reports``).
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from application.commands import (
     ExecutionOptions,
     RejectWork,
     RetryTask,
+    Targeted,
 )
-from application.idempotency import Idempotency, Written, write_once
+from application.idempotency import Idempotency, write_once
 from application.representations import task_data
+from application.results import Cancellation, Changed, Queued
 from application.store import Store
 from application.task_inputs import priority, unmet_dependencies
 from domain.project import Project
 from domain.task import Task
-from domain.values import Actor, rfc3339
+from domain.values import Actor
 
 DEFAULT_OPTIONS = ExecutionOptions()
 
@@ -46,22 +48,22 @@ def _queued(task: Task, execution_id: str) -> dict[str, Any]:
     }
 
 
-def execute_task(
+def request_execution(
     store: Store,
-    ref: str,
-    cmd: ExecuteTask,
+    cmd: Targeted[ExecuteTask],
     by: Actor,
     idempotency: Idempotency | None = None,
     *,
     retry: bool = False,
-) -> Written:
-    def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
-        task = store.load_live(Task, ref, by.team_id, "task")
+) -> Queued:
+    def decide() -> tuple[dict[str, Any], list[Aggregate]]:
+        task = store.load_live(Task, cmd.target, by.team_id, "task")
         project = store.load_live(Project, task.project_id, by.team_id, "project")
         project.require_open()
+        wanted = cmd.command.priority
         execution_id = task.request_execution(
-            _options(cmd.options),
-            priority(cmd.priority) if cmd.priority is not None else None,
+            _options(cmd.command.options),
+            priority(wanted) if wanted is not None else None,
             unmet_dependencies(store, task),
             by,
             retry=retry,
@@ -69,56 +71,60 @@ def execute_task(
         data = _queued(task, execution_id)
         if retry:
             data["retry_attempt"] = task.attempt
-        return data, 202, [task]
+        return data, [task]
 
     scope = "retry_task" if retry else "execute_task"
-    return write_once(store, by.team_id, f"{scope}:{ref}", idempotency, decide)
+    return write_once(store, by.team_id, f"{scope}:{cmd.target}", idempotency, Queued, decide)
+
+
+def execute_task(
+    store: Store, ref: str, cmd: ExecuteTask, by: Actor, idempotency: Idempotency | None = None
+) -> Queued:
+    """The WebSocket gateway's call, which names the task beside the command."""
+    return request_execution(store, Targeted(target=ref, command=cmd), by, idempotency)
 
 
 def retry_task(
-    store: Store, ref: str, cmd: RetryTask, by: Actor, idempotency: Idempotency | None = None
-) -> Written:
-    execute = ExecuteTask(priority=cmd.priority, options=cmd.options or DEFAULT_OPTIONS)
-    return execute_task(store, ref, execute, by, idempotency, retry=True)
+    store: Store, cmd: Targeted[RetryTask], by: Actor, idempotency: Idempotency | None = None
+) -> Queued:
+    wanted = cmd.command
+    execute = ExecuteTask(priority=wanted.priority, options=wanted.options or DEFAULT_OPTIONS)
+    again = Targeted(target=cmd.target, command=execute)
+    return request_execution(store, again, by, idempotency, retry=True)
 
 
-def cancel_task(store: Store, ref: str, cmd: CancelTask, by: Actor) -> Written:
-    def decide() -> Written:
-        task = store.load_live(Task, ref, by.team_id, "task")
-        now = task.cancel(cmd.reason, by)
+def cancel_task(store: Store, cmd: Targeted[CancelTask], by: Actor) -> Cancellation:
+    """Cancels a task that waits, or asks the agent of one that runs to stop."""
+
+    def decide() -> Cancellation:
+        task = store.load_live(Task, cmd.target, by.team_id, "task")
+        reason = cmd.command.reason
+        now = task.cancel(reason, by)
         position = store.commit(task)
-        return Written(
-            data={
-                "task_id": str(task.id),
-                "status": task.status,
-                "cancel_requested": not now,
-                "cancelled_at": rfc3339(task.completed_at) if now else None,
-                "reason": cmd.reason,
-            },
-            position=position,
-            status=200 if now else 202,
-        )
+        return Cancellation(task=task_data(task), now=now, reason=reason, position=position)
 
     return store.with_retries(decide)
 
 
-def approve_work(store: Store, ref: str, cmd: ApproveWork, by: Actor) -> Written:
-    def decide() -> Written:
-        task = store.load_live(Task, ref, by.team_id, "task")
-        task.approve(cmd.comment, by)
+def approve_work(store: Store, cmd: Targeted[ApproveWork], by: Actor) -> Changed:
+    def decide() -> Changed:
+        task = store.load_live(Task, cmd.target, by.team_id, "task")
+        task.approve(cmd.command.comment, by)
         position = store.commit(task)
-        return Written(data=task_data(task), position=position)
+        return Changed(data=task_data(task), position=position)
 
     return store.with_retries(decide)
 
 
-def reject_work(store: Store, ref: str, cmd: RejectWork, by: Actor) -> Written:
-    def decide() -> Written:
-        task = store.load_live(Task, ref, by.team_id, "task")
-        execution_id = task.reject(cmd.reason, by)
+def reject_work(store: Store, cmd: Targeted[RejectWork], by: Actor) -> Queued:
+    """The work goes back to the agent: a new attempt is queued with the reviewer's reason."""
+
+    def decide() -> Queued:
+        task = store.load_live(Task, cmd.target, by.team_id, "task")
+        execution_id = task.reject(cmd.command.reason, by)
         position = store.commit(task)
         data = _queued(task, execution_id)
-        data["reason"] = cmd.reason
-        return Written(data=data, position=position, status=202)
+        data["reason"] = cmd.command.reason
+        return Queued(data=data, position=position)
 
     return store.with_retries(decide)

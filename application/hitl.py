@@ -13,9 +13,10 @@ from uuid import UUID
 
 import msgspec
 
-from application.commands import Decide, Respond
+from application import executions
+from application.commands import ApproveWork, Decide, RejectWork, Respond, Targeted
 from application.errors import NotFoundError
-from application.idempotency import Written
+from application.results import Changed, Represented
 from application.store import Store, project_scope
 from domain.errors import RuleViolationError
 from domain.hitl import Checkpoint, Experience, HitlItem, Question
@@ -27,6 +28,7 @@ from projections.read_model import ReadModel
 KINDS: dict[type, str] = {Question: "question", Checkpoint: "checkpoint", Experience: "experience"}
 
 H = TypeVar("H", bound=HitlItem)
+DEFAULT_REJECTION = "rejected"
 
 
 def item_data(item: HitlItem) -> dict[str, Any]:
@@ -72,44 +74,96 @@ def load_item(store: Store, item_id: str, by: Actor, kind: type[H]) -> H:
     return item
 
 
-def respond(store: Store, task_ref: str, cmd: Respond, by: Actor) -> Written:
-    """Seed 002: ``POST /api/tasks/{id}/respond``."""
+def load_visible(
+    store: Store, item_id: str, by: Actor, kind: type[HitlItem] = HitlItem
+) -> HitlItem:
+    """``load_item``, and an item of another project is not found for a project-scoped caller
+    (the store narrows projects and tasks only)."""
+    item = load_item(store, item_id, by, kind)
+    scope = project_scope()
+    if scope is not None and item.project_id != scope:
+        raise NotFoundError(KINDS.get(kind, "item"), item_id)
+    return item
 
-    def decide() -> Written:
-        task = store.load_live(Task, task_ref, by.team_id, "task")
-        question = load_item(store, cmd.question_id, by, Question)
+
+def respond(store: Store, cmd: Targeted[Respond], by: Actor) -> Changed:
+    """Seed 002: ``POST /api/tasks/{id}/respond``; the target is the task."""
+    answer = cmd.command
+
+    def decide() -> Changed:
+        task = store.load_live(Task, cmd.target, by.team_id, "task")
+        question = load_item(store, answer.question_id, by, Question)
         if question.task_id != str(task.id):
-            raise NotFoundError("question", cmd.question_id)
-        question.answer(cmd.response, by.id)
+            raise NotFoundError("question", answer.question_id)
+        question.answer(answer.response, by.id)
         _resume(task, question, by)
         position = store.commit(question, task)
-        return Written(data={**item_data(question), "task_status": task.status}, position=position)
+        return Changed(data={**item_data(question), "task_status": task.status}, position=position)
 
     return store.with_retries(decide)
 
 
 def decide_item(
-    store: Store, item_id: str, approved: bool, cmd: Decide, by: Actor, kind: type[HitlItem]
-) -> Written:
+    store: Store, cmd: Targeted[Decide], approved: bool, by: Actor, kind: type[HitlItem]
+) -> Changed:
     """Approve or reject a checkpoint or an experience (``kind`` HitlItem: whichever it is)."""
 
-    def decide() -> Written:
-        item = load_item(store, item_id, by, kind)
+    def decide() -> Changed:
+        item = load_visible(store, cmd.target, by, kind)
         if not isinstance(item, Checkpoint | Experience):  # a Question, the only other kind
             raise RuleViolationError(
                 "a question is answered, not approved: POST /api/tasks/{task_id}/respond",
                 field="item_id",
             )
-        item.decide(approved, cmd.reason, by.id)
+        item.decide(approved, cmd.command.reason, by.id)
         touched: list[Any] = [item]
         if isinstance(item, Checkpoint):
             task = store.load(Task, UUID(item.task_id), by.team_id, "task")
             _resume(task, item, by)
             touched.append(task)
         position = store.commit(*touched)
-        return Written(data=item_data(item), position=position)
+        return Changed(data=item_data(item), position=position)
 
     return store.with_retries(decide)
+
+
+def decide_review(store: Store, cmd: Targeted[Decide], approved: bool, by: Actor) -> Changed:
+    """Work awaiting review, by its task's id: approve it, or reject it (a new attempt)."""
+    try:
+        task = store.load_live(Task, str(UUID(cmd.target)), by.team_id, "item")
+    except ValueError:
+        raise NotFoundError("item", cmd.target) from None
+    ref = str(task.id)
+    decided: Represented
+    if approved:
+        reason = cmd.command.reason
+        approval = Targeted(target=ref, command=ApproveWork(comment=reason))
+        decided = executions.approve_work(store, approval, by)
+    else:
+        reason = cmd.command.reason or DEFAULT_REJECTION
+        rejection = Targeted(target=ref, command=RejectWork(reason=reason))
+        decided = executions.reject_work(store, rejection, by)
+    data = {
+        "type": "review",
+        "id": ref,
+        "task_id": ref,
+        "project_id": task.project_id,
+        "status": "approved" if approved else "rejected",
+        "reason": reason,
+        "decided_by": by.id,
+        "task_status": decided.data["status"],
+    }
+    return Changed(data=data, position=decided.position)
+
+
+def decide_any(store: Store, cmd: Targeted[Decide], approved: bool, by: Actor) -> Changed:
+    """A checkpoint or an experience by its id, else work awaiting review by its task's id; a
+    question is answered, not decided (422)."""
+    try:
+        load_visible(store, cmd.target, by)
+    except NotFoundError:
+        return decide_review(store, cmd, approved, by)
+    return decide_item(store, cmd, approved, by, HitlItem)
 
 
 def _resume(task: Task, item: HitlItem, by: Actor) -> None:
@@ -121,18 +175,6 @@ def _resume(task: Task, item: HitlItem, by: Actor) -> None:
 # ---- reads (the HTTP routes): one item from its aggregate, listings from the read model -------
 
 SCAN = 500  # rows read at a time when a listing is narrowed to one project
-
-
-def load_visible(
-    store: Store, item_id: str, by: Actor, kind: type[HitlItem] = HitlItem
-) -> HitlItem:
-    """``load_item``, and an item of another project is not found for a project-scoped caller
-    (the store narrows projects and tasks only)."""
-    item = load_item(store, item_id, by, kind)
-    scope = project_scope()
-    if scope is not None and item.project_id != scope:
-        raise NotFoundError(KINDS.get(kind, "item"), item_id)
-    return item
 
 
 def item_view(item: HitlItem) -> dict[str, Any]:

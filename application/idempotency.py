@@ -1,26 +1,24 @@
-"""``Idempotency-Key``: the same key and body give the same answer and no second event."""
+"""``Idempotency-Key``: the same key and body give the same result and no second event."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from eventsourcing.domain import Aggregate
 
 from application.errors import IdempotencyConflictError
+from application.results import Created, Queued, Submitted
 from application.store import Store
 from domain.claim import IdempotencyRecord, claim_id
 
-
-class Written(msgspec.Struct, kw_only=True):
-    """What a write answers: the representation, the HTTP status and the log position."""
-
-    data: dict[str, Any]
-    position: int
-    status: int = 200
-    replayed: bool = False
+# what a command that honours a key may answer: each kind is rebuilt from the recorded data
+R = TypeVar("R", Created, Queued, Submitted)
+# the record's status field is no longer written: the interface answers each kind of result with
+# its own status, for a replay as for the first answer (records written before keep theirs)
+NO_STATUS = 0
 
 
 def fingerprint(scope: str, payload: Any) -> str:
@@ -37,14 +35,17 @@ def write_once(
     team_id: str,
     scope: str,
     idempotency: Idempotency | None,
-    decide: Callable[[], tuple[dict[str, Any], int, list[Aggregate]]],
-) -> Written:
-    """Runs ``decide`` (which returns data, status and the aggregates to save) exactly once per key.
+    kind: type[R],
+    decide: Callable[[], tuple[dict[str, Any], list[Aggregate]]],
+) -> R:
+    """Runs ``decide`` (which returns the representation of what it wrote and the aggregates to
+    save) exactly once per key, and answers a ``kind`` of result.
 
-    The record of the answer is committed in the same transaction as the change itself.
+    The record of the representation is committed in the same transaction as the change itself;
+    a replay answers the same kind with the recorded representation.
     """
 
-    def attempt() -> Written:
+    def attempt() -> R:
         if idempotency is not None:
             previous = _previous(store, team_id, scope, idempotency.key)
             if previous is not None:
@@ -52,13 +53,8 @@ def write_once(
                     raise IdempotencyConflictError(
                         "this Idempotency-Key was used with a different request"
                     )
-                return Written(
-                    data=previous.body,
-                    status=previous.status,
-                    position=store.max_position(),
-                    replayed=True,
-                )
-        data, status, aggregates = decide()
+                return kind(data=previous.body, position=store.max_position(), replayed=True)
+        data, aggregates = decide()
         if idempotency is not None:
             aggregates.append(
                 IdempotencyRecord(
@@ -66,12 +62,11 @@ def write_once(
                     scope=scope,
                     key=idempotency.key,
                     fingerprint=idempotency.fingerprint,
-                    status=status,
+                    status=NO_STATUS,
                     body=data,
                 )
             )
-        position = store.commit(*aggregates)
-        return Written(data=data, status=status, position=position)
+        return kind(data=data, position=store.commit(*aggregates))
 
     return store.with_retries(attempt)
 

@@ -8,9 +8,17 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from application import slugs
-from application.commands import CloneProject, CreateProject, UpdateProject, given
-from application.idempotency import Idempotency, Written, write_once
+from application.commands import (
+    CloneProject,
+    CreateProject,
+    DeleteProject,
+    Targeted,
+    UpdateProject,
+    given,
+)
+from application.idempotency import Idempotency, write_once
 from application.representations import project_data
+from application.results import Changed, Created, Deleted
 from application.store import Store, check_version
 from application.task_inputs import new_task
 from domain.claim import SlugClaim, claim_id
@@ -41,8 +49,8 @@ def _limits(value: Any) -> dict[str, Any]:
 
 def create_project(
     store: Store, cmd: CreateProject, by: Actor, idempotency: Idempotency | None = None
-) -> Written:
-    def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
+) -> Created:
+    def decide() -> tuple[dict[str, Any], list[Aggregate]]:
         project = Project(
             team_id=by.team_id,
             name=cmd.name,
@@ -58,9 +66,9 @@ def create_project(
         pending: list[Aggregate] = [project]
         if cmd.slug:
             pending.append(slugs.take(store, by.team_id, "project", cmd.slug, project.id))
-        return project_data(project), 201, pending
+        return project_data(project), pending
 
-    return write_once(store, by.team_id, "create_project", idempotency, decide)
+    return write_once(store, by.team_id, "create_project", idempotency, Created, decide)
 
 
 def default_project(store: Store, by: Actor) -> tuple[Project, list[Aggregate]]:
@@ -83,13 +91,11 @@ def default_project(store: Store, by: Actor) -> tuple[Project, list[Aggregate]]:
     return project, [project, slugs.take(store, by.team_id, "project", DEFAULT_SLUG, project.id)]
 
 
-def update_project(
-    store: Store, ref: str, cmd: UpdateProject, by: Actor, expected_version: int | None = None
-) -> Written:
-    def decide() -> Written:
-        project = store.load_live(Project, ref, by.team_id, "project")
-        check_version(project, expected_version)
-        fields = given(cmd)
+def update_project(store: Store, cmd: Targeted[UpdateProject], by: Actor) -> Changed:
+    def decide() -> Changed:
+        project = store.load_live(Project, cmd.target, by.team_id, "project")
+        check_version(project, cmd.expected_version)
+        fields = given(cmd.command)
         if "resource_limits" in fields:
             fields["resource_limits"] = _limits(fields["resource_limits"])
         pending: list[Aggregate] = [project]
@@ -102,55 +108,51 @@ def update_project(
         if "status" in fields:
             project.set_status(ProjectStatus(fields["status"]), by)
         position = store.commit(*pending)
-        return Written(data=project_data(project), position=position)
+        return Changed(data=project_data(project), position=position)
 
     return store.with_retries(decide)
 
 
-def delete_project(
-    store: Store, ref: str, by: Actor, expected_version: int | None = None
-) -> Written:
-    def decide() -> Written:
-        project = store.load_live(Project, ref, by.team_id, "project")
-        check_version(project, expected_version)
+def delete_project(store: Store, cmd: Targeted[DeleteProject], by: Actor) -> Deleted:
+    def decide() -> Deleted:
+        project = store.load_live(Project, cmd.target, by.team_id, "project")
+        check_version(project, cmd.expected_version)
         project.delete(by)
         claims = slugs.move(store, by.team_id, "project", project.slug, None, project.id)
         position = store.commit(project, *claims)
-        return Written(
-            data={"message": "Project deleted successfully", "project_id": str(project.id)},
-            position=position,
-        )
+        return Deleted(kind="project", data={"project_id": str(project.id)}, position=position)
 
     return store.with_retries(decide)
 
 
 def clone_project(
-    store: Store, ref: str, cmd: CloneProject, by: Actor, task_ids: list[str]
-) -> Written:
+    store: Store, cmd: Targeted[CloneProject], by: Actor, task_ids: list[str]
+) -> Created:
     """``task_ids``: the source project's live tasks (read by the caller from the listing)."""
 
-    def decide() -> Written:
-        source = store.load_live(Project, ref, by.team_id, "project")
+    def decide() -> Created:
+        source = store.load_live(Project, cmd.target, by.team_id, "project")
+        wanted = cmd.command
         clone = Project(
             team_id=by.team_id,
-            name=cmd.name,
+            name=wanted.name,
             description=source.description,
-            slug=cmd.slug,
-            settings=source.settings if cmd.include_settings else {},
-            resource_limits=source.resource_limits if cmd.include_settings else {},
+            slug=wanted.slug,
+            settings=source.settings if wanted.include_settings else {},
+            resource_limits=source.resource_limits if wanted.include_settings else {},
             status=ProjectStatus.ACTIVE.value,
             cloned_from=str(source.id),
             actor=by.id,
             request_id=by.request_id,
         )
         pending: list[Aggregate] = [clone]
-        if cmd.slug:
-            pending.append(slugs.take(store, by.team_id, "project", cmd.slug, clone.id))
-        copies = _copy_tasks(store, source, clone, task_ids, by) if cmd.include_tasks else []
+        if wanted.slug:
+            pending.append(slugs.take(store, by.team_id, "project", wanted.slug, clone.id))
+        copies = _copy_tasks(store, source, clone, task_ids, by) if wanted.include_tasks else []
         position = store.commit(*pending, *copies)
         data = project_data(clone)
         data["cloned_task_count"] = len(copies)
-        return Written(data=data, position=position, status=201)
+        return Created(data=data, position=position)
 
     return store.with_retries(decide)
 

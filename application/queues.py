@@ -17,9 +17,10 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from msgspec import Meta
 
-from application.commands import Command, PriorityIn, Reason, Ref, UpdateTask
+from application.bulk import each
+from application.commands import Command, PriorityIn, Reason, Ref, Targeted, UpdateTask
 from application.errors import NotFoundError, PermissionDeniedError
-from application.idempotency import Written
+from application.results import Batch, Changed
 from application.store import Store, project_scope
 from application.task_inputs import priority as parse_priority
 from application.tasks import update_task
@@ -77,29 +78,29 @@ def _band(control: QueueControl | None, name: str) -> dict[str, Any]:
     return {"queue_name": name, "paused": paused, "reason": reason}
 
 
-def pause_queue(store: Store, cmd: PauseQueue, by: Actor) -> Written:
+def pause_queue(store: Store, cmd: PauseQueue, by: Actor) -> Changed:
     """Pausing a paused band changes nothing (one pause, its first reason)."""
     _team_wide("pause")
 
-    def decide() -> Written:
+    def decide() -> Changed:
         control = _control(store, by.team_id) or QueueControl(team_id=by.team_id)
         changed = control.pause(cmd.queue_name, cmd.reason, by.id)
         position = store.commit(control)
-        return Written(
+        return Changed(
             data={**_band(control, cmd.queue_name), "changed": changed}, position=position
         )
 
     return store.with_retries(decide)
 
 
-def resume_queue(store: Store, cmd: ResumeQueue, by: Actor) -> Written:
+def resume_queue(store: Store, cmd: ResumeQueue, by: Actor) -> Changed:
     _team_wide("resume")
 
-    def decide() -> Written:
+    def decide() -> Changed:
         control = _control(store, by.team_id)
         changed = control is not None and control.resume(cmd.queue_name, by.id)
         position = store.commit(control) if control is not None else store.max_position()
-        return Written(
+        return Changed(
             data={**_band(control, cmd.queue_name), "changed": changed}, position=position
         )
 
@@ -115,7 +116,7 @@ def _queued_rows(views: ReadModel, team_id: str) -> list[QueueRow]:
     return [r for r in rows if r.state == "queued" and scope in (None, r.project_id)]
 
 
-def clear_queue(store: Store, views: ReadModel, cmd: ClearQueue, by: Actor) -> Written:
+def clear_queue(store: Store, views: ReadModel, cmd: ClearQueue, by: Actor) -> Changed:
     """Cancels every queued execution of the band; what started meanwhile runs on."""
     if not cmd.confirm:
         raise RuleViolationError("clearing a queue needs confirm: true", field="confirm")
@@ -129,7 +130,7 @@ def clear_queue(store: Store, views: ReadModel, cmd: ClearQueue, by: Actor) -> W
         cleared += done
         position = max(position, at)
     data = {"queue_name": cmd.queue_name, "cleared_count": len(cleared), "task_ids": cleared}
-    return Written(data=data, position=position or store.max_position())
+    return Changed(data=data, position=position or store.max_position())
 
 
 def _cancellable(store: Store, row: QueueRow, band: str, reason: str, by: Actor) -> Task | None:
@@ -171,13 +172,17 @@ def _cancel_one(store: Store, row: QueueRow, band: str, reason: str, by: Actor) 
     return store.commit(task) if task is not None else None
 
 
-def set_priority(store: Store, ref: str, cmd: SetQueuePriority, by: Actor) -> Written:
-    """One task of ``POST /api/queues/priority``; a queued one moves within the queue."""
-    return update_task(store, ref, UpdateTask(priority=cmd.priority), by)
-
-
-def queue_of(value: int | str) -> str:
-    return band_of(int(parse_priority(value)))
+def set_priorities(store: Store, cmd: SetQueuePriority, by: Actor) -> Batch:
+    """Each task changes priority alone, as in bulk; a queued one moves within the queue."""
+    change = UpdateTask(priority=cmd.priority)
+    wanted = parse_priority(cmd.priority)
+    data = {"queue_name": band_of(int(wanted)), "priority": wanted.label}
+    return each(
+        store,
+        cmd.task_ids,
+        lambda ref: update_task(store, Targeted(target=ref, command=change), by),
+        data,
+    )
 
 
 # ---- status and metrics ----------------------------------------------------------------------

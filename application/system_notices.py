@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from application.commands import Command
-from application.idempotency import Written
+from application.results import Created
 from application.store import Store
 from domain.system import System, system_id
 from domain.values import Actor, rfc3339
@@ -32,8 +32,8 @@ def team_system(store: Store, team_id: str) -> System:
     return store.find(System, system_id(team_id), team_id) or System(team_id=team_id)
 
 
-def announce_maintenance(store: Store, cmd: AnnounceMaintenance, by: Actor) -> Written:
-    def decide() -> Written:
+def announce_maintenance(store: Store, cmd: AnnounceMaintenance, by: Actor) -> Created:
+    def decide() -> Created:
         system = team_system(store, by.team_id)
         system.announce_maintenance(cmd.message, cmd.starts_at, cmd.ends_at, by.id, by.request_id)
         position = store.commit(system)
@@ -43,17 +43,17 @@ def announce_maintenance(store: Store, cmd: AnnounceMaintenance, by: Actor) -> W
             "starts_at": rfc3339(cmd.starts_at),
             "ends_at": rfc3339(cmd.ends_at),
         }
-        return Written(data=data, position=position, status=201)
+        return Created(data=data, position=position)
 
     return store.with_retries(decide)
 
 
-def raise_alert(store: Store, cmd: RaiseAlert, by: Actor) -> Written:
-    def decide() -> Written:
+def raise_alert(store: Store, cmd: RaiseAlert, by: Actor) -> Created:
+    def decide() -> Created:
         system = team_system(store, by.team_id)
         system.raise_alert(cmd.message, cmd.severity, by.id, by.request_id)
         position = store.commit(system)
         data = {"type": "system.alert", "message": cmd.message, "severity": cmd.severity}
-        return Written(data=data, position=position, status=201)
+        return Created(data=data, position=position)
 
     return store.with_retries(decide)

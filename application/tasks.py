@@ -8,10 +8,19 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from application import slugs
-from application.commands import CreateTask, DeleteTask, SubmitTask, UpdateTask, given
-from application.idempotency import Idempotency, Written, write_once
+from application.commands import (
+    CreateTask,
+    DeleteTask,
+    SubmitTask,
+    TagTask,
+    Targeted,
+    UpdateTask,
+    given,
+)
+from application.idempotency import Idempotency, write_once
 from application.projects import default_project
 from application.representations import task_data
+from application.results import Changed, Created, Deleted, Submitted
 from application.store import Store, check_version, project_scope
 from application.task_inputs import dependency, duration, new_task, priority, reaches
 from domain.project import Project
@@ -21,8 +30,8 @@ from domain.values import Actor, TaskStatus
 
 def create_task(
     store: Store, cmd: CreateTask, by: Actor, idempotency: Idempotency | None = None
-) -> Written:
-    def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
+) -> Created:
+    def decide() -> tuple[dict[str, Any], list[Aggregate]]:
         project = store.load_live(Project, cmd.project_id, by.team_id, "project")
         project.require_open()
         deps = [
@@ -49,18 +58,18 @@ def create_task(
         pending: list[Aggregate] = [task]
         if cmd.slug:
             pending.append(slugs.take(store, by.team_id, "task", cmd.slug, task.id))
-        return task_data(task), 201, pending
+        return task_data(task), pending
 
-    return write_once(store, by.team_id, "create_task", idempotency, decide)
+    return write_once(store, by.team_id, "create_task", idempotency, Created, decide)
 
 
 def submit_task(
     store: Store, cmd: SubmitTask, by: Actor, idempotency: Idempotency | None = None
-) -> Written:
+) -> Submitted:
     """Seed 003: a repository task, created and queued in one step."""
     from application.executions import queue_new_task  # noqa: PLC0415 - avoids a cycle
 
-    def decide() -> tuple[dict[str, Any], int, list[Aggregate]]:
+    def decide() -> tuple[dict[str, Any], list[Aggregate]]:
         pending: list[Aggregate] = []
         project_id = cmd.project_id or project_scope()  # a project-scoped key: its project
         if project_id:
@@ -83,25 +92,18 @@ def submit_task(
             test_command=cmd.test_command,
         )
         queue_new_task(task, by)
-        data = {
-            "task_id": str(task.id),
-            "status": task.status,
-            "message": "Task queued successfully",
-        }
-        return data, 202, [*pending, task]
+        return {"task_id": str(task.id), "status": task.status}, [*pending, task]
 
-    return write_once(store, by.team_id, "submit_task", idempotency, decide)
+    return write_once(store, by.team_id, "submit_task", idempotency, Submitted, decide)
 
 
-def update_task(
-    store: Store, ref: str, cmd: UpdateTask, by: Actor, expected_version: int | None = None
-) -> Written:
-    def decide() -> Written:
-        task = store.load_live(Task, ref, by.team_id, "task")
-        check_version(task, expected_version)
-        pending = apply_update(store, task, given(cmd), by)
+def update_task(store: Store, cmd: Targeted[UpdateTask], by: Actor) -> Changed:
+    def decide() -> Changed:
+        task = store.load_live(Task, cmd.target, by.team_id, "task")
+        check_version(task, cmd.expected_version)
+        pending = apply_update(store, task, given(cmd.command), by)
         position = store.commit(task, *pending)
-        return Written(data=task_data(task), position=position)
+        return Changed(data=task_data(task), position=position)
 
     return store.with_retries(decide)
 
@@ -143,33 +145,25 @@ def _replace_dependencies(store: Store, task: Task, refs: list[str], by: Actor) 
     return []
 
 
-def delete_task(
-    store: Store, ref: str, cmd: DeleteTask, by: Actor, expected_version: int | None = None
-) -> Written:
-    def decide() -> Written:
-        task = store.load_live(Task, ref, by.team_id, "task")
-        check_version(task, expected_version)
-        task.delete(cmd.reason, by)
+def delete_task(store: Store, cmd: Targeted[DeleteTask], by: Actor) -> Deleted:
+    def decide() -> Deleted:
+        task = store.load_live(Task, cmd.target, by.team_id, "task")
+        check_version(task, cmd.expected_version)
+        task.delete(cmd.command.reason, by)
         claims = slugs.move(store, by.team_id, "task", task.slug, None, task.id)
         position = store.commit(task, *claims)
-        return Written(
-            data={
-                "message": "Task deleted successfully",
-                "task_id": str(task.id),
-                "deleted_at": task_data(task)["updated_at"],
-            },
-            position=position,
-        )
+        data = {"task_id": str(task.id), "deleted_at": task_data(task)["updated_at"]}
+        return Deleted(kind="task", data=data, position=position)
 
     return store.with_retries(decide)
 
 
-def tag_task(store: Store, ref: str, add: list[str], remove: list[str], by: Actor) -> Written:
-    def decide() -> Written:
-        task = store.load_live(Task, ref, by.team_id, "task")
-        task.add_tags(add, by)
-        task.remove_tags(remove, by)
+def tag_task(store: Store, cmd: Targeted[TagTask], by: Actor) -> Changed:
+    def decide() -> Changed:
+        task = store.load_live(Task, cmd.target, by.team_id, "task")
+        task.add_tags(cmd.command.add, by)
+        task.remove_tags(cmd.command.remove, by)
         position = store.commit(task)
-        return Written(data=task_data(task), position=position)
+        return Changed(data=task_data(task), position=position)
 
     return store.with_retries(decide)

@@ -20,18 +20,21 @@ from eventsourcing.application import EventSourcedLog
 from eventsourcing.domain import DomainEvent
 
 from application.auth import USERNAMES, username_claim
-from application.commands import CreateUser, UpdateUser, given
+from application.commands import CreateUser, SetPreferences, Targeted, UpdateUser, given
 from application.errors import NotFoundError
-from application.idempotency import Written
 from application.ports import PasswordHasher
+from application.results import Changed, Created
 from application.store import Store, check_version
 from domain.claim import SlugClaim, claim_id
 from domain.errors import AlreadyExistsError, RuleViolationError
 from domain.user import User
 from domain.values import GRANTS, Actor, Role, rfc3339
+from projections.read_model import ReadModel
+from projections.rows import ProjectQuery, TaskQuery
 
 BOOTSTRAP = Actor(id="system:bootstrap", team_id="default", request_id="bootstrap")
 MAX_PREFERENCES_BYTES = 16_384
+STATISTICS_PAGE = 100
 
 
 class UserJoined(DomainEvent):
@@ -62,11 +65,11 @@ def user_data(user: User) -> dict[str, Any]:
 
 def create_user(
     store: Store, hasher: PasswordHasher, cmd: CreateUser, team_id: str, by: Actor
-) -> Written:
+) -> Created:
     """Creates a user in ``team_id``; the username is unique across all teams."""
     password_hash = hasher.hash(cmd.password)  # slow on purpose: once, not on every retry
 
-    def decide() -> Written:
+    def decide() -> Created:
         if store.find(SlugClaim, username_claim(cmd.username)) is not None:
             raise AlreadyExistsError(f"username {cmd.username!r} is taken", username=cmd.username)
         user = User(
@@ -83,7 +86,7 @@ def create_user(
         claim = SlugClaim(team_id=team, kind=kind, slug=cmd.username.lower(), holder=str(user.id))
         joined = user_log(store, team_id).trigger_event(user_id=str(user.id))
         position = store.commit(user, claim, logged=[joined])
-        return Written(data=user_data(user), position=position, status=201)
+        return Created(data=user_data(user), position=position)
 
     return store.with_retries(decide)
 
@@ -144,22 +147,17 @@ def list_users(
 
 
 def update_user(
-    store: Store,
-    hasher: PasswordHasher,
-    ref: str,
-    cmd: UpdateUser,
-    by: Actor,
-    expected: int | None = None,
-) -> Written:
+    store: Store, hasher: PasswordHasher, cmd: Targeted[UpdateUser], by: Actor
+) -> Changed:
     """Email, full name, role, disabled, password; an admin cannot disable or demote themself."""
-    changes = given(cmd)
+    changes = given(cmd.command)
     password = changes.pop("password", None)
     password_hash = hasher.hash(password) if password is not None else None
     disabled = changes.pop("disabled", None)
 
-    def decide() -> Written:
-        user = load_user(store, ref, by.team_id)
-        check_version(user, expected)
+    def decide() -> Changed:
+        user = load_user(store, cmd.target, by.team_id)
+        check_version(user, cmd.expected_version)
         user.update(changes, by)
         if disabled is True:
             user.disable(by)
@@ -167,35 +165,58 @@ def update_user(
             user.enable(by)
         if password_hash is not None:
             user.change_password(password_hash, by)
-        return Written(data=user_data(user), position=store.commit(user))
+        return Changed(data=user_data(user), position=store.commit(user))
 
     return store.with_retries(decide)
 
 
-def set_preferences(store: Store, user_id: str, preferences: Any, by: Actor) -> Written:
-    """Replaces the caller's preferences with a JSON object of at most 16 KiB."""
-    if not isinstance(preferences, dict):
-        raise RuleViolationError("preferences must be a JSON object", field="preferences")
+def set_preferences(store: Store, cmd: Targeted[SetPreferences], by: Actor) -> Changed:
+    """Replaces the user's preferences with a JSON object of at most 16 KiB."""
+    preferences = cmd.command.preferences
     size = len(msgspec.json.encode(preferences))
     if size > MAX_PREFERENCES_BYTES:
         raise RuleViolationError(
             f"preferences over {MAX_PREFERENCES_BYTES} bytes", field="preferences", size=size
         )
 
-    def decide() -> Written:
-        user = load_user(store, user_id, by.team_id)
+    def decide() -> Changed:
+        user = load_user(store, cmd.target, by.team_id)
         user.set_preferences(preferences, by)
         position = store.commit(user)
         data = {"preferences": dict(user.preferences), "updated_at": rfc3339(user.modified_on)}
-        return Written(data=data, position=position)
+        return Changed(data=data, position=position)
 
     return store.with_retries(decide)
 
 
-def profile_data(user: User, statistics: dict[str, int]) -> dict[str, Any]:
+def profile(store: Store, views: ReadModel, user_id: str, by: Actor) -> dict[str, Any]:
     """Seed 000's profile: the user, what their role grants, and what they have done."""
+    user = load_user(store, user_id, by.team_id)
     return {
         **user_data(user),
         "permissions": sorted(p.value for p in GRANTS[Role(user.role)]),
-        "statistics": statistics,
+        "statistics": user_statistics(views, by.team_id, by.id),
+    }
+
+
+def user_statistics(read_model: ReadModel, team_id: str, actor_id: str) -> dict[str, int]:
+    """From the read model: live projects the user created; live tasks the user created, and
+    how many of those are completed. The task view has no creator filter, so the team's tasks
+    are paged through."""
+    projects = read_model.list_projects(team_id, ProjectQuery(created_by=actor_id, page_size=1))
+    created = completed = 0
+    page = 1
+    while True:
+        query = TaskQuery(sort="created_at", order="asc", page=page, page_size=STATISTICS_PAGE)
+        result = read_model.list_tasks(team_id, query)
+        mine = [row for row in result.items if row.created_by == actor_id]
+        created += len(mine)
+        completed += sum(1 for row in mine if row.status == "completed")
+        if not result.has_next:
+            break
+        page += 1
+    return {
+        "tasks_created": created,
+        "tasks_completed": completed,
+        "projects_created": projects.total,
     }

@@ -17,10 +17,10 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from application import webhook_logs
-from application.commands import Command, given
+from application.commands import Command, Targeted, given
 from application.errors import NotFoundError
-from application.idempotency import Written
 from application.public_events import PUBLISHED
+from application.results import Changed, Created, Deleted
 from application.store import Store, check_version
 from application.webhook_signing import new_secret
 from domain.errors import RuleViolationError
@@ -50,6 +50,14 @@ class UpdateWebhook(Command, frozen=True):
     events: Patterns | UnsetType = UNSET
     description: Description | UnsetType = UNSET
     enabled: bool | UnsetType = UNSET
+
+
+class DeleteWebhook(Command, frozen=True):
+    """Send nothing more to a webhook (no body)."""
+
+
+class RotateWebhookSecret(Command, frozen=True):
+    """A new signing secret; the previous one signs too for 24 h (no body)."""
 
 
 def webhook_data(webhook: Webhook, now: datetime | None = None) -> dict[str, Any]:
@@ -142,12 +150,12 @@ def check_events(patterns: Sequence[str]) -> list[str]:
 
 def create_webhook(
     store: Store, cmd: CreateWebhook, by: Actor, allowed: Sequence[Network] = ()
-) -> Written:
-    """201; the answer carries ``secret``, the only time it is shown."""
+) -> Created:
+    """The result carries ``secret``, the only time it is shown."""
     url = check_url(cmd.url, allowed)
     events = check_events(cmd.events)
 
-    def decide() -> Written:
+    def decide() -> Created:
         secret = new_secret()
         webhook = Webhook(
             team_id=by.team_id,
@@ -168,9 +176,7 @@ def create_webhook(
             )
         ]
         position = store.commit(webhook, logged=listed)
-        return Written(
-            data={**webhook_data(webhook), "secret": secret}, position=position, status=201
-        )
+        return Created(data={**webhook_data(webhook), "secret": secret}, position=position)
 
     return store.with_retries(decide)
 
@@ -188,57 +194,55 @@ def get_webhook(store: Store, ref: str, team_id: str) -> dict[str, Any]:
 
 
 def update_webhook(
-    store: Store,
-    ref: str,
-    cmd: UpdateWebhook,
-    by: Actor,
-    allowed: Sequence[Network] = (),
-    expected_version: int | None = None,
-) -> Written:
-    fields = given(cmd)
+    store: Store, cmd: Targeted[UpdateWebhook], by: Actor, allowed: Sequence[Network] = ()
+) -> Changed:
+    fields = given(cmd.command)
     if "url" in fields:
         fields["url"] = check_url(fields["url"], allowed)
     if "events" in fields:
         fields["events"] = check_events(fields["events"])
     enabled = fields.pop("enabled", None)
 
-    def decide() -> Written:
-        webhook = load_webhook(store, ref, by.team_id)
-        check_version(webhook, expected_version)
+    def decide() -> Changed:
+        webhook = load_webhook(store, cmd.target, by.team_id)
+        check_version(webhook, cmd.expected_version)
         webhook.update(fields, by)
         if enabled is True:
             webhook.enable(by)
         elif enabled is False:
             webhook.disable("disabled by an administrator", datetime.now(UTC), by.id, by.request_id)
         position = store.commit(webhook)
-        return Written(data=webhook_data(webhook), position=position)
+        return Changed(data=webhook_data(webhook), position=position)
 
     return store.with_retries(decide)
 
 
-def delete_webhook(store: Store, ref: str, by: Actor) -> Written:
+def delete_webhook(store: Store, cmd: Targeted[DeleteWebhook], by: Actor) -> Deleted:
     """Nothing more is sent; deliveries still queued are dropped."""
 
-    def decide() -> Written:
-        webhook = load_webhook(store, ref, by.team_id)
+    def decide() -> Deleted:
+        webhook = load_webhook(store, cmd.target, by.team_id)
         webhook.delete(by)
         position = store.commit(webhook)
-        data = {"message": "Webhook deleted successfully", "webhook_id": str(webhook.id)}
-        return Written(data=data, position=position)
+        data = {"webhook_id": str(webhook.id)}
+        return Deleted(kind="webhook", data=data, position=position)
 
     return store.with_retries(decide)
 
 
-def rotate_secret(store: Store, ref: str, by: Actor, now: datetime | None = None) -> Written:
-    """A new secret, shown in this answer only; the previous one signs too for 24 h."""
+def rotate_secret(
+    store: Store, cmd: Targeted[RotateWebhookSecret], by: Actor, now: datetime | None = None
+) -> Changed:
+    """A new secret, shown in this result only; the previous one signs too for 24 h."""
 
-    def decide() -> Written:
+    def decide() -> Changed:
         moment = now or datetime.now(UTC)
-        webhook = load_webhook(store, ref, by.team_id)
+        webhook = load_webhook(store, cmd.target, by.team_id)
         secret = new_secret()
         webhook.rotate_secret(secret, moment, by)
         position = store.commit(webhook)
-        return Written(data={**webhook_data(webhook, moment), "secret": secret}, position=position)
+        data = {**webhook_data(webhook, moment), "secret": secret}
+        return Changed(data=data, position=position)
 
     return store.with_retries(decide)
 

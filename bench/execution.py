@@ -55,7 +55,7 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from application.commands import CancelTask, CreateProject, CreateTask, ExecuteTask
+from application.commands import CancelTask, CreateProject, CreateTask, ExecuteTask, Targeted
 from application.executions import cancel_task, execute_task
 from application.projects import create_project
 from application.tasks import create_task
@@ -351,7 +351,8 @@ def cancel_to_exit(settings: Settings, project_id: str, args: argparse.Namespace
             # "ready" shows a fixed time after the start (the output batcher's 200 ms), and so
             # would the cancel: spread it over a heartbeat interval instead
             time.sleep(phases.uniform(0, POLL_RUNNING))
-            cancel_task(running.store, task_id, CancelTask(reason="bench"), BY)
+            cancel = Targeted(target=task_id, command=CancelTask(reason="bench"))
+            cancel_task(running.store, cancel, BY)
             returned = time.time()
             task = running.finished(task_id)
             if task.status != "cancelled":

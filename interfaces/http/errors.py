@@ -1,10 +1,19 @@
-"""The one table that maps every failure to a status and one of seed 000's codes."""
+"""The one table from what the application answers to HTTP: each kind of result a command
+handler returns (``application/results.py``) and each kind of error anything raises, to a status,
+and for an error one of seed 000's codes.
+
+Handlers know nothing of HTTP; routes answer a handler's result with ``written`` and let errors
+propagate to ``handle``. A type not in the table is looked up by its bases (``DeletedError`` before
+``DomainError``); an error found nowhere is a bug: 500, logged, in the envelope.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,16 +37,25 @@ from application.errors import (
 )
 from application.limits import BadInputError
 from application.ports import Allowance
+from application.results import (
+    Batch,
+    Cancellation,
+    Changed,
+    Created,
+    Deleted,
+    Queued,
+    Result,
+    Submitted,
+)
 from domain.errors import DeletedError, DomainError, RuleViolationError
 from infrastructure.artifacts import (
-    WorkspaceError,
     WorkspaceFileNotFoundError,
     WorkspaceFileTooLargeError,
     WorkspaceNotFoundError,
     WorkspacePathError,
     WorkspaceTooLargeError,
 )
-from interfaces.http.envelope import failure
+from interfaces.http.envelope import failure, ok
 from projections.search import SearchSyntaxError
 
 log = logging.getLogger("taskwarden.http")
@@ -93,16 +111,6 @@ STORE_DOWN = (
     sqlite3.OperationalError,
 )
 
-# reading a task's workspace (interfaces/http/routes_artifacts.py); too large is 422, not 413:
-# 413 speaks of the request's own body
-WORKSPACE_CODES: dict[type[WorkspaceError], tuple[int, str]] = {
-    WorkspaceNotFoundError: (404, "WORKSPACE_NOT_FOUND"),
-    WorkspaceFileNotFoundError: (404, "WORKSPACE_FILE_NOT_FOUND"),
-    WorkspacePathError: (422, "WORKSPACE_PATH_INVALID"),
-    WorkspaceTooLargeError: (422, "WORKSPACE_TOO_LARGE"),
-    WorkspaceFileTooLargeError: (422, "WORKSPACE_FILE_TOO_LARGE"),
-}
-
 HTTP_CODES = {
     400: "BAD_REQUEST",
     401: "AUTH_TOKEN_MISSING",
@@ -117,62 +125,193 @@ HTTP_CODES = {
     503: "SERVICE_UNAVAILABLE",
 }
 
+Status = int | Callable[[Any], int]
+
+
+def _data(result: Any) -> Any:
+    return result.data
+
+
+def _own_code(error: Any) -> str:
+    return str(error.code)
+
+
+def _own_details(error: Any) -> dict[str, Any]:
+    return dict(error.details)
+
+
+def _none(error: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How a kind of result is answered: its status and its body (the result's ``data``)."""
+
+    status: Status
+    body: Callable[[Any], Any] = _data
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """How a kind of error is answered: its status, its code, its message (the error's text)
+    and its details."""
+
+    status: Status
+    code: str | Callable[[Any], str] = _own_code
+    message: str | Callable[[Any], str] = str
+    details: Callable[[Any], dict[str, Any]] = _none
+
+
+def _cancellation(result: Cancellation) -> dict[str, Any]:
+    task = result.task
+    return {
+        "task_id": task["id"],
+        "status": task["status"],
+        "cancel_requested": not result.now,
+        "cancelled_at": task["completed_at"] if result.now else None,
+        "reason": result.reason,
+    }
+
+
+def _batch(result: Batch) -> dict[str, Any]:
+    """Each refused item with the status and code it would have answered alone."""
+    errors = []
+    for item in result.refused:
+        status, code, message, _ = describe(item.error)
+        errors.append({"task_id": item.ref, "code": code, "message": message, "status": status})
+    return {
+        **result.data,
+        "affected_count": len(result.done),
+        "successful": result.done,
+        "failed": [item.ref for item in result.refused],
+        "errors": errors,
+    }
+
+
+def _validation(error: msgspec.ValidationError) -> dict[str, Any]:
+    message = str(error)
+    path = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else None
+    return {"field": path, "issue": message}
+
+
+STORE_DOWN_ANSWER = Refusal(503, "DATABASE_ERROR", "the event store is unreachable")
+
+TABLE: dict[type, Answer | Refusal] = {
+    # ---- what command handlers return --------------------------------------------------------
+    Created: Answer(201),
+    Changed: Answer(200),
+    Queued: Answer(202),  # happens later: the execution waits in the queue
+    Submitted: Answer(202, lambda r: {**r.data, "message": "Task queued successfully"}),
+    Deleted: Answer(
+        200, lambda r: {"message": f"{r.kind.capitalize()} deleted successfully", **r.data}
+    ),
+    Cancellation: Answer(lambda r: 200 if r.now else 202, _cancellation),  # 202: asked to stop
+    Batch: Answer(200, _batch),
+    # ---- the request itself ------------------------------------------------------------------
+    BadRequestError: Refusal(lambda e: e.status, details=_own_details),
+    BadInputError: Refusal(422, details=_own_details),
+    msgspec.ValidationError: Refusal(422, "VALIDATION_ERROR", details=_validation),
+    msgspec.DecodeError: Refusal(
+        422, "VALIDATION_INVALID_FORMAT", lambda e: f"malformed JSON: {e}"
+    ),
+    SearchSyntaxError: Refusal(
+        422, "VALIDATION_ERROR", lambda e: f"search: {e}", lambda e: {"field": "search"}
+    ),
+    RateLimitedError: Refusal(429, "RATE_LIMIT_EXCEEDED", details=lambda e: e.details),
+    HTTPException: Refusal(
+        lambda e: e.status_code,
+        lambda e: HTTP_CODES.get(e.status_code, "ERROR"),
+        lambda e: str(e.detail),
+    ),
+    # ---- who asks ----------------------------------------------------------------------------
+    AuthenticationError: Refusal(401),
+    PermissionDeniedError: Refusal(
+        403,
+        "AUTH_INSUFFICIENT_PERMISSIONS",
+        details=lambda e: {"role": e.role, "permission": e.permission},
+    ),
+    AdminKeyNotConfiguredError: Refusal(503, "ADMIN_KEY_NOT_CONFIGURED"),
+    CommandsDisabledError: Refusal(
+        403, "COMMANDS_DISABLED", details=lambda e: {"setting": "TASKWARDEN_COMMANDS_ENABLED"}
+    ),
+    # ---- what the command met ----------------------------------------------------------------
+    NotFoundError: Refusal(404, details=lambda e: {"id": e.ref}),
+    DeletedError: Refusal(404, "RESOURCE_NOT_FOUND", details=_own_details),
+    RuleViolationError: Refusal(422, details=_own_details),
+    DomainError: Refusal(409, details=_own_details),
+    RaceLostError: Refusal(
+        409,
+        "VERSION_CONFLICT",
+        details=lambda e: {"attempts": e.attempts, "retried_seconds": e.seconds},
+    ),
+    VersionConflictError: Refusal(
+        409, "VERSION_CONFLICT", details=lambda e: {"expected": e.expected, "actual": e.actual}
+    ),
+    IntegrityError: Refusal(409, "VERSION_CONFLICT", "a concurrent change won; try again"),
+    IdempotencyConflictError: Refusal(409, "IDEMPOTENCY_KEY_REUSED"),
+    # a task's workspace (routes_artifacts.py); too large is 422, not 413: 413 speaks of the
+    # request's own body
+    WorkspaceNotFoundError: Refusal(404, "WORKSPACE_NOT_FOUND", details=_own_details),
+    WorkspaceFileNotFoundError: Refusal(404, "WORKSPACE_FILE_NOT_FOUND", details=_own_details),
+    WorkspacePathError: Refusal(422, "WORKSPACE_PATH_INVALID", details=_own_details),
+    WorkspaceTooLargeError: Refusal(422, "WORKSPACE_TOO_LARGE", details=_own_details),
+    WorkspaceFileTooLargeError: Refusal(422, "WORKSPACE_FILE_TOO_LARGE", details=_own_details),
+    # ---- dependencies ------------------------------------------------------------------------
+    ReadModelBehindError: Refusal(
+        503,
+        "READ_MODEL_BEHIND",
+        "the read model has not reached min_position",
+        lambda e: {"min_position": e.wanted, "position": e.reached},
+    ),
+    **dict.fromkeys(STORE_DOWN, STORE_DOWN_ANSWER),
+}
+UNEXPECTED = Refusal(500, "INTERNAL_ERROR", "an unexpected error occurred")
+
+
+def _row(kind: type) -> Answer | Refusal | None:
+    """The row of ``kind`` or of its nearest base in the table."""
+    for base in kind.__mro__:
+        row = TABLE.get(base)
+        if row is not None:
+            return row
+    return None
+
+
+def _apply(value: Any, field: Any) -> Any:
+    return field(value) if callable(field) else field
+
 
 def describe(error: BaseException) -> tuple[int, str, str, dict[str, Any]]:
-    """(status, code, message, details) for any failure; used by routes and by bulk items."""
-    if isinstance(error, BadRequestError):
-        return error.status, error.code, error.message, error.details
-    if isinstance(error, BadInputError):
-        return 422, error.code, error.message, error.details
-    if isinstance(error, msgspec.ValidationError):
-        message = str(error)
-        path = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else None
-        return 422, "VALIDATION_ERROR", message, {"field": path, "issue": message}
-    if isinstance(error, msgspec.DecodeError):
-        return 422, "VALIDATION_INVALID_FORMAT", f"malformed JSON: {error}", {}
-    if isinstance(error, SearchSyntaxError):
-        return 422, "VALIDATION_ERROR", f"search: {error}", {"field": "search"}
-    if isinstance(error, AuthenticationError):
-        return 401, error.code, str(error), {}
-    if isinstance(error, PermissionDeniedError):
-        details: dict[str, Any] = {"role": error.role, "permission": error.permission}
-        return 403, "AUTH_INSUFFICIENT_PERMISSIONS", str(error), details
-    if isinstance(error, AdminKeyNotConfiguredError):
-        return 503, "ADMIN_KEY_NOT_CONFIGURED", str(error), {}
-    if isinstance(error, CommandsDisabledError):
-        return 403, "COMMANDS_DISABLED", str(error), {"setting": "TASKWARDEN_COMMANDS_ENABLED"}
-    if isinstance(error, WorkspaceError):
-        status, code = WORKSPACE_CODES[type(error)]
-        return status, code, str(error), error.details
-    if isinstance(error, NotFoundError):
-        return 404, error.code, str(error), {"id": error.ref}
-    if isinstance(error, DeletedError):
-        return 404, "RESOURCE_NOT_FOUND", error.message, error.details
-    if isinstance(error, RuleViolationError):
-        return 422, error.code, error.message, error.details
-    if isinstance(error, DomainError):
-        return 409, error.code, error.message, error.details
-    if isinstance(error, RaceLostError):
-        details = {"attempts": error.attempts, "retried_seconds": error.seconds}
-        return 409, "VERSION_CONFLICT", str(error), details
-    if isinstance(error, VersionConflictError):
-        details = {"expected": error.expected, "actual": error.actual}
-        return 409, "VERSION_CONFLICT", str(error), details
-    if isinstance(error, IntegrityError):
-        return 409, "VERSION_CONFLICT", "a concurrent change won; try again", {}
-    if isinstance(error, IdempotencyConflictError):
-        return 409, "IDEMPOTENCY_KEY_REUSED", str(error), {}
-    if isinstance(error, RateLimitedError):
-        return 429, "RATE_LIMIT_EXCEEDED", str(error), error.details
-    if isinstance(error, ReadModelBehindError):
-        details = {"min_position": error.wanted, "position": error.reached}
-        return 503, "READ_MODEL_BEHIND", "the read model has not reached min_position", details
-    if isinstance(error, STORE_DOWN):
-        return 503, "DATABASE_ERROR", "the event store is unreachable", {}
-    if isinstance(error, HTTPException):
-        code = HTTP_CODES.get(error.status_code, "ERROR")
-        return error.status_code, code, str(error.detail), {}
-    return 500, "INTERNAL_ERROR", "an unexpected error occurred", {}
+    """(status, code, message, details) for any failure; used by routes and by batch items."""
+    row = _row(type(error))
+    refusal = row if isinstance(row, Refusal) else UNEXPECTED
+    return (
+        _apply(error, refusal.status),
+        _apply(error, refusal.code),
+        _apply(error, refusal.message),
+        refusal.details(error),
+    )
+
+
+def answer(result: Result) -> tuple[int, Any]:
+    """(status, body) for a handler's result."""
+    row = _row(type(result))
+    if not isinstance(row, Answer):
+        raise TypeError(f"no answer for {type(result).__name__}")
+    return _apply(result, row.status), row.body(result)
+
+
+def written(conn: HTTPConnection, result: Result) -> Response:
+    """A write's answer: its status and body from the table, the position it reached (also as
+    ``X-Position``), the version as ``ETag`` when the body shows one."""
+    status, body = answer(result)
+    headers = {"X-Position": str(result.position)}
+    if isinstance(body, dict) and "version" in body:
+        headers["ETag"] = f'"{body["version"]}"'
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return ok(conn, body, status, result.position, headers)
 
 
 async def handle(conn: HTTPConnection, error: Exception) -> Response:
@@ -187,26 +326,9 @@ async def handle(conn: HTTPConnection, error: Exception) -> Response:
     return failure(conn, status, code, message, details, headers)
 
 
-EXPECTED = (
-    BadRequestError,
-    BadInputError,
-    AuthenticationError,
-    PermissionDeniedError,
-    AdminKeyNotConfiguredError,
-    CommandsDisabledError,
-    msgspec.ValidationError,
-    msgspec.DecodeError,
-    SearchSyntaxError,
-    NotFoundError,
-    DomainError,
-    VersionConflictError,
-    IntegrityError,
-    IdempotencyConflictError,
-    WorkspaceError,
-    ReadModelBehindError,
-    RateLimitedError,
-    *STORE_DOWN,
-    HTTPException,
+# every error the table answers: Starlette hands each to ``handle``
+EXPECTED: tuple[type[Exception], ...] = tuple(
+    kind for kind, row in TABLE.items() if isinstance(row, Refusal) and issubclass(kind, Exception)
 )
 
 

@@ -1,8 +1,5 @@
-"""Listings served by the read model: filters, sort, pagination, search.
-
-A key scoped to one project lists that project only: its task listing is forced to the project
-(naming another project answers 404, as a missing one does), and its project listing is built
-from the one project (the read model has no id filter), with the status and creator filters.
+"""Listings served by the read model: filters, sort, pagination, search, read from the query
+string; what the caller may see is decided in ``application/listings.py``.
 """
 
 from __future__ import annotations
@@ -13,22 +10,13 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from application.errors import NotFoundError
-from application.representations import project_data
+from application.listings import narrow_tasks, projects_page
 from domain.project import Project
 from domain.values import Priority, TaskStatus
 from interfaces.http.envelope import ok
 from interfaces.http.errors import BadRequestError
 from interfaces.http.inputs import PAGING, Query, actor, call, read_after
-from projections.rows import (
-    Order,
-    ProjectQuery,
-    ProjectRow,
-    ProjectSort,
-    TaskQuery,
-    TaskSort,
-    page_of,
-)
+from projections.rows import Order, ProjectQuery, ProjectSort, TaskQuery, TaskSort
 
 STATUSES = frozenset(s.value for s in TaskStatus)
 # seed words onto canonical statuses (DESIGN.md)
@@ -95,16 +83,8 @@ def page_data(page: Any) -> dict[str, Any]:
 
 
 async def list_tasks(request: Request) -> Response:
-    query = task_query(request)
-    scope = request.state.principal.project_id
-    if scope is not None and not query.project_id:
-        query = msgspec.structs.replace(query, project_id=scope)
-    if query.project_id:  # under a project scope, any other project is not found
-        store = request.app.state.services.store
-        project = await call(
-            store.load_live, Project, query.project_id, actor(request).team_id, "project"
-        )
-        query = msgspec.structs.replace(query, project_id=str(project.id))
+    store = request.app.state.services.store
+    query = await call(narrow_tasks, store, actor(request).team_id, task_query(request))
     return await _tasks_page(request, query)
 
 
@@ -140,29 +120,8 @@ async def list_projects(request: Request) -> Response:
         page_size=size,
     )
     await read_after(request)
-    if request.state.principal.project_id is not None:
-        return ok(request, page_data(await _scoped_projects(request, query)))
-    read_model = request.app.state.services.read_model
-    result = await call(read_model.list_projects, actor(request).team_id, query)
-    return ok(request, page_data(result))
-
-
-async def _scoped_projects(request: Request, query: ProjectQuery) -> Any:
-    """The one project of a project-scoped key, as a page of at most one row."""
-    if query.search:
-        raise BadRequestError("a project-scoped key lists one project: no search", field="search")
     services = request.app.state.services
-    by = actor(request)
-    project_id = request.state.principal.project_id
-    try:
-        project = await call(services.store.load_live, Project, project_id, by.team_id, "project")
-    except NotFoundError:  # the key's project was deleted: nothing left to list
-        return page_of([], 0, query.page, query.page_size)
-    matches = (not query.status or project.status in query.status) and (
-        query.created_by is None or project.created_by == query.created_by
+    result = await call(
+        projects_page, services.store, services.read_model, actor(request).team_id, query
     )
-    if not matches or query.page > 1:
-        return page_of([], int(matches), query.page, query.page_size)
-    stats = await call(services.read_model.project_statistics, by.team_id, project_id)
-    row = ProjectRow(**project_data(project), team_id=by.team_id, statistics=stats)
-    return page_of([row], 1, query.page, query.page_size)
+    return ok(request, page_data(result))

@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application import api_keys
-from application.commands import CreateApiKey
+from application.commands import CreateApiKey, RevokeApiKey, Targeted
 from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call
-from interfaces.http.routes_tasks import written
 
 if TYPE_CHECKING:
     from application.store import Store
@@ -37,8 +37,8 @@ async def listing(request: Request) -> Response:
 
 async def revoke(request: Request) -> Response:
     Query(request, set())
-    ref = request.path_params["key_id"]
-    result = await call(api_keys.revoke_api_key, _store(request), ref, actor(request))
+    cmd = Targeted(target=request.path_params["key_id"], command=RevokeApiKey())
+    result = await call(api_keys.revoke_api_key, _store(request), cmd, actor(request))
     return written(request, result)
 
 

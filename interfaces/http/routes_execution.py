@@ -13,18 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application import executions, hitl
-from application.commands import CancelTask, Respond
-from application.idempotency import Written
+from application.commands import CancelTask, Respond, Targeted
 from application.representations import task_data
-from application.store import Store
+from application.results import Cancellation
 from domain.task import Task
-from domain.values import Actor, Permission, TaskStatus, rfc3339
+from domain.values import Permission, TaskStatus, rfc3339
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, read_after
 from interfaces.http.listing import list_tasks
 from interfaces.http.routes_hitl import item_listing
-from interfaces.http.routes_tasks import written
 
 OUTPUT_LIMIT = 200
 MAX_OUTPUT_LIMIT = 1000
@@ -57,10 +56,9 @@ async def _task(request: Request) -> Task:
 
 async def respond(request: Request) -> Response:
     """Seed 002: answer the question the agent asked; the task runs on in the same write."""
-    cmd = await body(request, Respond)
+    cmd = Targeted(target=_ref(request), command=await body(request, Respond))
     store = request.app.state.services.store
-    result = await call(hitl.respond, store, _ref(request), cmd, actor(request))
-    return written(request, result)
+    return written(request, await call(hitl.respond, store, cmd, actor(request)))
 
 
 async def questions(request: Request) -> Response:
@@ -152,26 +150,27 @@ async def job(request: Request) -> Response:
     return ok(request, task_data(task), headers={"ETag": f'"{task.version}"'})
 
 
-def cancel_job(store: Store, ref: str, cmd: CancelTask, by: Actor) -> Written:
-    task = store.load_live(Task, ref, by.team_id, "task")
-    result = executions.cancel_task(store, str(task.id), cmd, by)
-    requested = bool(result.data["cancel_requested"])
-    data = {
-        "slug": task.slug or str(task.id),
-        "task_id": str(task.id),
+def job_cancellation(result: Cancellation) -> dict[str, Any]:
+    """Seed 001's shape of a task's cancel: what happened is in ``status``, not in the answer's
+    status (200 either way)."""
+    task, requested = result.task, not result.now
+    return {
+        "slug": task["slug"] or task["id"],
+        "task_id": task["id"],
         "status": "cancel_requested" if requested else "cancelled",
         "cancel_requested": requested,
-        "task_status": result.data["status"],
+        "task_status": task["status"],
     }
-    return Written(data=data, position=result.position)
 
 
 async def cancel(request: Request) -> Response:
-    """Seed 001's shape; the task's own cancel underneath (409 once the job has ended)."""
-    cmd = await body(request, CancelTask, optional=True)
+    """The task's own cancel underneath (409 once the job has ended)."""
+    cmd = Targeted(target=_ref(request), command=await body(request, CancelTask, optional=True))
     store = request.app.state.services.store
-    result = await call(cancel_job, store, _ref(request), cmd, actor(request))
-    return written(request, result)
+    result = await call(executions.cancel_task, store, cmd, actor(request))
+    position = result.position
+    headers = {"X-Position": str(position)}
+    return ok(request, job_cancellation(result), position=position, headers=headers)
 
 
 TASK_LIST_QUERY = (

@@ -9,46 +9,33 @@ answers 404 as a missing one.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from application import executions, hitl
-from application.commands import ApproveWork, Decide, RejectWork
-from application.errors import NotFoundError
-from application.idempotency import Written
-from application.store import Store
+from application import hitl
+from application.commands import Decide, Targeted
+from application.hitl_queue import QUEUE_TYPES, unified_queue
+from application.listings import narrow_items
 from domain.hitl import Checkpoint, Experience, HitlItem
-from domain.project import Project
-from domain.task import Task
-from domain.values import Actor, Permission
+from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, read_after
 from interfaces.http.listing import page_data
 from projections.execution_rows import HitlQuery
-from projections.read_model import ReadModel
-from projections.rows import TaskQuery, page_of
+from projections.rows import page_of
 
 STATUSES = {
     "question": frozenset({"pending", "answered", "withdrawn"}),
     "checkpoint": frozenset({"pending", "approved", "rejected", "withdrawn"}),
     "experience": frozenset({"pending", "approved", "rejected"}),
 }
-HITL_KINDS = ("question", "checkpoint", "experience")
-QUEUE_TYPES = (*HITL_KINDS, "review")
 QUEUE_LIMIT = 100
-REVIEW_PAGE = 100
-DEFAULT_REJECTION = "rejected"
 
 
 # ---- listings ----------------------------------------------------------------------------------
-
-
-def _scope(request: Request) -> str | None:
-    project_id: str | None = request.state.principal.project_id
-    return project_id
 
 
 async def item_listing(request: Request, kind: str, task_id: str | None = None) -> Response:
@@ -59,20 +46,13 @@ async def item_listing(request: Request, kind: str, task_id: str | None = None) 
     page, size = q.paging()
     services = request.app.state.services
     team = actor(request).team_id
-    project_id = _scope(request)
-    named_project = q.text("project_id", 100)
-    if named_project:  # under a project scope, any other project is not found
-        project = await call(services.store.load_live, Project, named_project, team, "project")
-        project_id = str(project.id)
-    task_ref = task_id  # a task route has loaded its task already
-    named_task = q.text("task_id", 100)
-    if named_task:
-        task = await call(services.store.load_live, Task, named_task, team, "task")
-        task_ref = str(task.id)
+    project_id, named_task = await call(
+        narrow_items, services.store, team, q.text("project_id", 100), q.text("task_id", 100)
+    )
     query = HitlQuery(
         kinds=(kind,),
         statuses=tuple(statuses),
-        task_id=task_ref,
+        task_id=task_id or named_task,  # a task route has loaded its task already
         limit=size,
         offset=(page - 1) * size,
     )
@@ -92,78 +72,13 @@ async def list_experiences(request: Request) -> Response:
 # ---- the unified queue -------------------------------------------------------------------------
 
 
-def review_data(row: Any) -> dict[str, Any]:
-    """Finished work waiting for a person (seed 002's ready_to_test), as a queue entry."""
-    return {
-        "type": "review",
-        "id": row.id,
-        "task_id": row.id,
-        "project_id": row.project_id,
-        "slug": row.slug,
-        "title": row.title,
-        "status": "pending",
-        "created_at": row.updated_at,  # the task's last change: when its work entered review
-        "result": row.result,
-    }
-
-
-def reviews(
-    read_model: ReadModel, team_id: str, project_id: str | None, limit: int
-) -> tuple[list[dict[str, Any]], int]:
-    """Tasks awaiting approval with no agent waiting (no execution in flight: one waiting on a
-    checkpoint is listed as the checkpoint), newest first, and how many there are."""
-    in_flight = {r.task_id for r in read_model.in_flight(team_id)}
-    found: list[dict[str, Any]] = []
-    total, page = 0, 1
-    while True:
-        query = TaskQuery(
-            status=["awaiting_approval"],
-            project_id=project_id,
-            sort="updated_at",
-            order="desc",
-            page=page,
-            page_size=REVIEW_PAGE,
-        )
-        result = read_model.list_tasks(team_id, query)
-        for row in result.items:
-            if row.id not in in_flight:
-                total += 1
-                if len(found) < limit:
-                    found.append(review_data(row))
-        if not result.has_next:
-            return found, total
-        page += 1
-
-
-def unified_queue(
-    read_model: ReadModel, team_id: str, project_id: str | None, types: list[str], limit: int
-) -> dict[str, Any]:
-    """Every pending item and review (each kind up to ``limit``) of the selected types, newest
-    first; the counts are of everything pending, whatever the types."""
-    pending: list[dict[str, Any]] = []
-    counts: dict[str, int] = {}
-    for kind in HITL_KINDS:
-        shown = limit if kind in types else 0
-        query = HitlQuery(kinds=(kind,), statuses=("pending",), limit=shown)
-        rows, counts[f"{kind}s"] = hitl.hitl_page(read_model, team_id, query, project_id)
-        pending += [hitl.row_data(r) for r in rows]
-    found, counts["reviews"] = reviews(
-        read_model, team_id, project_id, limit if "review" in types else 0
-    )
-    pending += found
-    pending.sort(key=lambda entry: entry["created_at"], reverse=True)
-    return {"pending": pending, "counts": counts}
-
-
 async def queue(request: Request) -> Response:
     q = Query(request, {"type", "limit"})
     types = q.words("type", frozenset(QUEUE_TYPES)) or list(QUEUE_TYPES)
     limit = q.integer("limit", QUEUE_LIMIT, 1, QUEUE_LIMIT) or QUEUE_LIMIT
     await read_after(request)
     read_model = request.app.state.services.read_model
-    data = await call(
-        unified_queue, read_model, actor(request).team_id, _scope(request), types, limit
-    )
+    data = await call(unified_queue, read_model, actor(request).team_id, types, limit)
     return ok(request, data)
 
 
@@ -187,53 +102,6 @@ async def decision(request: Request) -> Decide:
     return cmd
 
 
-def decide_kind(
-    store: Store, item_id: str, approved: bool, cmd: Decide, by: Actor, kind: type[HitlItem]
-) -> Written:
-    hitl.load_visible(store, item_id, by, kind)  # another project's: not found, for a scoped key
-    return hitl.decide_item(store, item_id, approved, cmd, by, kind)
-
-
-def decide_review(store: Store, item_id: str, approved: bool, cmd: Decide, by: Actor) -> Written:
-    """Work awaiting review, by its task's id: approve it, or reject it (a new attempt)."""
-    try:
-        task = store.load_live(Task, str(UUID(item_id)), by.team_id, "item")
-    except ValueError:
-        raise NotFoundError("item", item_id) from None
-    ref = str(task.id)
-    if approved:
-        result = executions.approve_work(store, ref, ApproveWork(comment=cmd.reason), by)
-    else:
-        reason = cmd.reason or DEFAULT_REJECTION
-        result = executions.reject_work(store, ref, RejectWork(reason=reason), by)
-    data = {
-        "type": "review",
-        "id": ref,
-        "task_id": ref,
-        "project_id": task.project_id,
-        "status": "approved" if approved else "rejected",
-        "reason": cmd.reason if approved else cmd.reason or DEFAULT_REJECTION,
-        "decided_by": by.id,
-        "task_status": result.data["status"],
-    }
-    return Written(data=data, position=result.position)
-
-
-def decide_any(store: Store, item_id: str, approved: bool, cmd: Decide, by: Actor) -> Written:
-    """A checkpoint or an experience by its id, else work awaiting review by its task's id; a
-    question is answered, not decided (422)."""
-    try:
-        hitl.load_visible(store, item_id, by)
-    except NotFoundError:
-        return decide_review(store, item_id, approved, cmd, by)
-    return hitl.decide_item(store, item_id, approved, cmd, by, HitlItem)
-
-
-def _answer(request: Request, result: Written) -> Response:
-    headers = {"X-Position": str(result.position)}
-    return ok(request, result.data, 200, result.position, headers)
-
-
 def decider(approved: bool, kind: type[HitlItem] | None = None) -> Any:
     params: dict[type[HitlItem] | None, str] = {
         None: "item_id",
@@ -243,14 +111,13 @@ def decider(approved: bool, kind: type[HitlItem] | None = None) -> Any:
     param = params[kind]
 
     async def decide(request: Request) -> Response:
-        cmd = await decision(request)
-        store = request.app.state.services.store
-        ref, by = request.path_params[param], actor(request)
+        target = Targeted(target=request.path_params[param], command=await decision(request))
+        store, by = request.app.state.services.store, actor(request)
         if kind is None:
-            result = await call(decide_any, store, ref, approved, cmd, by)
+            result = await call(hitl.decide_any, store, target, approved, by)
         else:
-            result = await call(decide_kind, store, ref, approved, cmd, by, kind)
-        return _answer(request, result)
+            result = await call(hitl.decide_item, store, target, approved, by, kind)
+        return written(request, result)
 
     return decide
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from application import projects
-from application.commands import CloneProject, CreateProject, UpdateProject
+from application.commands import CloneProject, CreateProject, DeleteProject, Targeted, UpdateProject
 from application.representations import project_data
 from domain.project import Project
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
-from interfaces.http.errors import ReadModelBehindError
+from interfaces.http.errors import ReadModelBehindError, written
 from interfaces.http.inputs import (
     Query,
     actor,
@@ -25,10 +25,12 @@ from interfaces.http.inputs import (
     read_after,
 )
 from interfaces.http.listing import list_project_tasks, list_projects
-from interfaces.http.routes_tasks import written
 
 if TYPE_CHECKING:
     from interfaces.services import Services
+
+
+C = TypeVar("C")
 
 
 def _services(request: Request) -> Services:
@@ -60,24 +62,26 @@ async def detail(request: Request) -> Response:
     return ok(request, data, headers={"ETag": f'"{project.version}"'})
 
 
-async def update(request: Request) -> Response:
-    cmd = await body(request, UpdateProject)
-    ref = request.path_params["project_id"]
-    store = _services(request).store
-    result = await call(
-        projects.update_project, store, ref, cmd, actor(request), expected_version(request)
+def _targeted(request: Request, command: C) -> Targeted[C]:
+    """The command to the project of the path, at the version of ``If-Match`` if given."""
+    return Targeted(
+        target=request.path_params["project_id"],
+        command=command,
+        expected_version=expected_version(request),
     )
-    return written(request, result)
+
+
+async def update(request: Request) -> Response:
+    cmd = _targeted(request, await body(request, UpdateProject))
+    store = _services(request).store
+    return written(request, await call(projects.update_project, store, cmd, actor(request)))
 
 
 async def delete(request: Request) -> Response:
     Query(request, set())
-    ref = request.path_params["project_id"]
+    cmd = _targeted(request, DeleteProject())
     store = _services(request).store
-    result = await call(
-        projects.delete_project, store, ref, actor(request), expected_version(request)
-    )
-    return written(request, result)
+    return written(request, await call(projects.delete_project, store, cmd, actor(request)))
 
 
 async def clone(request: Request) -> Response:
@@ -94,7 +98,8 @@ async def clone(request: Request) -> Response:
         if not await call(services.runner.wait_for, head, services.settings.read_wait_seconds):
             raise ReadModelBehindError(head, services.runner.position)
         task_ids = await call(services.read_model.task_ids_of_project, by.team_id, str(source.id))
-    result = await call(projects.clone_project, services.store, str(source.id), cmd, by, task_ids)
+    clone = Targeted(target=str(source.id), command=cmd)
+    result = await call(projects.clone_project, services.store, clone, by, task_ids)
     return written(request, result)
 
 

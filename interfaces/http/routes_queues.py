@@ -9,14 +9,11 @@ from starlette.responses import Response
 
 from application import queues
 from application.queues import ClearQueue, PauseQueue, ResumeQueue, SetQueuePriority
-from application.store import Store
-from application.task_inputs import priority as parse_priority
-from domain.values import Actor, Permission
+from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
-from interfaces.http.errors import describe
+from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, read_after
-from interfaces.http.routes_bulk import ITEM_ERRORS
 
 
 def _services(request: Request) -> Any:
@@ -56,20 +53,16 @@ async def metrics(request: Request) -> Response:
     return ok(request, data)
 
 
-def _written(request: Request, data: dict[str, Any], position: int) -> Response:
-    return ok(request, data, position=position, headers={"X-Position": str(position)})
-
-
 async def pause(request: Request) -> Response:
     cmd = await body(request, PauseQueue)
     result = await call(queues.pause_queue, _services(request).store, cmd, actor(request))
-    return _written(request, result.data, result.position)
+    return written(request, result)
 
 
 async def resume(request: Request) -> Response:
     cmd = await body(request, ResumeQueue)
     result = await call(queues.resume_queue, _services(request).store, cmd, actor(request))
-    return _written(request, result.data, result.position)
+    return written(request, result)
 
 
 async def clear(request: Request) -> Response:
@@ -81,42 +74,13 @@ async def clear(request: Request) -> Response:
     result = await call(
         queues.clear_queue, services.store, services.read_model, cmd, actor(request)
     )
-    return _written(request, result.data, result.position)
-
-
-def _prioritize(store: Store, cmd: SetQueuePriority, by: Actor) -> dict[str, Any]:
-    """Each task succeeds or fails alone, as in bulk."""
-    successful: list[str] = []
-    failed: list[str] = []
-    errors: list[dict[str, Any]] = []
-    position = 0
-    for ref in dict.fromkeys(cmd.task_ids):
-        try:
-            result = queues.set_priority(store, ref, cmd, by)
-        except ITEM_ERRORS as error:
-            status, code, message, _ = describe(error)
-            failed.append(ref)
-            errors.append({"task_id": ref, "code": code, "message": message, "status": status})
-        else:
-            successful.append(ref)
-            position = max(position, result.position)
-    return {
-        "queue_name": queues.queue_of(cmd.priority),
-        "priority": parse_priority(cmd.priority).label,
-        "affected_count": len(successful),
-        "successful": successful,
-        "failed": failed,
-        "errors": errors,
-        "position": position,
-    }
+    return written(request, result)
 
 
 async def priority(request: Request) -> Response:
     cmd = await body(request, SetQueuePriority)
-    store = _services(request).store
-    data = await call(_prioritize, store, cmd, actor(request))
-    position = data.pop("position") or await call(store.ledger.max_position)
-    return _written(request, data, position)
+    result = await call(queues.set_priorities, _services(request).store, cmd, actor(request))
+    return written(request, result)
 
 
 Q = "/api/queues"

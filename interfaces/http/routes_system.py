@@ -13,8 +13,8 @@ from application.system_notices import (
 )
 from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
+from interfaces.http.errors import written
 from interfaces.http.inputs import actor, body, call
-from interfaces.http.routes_tasks import written
 
 
 async def maintenance(request: Request) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,14 +17,15 @@ from application.commands import (
     RejectWork,
     RetryTask,
     SubmitTask,
+    Targeted,
     UpdateTask,
 )
-from application.idempotency import Written
 from application.representations import task_data
 from domain.task import Task
 from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, expected_version, idempotency
 from interfaces.http.listing import list_tasks
 
@@ -32,15 +33,7 @@ if TYPE_CHECKING:
     from application.store import Store
 
 TASK_HEADERS = ("Idempotency-Key",)
-
-
-def written(request: Request, result: Written) -> Response:
-    headers = {"X-Position": str(result.position)}
-    if "version" in result.data:
-        headers["ETag"] = f'"{result.data["version"]}"'
-    if result.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return ok(request, result.data, result.status, result.position, headers)
+C = TypeVar("C")
 
 
 def _store(request: Request) -> Store:
@@ -99,12 +92,18 @@ async def status(request: Request) -> Response:
     return ok(request, shaped)
 
 
+def _targeted(request: Request, command: C) -> Targeted[C]:
+    """The command to the task of the path, at the version of ``If-Match`` if given."""
+    return Targeted(
+        target=request.path_params["task_id"],
+        command=command,
+        expected_version=expected_version(request),
+    )
+
+
 async def update(request: Request) -> Response:
     cmd = await body(request, UpdateTask)
-    ref = request.path_params["task_id"]
-    result = await call(
-        tasks.update_task, _store(request), ref, cmd, actor(request), expected_version(request)
-    )
+    result = await call(tasks.update_task, _store(request), _targeted(request, cmd), actor(request))
     return written(request, result)
 
 
@@ -113,10 +112,7 @@ async def delete(request: Request) -> Response:
     cmd = await body(request, DeleteTask, optional=True)
     if cmd.reason is None and query.text("reason", 2000):
         cmd = DeleteTask(reason=query.text("reason", 2000))
-    ref = request.path_params["task_id"]
-    result = await call(
-        tasks.delete_task, _store(request), ref, cmd, actor(request), expected_version(request)
-    )
+    result = await call(tasks.delete_task, _store(request), _targeted(request, cmd), actor(request))
     return written(request, result)
 
 
@@ -133,12 +129,10 @@ async def task_history(request: Request) -> Response:
 
 async def execute(request: Request) -> Response:
     cmd = await body(request, ExecuteTask, optional=True)
-    ref = request.path_params["task_id"]
     result = await call(
-        executions.execute_task,
+        executions.request_execution,
         _store(request),
-        ref,
-        cmd,
+        Targeted(target=request.path_params["task_id"], command=cmd),
         actor(request),
         idempotency(request, cmd),
     )
@@ -147,38 +141,34 @@ async def execute(request: Request) -> Response:
 
 async def retry(request: Request) -> Response:
     cmd = await body(request, RetryTask, optional=True)
-    ref = request.path_params["task_id"]
     result = await call(
-        executions.retry_task, _store(request), ref, cmd, actor(request), idempotency(request, cmd)
+        executions.retry_task,
+        _store(request),
+        Targeted(target=request.path_params["task_id"], command=cmd),
+        actor(request),
+        idempotency(request, cmd),
     )
     return written(request, result)
 
 
 async def cancel(request: Request) -> Response:
     cmd = await body(request, CancelTask, optional=True)
-    result = await call(
-        executions.cancel_task, _store(request), request.path_params["task_id"], cmd, actor(request)
-    )
+    target = Targeted(target=request.path_params["task_id"], command=cmd)
+    result = await call(executions.cancel_task, _store(request), target, actor(request))
     return written(request, result)
 
 
 async def approve(request: Request) -> Response:
     cmd = await body(request, ApproveWork, optional=True)
-    result = await call(
-        executions.approve_work,
-        _store(request),
-        request.path_params["task_id"],
-        cmd,
-        actor(request),
-    )
+    target = Targeted(target=request.path_params["task_id"], command=cmd)
+    result = await call(executions.approve_work, _store(request), target, actor(request))
     return written(request, result)
 
 
 async def reject(request: Request) -> Response:
     cmd = await body(request, RejectWork)
-    result = await call(
-        executions.reject_work, _store(request), request.path_params["task_id"], cmd, actor(request)
-    )
+    target = Targeted(target=request.path_params["task_id"], command=cmd)
+    result = await call(executions.reject_work, _store(request), target, actor(request))
     return written(request, result)
 
 

@@ -12,20 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application import users
-from application.commands import CreateUser, UpdateUser
+from application.commands import CreateUser, SetPreferences, Targeted, UpdateUser
 from application.errors import NotFoundError
 from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, expected_version, read_after
-from interfaces.http.routes_tasks import written
-from projections.read_model import ReadModel
-from projections.rows import ProjectQuery, TaskQuery
 
 if TYPE_CHECKING:
     from interfaces.services import Services
-
-STATISTICS_PAGE = 100
 
 
 def _services(request: Request) -> Services:
@@ -38,29 +34,6 @@ def _own_user_id(request: Request) -> str:
     if principal.user_id is None:
         raise NotFoundError("user", principal.actor_id)
     return str(principal.user_id)
-
-
-def user_statistics(read_model: ReadModel, team_id: str, actor_id: str) -> dict[str, int]:
-    """From the read model: live projects the user created; live tasks the user created, and
-    how many of those are completed. The task view has no creator filter, so the team's tasks
-    are paged through."""
-    projects = read_model.list_projects(team_id, ProjectQuery(created_by=actor_id, page_size=1))
-    created = completed = 0
-    page = 1
-    while True:
-        query = TaskQuery(sort="created_at", order="asc", page=page, page_size=STATISTICS_PAGE)
-        result = read_model.list_tasks(team_id, query)
-        mine = [row for row in result.items if row.created_by == actor_id]
-        created += len(mine)
-        completed += sum(1 for row in mine if row.status == "completed")
-        if not result.has_next:
-            break
-        page += 1
-    return {
-        "tasks_created": created,
-        "tasks_completed": completed,
-        "projects_created": projects.total,
-    }
 
 
 async def create(request: Request) -> Response:
@@ -88,18 +61,13 @@ async def detail(request: Request) -> Response:
 
 
 async def update(request: Request) -> Response:
-    cmd = await body(request, UpdateUser)
-    services = _services(request)
-    ref = request.path_params["user_id"]
-    result = await call(
-        users.update_user,
-        services.store,
-        services.hasher,
-        ref,
-        cmd,
-        actor(request),
-        expected_version(request),
+    cmd = Targeted(
+        target=request.path_params["user_id"],
+        command=await body(request, UpdateUser),
+        expected_version=expected_version(request),
     )
+    services = _services(request)
+    result = await call(users.update_user, services.store, services.hasher, cmd, actor(request))
     return written(request, result)
 
 
@@ -109,17 +77,16 @@ async def profile(request: Request) -> Response:
     by = actor(request)
     services = _services(request)
     await read_after(request)
-    user = await call(users.load_user, services.store, user_id, by.team_id)
-    statistics = await call(user_statistics, services.read_model, by.team_id, by.id)
-    return ok(request, users.profile_data(user, statistics))
+    data = await call(users.profile, services.store, services.read_model, user_id, by)
+    return ok(request, data)
 
 
 async def preferences(request: Request) -> Response:
     user_id = _own_user_id(request)
     chosen: dict[str, Any] = await body(request, dict[str, Any])
+    cmd = Targeted(target=user_id, command=SetPreferences(preferences=chosen))
     store = _services(request).store
-    result = await call(users.set_preferences, store, user_id, chosen, actor(request))
-    return written(request, result)
+    return written(request, await call(users.set_preferences, store, cmd, actor(request)))
 
 
 ENDPOINTS = [

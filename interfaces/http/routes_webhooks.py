@@ -9,12 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application import webhooks
-from application.webhooks import CreateWebhook, UpdateWebhook
+from application.commands import Targeted
+from application.webhooks import CreateWebhook, DeleteWebhook, RotateWebhookSecret, UpdateWebhook
 from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, expected_version
-from interfaces.http.routes_tasks import written
 from interfaces.webhook_host import WebhookHost
 
 if TYPE_CHECKING:
@@ -52,26 +53,21 @@ async def read(request: Request) -> Response:
 
 
 async def update(request: Request) -> Response:
-    cmd = await body(request, UpdateWebhook)
-    ref = request.path_params["webhook_id"]
-    host = _host(request)
-    result = await call(
-        webhooks.update_webhook,
-        _store(request),
-        ref,
-        cmd,
-        actor(request),
-        host.allowed,
-        expected_version(request),
+    cmd = Targeted(
+        target=request.path_params["webhook_id"],
+        command=await body(request, UpdateWebhook),
+        expected_version=expected_version(request),
     )
+    host = _host(request)
+    result = await call(webhooks.update_webhook, _store(request), cmd, actor(request), host.allowed)
     host.poke(result.data["id"])  # enabled again: held deliveries go on
     return written(request, result)
 
 
 async def delete(request: Request) -> Response:
     Query(request, set())
-    ref = request.path_params["webhook_id"]
-    result = await call(webhooks.delete_webhook, _store(request), ref, actor(request))
+    cmd = Targeted(target=request.path_params["webhook_id"], command=DeleteWebhook())
+    result = await call(webhooks.delete_webhook, _store(request), cmd, actor(request))
     _host(request).poke(result.data["webhook_id"])
     return written(request, result)
 
@@ -85,8 +81,8 @@ async def ping(request: Request) -> Response:
 
 async def rotate(request: Request) -> Response:
     Query(request, set())
-    ref = request.path_params["webhook_id"]
-    result = await call(webhooks.rotate_secret, _store(request), ref, actor(request))
+    cmd = Targeted(target=request.path_params["webhook_id"], command=RotateWebhookSecret())
+    result = await call(webhooks.rotate_secret, _store(request), cmd, actor(request))
     return written(request, result)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from application.commands import Decide, Respond
+from application.commands import Decide, Respond, Targeted
 from application.hitl import decide_item, respond
 from domain.hitl import Checkpoint
 from domain.values import Actor
@@ -94,7 +94,8 @@ def test_a_question_waits_for_an_answer_that_reaches_the_agent(api, project):
     question_id = pending_item(api, task_id)
     assert wait_status(api, task_id, "needs_input")["status"] == "needs_input"
     store = api.client.app.state.services.store
-    respond(store, task_id, Respond(question_id=question_id, response="Postgres"), PERSON)
+    answer = Respond(question_id=question_id, response="Postgres")
+    respond(store, Targeted(target=task_id, command=answer), PERSON)
     assert wait_status(api, task_id, "completed", "failed")["status"] == "completed"
     assert "answer: Postgres" in output_text(api, task_id)
 
@@ -106,7 +107,8 @@ def test_a_checkpoint_decision_reaches_the_agent(api, project, approved):
     checkpoint_id = pending_item(api, task_id)
     assert wait_status(api, task_id, "awaiting_approval")["status"] == "awaiting_approval"
     store = api.client.app.state.services.store
-    decide_item(store, checkpoint_id, approved, Decide(reason="ok?"), PERSON, Checkpoint)
+    decision = Targeted(target=checkpoint_id, command=Decide(reason="ok?"))
+    decide_item(store, decision, approved, PERSON, Checkpoint)
     final = wait_status(api, task_id, "completed", "failed")
     # the scripted agent exits 3 on a rejected checkpoint
     assert final["status"] == ("completed" if approved else "failed")

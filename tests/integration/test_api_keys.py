@@ -15,7 +15,7 @@ import pytest
 
 from application.api_keys import issue_api_key, key_log, list_api_keys, revoke_api_key
 from application.auth import authenticate
-from application.commands import CreateApiKey, CreateProject, CreateTask
+from application.commands import CreateApiKey, CreateProject, CreateTask, RevokeApiKey, Targeted
 from application.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from application.projects import create_project
 from application.store import Store, narrow_to_project
@@ -68,7 +68,7 @@ def test_each_team_lists_its_own_keys_only(store):
     assert [k["id"] for k in list_api_keys(store, "team-a")["items"]] == [mine["id"]]
     assert [k["id"] for k in list_api_keys(store, "team-b")["items"]] == [theirs["id"]]
     with pytest.raises(NotFoundError):
-        revoke_api_key(store, str(theirs["id"]), ALICE)
+        revoke_api_key(store, Targeted(target=str(theirs["id"]), command=RevokeApiKey()), ALICE)
 
 
 def test_a_key_authenticates_as_its_team_role_and_project_until_revoked(store):
@@ -81,7 +81,7 @@ def test_a_key_authenticates_as_its_team_role_and_project_until_revoked(store):
         project["id"],
     )
     assert principal.actor_id == f"key:{created['id']}" and principal.kind == "api_key"
-    revoke_api_key(store, str(created["id"]), ALICE)
+    revoke_api_key(store, Targeted(target=str(created["id"]), command=RevokeApiKey()), ALICE)
     with pytest.raises(AuthenticationError, match="revoked"):
         authenticate(store, CODEC, str(created["key"]))
 

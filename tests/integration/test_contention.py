@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from application.commands import CreateProject, CreateTask, UpdateTask
+from application.commands import CreateProject, CreateTask, Targeted, UpdateTask
 from application.committer import Committer
 from application.conflict_retry import ConflictRetry
 from application.errors import VersionConflictError
@@ -77,7 +77,8 @@ def test_concurrent_updates_without_if_match_all_land_and_each_is_in_the_history
     def writer(n: int) -> None:
         for i in range(UPDATES_EACH):
             title = f"writer {n} update {i}"
-            answer = update_task(store, task_id, UpdateTask(title=title), ALICE)
+            change = Targeted(target=task_id, command=UpdateTask(title=title))
+            answer = update_task(store, change, ALICE)
             assert answer.data["title"] == title  # the answer is this write's state
             answered.append(title)
 
@@ -98,7 +99,10 @@ def test_concurrent_updates_at_one_if_match_version_leave_one_winner_and_conflic
     version = int(task["version"])  # type: ignore[call-overload]
 
     def writer(n: int) -> None:
-        update_task(store, str(task["id"]), UpdateTask(title=f"w{n}"), ALICE, version)
+        change = UpdateTask(title=f"w{n}")
+        update_task(
+            store, Targeted(target=str(task["id"]), command=change, expected_version=version), ALICE
+        )
 
     failures = together(4, writer)
     assert len(failures) == 3

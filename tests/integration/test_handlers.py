@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
@@ -20,11 +20,13 @@ from application.commands import (
     CloneProject,
     CreateProject,
     CreateTask,
+    DeleteProject,
     DeleteTask,
     ExecuteTask,
     RejectWork,
     RetryTask,
     SubmitTask,
+    Targeted,
     UpdateProject,
     UpdateTask,
 )
@@ -37,8 +39,9 @@ from application.executions import (
     retry_task,
 )
 from application.history import task_as_of, task_history
-from application.idempotency import Idempotency, Written, fingerprint
+from application.idempotency import Idempotency, fingerprint
 from application.projects import clone_project, create_project, delete_project, update_project
+from application.results import Created, Queued, Submitted
 from application.store import Store
 from application.tasks import create_task, delete_task, submit_task, update_task
 from domain.errors import (
@@ -60,6 +63,7 @@ ALICE = Actor(id="alice", team_id="team-a", request_id="req-alice")
 ANNA = Actor(id="anna", team_id="team-a", request_id="req-anna")
 BOB = Actor(id="bob", team_id="team-b", request_id="req-bob")
 RUNNER = Actor(id="worker-1", team_id="team-a", request_id="req-runner")
+C = TypeVar("C")
 
 
 @pytest.fixture
@@ -100,7 +104,11 @@ def run_and_review(store: Store, ref: str) -> None:
 
 
 def complete(store: Store, ref: str) -> None:
-    update_task(store, ref, UpdateTask(status="completed"), ALICE)
+    update_task(store, on(ref, UpdateTask(status="completed")), ALICE)
+
+
+def on(ref: str, command: C, version: int | None = None) -> Targeted[C]:
+    return Targeted(target=ref, command=command, expected_version=version)
 
 
 def keyed(scope: str, command: Any, key: str = "key-1") -> Idempotency:
@@ -152,7 +160,7 @@ def test_a_task_slug_is_unique_within_a_team(store: Store) -> None:
 def test_a_slug_released_by_a_deleted_task_can_be_retaken(store: Store) -> None:
     project = new_project(store)["id"]
     first = new_task(store, project, slug="login")
-    delete_task(store, "login", DeleteTask(reason="dup"), ALICE)
+    delete_task(store, on("login", DeleteTask(reason="dup")), ALICE)
     with pytest.raises(NotFoundError):
         store.resolve("login", ALICE.team_id, "task")
     second = new_task(store, project, slug="login")
@@ -162,19 +170,19 @@ def test_a_slug_released_by_a_deleted_task_can_be_retaken(store: Store) -> None:
 
 def test_a_slug_released_by_a_rename_can_be_retaken(store: Store) -> None:
     project = new_project(store, slug="web")
-    update_project(store, "web", UpdateProject(slug="site"), ALICE)
+    update_project(store, on("web", UpdateProject(slug="site")), ALICE)
     assert str(store.resolve("site", ALICE.team_id, "project")) == project["id"]
     other = new_project(store, slug="web")
     assert str(store.resolve("web", ALICE.team_id, "project")) == other["id"]
     with pytest.raises(AlreadyExistsError):
-        update_project(store, "web", UpdateProject(slug="site"), ALICE)
+        update_project(store, on("web", UpdateProject(slug="site")), ALICE)
 
 
 def test_a_task_renamed_back_takes_its_own_released_slug_again(store: Store) -> None:
     project = new_project(store)["id"]
     task = new_task(store, project, slug="login")
-    update_task(store, "login", UpdateTask(slug="signin"), ALICE)
-    update_task(store, "signin", UpdateTask(slug="login"), ALICE)
+    update_task(store, on("login", UpdateTask(slug="signin")), ALICE)
+    update_task(store, on("signin", UpdateTask(slug="login")), ALICE)
     assert load_task(store, "login").id == UUID(task["id"])
     with pytest.raises(NotFoundError):
         load_task(store, "signin")
@@ -229,7 +237,7 @@ def test_the_same_key_and_body_give_the_same_answer_and_no_new_event(store: Stor
     first = create_task(store, cmd, ALICE, keyed("create_task", cmd))
     position = store.max_position()
     again = create_task(store, cmd, ALICE, keyed("create_task", cmd))
-    assert (again.data, again.status) == (first.data, 201)
+    assert isinstance(again, Created) and again.data == first.data
     assert again.replayed and not first.replayed
     assert store.max_position() == position
 
@@ -262,7 +270,7 @@ def test_an_execution_with_a_repeated_key_queues_one_attempt(store: Store) -> No
     first = execute_task(store, task, cmd, ALICE, keyed(f"execute_task:{task}", cmd))
     position = store.max_position()
     again = execute_task(store, task, cmd, ALICE, keyed(f"execute_task:{task}", cmd))
-    assert again.data == first.data and again.status == 202
+    assert isinstance(again, Queued) and again.data == first.data
     assert store.max_position() == position
     assert load_task(store, task).attempt == 1
 
@@ -271,7 +279,7 @@ def test_an_execution_with_a_repeated_key_queues_one_attempt(store: Store) -> No
 def test_concurrent_requests_with_one_key_create_one_task(store: Store) -> None:
     project = new_project(store)["id"]
     cmd = CreateTask(project_id=project, title="Racing")
-    answers: list[Written] = []
+    answers: list[Created] = []
     start = threading.Barrier(4)
 
     def create() -> None:
@@ -294,9 +302,9 @@ def test_concurrent_requests_with_one_key_create_one_task(store: Store) -> None:
 def test_an_update_at_a_stale_version_is_a_conflict(store: Store) -> None:
     project = new_project(store)["id"]
     task = new_task(store, project)
-    update_task(store, task["id"], UpdateTask(title="Second"), ALICE, task["version"])
+    update_task(store, on(task["id"], UpdateTask(title="Second"), task["version"]), ALICE)
     with pytest.raises(VersionConflictError) as raised:
-        update_task(store, task["id"], UpdateTask(title="Third"), ANNA, task["version"])
+        update_task(store, on(task["id"], UpdateTask(title="Third"), task["version"]), ANNA)
     assert (raised.value.expected, raised.value.actual) == (task["version"], task["version"] + 1)
     assert load_task(store, task["id"]).title == "Second"
 
@@ -304,32 +312,32 @@ def test_an_update_at_a_stale_version_is_a_conflict(store: Store) -> None:
 def test_a_delete_at_a_stale_version_is_a_conflict(store: Store) -> None:
     project = new_project(store)["id"]
     task = new_task(store, project)
-    update_task(store, task["id"], UpdateTask(title="Second"), ALICE)
+    update_task(store, on(task["id"], UpdateTask(title="Second")), ALICE)
     with pytest.raises(VersionConflictError):
-        delete_task(store, task["id"], DeleteTask(), ALICE, task["version"])
-    delete_task(store, task["id"], DeleteTask(), ALICE, task["version"] + 1)
+        delete_task(store, on(task["id"], DeleteTask(), task["version"]), ALICE)
+    delete_task(store, on(task["id"], DeleteTask(), task["version"] + 1), ALICE)
 
 
 def test_a_project_update_at_a_stale_version_is_a_conflict(store: Store) -> None:
     project = new_project(store)
     with pytest.raises(VersionConflictError):
-        update_project(store, project["id"], UpdateProject(name="X"), ALICE, 7)
+        update_project(store, on(project["id"], UpdateProject(name="X"), 7), ALICE)
     with pytest.raises(VersionConflictError):
-        delete_project(store, project["id"], ALICE, 7)
-    answer = update_project(store, project["id"], UpdateProject(name="X"), ALICE, 1)
+        delete_project(store, on(project["id"], DeleteProject(), 7), ALICE)
+    answer = update_project(store, on(project["id"], UpdateProject(name="X"), 1), ALICE)
     assert answer.data["version"] == 2 and answer.data["name"] == "X"
 
 
 # ---- teams ---------------------------------------------------------------------------------
 
 AS_ANOTHER_TEAM: dict[str, Callable[[Store, str], Any]] = {
-    "update": lambda s, ref: update_task(s, ref, UpdateTask(title="x"), BOB),
-    "delete": lambda s, ref: delete_task(s, ref, DeleteTask(), BOB),
+    "update": lambda s, ref: update_task(s, on(ref, UpdateTask(title="x")), BOB),
+    "delete": lambda s, ref: delete_task(s, on(ref, DeleteTask()), BOB),
     "execute": lambda s, ref: execute_task(s, ref, ExecuteTask(), BOB),
-    "retry": lambda s, ref: retry_task(s, ref, RetryTask(), BOB),
-    "cancel": lambda s, ref: cancel_task(s, ref, CancelTask(), BOB),
-    "approve": lambda s, ref: approve_work(s, ref, ApproveWork(), BOB),
-    "reject": lambda s, ref: reject_work(s, ref, RejectWork(reason="no"), BOB),
+    "retry": lambda s, ref: retry_task(s, on(ref, RetryTask()), BOB),
+    "cancel": lambda s, ref: cancel_task(s, on(ref, CancelTask()), BOB),
+    "approve": lambda s, ref: approve_work(s, on(ref, ApproveWork()), BOB),
+    "reject": lambda s, ref: reject_work(s, on(ref, RejectWork(reason="no")), BOB),
     "history": lambda s, ref: task_history(s, ref, BOB.team_id),
     "as_of": lambda s, ref: task_as_of(s, ref, BOB.team_id, datetime.now(UTC)),
 }
@@ -354,11 +362,11 @@ def test_another_teams_project_is_not_found(store: Store) -> None:
             new_task(store, ref, by=BOB)
         assert raised.value.code == "PROJECT_NOT_FOUND"
         with pytest.raises(NotFoundError):
-            update_project(store, ref, UpdateProject(name="x"), BOB)
+            update_project(store, on(ref, UpdateProject(name="x")), BOB)
         with pytest.raises(NotFoundError):
-            clone_project(store, ref, CloneProject(name="copy"), BOB, [])
+            clone_project(store, on(ref, CloneProject(name="copy")), BOB, [])
     with pytest.raises(NotFoundError):
-        delete_project(store, project, BOB)
+        delete_project(store, on(project, DeleteProject()), BOB)
 
 
 def test_another_teams_task_cannot_be_a_dependency(store: Store) -> None:
@@ -368,15 +376,15 @@ def test_another_teams_task_cannot_be_a_dependency(store: Store) -> None:
         new_task(store, ours, dependencies=[theirs])
     task = new_task(store, ours)["id"]
     with pytest.raises(NotFoundError):
-        update_task(store, task, UpdateTask(dependencies=[theirs]), ALICE)
+        update_task(store, on(task, UpdateTask(dependencies=[theirs])), ALICE)
 
 
 def test_a_deleted_task_is_not_found_but_keeps_its_history(store: Store) -> None:
     project = new_project(store)["id"]
     task = new_task(store, project)["id"]
-    delete_task(store, task, DeleteTask(reason="obsolete"), ALICE)
+    delete_task(store, on(task, DeleteTask(reason="obsolete")), ALICE)
     with pytest.raises(NotFoundError):
-        update_task(store, task, UpdateTask(title="x"), ALICE)
+        update_task(store, on(task, UpdateTask(title="x")), ALICE)
     history = task_history(store, task, ALICE.team_id)["history"]
     assert history[-1]["type"] == "task.deleted"
     assert history[-1]["data"] == {"reason": "obsolete"}
@@ -395,14 +403,14 @@ def test_a_task_runs_only_when_its_dependencies_are_completed(store: Store) -> N
     assert raised.value.details == {"dependencies": [first]}
     complete(store, first)
     answer = execute_task(store, second, ExecuteTask(), ALICE)
-    assert answer.data["status"] == "queued" and answer.status == 202
+    assert isinstance(answer, Queued) and answer.data["status"] == "queued"
 
 
 def test_a_deleted_dependency_no_longer_blocks(store: Store) -> None:
     project = new_project(store)["id"]
     first = new_task(store, project)["id"]
     second = new_task(store, project, dependencies=[first])["id"]
-    delete_task(store, first, DeleteTask(), ALICE)
+    delete_task(store, on(first, DeleteTask()), ALICE)
     assert execute_task(store, second, ExecuteTask(), ALICE).data["status"] == "queued"
 
 
@@ -414,11 +422,11 @@ def test_dependencies_may_not_form_a_cycle(store: Store) -> None:
     position = store.max_position()
     for refs in ([a], [b], [c], [b, c]):
         with pytest.raises(DependencyCycleError) as raised:
-            update_task(store, a, UpdateTask(dependencies=refs), ALICE)
+            update_task(store, on(a, UpdateTask(dependencies=refs)), ALICE)
         assert raised.value.code == "TASK_DEPENDENCY_CYCLE"
     assert store.max_position() == position
     d = new_task(store, project, title="d")["id"]
-    update_task(store, a, UpdateTask(dependencies=[d]), ALICE)
+    update_task(store, on(a, UpdateTask(dependencies=[d])), ALICE)
     assert load_task(store, a).dependencies == [d]
 
 
@@ -426,7 +434,7 @@ def test_replacing_dependencies_removes_the_ones_not_given(store: Store) -> None
     project = new_project(store)["id"]
     a, b = (new_task(store, project, title=t)["id"] for t in "ab")
     c = new_task(store, project, dependencies=[a, b])["id"]
-    update_task(store, c, UpdateTask(dependencies=[b]), ALICE)
+    update_task(store, on(c, UpdateTask(dependencies=[b])), ALICE)
     assert load_task(store, c).dependencies == [b]
 
 
@@ -436,7 +444,7 @@ def test_replacing_dependencies_removes_the_ones_not_given(store: Store) -> None
 def test_an_archived_project_refuses_new_tasks_and_execution(store: Store) -> None:
     project = new_project(store, slug="web")["id"]
     task = new_task(store, project)["id"]
-    update_project(store, project, UpdateProject(status="archived"), ALICE)
+    update_project(store, on(project, UpdateProject(status="archived")), ALICE)
     with pytest.raises(ProjectArchivedError) as raised:
         new_task(store, project)
     assert raised.value.code == "PROJECT_ARCHIVED"
@@ -444,13 +452,13 @@ def test_an_archived_project_refuses_new_tasks_and_execution(store: Store) -> No
         execute_task(store, task, ExecuteTask(), ALICE)
     with pytest.raises(ProjectArchivedError):
         submit_task(store, SubmitTask(description="x", project_id="web"), ALICE)
-    update_project(store, project, UpdateProject(status="active"), ALICE)
+    update_project(store, on(project, UpdateProject(status="active")), ALICE)
     assert execute_task(store, task, ExecuteTask(), ALICE).data["status"] == "queued"
 
 
 def test_a_deleted_project_is_not_found(store: Store) -> None:
     project = new_project(store, slug="web")["id"]
-    delete_project(store, "web", ALICE)
+    delete_project(store, on("web", DeleteProject()), ALICE)
     with pytest.raises(NotFoundError):
         new_task(store, project)
     assert new_project(store, slug="web")["id"] != project
@@ -459,7 +467,7 @@ def test_a_deleted_project_is_not_found(store: Store) -> None:
 def test_a_submitted_task_is_queued_in_the_teams_default_project(store: Store) -> None:
     first = submit_task(store, SubmitTask(description="Add a README\nmore"), ALICE)
     second = submit_task(store, SubmitTask(description="Fix CI", title="CI"), ALICE)
-    assert first.status == 202 and first.data["status"] == "queued"
+    assert isinstance(first, Submitted) and first.data["status"] == "queued"
     one, two = load_task(store, first.data["task_id"]), load_task(store, second.data["task_id"])
     assert one.title == "Add a README" and two.title == "CI"
     assert one.project_id == two.project_id
@@ -475,14 +483,15 @@ def test_a_submitted_task_is_queued_in_the_teams_default_project(store: Store) -
 def test_a_clone_without_tasks_copies_the_settings_only(store: Store) -> None:
     source = new_project(store, slug="web", settings={"agent": "codex"}, description="d")
     new_task(store, source["id"])
-    answer = clone_project(store, "web", CloneProject(name="Copy", slug="copy"), ALICE, [])
-    assert answer.status == 201 and answer.data["cloned_task_count"] == 0
+    answer = clone_project(store, on("web", CloneProject(name="Copy", slug="copy")), ALICE, [])
+    assert isinstance(answer, Created) and answer.data["cloned_task_count"] == 0
     clone = answer.data
     assert clone["cloned_from"] == source["id"] and clone["status"] == "active"
     assert clone["settings"] == {"agent": "codex"} and clone["description"] == "d"
     assert str(store.resolve("copy", ALICE.team_id, "project")) == clone["id"]
     assert tasks_in(store, clone["id"]) == []
-    bare = clone_project(store, "web", CloneProject(name="Bare", include_settings=False), ALICE, [])
+    bare_clone = on("web", CloneProject(name="Bare", include_settings=False))
+    bare = clone_project(store, bare_clone, ALICE, [])
     assert bare.data["settings"] == {} and bare.data["resource_limits"] == {}
 
 
@@ -491,12 +500,15 @@ def test_a_clone_with_tasks_copies_the_live_ones_and_their_dependencies(store: S
     a = new_task(store, source, title="a", tags=["x"])["id"]
     b = new_task(store, source, title="b", dependencies=[a], slug="bee")["id"]
     gone = new_task(store, source, title="gone")["id"]
-    delete_task(store, gone, DeleteTask(), ALICE)
+    delete_task(store, on(gone, DeleteTask()), ALICE)
     execute_task(store, a, ExecuteTask(), ALICE)
     elsewhere = new_task(store, new_project(store)["id"], title="elsewhere")["id"]
 
     answer = clone_project(
-        store, source, CloneProject(name="Copy", include_tasks=True), ALICE, [a, b, gone, elsewhere]
+        store,
+        on(source, CloneProject(name="Copy", include_tasks=True)),
+        ALICE,
+        [a, b, gone, elsewhere],
     )
     assert answer.data["cloned_task_count"] == 2
     copies = {t.title: t for t in tasks_in(store, answer.data["id"])}
@@ -521,21 +533,21 @@ def test_cancelling_a_queued_task_cancels_it_and_a_running_one_only_requests(
     task.start_execution(str(task.execution_id), "worker-1", RUNNER)
     store.commit(task)
 
-    now = cancel_task(store, queued, CancelTask(reason="no"), ALICE)
-    later = cancel_task(store, running, CancelTask(reason="stop"), ALICE)
-    assert (now.status, now.data["status"], now.data["cancel_requested"]) == (
-        200,
+    now = cancel_task(store, on(queued, CancelTask(reason="no")), ALICE)
+    later = cancel_task(store, on(running, CancelTask(reason="stop")), ALICE)
+    assert (now.now, now.task["status"], now.task["cancel_requested"]) == (
+        True,
         "cancelled",
         False,
     )
-    assert now.data["cancelled_at"] is not None
-    assert (later.status, later.data["status"], later.data["cancel_requested"]) == (
-        202,
+    assert now.task["completed_at"] is not None
+    assert (later.now, later.task["status"], later.task["cancel_requested"]) == (
+        False,
         "running",
         True,
     )
     with pytest.raises(TaskAlreadyRunningError):
-        delete_task(store, running, DeleteTask(), ALICE)
+        delete_task(store, on(running, DeleteTask()), ALICE)
 
 
 def test_approving_twice_is_one_decision(store: Store) -> None:
@@ -543,9 +555,9 @@ def test_approving_twice_is_one_decision(store: Store) -> None:
     task = new_task(store, project)["id"]
     execute_task(store, task, ExecuteTask(), ALICE)
     run_and_review(store, task)
-    first = approve_work(store, task, ApproveWork(comment="ok"), ANNA)
+    first = approve_work(store, on(task, ApproveWork(comment="ok")), ANNA)
     position = store.max_position()
-    again = approve_work(store, task, ApproveWork(comment="ok"), ANNA)
+    again = approve_work(store, on(task, ApproveWork(comment="ok")), ANNA)
     assert first.data["status"] == again.data["status"] == "completed"
     assert store.max_position() == position == again.position == first.position
 
@@ -555,20 +567,20 @@ def test_a_rejection_queues_a_new_attempt(store: Store) -> None:
     task = new_task(store, project)["id"]
     first = execute_task(store, task, ExecuteTask(), ALICE).data
     run_and_review(store, task)
-    answer = reject_work(store, task, RejectWork(reason="tests fail"), ANNA).data
+    answer = reject_work(store, on(task, RejectWork(reason="tests fail")), ANNA).data
     assert answer["status"] == "queued" and answer["attempt"] == 2
     assert answer["execution_id"] != first["execution_id"]
     with pytest.raises(InvalidTransitionError):
-        reject_work(store, task, RejectWork(reason="again"), ANNA)
+        reject_work(store, on(task, RejectWork(reason="again")), ANNA)
 
 
 def test_a_retry_queues_the_next_attempt_of_a_cancelled_task(store: Store) -> None:
     project = new_project(store)["id"]
     task = new_task(store, project)["id"]
     with pytest.raises(InvalidTransitionError):
-        retry_task(store, task, RetryTask(), ALICE)
-    cancel_task(store, task, CancelTask(), ALICE)
-    answer = retry_task(store, task, RetryTask(priority=4), ALICE).data
+        retry_task(store, on(task, RetryTask()), ALICE)
+    cancel_task(store, on(task, CancelTask()), ALICE)
+    answer = retry_task(store, on(task, RetryTask(priority=4)), ALICE).data
     assert (answer["status"], answer["retry_attempt"], answer["priority"]) == (
         "queued",
         1,
@@ -587,10 +599,10 @@ def test_history_lists_every_event_with_increasing_positions_that_match_the_log(
     other = new_task(store, project, title="interleaved")["id"]
     task = new_task(store, project, slug="audited")["id"]
     positions = [
-        update_task(store, task, UpdateTask(title="Renamed", tags=["a"]), ANNA).position,
-        update_task(store, other, UpdateTask(title="noise"), ALICE).position,
+        update_task(store, on(task, UpdateTask(title="Renamed", tags=["a"])), ANNA).position,
+        update_task(store, on(other, UpdateTask(title="noise")), ALICE).position,
         execute_task(store, task, ExecuteTask(), ALICE).position,
-        cancel_task(store, task, CancelTask(reason="no"), ANNA).position,
+        cancel_task(store, on(task, CancelTask(reason="no")), ANNA).position,
     ]
     history = task_history(store, "audited", ALICE.team_id)
     entries = history["history"]
@@ -622,11 +634,11 @@ def test_as_of_returns_the_state_at_a_moment(store: Store) -> None:
     before = _moment()
     task = new_task(store, project, title="one")["id"]
     after_create = _moment()
-    update_task(store, task, UpdateTask(title="two"), ALICE)
+    update_task(store, on(task, UpdateTask(title="two")), ALICE)
     after_update = _moment()
     execute_task(store, task, ExecuteTask(), ALICE)
-    cancel_task(store, task, CancelTask(), ALICE)
-    delete_task(store, task, DeleteTask(), ALICE)
+    cancel_task(store, on(task, CancelTask()), ALICE)
+    delete_task(store, on(task, DeleteTask()), ALICE)
 
     with pytest.raises(NotFoundError):
         task_as_of(store, task, ALICE.team_id, before)

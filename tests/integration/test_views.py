@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from application.commands import DeleteProject, Targeted
 from application.projects import delete_project
 from domain.values import Priority
 from projections.rows import ProjectQuery, TaskQuery
@@ -226,7 +227,7 @@ def test_a_deleted_project_is_not_listed(tmp_path, database_url):
         runner = w.runner()
         project = w.project("P")
         runner.catch_up()
-        delete_project(w.store, project, ALICE)
+        delete_project(w.store, Targeted(target=project, command=DeleteProject()), ALICE)
         runner.catch_up()
         assert w.read_model.list_projects("team-a", ProjectQuery()).items == []
 

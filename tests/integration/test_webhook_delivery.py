@@ -28,7 +28,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from application.commands import CreateProject
+from application.commands import CreateProject, Targeted
 from application.committer import Committer
 from application.ledger import Ledger
 from application.projects import create_project
@@ -261,7 +261,11 @@ def test_410_gone_disables_the_webhook_and_holds_the_rest_until_it_is_enabled(st
                 await asyncio.sleep(0.05)
             assert len(receiver.on("/gone")) == 1
             await asyncio.to_thread(
-                update_webhook, store, created["id"], UpdateWebhook(enabled=True), ADMIN, ALLOWED
+                update_webhook,
+                store,
+                Targeted(target=created["id"], command=UpdateWebhook(enabled=True)),
+                ADMIN,
+                ALLOWED,
             )
             h.dispatcher.poke(created["id"])
             await received(receiver, "/gone", 2)
@@ -435,8 +439,8 @@ def test_a_url_the_sender_cannot_use_fails_its_attempts_on_schedule_and_stalls_n
             await h.publish(1, 2)
             await received(receiver, "/healthy", 2)
             failed = [await settled(store, created["id"], 2) for created in broken]
-            fix = UpdateWebhook(url=receiver.url("/mended"))
-            await asyncio.to_thread(update_webhook, store, mended, fix, ADMIN, ALLOWED)
+            fix = Targeted(target=mended, command=UpdateWebhook(url=receiver.url("/mended")))
+            await asyncio.to_thread(update_webhook, store, fix, ADMIN, ALLOWED)
             await h.publish(3)
             await received(receiver, "/mended", 1)
             await received(receiver, "/healthy", 3)

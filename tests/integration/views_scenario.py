@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from application.commands import UpdateProject
+from application.commands import DeleteProject, Targeted, UpdateProject
 from application.projects import delete_project, update_project
 from tests.integration.views_world import ALICE, BOB, CAROL, World, all_tasks, world
 from tests.postgres_server import fresh_database
@@ -63,8 +63,8 @@ def build(w: World) -> SimpleNamespace:
     w.delete(s.t5)
     w.start(s.t6)
     w.finish(s.t7, "failed")
-    update_project(w.store, s.p2, UpdateProject(status="archived"), ALICE)
-    delete_project(w.store, s.p4, ALICE)
+    update_project(w.store, Targeted(target=s.p2, command=UpdateProject(status="archived")), ALICE)
+    delete_project(w.store, Targeted(target=s.p4, command=DeleteProject()), ALICE)
     w.runner().catch_up()
     return s
 

@@ -17,6 +17,7 @@ from application.commands import (
     CreateTask,
     DeleteTask,
     ExecuteTask,
+    Targeted,
     UpdateTask,
 )
 from application.committer import Committer
@@ -83,16 +84,19 @@ class World:
         return str(tasks.create_task(self.store, cmd, by).data["id"])
 
     def update(self, task_id: str, by: Actor = ALICE, **kw: Any) -> int:
-        return tasks.update_task(self.store, task_id, UpdateTask(**kw), by).position
+        cmd = Targeted(target=task_id, command=UpdateTask(**kw))
+        return tasks.update_task(self.store, cmd, by).position
 
     def delete(self, task_id: str, by: Actor = ALICE) -> int:
-        return tasks.delete_task(self.store, task_id, DeleteTask(reason="gone"), by).position
+        cmd = Targeted(target=task_id, command=DeleteTask(reason="gone"))
+        return tasks.delete_task(self.store, cmd, by).position
 
     def execute(self, task_id: str, by: Actor = ALICE) -> int:
         return executions.execute_task(self.store, task_id, ExecuteTask(), by).position
 
     def cancel(self, task_id: str, by: Actor = ALICE) -> int:
-        return executions.cancel_task(self.store, task_id, CancelTask(reason="no"), by).position
+        cmd = Targeted(target=task_id, command=CancelTask(reason="no"))
+        return executions.cancel_task(self.store, cmd, by).position
 
     def start(self, task_id: str, by: Actor = ALICE) -> int:
         """What a worker records when it picks the task up (the runner is a later capability)."""
