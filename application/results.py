@@ -37,8 +37,13 @@ class Changed(Represented, frozen=True):
     """An object after the command (the same as before when there was nothing to change)."""
 
 
-class Queued(Represented, frozen=True):
-    """An execution was requested and waits in the queue: it happens later."""
+class Requested(Represented, frozen=True):
+    """Something was asked for that happens later: an execution, a quarantined event processed
+    again, a program that runs on."""
+
+
+class Queued(Requested, frozen=True):
+    """An execution was requested and waits in the queue."""
 
 
 class Submitted(Represented, frozen=True):

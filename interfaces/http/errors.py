@@ -43,7 +43,7 @@ from application.results import (
     Changed,
     Created,
     Deleted,
-    Queued,
+    Requested,
     Result,
     Submitted,
 )
@@ -201,7 +201,7 @@ TABLE: dict[type, Answer | Refusal] = {
     # ---- what command handlers return --------------------------------------------------------
     Created: Answer(201),
     Changed: Answer(200),
-    Queued: Answer(202),  # happens later: the execution waits in the queue
+    Requested: Answer(202),  # happens later (Queued: the execution waits in the queue)
     Submitted: Answer(202, lambda r: {**r.data, "message": "Task queued successfully"}),
     Deleted: Answer(
         200, lambda r: {"message": f"{r.kind.capitalize()} deleted successfully", **r.data}

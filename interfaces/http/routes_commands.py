@@ -18,12 +18,14 @@ from starlette.responses import Response
 from application import command_policy, command_runs
 from application.command_requests import ExecuteCommand, ValidateCommand
 from application.command_runs import CommandRegistry, CommandsDisabledError
+from application.results import Requested
 from domain.command_run import CommandRun
 from domain.errors import RuleViolationError
 from domain.values import Permission, rfc3339
 from infrastructure.command_runner import Program, prepare
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call
 
 if TYPE_CHECKING:
@@ -89,7 +91,7 @@ async def execute(request: Request) -> Response:
         "timeout": run.timeout,
         "started_at": rfc3339(run.started_at),
     }
-    return ok(request, data, 202, position, {"X-Position": str(position)})
+    return written(request, Requested(data=data, position=position))
 
 
 async def status(request: Request) -> Response:

@@ -15,10 +15,12 @@ from starlette.responses import Response
 
 from application.errors import AdminKeyNotConfiguredError, AuthenticationError
 from application.quarantine import EVERY_TEAM, QuarantineService, entry_data
+from application.results import Requested
 from domain.quarantine import QUARANTINED, RELEASED, RETRY_REQUESTED
 from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
+from interfaces.http.errors import written
 from interfaces.http.inputs import PAGING, Query, actor, call
 from projections.rows import page_of
 
@@ -73,7 +75,7 @@ async def retry(request: Request) -> Response:
         query.text("consumer", 100),
         scope(request),
     )
-    return ok(request, entry_data(entry), 202, position, {"X-Position": str(position)})
+    return written(request, Requested(data=entry_data(entry), position=position))
 
 
 ENDPOINTS = [
