@@ -8,7 +8,12 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.popo import POPOApplicationRecorder
 
+from application import topics
+
 CLOSE_GRACE_SECONDS = 5.0  # how long close() waits for calls running in other threads
+
+
+topics.register()  # old topics of moved classes resolve before any event is read
 
 
 class Ledger(Application[Any]):

@@ -175,7 +175,7 @@ async def plain_posts(
     """Signed POSTs, sequential per endpoint, concurrent across endpoints: over one shared
     ``httpx.AsyncClient`` (kept-alive connections), or (``sender``) through the app's own
     ``HttpSender`` (the SSRF check, pinning, ``infrastructure/http1``), with no store at all."""
-    from application.webhook_signing import new_secret, signed_headers  # noqa: PLC0415
+    from application.webhooks.signing import new_secret, signed_headers  # noqa: PLC0415
     from domain.webhook_url import parse_networks  # noqa: PLC0415
     from infrastructure.webhook_sender import HttpSender  # noqa: PLC0415
 

@@ -34,7 +34,7 @@ from ipaddress import ip_address
 import h11
 import httpx
 
-from application.webhook_attempts import WebhookResponse
+from application.webhooks.attempts import WebhookResponse
 from domain.url_syntax import WebhookUrlError, parse_url
 from domain.webhook_url import Address, Network, allowed_by, refusal
 from infrastructure.http1 import Opener, Pool, Target, TooLongError, open_tcp

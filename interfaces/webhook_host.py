@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from application.webhook_attempts import Attempts
-from application.webhook_dispatch import CONSUMER, Dispatcher
+from application.webhooks.attempts import Attempts
+from application.webhooks.dispatch import CONSUMER, Dispatcher
 from domain.webhook_url import Network, parse_networks
 from infrastructure.webhook_sender import HttpSender
 from interfaces.consumers import bus_head

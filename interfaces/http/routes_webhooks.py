@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from application import webhooks
 from application.commands import Targeted
-from application.webhooks import CreateWebhook, DeleteWebhook, RotateWebhookSecret, UpdateWebhook
+from application.webhooks import handlers as webhooks
+from application.webhooks.handlers import (
+    CreateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
+    UpdateWebhook,
+)
 from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from application.webhook_signing import verify_body, verify_standard
+from application.webhooks.signing import verify_body, verify_standard
 from domain.values import Actor
 from tests.e2e.conftest import Api, make_settings, token
 from tests.webhook_receiver import Receiver, receiving

@@ -34,10 +34,9 @@ from application.ledger import Ledger
 from application.projects import create_project
 from application.public_events import PublicEvent, public_events
 from application.store import Store
-from application.webhook_attempts import Attempts
-from application.webhook_dispatch import Dispatcher
-from application.webhook_signing import verify_body, verify_standard
-from application.webhooks import (
+from application.webhooks.attempts import Attempts
+from application.webhooks.dispatch import Dispatcher
+from application.webhooks.handlers import (
     CreateWebhook,
     UpdateWebhook,
     create_webhook,
@@ -45,6 +44,7 @@ from application.webhooks import (
     list_deliveries,
     update_webhook,
 )
+from application.webhooks.signing import verify_body, verify_standard
 from domain.naming import public_name
 from domain.values import Actor
 from domain.webhook import Webhook
@@ -98,17 +98,20 @@ class Harness:
         self.head = store.max_position()  # events are published after the webhooks
 
     def event(self, n: int, kind: str = "task.created", team: str = "team-a", **data: Any):  # type: ignore[no-untyped-def]
-        aggregate = kind.partition(".")[0]
+        aggregate, aggregate_id = kind.partition(".")[0], str(uuid4())
+        place = {"team_id": team, "project_id": "project-1"}  # as every task event carries
         return PublicEvent(
             position=self.head + n,
             type=kind,
             team_id=team,
             aggregate=aggregate,
-            aggregate_id=str(uuid4()),
+            aggregate_id=aggregate_id,
+            project_id=place["project_id"],
+            task_id=aggregate_id if aggregate == "task" else None,
             version=1,
             timestamp="2025-07-30T14:00:00.000000Z",
             actor="alice",
-            data={"n": n, **data},
+            data={"n": n, **place, **data},
         )
 
     async def publish(self, *numbers: int) -> None:

@@ -20,9 +20,9 @@ from application.public_events import public_events
 from application.quarantine import QuarantineService
 from application.retry_requests import RetryRequests
 from application.store import Store
-from application.webhook_attempts import Attempts
-from application.webhook_dispatch import Dispatcher
-from application.webhooks import CreateWebhook, create_webhook
+from application.webhooks.attempts import Attempts
+from application.webhooks.dispatch import Dispatcher
+from application.webhooks.handlers import CreateWebhook, create_webhook
 from domain.quarantine import RELEASED
 from domain.system import System, system_id
 from domain.values import Actor

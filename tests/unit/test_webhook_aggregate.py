@@ -3,6 +3,8 @@ five days of failures."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,19 +14,18 @@ from hypothesis import strategies as st
 from domain.errors import DeletedError, RuleViolationError
 from domain.naming import public_name
 from domain.values import Actor
-from domain.webhook import (
+from domain.webhook import Webhook, check_patterns, matches
+from domain.webhook_delivery import (
     FAILED,
     JITTER,
     PENDING,
     RETRY_DELAYS,
     SUCCEEDED,
-    Webhook,
     WebhookDelivery,
-    check_patterns,
     delivery_id,
-    matches,
     next_attempt,
 )
+from tests.stores import memory_store
 
 T0 = datetime(2025, 7, 30, 14, 0, tzinfo=UTC)
 ADMIN = Actor(id="admin", team_id="team-a", request_id="r-1")
@@ -215,3 +216,25 @@ def test_enabling_again_starts_a_new_streak():
     hook.record_outcome(410, False, T0)
     hook.enable(ADMIN)
     assert hook.enabled and hook.failing_since is None and hook.disabled_reason is None
+
+
+def test_deliveries_stored_before_their_own_module_still_load():
+    """``WebhookDelivery`` moved from domain/webhook.py: its old topics resolve (application/topics.py)."""
+    store = memory_store()
+    try:
+        ledger = store.ledger
+        queued = delivery()
+        attempt(queued, 500, T0)
+        stored = [ledger.mapper.to_stored_event(e) for e in queued.collect_events()]
+        assert stored[0].topic == "domain.webhook_delivery:WebhookDelivery.Queued"
+        old = [replace(s, topic=s.topic.replace("webhook_delivery:", "webhook:")) for s in stored]
+        state = json.loads(old[0].state)
+        state["originator_topic"] = "domain.webhook:WebhookDelivery"
+        old[0] = replace(old[0], state=json.dumps(state).encode())
+        replayed = None
+        for record in old:
+            replayed = ledger.mapper.to_domain_event(record).mutate(replayed)
+        assert isinstance(replayed, WebhookDelivery)
+        assert replayed.status == queued.status and len(replayed.attempts) == 1
+    finally:
+        store.close()

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from application.webhook_attempts import Outcome, WebhookResponse
-from application.webhook_recorder import Recorder
+from application.webhooks.attempts import Outcome, WebhookResponse
+from application.webhooks.recorder import Recorder
 from tests.unit.test_memory_bus import run
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from application.webhook_signing import (
+from application.webhooks.signing import (
     SECRET_PREFIX,
     body_signature,
     new_secret,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from application.webhook_attempts import WebhookResponse
+from application.webhooks.attempts import WebhookResponse
 from domain.url_syntax import ParsedUrl, WebhookUrlError, parse_url
 from domain.webhook_url import check_url
 from infrastructure.webhook_sender import HttpSender

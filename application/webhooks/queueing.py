@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from application import webhook_logs
 from application.public_events import PublicEvent, scan, seed_types
 from application.store import Store
-from application.webhook_attempts import event_payload
-from domain.webhook import EVENT, Webhook, WebhookDelivery, delivery_id
+from application.webhooks import logs as webhook_logs
+from application.webhooks.attempts import event_payload
+from domain.webhook import Webhook
+from domain.webhook_delivery import EVENT, WebhookDelivery, delivery_id
 
 LOOKAHEAD = 200  # stored events after the one handed over, queued with it
 

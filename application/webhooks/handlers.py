@@ -1,6 +1,6 @@
 """Handlers for webhooks: create (the secret shown once), read, list, change, delete, rotate the
 secret, list a webhook's deliveries. Sending (test pings, redeliveries, the queue) lives in
-``application/webhook_attempts.py`` and ``application/webhook_dispatch.py``.
+``application/webhooks/attempts.py`` and ``application/webhooks/dispatch.py``.
 
 A webhook belongs to a team; another team's id answers 404 WEBHOOK_NOT_FOUND like a missing one.
 """
@@ -16,16 +16,17 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from application import webhook_logs
 from application.commands import Command, Targeted, given
 from application.errors import NotFoundError
 from application.public_events import PUBLISHED
 from application.results import Changed, Created, Deleted
 from application.store import Store, check_version
-from application.webhook_signing import new_secret
+from application.webhooks import logs as webhook_logs
+from application.webhooks.signing import new_secret
 from domain.errors import RuleViolationError
 from domain.values import Actor, rfc3339
-from domain.webhook import Webhook, WebhookDelivery, check_patterns
+from domain.webhook import Webhook, check_patterns
+from domain.webhook_delivery import WebhookDelivery
 from domain.webhook_url import Network, check_url
 
 Pattern = Annotated[str, Meta(min_length=1, max_length=100)]

@@ -23,7 +23,7 @@ from application.quarantine import Poison, QuarantineService
 from application.retry_requests import RetryRequests
 
 if TYPE_CHECKING:
-    from application.webhook_dispatch import Dispatcher
+    from application.webhooks.dispatch import Dispatcher
 
 log = logging.getLogger("taskwarden.webhooks")
 

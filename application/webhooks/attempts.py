@@ -1,6 +1,6 @@
 """One attempt at a delivery: sign, send through the ``WebhookSender`` port, record the outcome.
 
-Shared by the queue (``application/webhook_dispatch.py``), the test ping and manual redelivery.
+Shared by the queue (``application/webhooks/dispatch.py``), the test ping and manual redelivery.
 The request is built from the stored delivery (its exact body) and the webhook's secrets at the
 moment of sending; the outcome is recorded on the delivery and, for deliveries of events, on the
 webhook (a failing streak, 410 Gone, five days of failures: ``Webhook.record_outcome``).
@@ -23,13 +23,14 @@ from uuid import UUID, uuid4
 
 import msgspec
 
-from application import webhook_logs
 from application.public_events import PublicEvent
 from application.store import Store
-from application.webhook_signing import signed_headers
-from application.webhooks import attempt_data, delivery_data, load_delivery, load_webhook
+from application.webhooks import logs as webhook_logs
+from application.webhooks.handlers import attempt_data, delivery_data, load_delivery, load_webhook
+from application.webhooks.signing import signed_headers
 from domain.values import Actor, rfc3339
-from domain.webhook import EVENT, RETRY_DELAYS, TEST, Webhook, WebhookDelivery, delivery_id
+from domain.webhook import Webhook
+from domain.webhook_delivery import EVENT, RETRY_DELAYS, TEST, WebhookDelivery, delivery_id
 
 log = logging.getLogger("taskwarden.webhooks")
 ERROR_LENGTH = 500  # characters of an error kept with an attempt

@@ -2,7 +2,7 @@
 
 Design (docs/api.md, "Webhooks"):
 
-- **Queueing** (``application/webhook_queueing.py``). A durable bus consumer (``webhooks``) hands
+- **Queueing** (``application/webhooks/queueing.py``). A durable bus consumer (``webhooks``) hands
   over every public event, in order, at least once. Each becomes the deliveries of the webhooks
   that want it, in one transaction with the events stored after it (read ahead); then it is
   acknowledged, and the hand-overs of those read ahead are acknowledged without work. An event
@@ -12,8 +12,9 @@ Design (docs/api.md, "Webhooks"):
   the deliveries behind it, while other webhooks' lanes go on. A delivery leaves the lane when it
   succeeded or failed for good (attempts exhausted, 410 Gone); then the next one goes. A lane
   reads its next ``PEEK`` heads in one trip to the store and sends them one after the other while
-  they succeed; the attempts are recorded in batches beside it (``application/webhook_recorder``),
-  and a failed one is recorded before the lane looks at the store again.
+  they succeed; the attempts are recorded in batches beside it
+  (``application/webhooks/recorder.py``), and a failed one is recorded before the lane looks at
+  the store again.
 - **State lives in the store.** The lanes are an index rebuilt at start: for each webhook, its
   delivery log is read backwards until the first delivery of an event that is finished (those
   before it finished earlier, since a lane finishes them in order). A head's due time, status and
@@ -40,17 +41,18 @@ from uuid import UUID
 
 import msgspec
 
-from application import webhook_logs
 from application.consumer_state import ConsumerState
 from application.ports import Bus
 from application.public_events import PublicEvent
 from application.quarantine import QuarantineService
 from application.store import Store
-from application.webhook_attempts import Attempts, Outbound, Outcome
-from application.webhook_poison import QueueGuard
-from application.webhook_queueing import Queueing
-from application.webhook_recorder import Recorder
-from domain.webhook import EVENT, Webhook, WebhookDelivery
+from application.webhooks import logs as webhook_logs
+from application.webhooks.attempts import Attempts, Outbound, Outcome
+from application.webhooks.poison import QueueGuard
+from application.webhooks.queueing import Queueing
+from application.webhooks.recorder import Recorder
+from domain.webhook import Webhook
+from domain.webhook_delivery import EVENT, WebhookDelivery
 
 log = logging.getLogger("taskwarden.webhooks")
 

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 
-from application.webhook_attempts import Attempts, Outcome
-from domain.webhook import WebhookDelivery
+from application.webhooks.attempts import Attempts, Outcome
+from domain.webhook_delivery import WebhookDelivery
 
 log = logging.getLogger("taskwarden.webhooks")
 BATCH = 200  # attempts written per transaction at most
