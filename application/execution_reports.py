@@ -7,7 +7,6 @@ worker that lost its lease cannot overwrite what happened since.
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -25,7 +24,6 @@ from domain.output import OutputChunk
 from domain.task import Task
 from domain.values import TaskStatus
 
-MAX_BACKOFF_SECONDS = 300.0
 OUTCOMES = {
     s.value: s
     for s in (
@@ -217,12 +215,8 @@ def finish(
     _require_held(task, run)
     by = _by(run)
     pending = _withdrawn(store, run, task.waiting_on, outcome)
-    status = OUTCOMES[outcome]
-    if status == TaskStatus.COMPLETED and task.execution_options.get("require_approval"):
-        task.request_review(result.get("summary"), by, result)
-    else:
-        task.finish_execution(status, result, by)
-    retry = schedule_retry(task, status, now)
+    task.end_execution(OUTCOMES[outcome], result, by)
+    retry = schedule_retry(task, now)
     store.commit(task, *pending)
     return {"status": task.status, "retry_scheduled": retry, "attempt": task.attempt}
 
@@ -235,22 +229,9 @@ def _withdrawn(store: Store, run: Claim, item_id: str | None, outcome: str) -> l
     return [item]
 
 
-def schedule_retry(task: Task, status: TaskStatus, now: float) -> bool:
-    options = dict(task.execution_options)
-    left = int(options.get("retry_attempts") or 0)
-    if status not in (TaskStatus.FAILED, TaskStatus.TIMED_OUT) or left <= 0:
-        return False
-    options["retry_attempts"] = left - 1
-    options["not_before"] = now + backoff(float(options.get("retry_backoff", 2.0)), task.attempt)
-    system = worker_actor("scheduler", task.team_id, str(uuid4()))
-    task.request_execution(options, None, [], system, retry=True)
-    return True
-
-
-def backoff(base: float, attempt: int) -> float:
-    """Exponential, with full jitter in its upper half, at most five minutes."""
-    ceiling = min(MAX_BACKOFF_SECONDS, base * 2.0 ** max(0, attempt - 1))
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+def schedule_retry(task: Task, now: float) -> bool:
+    """The scheduler queues the automatic retry the ended execution's options leave, if any."""
+    return task.retry_if_allowed(now, worker_actor("scheduler", task.team_id, str(uuid4())))
 
 
 def _by(run: Claim) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from eventsourcing.domain import Aggregate
 
 from application.commands import (
@@ -23,6 +24,7 @@ from application.representations import task_data
 from application.results import Cancellation, Changed, Queued
 from application.store import Store
 from application.task_inputs import priority, unmet_dependencies
+from domain.execution_policy import ExecutionPolicy
 from domain.project import Project
 from domain.task import Task
 from domain.values import Actor
@@ -30,8 +32,8 @@ from domain.values import Actor
 DEFAULT_OPTIONS = ExecutionOptions()
 
 
-def _options(options: ExecutionOptions) -> dict[str, Any]:
-    return {f: getattr(options, f) for f in options.__struct_fields__}
+def _options(options: ExecutionOptions) -> ExecutionPolicy:
+    return ExecutionPolicy(**msgspec.structs.asdict(options))
 
 
 def queue_new_task(task: Task, by: Actor) -> str:

@@ -77,7 +77,7 @@ def recover_leases(store: Store, views: ReadModel, now: float) -> int:
             task.finish_execution(TaskStatus.FAILED, error, by)
         except DomainError:
             continue
-        schedule_retry(task, TaskStatus.FAILED, now)
+        schedule_retry(task, now)
         recovered += _save(store, task, *pending)
     return recovered
 

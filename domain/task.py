@@ -24,6 +24,7 @@ from domain.errors import (
     RuleViolationError,
     TaskAlreadyRunningError,
 )
+from domain.execution_policy import ExecutionPolicy
 from domain.place import IN_PROJECT, Placed
 from domain.task_state import NO_USAGE, TaskState
 from domain.values import (
@@ -226,6 +227,11 @@ class Task(Placed):
     @property
     def execution_options(self) -> dict[str, Any]:
         return self.state.execution_options
+
+    @property
+    def policy(self) -> ExecutionPolicy:
+        """The current execution's options, typed."""
+        return ExecutionPolicy.of(self.state.execution_options)
 
     @property
     def cancel_requested(self) -> bool:
@@ -433,7 +439,7 @@ class Task(Placed):
 
     def request_execution(  # noqa: PLR0913
         self,
-        options: dict[str, Any],
+        options: ExecutionPolicy,
         priority: Priority | None,
         unmet_dependencies: list[str],
         by: Actor,
@@ -462,7 +468,7 @@ class Task(Placed):
             execution_id=execution_id,
             attempt=self.attempt + 1,
             priority=int(priority) if priority is not None else self.priority,
-            options=options,
+            options=options.recorded(),
             retry=retry,
             actor=by.id,
             request_id=by.request_id,
@@ -707,6 +713,24 @@ class Task(Placed):
         self._execution_finished(
             outcome=outcome.value, result=result, at=_now(), actor=by.id, request_id=by.request_id
         )
+
+    def end_execution(self, outcome: TaskStatus, result: dict[str, Any], by: Actor) -> None:
+        """How the execution ended, as its worker reports it: completed work waits for a person
+        instead when its options ask for a review (``require_approval``)."""
+        if outcome == TaskStatus.COMPLETED and self.policy.require_approval:
+            self.request_review(result.get("summary"), by, result)
+        else:
+            self.finish_execution(outcome, result, by)
+
+    def retry_if_allowed(self, now: float, by: Actor) -> bool:
+        """After a failed or timed out execution, queues the next attempt if its options leave
+        retries, not started before their backoff. Returns whether it did."""
+        policy = self.policy
+        failed = self.status_enum in (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
+        if not failed or policy.retry_attempts <= 0:
+            return False
+        self.request_execution(policy.next_retry(now, self.attempt), None, [], by, retry=True)
+        return True
 
     @event("ExecutionFinished")
     def _execution_finished(  # noqa: PLR0913

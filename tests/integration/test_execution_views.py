@@ -17,6 +17,7 @@ import pytest
 
 from application.commands import ExecuteTask, ExecutionOptions
 from application.executions import execute_task
+from domain.execution_policy import ExecutionPolicy
 from domain.hitl import Checkpoint, Experience, Question
 from domain.output import OutputChunk
 from domain.task import Task
@@ -188,7 +189,11 @@ def build(w: World) -> SimpleNamespace:
     execute(w, s.theirs, BOB)
     execute(w, s.theirs_queued, BOB)
     execute(w, s.ttl, queue_ttl=60, agent="codex")
-    act(w, s.backoff, lambda t: t.request_execution({"not_before": NOW + 300}, None, [], ALICE))
+    act(
+        w,
+        s.backoff,
+        lambda t: t.request_execution(ExecutionPolicy(not_before=NOW + 300), None, [], ALICE),
+    )
     act(w, s.moved, lambda t: t.set_priority(Priority.URGENT, ALICE))
     start(w, s.running, lease=None)
     act(w, s.running, lambda t: t.renew_lease(str(t.execution_id), LEASE, WORKER))

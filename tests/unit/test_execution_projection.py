@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from domain.execution_policy import ExecutionPolicy
 from domain.hitl import Checkpoint, Experience, Question
 from domain.output import OutputChunk
 from domain.task import Task
@@ -89,7 +90,9 @@ class Story:
 
     @staticmethod
     def queued(options: dict[str, Any] | None = None) -> Callable[[Task], Any]:
-        return lambda task: task.request_execution(options or {"timeout": 60}, None, [], ME)
+        return lambda task: task.request_execution(
+            ExecutionPolicy(**options) if options else ExecutionPolicy(timeout=60), None, [], ME
+        )
 
     @staticmethod
     def started(task: Task, lease_until: datetime | None = DEADLINE) -> None:
@@ -146,7 +149,9 @@ def test_a_retry_replaces_the_row_of_the_attempt_before():
     story = Story().given(Story.queued()).given(Story.started)
     story.given(lambda t: t.finish_execution(TaskStatus.FAILED, {}, ME))
     assert story.queue is None
-    e, ctx = story.when(lambda t: t.request_execution({}, Priority.URGENT, [], ME, retry=True))
+    e, ctx = story.when(
+        lambda t: t.request_execution(ExecutionPolicy(), Priority.URGENT, [], ME, retry=True)
+    )
     row = execution_requested(None, e, ctx)
     assert row is not None
     assert (row.attempt, row.priority, row.state) == (2, 4, "queued")
@@ -513,7 +518,7 @@ def numbered(events: list[Any], start: int = 1) -> list[tuple[int, Any]]:
 
 def test_a_batch_evolves_queue_hitl_and_output_rows_in_order():
     task = new_task()
-    task.request_execution({"agent": "claude"}, None, [], ME)
+    task.request_execution(ExecutionPolicy(agent="claude"), None, [], ME)
     Story.started(task)
     question = ask()
     question.answer("postgres", "user-2")
@@ -529,7 +534,7 @@ def test_a_batch_evolves_queue_hitl_and_output_rows_in_order():
         "claude",
         3,
     )
-    assert changes.options == {key: {"agent": "claude"}}
+    assert changes.options == {key: ExecutionPolicy(agent="claude").recorded()}
     assert [(r.status, r.position) for r in changes.hitl.values()] == [("answered", 4)]
     assert [(o.team_id, o.row.position, o.row.text) for o in changes.output] == [
         ("team-1", 6, "hi")

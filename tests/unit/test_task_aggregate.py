@@ -18,6 +18,7 @@ from domain.errors import (
     RuleViolationError,
     TaskAlreadyRunningError,
 )
+from domain.execution_policy import ExecutionPolicy
 from domain.task import Task
 from domain.values import MANUAL_TARGETS, TRANSITIONS, Actor, Priority, TaskStatus
 
@@ -55,7 +56,7 @@ def new_task(**fields: Any) -> Task:
 
 
 def queue(task: Task) -> None:
-    task.request_execution({"timeout": 60}, None, [], ME)
+    task.request_execution(ExecutionPolicy(timeout=60), None, [], ME)
 
 
 def start(task: Task) -> None:
@@ -257,7 +258,7 @@ EDITS_OF_A_DELETED_TASK: dict[str, Step] = {
     "remove_dependency": lambda t: t.remove_dependency(uuid4(), ME),
     "change_status": lambda t: t.change_status(TaskStatus.COMPLETED, None, ME),
     "request_execution": queue,
-    "retry": lambda t: t.request_execution({}, None, [], ME, retry=True),
+    "retry": lambda t: t.request_execution(ExecutionPolicy(), None, [], ME, retry=True),
     "cancel": cancel,
     "start_execution": lambda t: t.start_execution("e-1", "worker-1", ME),
     "approve": approve,
@@ -438,18 +439,18 @@ def test_changing_to_the_current_status_records_nothing() -> None:
 
 def test_executing_a_pending_task_queues_the_first_attempt() -> None:
     task = given()
-    execution_id = task.request_execution({"timeout": 60}, Priority.HIGH, [], ME)
+    execution_id = task.request_execution(ExecutionPolicy(timeout=60), Priority.HIGH, [], ME)
     [requested] = task.collect_events()
     assert type(requested).__name__ == "ExecutionRequested"
     assert requested.execution_id == execution_id == task.execution_id
     assert (requested.attempt, requested.priority, requested.retry) == (1, 3, False)
-    assert requested.options == {"timeout": 60}
+    assert requested.options == ExecutionPolicy(timeout=60).recorded()
     assert task.status == "queued" and task.priority == 3
 
 
 def test_executing_keeps_the_task_priority_when_none_is_given() -> None:
     task = given(lambda t: t.set_priority(Priority.LOW, ME))
-    task.request_execution({}, None, [], ME)
+    task.request_execution(ExecutionPolicy(), None, [], ME)
     assert task.priority == 1
 
 
@@ -459,7 +460,7 @@ def test_executing_with_unmet_dependencies_is_refused() -> None:
         task,
         DependencyNotMetError,
         "TASK_DEPENDENCY_NOT_MET",
-        lambda: task.request_execution({}, None, ["b", "a"], ME),
+        lambda: task.request_execution(ExecutionPolicy(), None, ["b", "a"], ME),
     )
     assert error.details == {"dependencies": ["a", "b"]}
 
@@ -485,7 +486,7 @@ def test_a_retry_queues_the_next_attempt_of_an_unsuccessful_task(status: TaskSta
     task = given_status(status)
     first = task.execution_id
     attempt = task.attempt
-    second = task.request_execution({}, None, [], ME, retry=True)
+    second = task.request_execution(ExecutionPolicy(), None, [], ME, retry=True)
     [requested] = task.collect_events()
     assert requested.retry is True and requested.attempt == attempt + 1
     assert second != first and task.status == "queued"
@@ -494,7 +495,7 @@ def test_a_retry_queues_the_next_attempt_of_an_unsuccessful_task(status: TaskSta
 
 def test_executing_a_failed_task_again_counts_as_a_retry() -> None:
     task = given_status(TaskStatus.FAILED)
-    task.request_execution({}, None, [], ME)
+    task.request_execution(ExecutionPolicy(), None, [], ME)
     [requested] = task.collect_events()
     assert requested.retry is True and requested.attempt == 2
 
@@ -508,7 +509,7 @@ def test_only_an_unsuccessful_task_can_be_retried(status: TaskStatus) -> None:
         task,
         InvalidTransitionError,
         "INVALID_STATUS_TRANSITION",
-        lambda: task.request_execution({}, None, [], ME, retry=True),
+        lambda: task.request_execution(ExecutionPolicy(), None, [], ME, retry=True),
     )
 
 
@@ -631,7 +632,7 @@ def test_the_runner_honours_a_cancel_request_by_finishing_cancelled() -> None:
 def test_a_new_execution_request_clears_an_old_cancel_request() -> None:
     task = given_status(TaskStatus.RUNNING, cancel, finish(TaskStatus.CANCELLED))
     assert task.cancel_requested
-    task.request_execution({}, None, [], ME, retry=True)
+    task.request_execution(ExecutionPolicy(), None, [], ME, retry=True)
     assert not task.cancel_requested
 
 
@@ -741,10 +742,10 @@ SCENARIO: list[ActorStep] = [
     lambda t, a: t.change_slug("s", a),
     lambda t, a: t.add_dependency(new_task(), False, a),
     lambda t, a: t.remove_dependency(t.dependencies[0], a),
-    lambda t, a: t.request_execution({}, None, [], a),
+    lambda t, a: t.request_execution(ExecutionPolicy(), None, [], a),
     lambda t, a: t.change_status(TaskStatus.PENDING, "not yet", a),
     lambda t, a: t.change_status(TaskStatus.CANCELLED, "x", a),
-    lambda t, a: t.request_execution({}, None, [], a, retry=True),
+    lambda t, a: t.request_execution(ExecutionPolicy(), None, [], a, retry=True),
     lambda t, a: t.start_execution(t.execution_id, "worker-1", a),
     lambda t, a: t.cancel("stop", a),
     lambda t, a: t.request_review("done", a),

@@ -22,6 +22,7 @@ from domain.errors import (
     RuleViolationError,
     TaskAlreadyRunningError,
 )
+from domain.execution_policy import ExecutionPolicy
 from domain.task import NO_USAGE, Task
 from domain.values import Actor, TaskStatus
 from tests.builders import a_task
@@ -45,7 +46,7 @@ def new_task() -> Task:
 
 
 def queue(task: Task) -> None:
-    task.request_execution({}, None, [], ME)
+    task.request_execution(ExecutionPolicy(), None, [], ME)
 
 
 def start(task: Task) -> None:
@@ -465,7 +466,7 @@ def test_an_execution_that_waits_too_long_in_the_queue_times_out() -> None:
 def test_a_task_that_expired_in_the_queue_can_be_retried() -> None:
     task = given(queue, expire)
     expired_execution = task.execution_id
-    new_execution = task.request_execution({}, None, [], ME, retry=True)
+    new_execution = task.request_execution(ExecutionPolicy(), None, [], ME, retry=True)
     assert new_execution != expired_execution and task.status == "queued"
     assert task.attempt == 2
 
@@ -590,7 +591,7 @@ def test_cancelling_work_in_review_cancels_it_at_once_and_no_worker_is_left() ->
 ActorStep = Callable[[Task, Actor], Any]
 
 EXECUTION: list[ActorStep] = [
-    lambda t, a: t.request_execution({}, None, [], a),
+    lambda t, a: t.request_execution(ExecutionPolicy(), None, [], a),
     lambda t, a: t.start_execution(str(t.execution_id), "worker-1", a, lease_until=LEASE),
     lambda t, a: t.renew_lease(str(t.execution_id), LATER, a),
     lambda t, a: t.report_progress(str(t.execution_id), 30, "coding", a),

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from application.representations import task_data
+from domain.execution_policy import ExecutionPolicy
 from domain.task import Task
 from domain.values import Actor, Priority, TaskStatus
 from projections.batch import evolve_batch
@@ -51,7 +52,7 @@ def cancelled_during_a_run_then_rejected() -> Task:
     """Queue, start, ask to cancel, the agent finishes and its run requires approval (so review is
     requested), then the reviewer rejects the work."""
     task = new_task()
-    execution_id = task.request_execution({"require_approval": True}, None, [], ME)
+    execution_id = task.request_execution(ExecutionPolicy(require_approval=True), None, [], ME)
     task.start_execution(execution_id, "worker-1", WORKER)
     assert task.cancel("stop", ME) is False
     task.request_review("done", WORKER, result={"branch": "fix"})
@@ -96,9 +97,9 @@ def test_the_runners_batch_builds_the_same_row_from_the_events_at_once_or_apart(
 def test_events_the_listing_used_to_skip_change_the_row_as_they_change_the_task() -> None:
     """Progress and expiry in the queue were left out of the listing row before."""
     task = new_task()
-    execution_id = task.request_execution({}, None, [], ME)
+    execution_id = task.request_execution(ExecutionPolicy(), None, [], ME)
     task.expire_in_queue(execution_id, WORKER)
-    retry = task.request_execution({}, None, [], ME, retry=True)
+    retry = task.request_execution(ExecutionPolicy(), None, [], ME, retry=True)
     task.start_execution(retry, "worker-1", WORKER)
     task.report_progress(retry, 40, "halfway", WORKER)
     row: TaskRow | None = None

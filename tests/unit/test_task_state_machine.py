@@ -43,6 +43,7 @@ from domain.errors import (
     RuleViolationError,
     TaskAlreadyRunningError,
 )
+from domain.execution_policy import ExecutionPolicy
 from domain.task import UPDATABLE, Task
 from domain.values import (
     ACTIVE,
@@ -341,7 +342,9 @@ class TaskMachine(RuleBasedStateMachine):
             refused = move_error(m.status, S.QUEUED) or ((DependencyNotMetError,) if unmet else ())
         unmet_ids = [str(uuid4())] if unmet else []
         execution_id = self.run(
-            lambda: self.task.request_execution({}, priority, unmet_ids, by, retry=retry),
+            lambda: self.task.request_execution(
+                ExecutionPolicy(), priority, unmet_ids, by, retry=retry
+            ),
             refused,
             ["ExecutionRequested"],
         )
