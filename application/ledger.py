@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from eventsourcing.application import Application
@@ -13,13 +14,15 @@ from application import topics
 CLOSE_GRACE_SECONDS = 5.0  # how long close() waits for calls running in other threads
 
 
-topics.register()  # old topics of moved classes resolve before any event is read
-
 
 class Ledger(Application[Any]):
     """Every aggregate of every team lives here; a notification id is a global ``position``."""
 
     name = "taskwarden"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        topics.register()  # the old topics of moved classes resolve before anything is read
+        super().__init__(env=env)
 
     @property
     def events_table(self) -> str:

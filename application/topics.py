@@ -2,21 +2,22 @@
 
 A stored event names its class by topic (``module:Qualname``) for as long as the log exists
 (docs/events.md, "Names"). Registering the old topic of a moved aggregate makes its events, and
-its events' nested classes, resolve to where the class lives now. ``application.ledger`` calls
-``register`` before anything is read.
+its events' nested classes, resolve to where the class lives now; registering an old module's
+name does the same for every class that was in it. A ``Ledger`` calls ``register``
+when it is made, before it reads anything.
 """
 
 from __future__ import annotations
 
-from eventsourcing.utils import register_topic
+from eventsourcing.utils import register_topic, resolve_topic
 
-from domain.webhook_delivery import WebhookDelivery
-
-MOVED: dict[str, type] = {
-    "domain.webhook:WebhookDelivery": WebhookDelivery,
+# an old topic -> the topic now (a module's name: every class in it moved)
+MOVED: dict[str, str] = {
+    "domain.webhook:WebhookDelivery": "domain.webhook_delivery:WebhookDelivery",
+    "application.webhook_logs": "application.webhooks.logs",
 }
 
 
 def register() -> None:
-    for topic, cls in MOVED.items():
-        register_topic(topic, cls)
+    for old, new in MOVED.items():
+        register_topic(old, resolve_topic(new))
