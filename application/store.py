@@ -183,6 +183,11 @@ class Store:
         recordings = self.committer.commit(events)
         return max(r.notification.id for r in recordings)
 
+    def on_commit(self, listener: Callable[[int], None]) -> None:
+        """``listener(position)`` runs after each committed batch of this process (wakes the
+        projection runner and the relay)."""
+        self.committer.on_commit(listener)
+
     def with_retries(self, decide: Callable[[], R]) -> R:
         """Runs a load-decide-commit function again when a concurrent writer won the race, until
         the retry bound passes (``application.conflict_retry``). An ``If-Match`` check inside

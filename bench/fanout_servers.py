@@ -51,7 +51,7 @@ def real_app() -> Starlette:
         max_bytes=settings.nats_max_bytes,
     )
     services.relay = Relay(services.ledger, services.bus, services.tracking)
-    services.committer.on_commit(services.relay.poke)
+    services.store.on_commit(services.relay.poke)
     return create_app(settings, services=services)
 
 

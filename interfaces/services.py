@@ -84,13 +84,13 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time) -> Serv
     quarantine, consumers = QuarantineService(store), Consumers()
     read_model = open_read_model(settings)
     runner = build_runner(settings, store, read_model, quarantine, consumers, clock)
-    committer.on_commit(runner.poke)
+    store.on_commit(runner.poke)
     if settings.run_projections:
         runner.start()
     tracking = open_tracking(settings)
     bus = open_bus(settings, ledger, tracking)
     relay = build_relay(settings, ledger, bus, tracking, quarantine, consumers, clock)
-    committer.on_commit(relay.poke)
+    store.on_commit(relay.poke)
     scheduler = Scheduler(
         store,
         read_model,

@@ -66,7 +66,7 @@ def relaying(client: TestClient, bus: Any) -> Iterator[None]:
         relay.start()
 
     client.portal.call(start)
-    services.committer.on_commit(relay.poke)
+    services.store.on_commit(relay.poke)
     try:
         yield
     finally:
