@@ -15,6 +15,9 @@ from eventsourcing.utils import register_topic, resolve_topic
 MOVED: dict[str, str] = {
     "domain.webhook:WebhookDelivery": "domain.webhook_delivery:WebhookDelivery",
     "application.webhook_logs": "application.webhooks.logs",
+    "domain.command_run:CommandRun": "domain.program_run:ProgramRun",
+    "domain.command_run:CommandOutput": "domain.program_run:ProgramOutput",
+    "application.command_runs:CommandRunLogged": "application.programs.runs:ProgramRunLogged",
 }
 
 

@@ -6,9 +6,9 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from infrastructure.agent.commands import CommandRun, run_argv
+from infrastructure.agent.processes import ProcessResult, run_argv
 
-TestRun = CommandRun
+TestRun = ProcessResult
 UNPARSABLE = 2  # what a shell answers to a syntax error
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from infrastructure.agent.commands import CommandRun, run_argv
 from infrastructure.agent.environment import agent_environment
+from infrastructure.agent.processes import ProcessResult, run_argv
 
 REMOTE_SCHEMES = ("https", "ssh", "git")
 SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!//)")  # user@host:path
@@ -88,7 +88,7 @@ class _Git:
         self.deadline = deadline
         self.cap_bytes = cap_bytes
 
-    async def run(self, cwd: Path, *args: str) -> CommandRun:
+    async def run(self, cwd: Path, *args: str) -> ProcessResult:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise WorkspaceError(f"git {args[0]}: out of time")

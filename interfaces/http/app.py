@@ -22,10 +22,10 @@ from interfaces.http import (
     routes_artifacts,
     routes_auth,
     routes_bulk,
-    routes_commands,
     routes_execution,
     routes_health,
     routes_hitl,
+    routes_programs,
     routes_projects,
     routes_quarantine,
     routes_queues,
@@ -55,7 +55,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_bulk.ENDPOINTS,
     *routes_tasks.ENDPOINTS,
     *routes_projects.ENDPOINTS,
-    *routes_commands.ENDPOINTS,
+    *routes_programs.ENDPOINTS,
     *routes_artifacts.ENDPOINTS,
     *routes_execution.ENDPOINTS,
     *routes_hitl.ENDPOINTS,
@@ -113,7 +113,7 @@ def create_app(
             await app.state.webhooks.stop()
             await host.stop()
             await relay.stop()
-            commands = getattr(app.state, "command_registry", None)
+            commands = getattr(app.state, "program_registry", None)
             if commands is not None:  # programs started by /api/commands: stopped and recorded
                 await commands.close()
             if own:

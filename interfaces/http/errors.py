@@ -25,7 +25,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from application.command_runs import CommandsDisabledError
 from application.errors import (
     AdminKeyNotConfiguredError,
     AuthenticationError,
@@ -37,6 +36,7 @@ from application.errors import (
 )
 from application.limits import BadInputError
 from application.ports import Allowance
+from application.programs.runs import ProgramsDisabledError
 from application.results import (
     Batch,
     Cancellation,
@@ -232,7 +232,7 @@ TABLE: dict[type, Answer | Refusal] = {
         details=lambda e: {"role": e.role, "permission": e.permission},
     ),
     AdminKeyNotConfiguredError: Refusal(503, "ADMIN_KEY_NOT_CONFIGURED"),
-    CommandsDisabledError: Refusal(
+    ProgramsDisabledError: Refusal(
         403, "COMMANDS_DISABLED", details=lambda e: {"setting": "TASKWARDEN_COMMANDS_ENABLED"}
     ),
     # ---- what the command met ----------------------------------------------------------------

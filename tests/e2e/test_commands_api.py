@@ -12,8 +12,8 @@ import msgspec
 import pytest
 from starlette.testclient import TestClient
 
-from application.command_runs import CommandRegistry
-from domain.command_run import CommandRun
+from application.programs.registry import ProgramRegistry
+from domain.program_run import ProgramRun
 from interfaces.http.app import create_app
 from interfaces.services import build, migrate
 from tests.e2e.conftest import Api, make_settings, signed_in, token
@@ -44,7 +44,7 @@ def settings(tmp_path, database_url):
 def commands(api: Api) -> Api:
     """A registry with a short grace between TERM and KILL, and a small output cap."""
     store = api.client.app.state.services.store
-    api.client.app.state.command_registry = CommandRegistry(
+    api.client.app.state.program_registry = ProgramRegistry(
         store, grace=1.0, poll=0.2, output_cap=4_000
     )
     return api
@@ -477,12 +477,12 @@ def test_stopping_the_server_stops_its_programs_and_records_their_end(settings):
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         api = signed_in(client)
         store = client.app.state.services.store
-        client.app.state.command_registry = CommandRegistry(store, grace=1.0, poll=0.2)
+        client.app.state.program_registry = ProgramRegistry(store, grace=1.0, poll=0.2)
         started = run(api, [PYTHON, "-c", "import time; time.sleep(60)"], timeout=60)
     assert until_gone(started["pid"])
     services = build(settings)
     try:
         recorded = services.store.ledger.repository.get(UUID(started["command_id"]))
-        assert isinstance(recorded, CommandRun) and recorded.status == "cancelled"
+        assert isinstance(recorded, ProgramRun) and recorded.status == "cancelled"
     finally:
         services.close()

@@ -219,7 +219,7 @@ def test_enabling_again_starts_a_new_streak():
 
 
 def test_deliveries_stored_before_their_own_module_still_load():
-    """``WebhookDelivery`` moved from domain/webhook.py: its old topics resolve (application/topics.py)."""
+    """``WebhookDelivery`` moved from domain/webhook.py: its old topics still resolve."""
     store = memory_store()
     try:
         ledger = store.ledger

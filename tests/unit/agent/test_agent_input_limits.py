@@ -8,7 +8,7 @@ import pytest
 
 from infrastructure.agent.adapters import adapter
 from infrastructure.agent.protocol import Output, Progress, decode_message
-from infrastructure.command_runner import Output as CommandOutput
+from infrastructure.program_runner import Output as ProgramOutput
 
 DEEP = '{"type": "progress", "percentage": 5, "extra": ' + "[" * 5_000 + "]" * 5_000 + "}"
 
@@ -32,7 +32,7 @@ def test_a_stream_json_line_nested_too_deep_does_not_stop_the_adapter(name):
 
 
 def test_nul_in_a_commands_output_is_stored_as_the_replacement_character():
-    output = CommandOutput()
+    output = ProgramOutput()
     output.add("stdout", b"a\x00b")
     output.close()
     assert [chunk["content"] for chunk in output.chunks()] == ["a\ufffdb"]

@@ -1,5 +1,5 @@
 """The command runner with real processes, a real file system and a real event store
-(``infrastructure/command_runner.py``, ``application/command_runs.py``)."""
+(``infrastructure/program_runner.py``, ``application/programs/runs.py``)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
-from application import command_runs
-from application.command_runs import CommandRegistry
 from application.committer import Committer
 from application.ledger import Ledger
+from application.programs import runs
+from application.programs.registry import ProgramRegistry
 from application.store import Store
-from domain.command_run import CommandRun, output_id
 from domain.errors import RuleViolationError
+from domain.program_run import ProgramRun, output_id
 from domain.values import Actor
-from infrastructure.command_runner import (
+from infrastructure.event_store import ledger_env
+from infrastructure.program_runner import (
     Output,
     Prepared,
     Program,
@@ -30,7 +31,6 @@ from infrastructure.command_runner import (
     refused_name,
     working_directory,
 )
-from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 
 ADMIN = Actor(id="user:admin-1", team_id="team-1", request_id="req-1")
@@ -286,8 +286,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def recorder(store: Store, argv: list[str], timeout: float = 30) -> Any:
-    def record(pid: int) -> tuple[CommandRun, int]:
-        return command_runs.record_started(
+    def record(pid: int) -> tuple[ProgramRun, int]:
+        return runs.record_started(
             store,
             ADMIN,
             command=" ".join(argv),
@@ -302,10 +302,10 @@ def recorder(store: Store, argv: list[str], timeout: float = 30) -> Any:
     return record
 
 
-async def until_ended(store: Store, run: CommandRun, seconds: float = 30.0) -> CommandRun:
+async def until_ended(store: Store, run: ProgramRun, seconds: float = 30.0) -> ProgramRun:
     deadline = time.monotonic() + seconds
     while True:
-        current = await asyncio.to_thread(store.load, CommandRun, run.id, "team-1", "command")
+        current = await asyncio.to_thread(store.load, ProgramRun, run.id, "team-1", "command")
         if current.status != "running":
             return current
         assert time.monotonic() < deadline
@@ -314,14 +314,14 @@ async def until_ended(store: Store, run: CommandRun, seconds: float = 30.0) -> C
 
 def test_a_cancel_recorded_by_another_api_process_stops_the_program(store, tmp_path):
     """The registry that started it finds the request in the store on its next look."""
-    registry = CommandRegistry(store, grace=1.0, poll=0.1)
+    registry = ProgramRegistry(store, grace=1.0, poll=0.1)
     argv = ["sleep", "60"]
 
-    async def scenario() -> CommandRun:
+    async def scenario() -> ProgramRun:
         run, _ = await registry.start(
             lambda: Program.start(started(tmp_path, *argv)), recorder(store, argv)
         )
-        await asyncio.to_thread(command_runs.request_cancel, store, str(run.id), ADMIN)
+        await asyncio.to_thread(runs.request_cancel, store, str(run.id), ADMIN)
         return await until_ended(store, run)
 
     ended = asyncio.run(scenario())
@@ -330,10 +330,10 @@ def test_a_cancel_recorded_by_another_api_process_stops_the_program(store, tmp_p
 
 
 def test_the_end_and_the_output_are_recorded_together(store, tmp_path):
-    registry = CommandRegistry(store, poll=0.1)
+    registry = ProgramRegistry(store, poll=0.1)
     argv = ["echo", "hello"]
 
-    async def scenario() -> CommandRun:
+    async def scenario() -> ProgramRun:
         run, position = await registry.start(
             lambda: Program.start(started(tmp_path, *argv)), recorder(store, argv)
         )
@@ -344,18 +344,18 @@ def test_the_end_and_the_output_are_recorded_together(store, tmp_path):
 
     ended = asyncio.run(scenario())
     assert ended.status == "completed" and ended.exit_code == 0 and ended.output_bytes == 6
-    chunks = command_runs.stored_output(store, ended)
+    chunks = runs.stored_output(store, ended)
     assert [c["content"] for c in chunks] == ["hello\n"]
-    history = command_runs.history_data(store, "team-1", 1, 10)
+    history = runs.history_data(store, "team-1", 1, 10)
     assert history["total"] == 1 and history["items"][0]["status"] == "completed"
-    assert command_runs.history_data(store, "team-2", 1, 10)["total"] == 0
+    assert runs.history_data(store, "team-2", 1, 10)["total"] == 0
 
 
 def test_a_large_output_is_stored_in_several_events_and_read_back_whole(store, tmp_path):
-    registry = CommandRegistry(store, poll=0.1)
+    registry = ProgramRegistry(store, poll=0.1)
     argv = ["python3", "-c", "import sys; sys.stdout.write('y' * 400_000)"]
 
-    async def scenario() -> CommandRun:
+    async def scenario() -> ProgramRun:
         run, _ = await registry.start(
             lambda: Program.start(started(tmp_path, *argv)), recorder(store, argv)
         )
@@ -363,14 +363,14 @@ def test_a_large_output_is_stored_in_several_events_and_read_back_whole(store, t
 
     ended = asyncio.run(scenario())
     assert ended.output_bytes == 400_000 and not ended.truncated
-    chunks = command_runs.stored_output(store, ended)
+    chunks = runs.stored_output(store, ended)
     assert "".join(c["content"] for c in chunks) == "y" * 400_000
     stored = list(store.ledger.events.get(output_id(ended.id)))
     assert len(stored) >= 4 and type(stored[1]).__name__ == "Appended"
 
 
 def test_a_program_that_cannot_be_recorded_is_killed(store, tmp_path):
-    registry = CommandRegistry(store)
+    registry = ProgramRegistry(store)
     pids: list[int] = []
 
     async def spawn() -> Program:
@@ -378,7 +378,7 @@ def test_a_program_that_cannot_be_recorded_is_killed(store, tmp_path):
         pids.append(program.pid)
         return program
 
-    def broken(pid: int) -> tuple[CommandRun, int]:
+    def broken(pid: int) -> tuple[ProgramRun, int]:
         raise OSError("the store is down")
 
     async def scenario() -> None:
@@ -391,10 +391,10 @@ def test_a_program_that_cannot_be_recorded_is_killed(store, tmp_path):
 
 def test_a_run_whose_watcher_is_cancelled_is_killed_and_not_recorded(store, tmp_path):
     """The server stopping: the program dies with it; the run reads lost after its deadline."""
-    registry = CommandRegistry(store)
+    registry = ProgramRegistry(store)
     argv = ["sleep", "60"]
 
-    async def scenario() -> CommandRun:
+    async def scenario() -> ProgramRun:
         run, _ = await registry.start(
             lambda: Program.start(started(tmp_path, *argv)), recorder(store, argv)
         )
@@ -407,4 +407,4 @@ def test_a_run_whose_watcher_is_cancelled_is_killed_and_not_recorded(store, tmp_
 
     run = asyncio.run(scenario())
     assert eventually_dead(run.pid)
-    assert store.load(CommandRun, run.id, "team-1", "command").status == "running"
+    assert store.load(ProgramRun, run.id, "team-1", "command").status == "running"

@@ -1,4 +1,4 @@
-"""What ``application/command_policy.py`` finds in a command, and that it never fails to answer."""
+"""What ``application/programs/policy.py`` finds in a command, and that it never fails to answer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.command_policy import display, split, validate
+from application.programs.policy import display, split, validate
 
 CRITICAL = [
     "rm -rf /",

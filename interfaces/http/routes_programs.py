@@ -1,8 +1,9 @@
-"""Command endpoints (seed 000): run programs on the server. Admins only, off by default.
+"""Program endpoints (seed 000's `/api/commands`): run programs on the server. Admins only,
+off by default.
 
 With ``TASKWARDEN_COMMANDS_ENABLED`` off, every route that runs or reads runs answers 403
 ``COMMANDS_DISABLED``; ``/validate`` and ``/suggestions`` run nothing and always answer. The
-programs run on this process's event loop, watched by the ``CommandRegistry`` kept in
+programs run on this process's event loop, watched by the ``ProgramRegistry`` kept in
 ``app.state`` (made on the first use).
 """
 
@@ -15,14 +16,15 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from application import command_policy, command_runs
-from application.command_requests import ExecuteCommand, ValidateCommand
-from application.command_runs import CommandRegistry, CommandsDisabledError
+from application.programs import policy, runs
+from application.programs.registry import ProgramRegistry
+from application.programs.requests import CheckProgram, RunProgram
+from application.programs.runs import ProgramsDisabledError
 from application.results import Requested
-from domain.command_run import CommandRun
 from domain.errors import RuleViolationError
+from domain.program_run import ProgramRun
 from domain.values import Permission, rfc3339
-from infrastructure.command_runner import Program, prepare
+from infrastructure.program_runner import Program, prepare
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import written
@@ -38,22 +40,22 @@ def _store(request: Request) -> Store:
 
 def _enabled(request: Request) -> None:
     if not request.app.state.settings.commands_enabled:
-        raise CommandsDisabledError()
+        raise ProgramsDisabledError()
 
 
-def registry(request: Request) -> CommandRegistry:
-    found = getattr(request.app.state, "command_registry", None)
+def registry(request: Request) -> ProgramRegistry:
+    found = getattr(request.app.state, "program_registry", None)
     if found is None:
-        found = CommandRegistry(_store(request))
-        request.app.state.command_registry = found
+        found = ProgramRegistry(_store(request))
+        request.app.state.program_registry = found
     return found
 
 
 async def execute(request: Request) -> Response:
     _enabled(request)
-    cmd = await body(request, ExecuteCommand)
+    cmd = await body(request, RunProgram)
     by = actor(request)
-    assessment = command_policy.validate(cmd.command)
+    assessment = policy.validate(cmd.command)
     if not assessment.data()["valid"]:
         raise RuleViolationError(
             "the command is refused: " + "; ".join(assessment.warnings),
@@ -62,16 +64,16 @@ async def execute(request: Request) -> Response:
             warnings=assessment.warnings,
             suggestions=assessment.suggestions,
         )
-    argv = command_policy.split(cmd.command)
+    argv = policy.split(cmd.command)
     root = request.app.state.settings.workspaces
     prepared = await call(prepare, root, argv, cmd.working_directory, cmd.environment)
     watcher, store, host = registry(request), _store(request), socket.gethostname()
 
-    def record(pid: int) -> tuple[CommandRun, int]:
-        return command_runs.record_started(
+    def record(pid: int) -> tuple[ProgramRun, int]:
+        return runs.record_started(
             store,
             by,
-            command=command_policy.display(cmd.command),
+            command=policy.display(cmd.command),
             argv=prepared.argv,
             working_directory=prepared.relative,
             timeout=cmd.timeout,
@@ -99,11 +101,11 @@ async def status(request: Request) -> Response:
     Query(request, set())
     store = _store(request)
     run = await call(
-        command_runs.load_run, store, request.path_params["command_id"], actor(request).team_id
+        runs.load_run, store, request.path_params["command_id"], actor(request).team_id
     )
     live = registry(request).live(run.id)
-    output = live.chunks() if live else await call(command_runs.stored_output, store, run)
-    return ok(request, command_runs.status_data(run, output, live, datetime.now(UTC)))
+    output = live.chunks() if live else await call(runs.stored_output, store, run)
+    return ok(request, runs.status_data(run, output, live, datetime.now(UTC)))
 
 
 async def cancel(request: Request) -> Response:
@@ -112,10 +114,10 @@ async def cancel(request: Request) -> Response:
     _enabled(request)
     Query(request, set())
     by, store = actor(request), _store(request)
-    run = await call(command_runs.request_cancel, store, request.path_params["command_id"], by)
+    run = await call(runs.request_cancel, store, request.path_params["command_id"], by)
     await registry(request).cancel(run.id)
-    run = await call(command_runs.load_run, store, str(run.id), by.team_id)
-    data = command_runs.run_data(run, datetime.now(UTC))
+    run = await call(runs.load_run, store, str(run.id), by.team_id)
+    data = runs.run_data(run, datetime.now(UTC))
     data["cancelled_at"] = rfc3339(run.cancelled_at)
     return ok(request, data)
 
@@ -123,7 +125,7 @@ async def cancel(request: Request) -> Response:
 async def running(request: Request) -> Response:
     _enabled(request)
     Query(request, set())
-    data = await call(command_runs.running_data, _store(request), actor(request).team_id)
+    data = await call(runs.running_data, _store(request), actor(request).team_id)
     return ok(request, data)
 
 
@@ -131,22 +133,22 @@ async def history(request: Request) -> Response:
     _enabled(request)
     page, size = Query(request, {"page", "page_size", "limit", "offset"}).paging()
     data = await call(
-        command_runs.history_data, _store(request), actor(request).team_id, page, size
+        runs.history_data, _store(request), actor(request).team_id, page, size
     )
     data.update(limit=size, offset=(page - 1) * size)
     return ok(request, data)
 
 
 async def validate(request: Request) -> Response:
-    cmd = await body(request, ValidateCommand)
-    assessment = command_policy.validate(cmd.command)
+    cmd = await body(request, CheckProgram)
+    assessment = policy.validate(cmd.command)
     data = assessment.data()
     if not cmd.check_safety:  # whether it can be read, only
         words = assessment.warnings if not assessment.valid else []
         data = {"valid": assessment.valid, "safe": None, "risk_level": None, "warnings": words}
         data["suggestions"] = []
-    data["command"] = command_policy.display(cmd.command)
-    data["argv"] = command_policy.split(cmd.command) if assessment.valid else None
+    data["command"] = policy.display(cmd.command)
+    data["argv"] = policy.split(cmd.command) if assessment.valid else None
     return ok(request, data)
 
 
@@ -211,7 +213,7 @@ ENDPOINTS = [
         execute,
         "Run a program on the server (admins; off unless TASKWARDEN_COMMANDS_ENABLED)",
         "commands",
-        ExecuteCommand,
+        RunProgram,
         202,
         permission=Permission.ADMIN,
     ),
@@ -247,7 +249,7 @@ ENDPOINTS = [
         validate,
         "Risk level, warnings and suggestions for a command (runs nothing)",
         "commands",
-        ValidateCommand,
+        CheckProgram,
         permission=Permission.ADMIN,
     ),
     Endpoint(

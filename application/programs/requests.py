@@ -19,7 +19,7 @@ EnvName = Annotated[str, Meta(min_length=1, max_length=128)]
 EnvValue = Annotated[str, Meta(max_length=8_192)]
 
 
-class ExecuteCommand(Command, frozen=True):
+class RunProgram(Command, frozen=True):
     command: CommandLine
     # relative to the workspace root (default: the root itself); must exist there
     working_directory: Annotated[str, Meta(max_length=1_000)] | None = None
@@ -29,6 +29,6 @@ class ExecuteCommand(Command, frozen=True):
     stream_output: bool = True
 
 
-class ValidateCommand(Command, frozen=True):
+class CheckProgram(Command, frozen=True):
     command: CommandLine
     check_safety: bool = True

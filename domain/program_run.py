@@ -1,10 +1,10 @@
 """Command runs: one program an admin ran on the server (seed 000's ``/api/commands``).
 
-``CommandRun`` is small on purpose (the team's history loads many of them): it records what was
+``ProgramRun`` is small on purpose (the team's history loads many of them): it records what was
 started (argv, working directory, timeout, the *names* of the extra environment variables, never
 their values, the pid and the host), a cancel request, and how it ended. The output is not in it:
-``CommandOutput``, whose id is derived from the run's, records it once, in the same transaction as
-``CommandRun.Finished``.
+``ProgramOutput``, whose id is derived from the run's, records it once, in the same transaction as
+``ProgramRun.Finished``.
 
 Only the API process that started a program records its end. If that process dies first, nobody
 does: a run still ``running`` past its deadline plus ``LOST_AFTER`` is reported ``failed`` (lost),
@@ -31,7 +31,7 @@ LOST_AFTER = timedelta(seconds=60)
 LOST_REASON = "lost: no outcome was recorded (the server running it stopped)"
 
 
-class CommandStatus(StrEnum):
+class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -39,14 +39,14 @@ class CommandStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-OUTCOMES = frozenset(set(CommandStatus) - {CommandStatus.RUNNING})
+OUTCOMES = frozenset(set(RunStatus) - {RunStatus.RUNNING})
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class CommandRun(Placed):
+class ProgramRun(Placed):
     @event("Started")
     def __init__(
         self,
@@ -71,7 +71,7 @@ class CommandRun(Placed):
         self.pid = pid
         self.host = host
         self.started_by = actor
-        self.status = CommandStatus.RUNNING.value
+        self.status = RunStatus.RUNNING.value
         self.cancel_requested = False
         self.cancelled_at: datetime | None = None
         self.completed_at: datetime | None = None
@@ -91,15 +91,15 @@ class CommandRun(Placed):
 
     def lost(self, now: datetime) -> bool:
         """Running by its events, but nobody can still be running it."""
-        return self.status == CommandStatus.RUNNING and now > self.deadline + LOST_AFTER
+        return self.status == RunStatus.RUNNING and now > self.deadline + LOST_AFTER
 
     def status_at(self, now: datetime) -> str:
-        return CommandStatus.FAILED.value if self.lost(now) else self.status
+        return RunStatus.FAILED.value if self.lost(now) else self.status
 
     def request_cancel(self, by: Actor, now: datetime | None = None) -> None:
         """Asking twice records once; an ended (or lost) run cannot be cancelled."""
         now = now or _now()
-        if self.status != CommandStatus.RUNNING or self.lost(now):
+        if self.status != RunStatus.RUNNING or self.lost(now):
             raise InvalidTransitionError(
                 f"command run is {self.status_at(now)}, not running",
                 status=self.status_at(now),
@@ -115,7 +115,7 @@ class CommandRun(Placed):
 
     def finish(
         self,
-        status: CommandStatus,
+        status: RunStatus,
         exit_code: int | None,
         output_bytes: int,
         truncated: bool,
@@ -124,7 +124,7 @@ class CommandRun(Placed):
     ) -> None:
         if status not in OUTCOMES:
             raise RuleViolationError(f"{status} is not how a run ends", status=str(status))
-        if self.status != CommandStatus.RUNNING:
+        if self.status != RunStatus.RUNNING:
             raise InvalidTransitionError(
                 f"command run already {self.status}", status=self.status, target=str(status)
             )
@@ -160,7 +160,7 @@ class CommandRun(Placed):
         self.reason = reason
 
 
-class CommandOutput(Placed):
+class ProgramOutput(Placed):
     """What a run wrote, as kept (at most the cap, then a marker): recorded at its end, in
     events of at most ``BATCH_CHARACTERS`` of text each (no event near a message size limit).
 
@@ -183,7 +183,7 @@ class CommandOutput(Placed):
     @classmethod
     def record(
         cls, run_id: str, team_id: str, chunks: list[dict[str, Any]], truncated: bool
-    ) -> CommandOutput:
+    ) -> ProgramOutput:
         batches = _batches(chunks)
         output = cls(run_id=run_id, team_id=team_id, chunks=batches[0], truncated=truncated)
         for batch in batches[1:]:

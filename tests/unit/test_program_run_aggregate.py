@@ -1,4 +1,4 @@
-"""Given a command run, when a command, then events or an error (domain/command_run.py)."""
+"""Given a command run, when a command, then events or an error (domain/program_run.py)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ import pytest
 from hypothesis import given as for_all
 from hypothesis import strategies as st
 
-from domain.command_run import (
+from domain.errors import DomainError, InvalidTransitionError, RuleViolationError
+from domain.program_run import (
     LOST_AFTER,
     LOST_REASON,
-    CommandOutput,
-    CommandRun,
-    CommandStatus,
+    ProgramOutput,
+    ProgramRun,
+    RunStatus,
     output_id,
 )
-from domain.errors import DomainError, InvalidTransitionError, RuleViolationError
 from domain.values import Actor
 
 ADMIN = Actor(id="user:admin-1", team_id="team-1", request_id="req-1")
 
 
-def given(*steps: Callable[[CommandRun], Any], **fields: Any) -> CommandRun:
+def given(*steps: Callable[[ProgramRun], Any], **fields: Any) -> ProgramRun:
     defaults: dict[str, Any] = {
         "team_id": "team-1",
         "command": "npm test",
@@ -38,18 +38,18 @@ def given(*steps: Callable[[CommandRun], Any], **fields: Any) -> CommandRun:
         "actor": ADMIN.id,
         "request_id": ADMIN.request_id,
     }
-    run = CommandRun(**(defaults | fields))
+    run = ProgramRun(**(defaults | fields))
     for step in steps:
         step(run)
     run.collect_events()
     return run
 
 
-def then_events(run: CommandRun) -> list[Any]:
+def then_events(run: ProgramRun) -> list[Any]:
     return list(run.collect_events())
 
 
-def then_refused(run: CommandRun, error: type[DomainError], command: Callable[[], Any]) -> None:
+def then_refused(run: ProgramRun, error: type[DomainError], command: Callable[[], Any]) -> None:
     before = copy.deepcopy(run.__dict__)
     with pytest.raises(error):
         command()
@@ -57,15 +57,15 @@ def then_refused(run: CommandRun, error: type[DomainError], command: Callable[[]
     assert then_events(run) == []
 
 
-def cancel(run: CommandRun) -> None:
+def cancel(run: ProgramRun) -> None:
     run.request_cancel(ADMIN)
 
 
-def complete(run: CommandRun) -> None:
-    run.finish(CommandStatus.COMPLETED, 0, 12, False)
+def complete(run: ProgramRun) -> None:
+    run.finish(RunStatus.COMPLETED, 0, 12, False)
 
 
-def replayed(run: CommandRun, events: list[Any]) -> CommandRun:
+def replayed(run: ProgramRun, events: list[Any]) -> ProgramRun:
     copy_of: Any = None
     for event in events:
         copy_of = event.mutate(copy_of)
@@ -73,7 +73,7 @@ def replayed(run: CommandRun, events: list[Any]) -> CommandRun:
 
 
 def test_a_started_run_is_running_and_records_names_of_variables_never_values() -> None:
-    run = CommandRun(
+    run = ProgramRun(
         team_id="team-1",
         command="env",
         argv=["env"],
@@ -95,7 +95,7 @@ def test_a_started_run_is_running_and_records_names_of_variables_never_values() 
 def test_a_run_finishes_once_with_its_exit_code_duration_and_output_size() -> None:
     run = given()
     at = run.started_at + timedelta(seconds=2.5)
-    run.finish(CommandStatus.FAILED, 3, 1_000, True, at=at)
+    run.finish(RunStatus.FAILED, 3, 1_000, True, at=at)
     (finished,) = then_events(run)
     assert type(finished).__name__ == "Finished"
     assert (run.status, run.exit_code, run.duration) == ("failed", 3, 2.5)
@@ -105,7 +105,7 @@ def test_a_run_finishes_once_with_its_exit_code_duration_and_output_size() -> No
 
 def test_running_is_not_a_way_to_end() -> None:
     run = given()
-    then_refused(run, RuleViolationError, lambda: run.finish(CommandStatus.RUNNING, 0, 0, False))
+    then_refused(run, RuleViolationError, lambda: run.finish(RunStatus.RUNNING, 0, 0, False))
 
 
 def test_a_cancel_is_recorded_once_however_often_it_is_asked() -> None:
@@ -115,7 +115,7 @@ def test_a_cancel_is_recorded_once_however_often_it_is_asked() -> None:
     events = then_events(run)
     assert [type(e).__name__ for e in events] == ["CancelRequested"]
     assert run.cancel_requested and run.cancelled_at is not None and run.status == "running"
-    run.finish(CommandStatus.CANCELLED, -15, 0, False, reason="cancelled")
+    run.finish(RunStatus.CANCELLED, -15, 0, False, reason="cancelled")
     assert run.status == "cancelled" and run.exit_code == -15
 
 
@@ -140,12 +140,12 @@ def test_a_run_nobody_ended_past_its_deadline_is_lost_and_reads_failed() -> None
 def test_the_owner_may_still_record_the_end_of_a_run_that_reads_lost() -> None:
     run = given(timeout=1)
     late = run.deadline + LOST_AFTER + timedelta(minutes=5)
-    run.finish(CommandStatus.TIMED_OUT, -9, 0, False, at=late)
+    run.finish(RunStatus.TIMED_OUT, -9, 0, False, at=late)
     assert run.status_at(late) == "timed_out"
 
 
 def test_replaying_the_events_gives_the_same_run() -> None:
-    run = CommandRun(
+    run = ProgramRun(
         team_id="team-1",
         command="sleep 1",
         argv=["sleep", "1"],
@@ -158,7 +158,7 @@ def test_replaying_the_events_gives_the_same_run() -> None:
         request_id=ADMIN.request_id,
     )
     cancel(run)
-    run.finish(CommandStatus.CANCELLED, -15, 3, False, reason="cancelled")
+    run.finish(RunStatus.CANCELLED, -15, 3, False, reason="cancelled")
     copy_of = replayed(run, then_events(run))
     assert copy_of.__dict__ == run.__dict__
 
@@ -166,7 +166,7 @@ def test_replaying_the_events_gives_the_same_run() -> None:
 def test_the_output_of_a_run_has_an_id_derived_from_the_run() -> None:
     run = given()
     chunks = [{"timestamp": "2025-01-01T00:00:00.000000Z", "stream": "stdout", "content": "ok\n"}]
-    output = CommandOutput(run_id=str(run.id), team_id="team-1", chunks=chunks, truncated=False)
+    output = ProgramOutput(run_id=str(run.id), team_id="team-1", chunks=chunks, truncated=False)
     assert output.id == output_id(run.id) == output_id(str(run.id))
     assert output.chunks == chunks and output.chunks is not chunks
     assert output_id(given().id) != output.id
@@ -178,13 +178,13 @@ def test_a_large_output_is_recorded_in_events_of_bounded_size() -> None:
         {"timestamp": "2025-01-01T00:00:00.000000Z", "stream": "stdout", "content": "x" * 16_384}
         for _ in range(64)
     ]
-    output = CommandOutput.record(str(run.id), "team-1", chunks, truncated=True)
+    output = ProgramOutput.record(str(run.id), "team-1", chunks, truncated=True)
     events = output.collect_events()
     assert [type(e).__name__ for e in events] == ["Recorded"] + ["Appended"] * 7
     assert all(sum(len(c["content"]) for c in e.chunks) <= 131_072 for e in events)
     assert output.chunks == chunks and output.truncated
     assert replayed(output, events).chunks == chunks
-    empty = CommandOutput.record(str(run.id), "team-1", [], truncated=False)
+    empty = ProgramOutput.record(str(run.id), "team-1", [], truncated=False)
     assert empty.chunks == [] and len(empty.collect_events()) == 1
 
 
@@ -194,10 +194,10 @@ def test_a_large_output_is_recorded_in_events_of_bounded_size() -> None:
 def test_any_sequence_of_commands_ends_a_run_at_most_once(steps: list[str]) -> None:
     run = given()
     ends = {
-        "complete": CommandStatus.COMPLETED,
-        "fail": CommandStatus.FAILED,
-        "time_out": CommandStatus.TIMED_OUT,
-        "cancelled": CommandStatus.CANCELLED,
+        "complete": RunStatus.COMPLETED,
+        "fail": RunStatus.FAILED,
+        "time_out": RunStatus.TIMED_OUT,
+        "cancelled": RunStatus.CANCELLED,
     }
     finished = None
     for step in steps:

@@ -23,7 +23,7 @@ READ_SIZE = 65_536
 NOT_FOUND, NOT_EXECUTABLE = 127, 126
 
 
-class CommandRun(msgspec.Struct, frozen=True, kw_only=True):
+class ProcessResult(msgspec.Struct, frozen=True, kw_only=True):
     __test__: ClassVar[bool] = False  # not a pytest class, whatever its alias is called
 
     exit_code: int  # as a shell reports it: 127 not found, 126 not executable, -N killed by N
@@ -59,7 +59,7 @@ async def run_argv(
     timeout: float,
     cap_bytes: int = 65_536,
     grace: float = 2.0,
-) -> CommandRun:
+) -> ProcessResult:
     """Run `argv` in `cwd` and wait for it; never raises for the program's own failures."""
     started = time.monotonic()
     try:
@@ -73,7 +73,8 @@ async def run_argv(
     except OSError as error:
         message = f"cannot start {argv[0]!r}: {error.strerror or error}"
         code = NOT_FOUND if isinstance(error, FileNotFoundError) else NOT_EXECUTABLE
-        return CommandRun(exit_code=code, duration=time.monotonic() - started, output_tail=message)
+        duration = time.monotonic() - started
+        return ProcessResult(exit_code=code, duration=duration, output_tail=message)
     tail = _Tail(cap_bytes)
     assert process.stdout is not None
     reader = asyncio.ensure_future(_drain(process.stdout, tail))
@@ -93,7 +94,7 @@ async def run_argv(
         if not done:  # something outside the group still holds the pipe
             reader.cancel()
     assert process.returncode is not None
-    return CommandRun(
+    return ProcessResult(
         exit_code=process.returncode,
         duration=time.monotonic() - started,
         output_tail=tail.text(),
