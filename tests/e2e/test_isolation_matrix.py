@@ -445,11 +445,11 @@ def test_team_b_gets_404_on_every_route_with_an_id_of_team_a_and_changes_nothing
     assert snapshot(api, a, world) == before
 
 
-READS = [e for e in WITH_ID if e.method == "GET"]
-WRITES = [e for e in WITH_ID if e.method != "GET"]
+BY_ID_READS = [e for e in WITH_ID if e.method == "GET"]
+BY_ID_WRITES = [e for e in WITH_ID if e.method != "GET"]
 
 
-@pytest.mark.parametrize("endpoints", [READS, WRITES], ids=["reads", "writes"])
+@pytest.mark.parametrize("endpoints", [BY_ID_READS, BY_ID_WRITES], ids=["reads", "writes"])
 def test_the_same_requests_by_team_a_succeed(api, teams, endpoints):
     """B's 404 is the team check, not a malformed request: A's identical request succeeds. The
     reads share one world; each write gets a fresh one (it may delete or end what it names)."""
