@@ -9,7 +9,7 @@ the loser retries. Listing reads the log and then each key, from the event store
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -53,11 +53,9 @@ def key_data(key: ApiKey) -> dict[str, Any]:
     }
 
 
-def issue_api_key(
-    store: Store, cmd: CreateApiKey, by: Actor, now: datetime | None = None
-) -> Created:
+def issue_api_key(store: Store, cmd: CreateApiKey, by: Actor) -> Created:
     """The answer carries the secret (``key``): the only time it is ever shown."""
-    now = now or datetime.now(UTC)
+    now = store.clock.now()
     expires_at = _expiry(cmd, now)
     project_id = None
     if cmd.project_id is not None:

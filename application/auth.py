@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -98,7 +98,7 @@ def _api_key_principal(store: Store, credential: str) -> Principal:
     key = _load(store, ApiKey, key_id) if secret else None
     if key is None or not hmac.compare_digest(key.secret_hash, digest(credential)):
         raise AuthenticationError("invalid API key")
-    now = datetime.now(UTC)
+    now = store.clock.now()
     if not key.usable(now):
         raise AuthenticationError("API key revoked or expired")
     if key.last_used_at is None or now - key.last_used_at > KEY_USE_RECORD_INTERVAL:
@@ -160,7 +160,7 @@ def login(
         raise AuthenticationError("wrong username or password")
     if user.disabled:
         raise AuthenticationError("account is disabled", "AUTH_ACCOUNT_DISABLED")
-    now = datetime.now(UTC)
+    now = store.clock.now()
     family_secret = secrets.token_urlsafe(32)
     family = RefreshFamily(
         user_id=str(user.id),
@@ -181,7 +181,6 @@ def refresh(
     refresh_ttl: int,
     *,
     grace_seconds: float = 0.0,
-    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Each refresh token works once; a used one presented again revokes its whole family (a
     replay: assume it was stolen). Except within ``grace_seconds`` of its use, while the token it
@@ -195,7 +194,7 @@ def refresh(
     family_id, _, secret = token.partition(".")
     if not secret:
         raise AuthenticationError("invalid refresh token")
-    at = now or datetime.now(UTC)
+    at = store.clock.now()
 
     def decide() -> dict[str, Any]:
         family = _load(store, RefreshFamily, family_id)

@@ -7,7 +7,8 @@ count of tries (five tries failed a fifth of the updates of four clients on one 
 tries a random pause, growing with each loss ("full jitter"), spreads the contenders out so that
 they stop colliding in lockstep; it stays short, so a loser is soon back in the race.
 
-The clock and the pause are injected: tests reach the deadline without waiting for it.
+The clock (its monotonic reading) and the pause are injected: tests reach the deadline without
+waiting for it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TypeVar
 from eventsourcing.persistence import IntegrityError
 
 from application.errors import RaceLostError
+from application.ports import Clock
 
 R = TypeVar("R")
 
@@ -33,7 +35,7 @@ class ConflictRetry:
         self,
         seconds: float = DEFAULT_SECONDS,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -45,14 +47,14 @@ class ConflictRetry:
     def run(self, decide: Callable[[], R]) -> R:
         """Runs ``decide`` until it commits without a conflict; past the deadline, the last
         conflict is a ``RaceLostError`` (409)."""
-        deadline = self._clock() + self.seconds
+        deadline = self._clock.monotonic() + self.seconds
         losses = 0
         while True:
             try:
                 return decide()
             except IntegrityError as conflict:
                 losses += 1
-                left = deadline - self._clock()
+                left = deadline - self._clock.monotonic()
                 if left <= 0:
                     raise RaceLostError(losses, self.seconds) from conflict
                 self._sleep(min(left, self.pause(losses)))

@@ -9,21 +9,22 @@ store, the bus), so an outage is waited out however long it lasts and quarantine
 
 Each consumer owns a ``ConsumerState``; ``status()`` is the one shape /api/health/detailed shows,
 ``problems()`` what makes /ready answer 503 (stuck, quarantining, too far behind), and the
-process's ``Consumers`` are what /metrics counts. The clock is injected: tests reach "stuck"
-without waiting for it, and a consumer waiting out a backoff polls it.
+process's ``Consumers`` are what /metrics counts. The clock (the ``Clock`` port, epoch seconds)
+is injected: tests reach "stuck" without waiting for it, and a consumer waiting out a backoff
+polls it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from application.ports import Clock
 from domain.quarantine import short
 from domain.values import rfc3339
 
@@ -48,9 +49,7 @@ class ConsumerState:
     """What one consumer reports, and its retries of the event it is failing on. Thread-safe:
     the runner's thread writes it while a request reads it."""
 
-    def __init__(
-        self, name: str, policy: Policy | None = None, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, name: str, policy: Policy | None = None, *, clock: Clock) -> None:
         self.name = name
         self.policy = policy or Policy()
         self.clock = clock
@@ -74,7 +73,7 @@ class ConsumerState:
         suspect. Returns QUARANTINE once ``max_attempts`` such failures hit one position, else
         RETRY after ``remaining()`` seconds."""
         with self._lock:
-            now = self.clock()
+            now = self.clock.time()
             if position is not None and position != self.failing_position:
                 self.failing_position = position
                 self.attempts = 0
@@ -123,7 +122,7 @@ class ConsumerState:
 
     def remaining(self) -> float:
         """Seconds left of the backoff before the next attempt."""
-        return max(0.0, self._due - self.clock())
+        return max(0.0, self._due - self.clock.time())
 
     def wait(self, stop: threading.Event) -> None:
         """Waits out the backoff (a thread), or until ``stop`` is set."""
@@ -166,7 +165,7 @@ class ConsumerState:
             return []
         found = []
         since = self.failing_since
-        if since is not None and self.clock() - since > stuck_seconds:
+        if since is not None and self.clock.time() - since > stuck_seconds:
             found.append(f"{self.name} stuck at {self.failing_position or self.position + 1}")
         if self.quarantining:
             found.append(f"{self.name} quarantining position {self.failing_position}")

@@ -7,7 +7,7 @@ worker that lost its lease cannot overwrite what happened since.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -68,11 +68,10 @@ def _require_held(task: Task, run: Claim) -> None:
         )
 
 
-def heartbeat(
-    store: Store, run: Claim, waiting_on: str | None, now: float, lease_seconds: float
-) -> Beat:
+def heartbeat(store: Store, run: Claim, waiting_on: str | None, lease_seconds: float) -> Beat:
     """Renews the lease when half of it is spent (so a frequent heartbeat writes rarely), and
     answers a pending cancel and the decision on the item the agent waits for."""
+    now = store.clock.time()
     task = _task(store, run)
     if not _held(task, run):
         return Beat(lease_until=0.0, cancel_requested=True, lost=True)
@@ -141,7 +140,7 @@ def _chunk(run: Claim, seq: int, stream: str, text: str) -> OutputChunk:
 
 
 def report(
-    store: Store, run: Claim, message: dict[str, Any], now: float, hitl_timeout: float | None
+    store: Store, run: Claim, message: dict[str, Any], hitl_timeout: float | None
 ) -> str | None:
     """Records one agent protocol message. For a question, checkpoint or experience, answers the
     id people will decide it by; the agent then waits for a question or checkpoint."""
@@ -155,11 +154,12 @@ def report(
         percentage, text = message.get("percentage"), message.get("message")
         task.report_progress(run.execution_id, percentage, text, by)
     elif kind == "phase":
-        task.change_phase(run.execution_id, message["name"], message["status"], by)
+        name, status = message["name"], message["status"]
+        task.change_phase(run.execution_id, name, status, by, at=store.clock.now())
     elif kind == "usage":
         task.record_usage(run.execution_id, {k: v for k, v in message.items() if k != "type"}, by)
     elif kind in ("question", "checkpoint"):
-        deadline = _at(now + hitl_timeout) if hitl_timeout else None
+        deadline = store.clock.now() + timedelta(seconds=hitl_timeout) if hitl_timeout else None
         item = _ask(run, message, deadline)
         item_id = str(item.id)
         task.wait_for(run.execution_id, item_id, kind, by)
@@ -206,16 +206,15 @@ def _ask(run: Claim, message: dict[str, Any], deadline: datetime | None) -> Hitl
     )
 
 
-def finish(
-    store: Store, run: Claim, outcome: str, result: dict[str, Any], now: float
-) -> dict[str, Any]:
+def finish(store: Store, run: Claim, outcome: str, result: dict[str, Any]) -> dict[str, Any]:
     """Records how the execution ended (the process is gone), withdraws what it still waited for,
     and queues an automatic retry with backoff when attempts are left."""
     task = _task(store, run)
     _require_held(task, run)
     by = _by(run)
     pending = _withdrawn(store, run, task.waiting_on, outcome)
-    task.end_execution(OUTCOMES[outcome], result, by)
+    now = store.clock.now()
+    task.end_execution(OUTCOMES[outcome], result, by, at=now)
     retry = schedule_retry(task, now)
     store.commit(task, *pending)
     return {"status": task.status, "retry_scheduled": retry, "attempt": task.attempt}
@@ -229,9 +228,9 @@ def _withdrawn(store: Store, run: Claim, item_id: str | None, outcome: str) -> l
     return [item]
 
 
-def schedule_retry(task: Task, now: float) -> bool:
+def schedule_retry(task: Task, at: datetime) -> bool:
     """The scheduler queues the automatic retry the ended execution's options leave, if any."""
-    return task.retry_if_allowed(now, worker_actor("scheduler", task.team_id, str(uuid4())))
+    return task.retry_if_allowed(worker_actor("scheduler", task.team_id, str(uuid4())), at=at)
 
 
 def _by(run: Claim) -> Any:

@@ -101,7 +101,7 @@ def cancel_task(store: Store, cmd: Targeted[CancelTask], by: Actor) -> Cancellat
     def decide() -> Cancellation:
         task = store.load_live(Task, cmd.target, by.team_id, "task")
         reason = cmd.command.reason
-        now = task.cancel(reason, by)
+        now = task.cancel(reason, by, at=store.clock.now())
         position = store.commit(task)
         return Cancellation(task=task_data(task), now=now, reason=reason, position=position)
 
@@ -111,7 +111,7 @@ def cancel_task(store: Store, cmd: Targeted[CancelTask], by: Actor) -> Cancellat
 def approve_work(store: Store, cmd: Targeted[ApproveWork], by: Actor) -> Changed:
     def decide() -> Changed:
         task = store.load_live(Task, cmd.target, by.team_id, "task")
-        task.approve(cmd.command.comment, by)
+        task.approve(cmd.command.comment, by, at=store.clock.now())
         position = store.commit(task)
         return Changed(data=task_data(task), position=position)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +13,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 from application import topics
 
 CLOSE_GRACE_SECONDS = 5.0  # how long close() waits for calls running in other threads
+CLOSE_POLL_SECONDS = 0.01  # it looks this often (a bound by count: it reads no clock)
 
 
 
@@ -40,9 +42,10 @@ class Ledger(Application[Any]):
         a ``max_position`` during an app's shutdown)."""
         pool = getattr(getattr(self.recorder, "datastore", None), "pool", None)
         if pool is not None and hasattr(pool, "num_in_use"):  # SQLite (psycopg's pool differs)
-            deadline = time.monotonic() + self.close_grace
-            while pool.num_in_use and time.monotonic() < deadline:
-                time.sleep(0.01)
+            for _ in range(math.ceil(self.close_grace / CLOSE_POLL_SECONDS)):
+                if not pool.num_in_use:
+                    break
+                time.sleep(CLOSE_POLL_SECONDS)
         super().close()
 
     def max_position(self) -> int:

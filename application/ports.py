@@ -1,11 +1,33 @@
-"""Ports the outside world implements: token signing, password hashing, rate limiting, the bus."""
+"""Ports the outside world implements: the clock, token signing, password hashing, rate limiting,
+the bus."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
+
+
+class Clock(Protocol):
+    """Where the domain and the application get the time: they never read the wall clock
+    themselves, so a test moves time instead of waiting for it (``infrastructure/clock.py``
+    reads the system's; ``tests/clock.py`` is moved by hand). Aggregates are given the moment
+    (``at``) by the handler that calls them; handlers read it from ``Store.clock``."""
+
+    def now(self) -> datetime:
+        """The current moment, timezone-aware UTC."""
+        ...
+
+    def time(self) -> float:
+        """The current moment in epoch seconds (``now().timestamp()``): the views' unit."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin that never go back, for intervals and deadlines
+        (a retry bound, a check every few seconds); unaffected by the wall clock's jumps."""
+        ...
 
 
 class InvalidTokenError(Exception):

@@ -183,7 +183,7 @@ class QuarantineService:
             entry = self._get(entry_id)
             if entry is None or entry.status != RETRY_REQUESTED:
                 return False
-            entry.release()
+            entry.release(at=self.store.clock.now())
             self.store.commit(entry)
             return True
 
@@ -247,7 +247,7 @@ class QuarantineService:
 
         def decide() -> tuple[Quarantine, int]:
             entry = self.find(ref, consumer, team)
-            entry.request_retry(actor, request_id)
+            entry.request_retry(actor, request_id, at=self.store.clock.now())
             logged = _retries(self.store, entry.consumer).trigger_event(quarantine_id=str(entry.id))
             return entry, self.store.commit(entry, logged=[logged])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -142,7 +142,7 @@ def _cancellable(store: Store, row: QueueRow, band: str, reason: str, by: Actor)
     queued = task.status == TaskStatus.QUEUED.value and task.execution_id == row.execution_id
     if task.deleted or not queued or band_of(task.priority) != band:
         return None
-    task.cancel(reason, by)
+    task.cancel(reason, by, at=store.clock.now())
     return task
 
 
@@ -246,7 +246,7 @@ def clock(seconds: float | None) -> str | None:
 
 def queue_status(views: ReadModel, store: Store, team_id: str, idle_workers: int) -> dict[str, Any]:
     """Seed 000's queue status for the team (``idle_workers``: in this process's pool)."""
-    now = datetime.now(UTC)
+    now = store.clock.now()
     rows = [r for r in views.in_flight(team_id) if project_scope() in (None, r.project_id)]
     finished, truncated = finished_since(views, team_id, now - timedelta(days=1))
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -281,7 +281,7 @@ def queue_status(views: ReadModel, store: Store, team_id: str, idle_workers: int
 
 def queue_metrics(views: ReadModel, store: Store, team_id: str, period: str) -> dict[str, Any]:
     """Outcomes, throughput, time waiting in the queue and running, over the period."""
-    until = datetime.now(UTC)
+    until = store.clock.now()
     since = until - PERIODS[period]
     finished, truncated = finished_since(views, team_id, since)
     rows = [r for r in views.in_flight(team_id) if project_scope() in (None, r.project_id)]

@@ -27,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import math
 from typing import Any, Protocol
 
 from application.consumer_state import ConsumerState, Policy
-from application.ports import Bus
+from application.ports import Bus, Clock
 from application.public_events import Scan, scan
 from application.quarantine import QuarantineService
 from application.relay_poison import EventFailedError, Poisoning
@@ -76,6 +76,7 @@ class Relay:
         tracking: Tracking,
         batch: int = 500,
         *,
+        clock: Clock,
         name: str = "relay",
         poll_interval: float = 0.1,
         max_backoff: float = 5.0,
@@ -91,7 +92,8 @@ class Relay:
         self._poll = poll_interval
         self._position: int | None = None
         self._recorded = 0  # the position last written to the tracking table
-        self._recorded_at = 0.0  # when (time.monotonic())
+        self._clock = clock
+        self._recorded_at = -math.inf  # when (the clock's monotonic reading; never yet)
         self._resync = True
         self._head = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -99,7 +101,7 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         policy = Policy(backoff=poll_interval, max_backoff=max_backoff)
-        self.state = state or ConsumerState(name, policy)
+        self.state = state or ConsumerState(name, policy, clock=clock)
         self.poisoning = Poisoning(self, quarantine, retries)
         self.published = 0  # events published by this relay since it started
 
@@ -193,7 +195,7 @@ class Relay:
                 await self.poisoning.settle_retries()
             if not full:
                 if self.position > self._recorded and (
-                    time.monotonic() - self._recorded_at >= RECORD_EVERY
+                    self._clock.monotonic() - self._recorded_at >= RECORD_EVERY
                 ):
                     await self._record()
                 await self._pause(self._poll, wake=True)
@@ -219,7 +221,7 @@ class Relay:
             self._position = last
             self.published += published
             self.state.passed(last)
-            if published or time.monotonic() - self._recorded_at >= RECORD_EVERY:
+            if published or self._clock.monotonic() - self._recorded_at >= RECORD_EVERY:
                 await self._record()
 
     async def _record(self) -> None:
@@ -230,7 +232,7 @@ class Relay:
         if position > self._recorded:
             await asyncio.to_thread(self._tracking.set, self._name, position)
             self._recorded = position
-        self._recorded_at = time.monotonic()
+        self._recorded_at = self._clock.monotonic()
 
     async def catch_up(self) -> int:
         """Relays everything there is now; returns the position (tests, tools)."""
@@ -264,9 +266,8 @@ class Relay:
         if event is None:
             await asyncio.sleep(seconds)
             return
-        deadline = asyncio.get_running_loop().time() + seconds
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(seconds):
                 while not self._stopping:
                     await event.wait()
                     event.clear()

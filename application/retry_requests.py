@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from application.quarantine import Poison, QuarantineService
@@ -29,22 +28,21 @@ class RetryRequests:
         service: QuarantineService,
         consumer: str,
         every: float = CHECK_EVERY,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
         self.consumer = consumer
         self.every = every
-        self._clock = clock
+        self._clock = service.store.clock  # its monotonic reading: a test moves it
         self._cursor = 0  # the last entry of the retry log read
         self._next = 0.0
         self._held: list[Quarantine] = []  # read, not settled: the dependency was down
 
     def due(self) -> bool:
-        return self._clock() >= self._next
+        return self._clock.monotonic() >= self._next
 
     def take(self) -> list[Quarantine]:
         """The requests to settle now (a thread: this reads the store)."""
-        self._next = self._clock() + self.every
+        self._next = self._clock.monotonic() + self.every
         pending, self._cursor = self.service.retry_requests(self.consumer, self._cursor)
         held, self._held = self._held, []
         known = {entry.id for entry in held}

@@ -9,10 +9,9 @@ process take turns and each waits until the view shows it, so caps count every s
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -70,20 +69,19 @@ class Scheduler:
         aging_seconds: float,
         lease_seconds: float,
         settle: Callable[[int], object] = lambda position: None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._read_model = read_model
         self._aging = aging_seconds
         self._lease = lease_seconds
         self._settle = settle  # waits until the view has applied a position
-        self._clock = clock
         self._turn = threading.Lock()
 
     def claim(self, worker_id: str, *, team_id: str | None = None) -> Claim | None:
         """``team_id``: only that team's work (a remote worker's credentials are a team's)."""
         with self._turn:
-            now = self._clock()
+            moment = self._store.clock.now()
+            now = moment.timestamp()  # the views' unit
             if team_id is None:
                 rows = self._read_model.queued(CANDIDATES)
             else:  # every queued row of the team, not the team's share of the top rows
@@ -101,23 +99,21 @@ class Scheduler:
                 cap = self._cap(row, caps)
                 if cap is not None and running[row.project_id] >= cap:
                     continue
-                claim = self._start(row, worker_id, now)
+                claim = self._start(row, worker_id, moment)
                 if claim is not None:
                     return claim
             return None
 
-    def _start(self, row: QueueRow, worker_id: str, now: float) -> Claim | None:
+    def _start(self, row: QueueRow, worker_id: str, now: datetime) -> Claim | None:
         task = self._store.find(Task, UUID(row.task_id), row.team_id)
         if task is None:  # gone: not a candidate
             return None
         if task.execution_id != row.execution_id:
             return None  # the view is behind: this execution is no longer the task's
-        lease_until = now + self._lease
+        lease_until = now + timedelta(seconds=self._lease)
         by = worker_actor(worker_id, task.team_id, row.execution_id)
         try:
-            task.start_execution(
-                row.execution_id, worker_id, by, datetime.fromtimestamp(lease_until, UTC)
-            )
+            task.start_execution(row.execution_id, worker_id, by, lease_until, at=now)
             position = self._store.commit(task)
         except (DomainError, IntegrityError):
             return None  # started, cancelled or changed meanwhile: another worker won
@@ -129,7 +125,7 @@ class Scheduler:
             execution_id=row.execution_id,
             attempt=task.attempt,
             worker_id=worker_id,
-            lease_until=lease_until,
+            lease_until=lease_until.timestamp(),
             title=task.title,
             description=task.description,
             slug=task.slug,

@@ -24,6 +24,7 @@ from application.committer import Committer
 from application.conflict_retry import ConflictRetry
 from application.errors import NotFoundError, PermissionDeniedError, VersionConflictError
 from application.ledger import Ledger
+from application.ports import Clock
 from domain.claim import SlugClaim, claim_id
 from domain.hitl import HitlItem
 from domain.output import OutputChunk
@@ -60,11 +61,17 @@ def _in_scope(aggregate: Aggregate) -> bool:
 
 class Store:
     def __init__(
-        self, ledger: Ledger, committer: Committer, retry: ConflictRetry | None = None
+        self,
+        ledger: Ledger,
+        committer: Committer,
+        retry: ConflictRetry | None = None,
+        *,
+        clock: Clock,
     ) -> None:
         self.ledger = ledger
         self.committer = committer
-        self.retry = retry or ConflictRetry()
+        self.clock = clock  # the handlers' time: what they stamp, and what they compare with
+        self.retry = retry or ConflictRetry(clock=clock)
 
     # ---- loading what a caller names ---------------------------------------------------
 

@@ -7,6 +7,7 @@
   answer, a checkpoint is rejected unless it asked for approval by default.
 
 Each works from the views and decides on the aggregate; a stale row costs a refused command.
+The time is the store's clock's (``Store.clock``), so a test moves it instead of waiting.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def _save(store: Store, *aggregates: Aggregate) -> bool:
     return True
 
 
-def expire_queued(store: Store, views: ReadModel, now: float) -> int:
+def expire_queued(store: Store, views: ReadModel) -> int:
+    moment = store.clock.now()
+    now = moment.timestamp()
     expired = 0
     for row in views.in_flight():
         if row.worker_id or row.expires_at is None or row.expires_at > now:
@@ -46,14 +49,17 @@ def expire_queued(store: Store, views: ReadModel, now: float) -> int:
         if task is None:
             continue
         try:
-            task.expire_in_queue(row.execution_id, worker_actor(SCHEDULER, task.team_id))
+            by = worker_actor(SCHEDULER, task.team_id)
+            task.expire_in_queue(row.execution_id, by, at=moment)
         except DomainError:
             continue
         expired += _save(store, task)
     return expired
 
 
-def recover_leases(store: Store, views: ReadModel, now: float) -> int:
+def recover_leases(store: Store, views: ReadModel) -> int:
+    moment = store.clock.now()
+    now = moment.timestamp()
     recovered = 0
     for row in views.in_flight():
         if not row.worker_id or row.lease_until is None or row.lease_until > now:
@@ -61,7 +67,7 @@ def recover_leases(store: Store, views: ReadModel, now: float) -> int:
         task = store.find(Task, UUID(row.task_id), row.team_id)
         if task is None or task.execution_id != row.execution_id:
             continue
-        if task.worker_id is None or task.lease_until is None or task.lease_until.timestamp() > now:
+        if task.worker_id is None or task.lease_until is None or task.lease_until > moment:
             continue  # renewed meanwhile: the view was behind
         by = worker_actor(SCHEDULER, task.team_id, str(uuid4()))
         pending: list[HitlItem] = []
@@ -74,17 +80,17 @@ def recover_leases(store: Store, views: ReadModel, now: float) -> int:
             "worker_id": task.worker_id
         }
         try:
-            task.finish_execution(TaskStatus.FAILED, error, by)
+            task.finish_execution(TaskStatus.FAILED, error, by, at=moment)
         except DomainError:
             continue
-        schedule_retry(task, now)
+        schedule_retry(task, moment)
         recovered += _save(store, task, *pending)
     return recovered
 
 
-def decide_overdue(store: Store, views: ReadModel, now: float) -> int:
+def decide_overdue(store: Store, views: ReadModel) -> int:
     decided = 0
-    for row in views.hitl_due(now):
+    for row in views.hitl_due(store.clock.time()):
         item = store.find(HitlItem, UUID(row.id), row.team_id)
         task = store.find(Task, UUID(row.task_id), row.team_id)
         if item is None or task is None:

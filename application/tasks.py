@@ -129,7 +129,8 @@ def apply_update(store: Store, task: Task, fields: dict[str, Any], by: Actor) ->
         pending += slugs.move(store, by.team_id, "task", task.slug, fields["slug"], task.id)
         task.change_slug(fields["slug"], by)
     if "status" in fields:
-        task.change_status(TaskStatus(fields["status"]), fields.get("status_reason"), by)
+        target, reason = TaskStatus(fields["status"]), fields.get("status_reason")
+        task.change_status(target, reason, by, at=store.clock.now())
     return pending
 
 

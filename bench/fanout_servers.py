@@ -50,7 +50,8 @@ def real_app() -> Starlette:
         max_age=settings.nats_max_age,
         max_bytes=settings.nats_max_bytes,
     )
-    services.relay = Relay(services.ledger, services.bus, services.tracking)
+    clock = services.store.clock
+    services.relay = Relay(services.ledger, services.bus, services.tracking, clock=clock)
     services.store.on_commit(services.relay.poke)
     return create_app(settings, services=services)
 

@@ -13,7 +13,7 @@ derived from its own events, so it never stays running forever.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -40,10 +40,6 @@ class RunStatus(StrEnum):
 
 
 OUTCOMES = frozenset(set(RunStatus) - {RunStatus.RUNNING})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ProgramRun(Placed):
@@ -96,17 +92,16 @@ class ProgramRun(Placed):
     def status_at(self, now: datetime) -> str:
         return RunStatus.FAILED.value if self.lost(now) else self.status
 
-    def request_cancel(self, by: Actor, now: datetime | None = None) -> None:
+    def request_cancel(self, by: Actor, *, at: datetime) -> None:
         """Asking twice records once; an ended (or lost) run cannot be cancelled."""
-        now = now or _now()
-        if self.status != RunStatus.RUNNING or self.lost(now):
+        if self.status != RunStatus.RUNNING or self.lost(at):
             raise InvalidTransitionError(
-                f"command run is {self.status_at(now)}, not running",
-                status=self.status_at(now),
+                f"command run is {self.status_at(at)}, not running",
+                status=self.status_at(at),
                 target="cancelled",
             )
         if not self.cancel_requested:
-            self._cancel_requested(at=now, actor=by.id, request_id=by.request_id)
+            self._cancel_requested(at=at, actor=by.id, request_id=by.request_id)
 
     @event("CancelRequested")
     def _cancel_requested(self, at: datetime, actor: str, request_id: str) -> None:
@@ -120,7 +115,8 @@ class ProgramRun(Placed):
         output_bytes: int,
         truncated: bool,
         reason: str | None = None,
-        at: datetime | None = None,
+        *,
+        at: datetime,
     ) -> None:
         if status not in OUTCOMES:
             raise RuleViolationError(f"{status} is not how a run ends", status=str(status))
@@ -128,7 +124,6 @@ class ProgramRun(Placed):
             raise InvalidTransitionError(
                 f"command run already {self.status}", status=self.status, target=str(status)
             )
-        at = at or _now()
         duration = round(max((at - self.started_at).total_seconds(), 0.0), 3)
         self._finished(
             status=status.value,

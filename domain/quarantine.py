@@ -13,7 +13,7 @@ position (a rebuild replaying the log) records ``FailedAgain`` too.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
@@ -71,15 +71,13 @@ class Quarantine(Placed):
         self.retry_requested_at: datetime | None = None
         self.released_at: datetime | None = None
 
-    def request_retry(self, actor: str, request_id: str) -> None:
+    def request_retry(self, actor: str, request_id: str, *, at: datetime) -> None:
         """An operator asks the consumer to process the position again (after a fix)."""
         if self.status != QUARANTINED:
             raise RetryNotAllowedError(
                 f"the entry is {self.status}, not quarantined", status=self.status
             )
-        self._retry_requested(
-            team_id=self.team_id, actor=actor, request_id=request_id, at=datetime.now(UTC)
-        )
+        self._retry_requested(team_id=self.team_id, actor=actor, request_id=request_id, at=at)
 
     @event("RetryRequested")
     def _retry_requested(
@@ -89,11 +87,11 @@ class Quarantine(Placed):
         self.retry_requested_by = actor
         self.retry_requested_at = at
 
-    def release(self) -> None:
+    def release(self, *, at: datetime) -> None:
         """The consumer processed the position: the entry is closed."""
         if self.status == RELEASED:
             return
-        self._released(team_id=self.team_id, at=datetime.now(UTC))
+        self._released(team_id=self.team_id, at=at)
 
     @event("Released")
     def _released(self, team_id: str | None, at: datetime) -> None:

@@ -9,7 +9,7 @@ declare the events and their fields. What an event does to the task is defined o
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID, uuid4
 
@@ -36,11 +36,6 @@ from domain.values import (
     Priority,
     TaskStatus,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 __all__ = ["NO_USAGE", "UPDATABLE", "Task", "TaskState", "evolve"]
 
@@ -400,7 +395,9 @@ class Task(Placed):
 
     # ---- status machine --------------------------------------------------------------------
 
-    def change_status(self, target: TaskStatus, reason: str | None, by: Actor) -> None:
+    def change_status(
+        self, target: TaskStatus, reason: str | None, by: Actor, *, at: datetime
+    ) -> None:
         """A person's direct move (PUT, bulk update_status): to pending, completed, cancelled."""
         self._require_live()
         if target == self.status_enum:
@@ -411,7 +408,7 @@ class Task(Placed):
                 target=target.value,
             )
         if target == TaskStatus.CANCELLED:
-            self.cancel(reason, by)  # a running task is asked to stop, not marked stopped
+            self.cancel(reason, by, at=at)  # a running task is asked to stop, not marked stopped
             return
         current = self.status_enum
         if current in ACTIVE and not (
@@ -426,7 +423,7 @@ class Task(Placed):
             old=self.status,
             new=target.value,
             reason=reason,
-            at=_now(),
+            at=at,
             actor=by.id,
             request_id=by.request_id,
         )
@@ -488,13 +485,13 @@ class Task(Placed):
     ) -> None:
         ...
 
-    def cancel(self, reason: str | None, by: Actor) -> bool:
+    def cancel(self, reason: str | None, by: Actor, *, at: datetime) -> bool:
         """Cancel now if nothing runs, else record the request. Returns True if cancelled now."""
         self._require_live()
         current = self.status_enum
         in_review = current == TaskStatus.AWAITING_APPROVAL and self.worker_id is None
         if current in (TaskStatus.PENDING, TaskStatus.QUEUED) or in_review:
-            self._cancelled(reason=reason, at=_now(), actor=by.id, request_id=by.request_id)
+            self._cancelled(reason=reason, at=at, actor=by.id, request_id=by.request_id)
             return True
         if current in ACTIVE:
             if not self.cancel_requested:
@@ -515,7 +512,13 @@ class Task(Placed):
     # ---- execution facts (recorded by the runner) --------------------------------------------
 
     def start_execution(
-        self, execution_id: str, worker_id: str, by: Actor, lease_until: datetime | None = None
+        self,
+        execution_id: str,
+        worker_id: str,
+        by: Actor,
+        lease_until: datetime | None = None,
+        *,
+        at: datetime,
     ) -> None:
         """A worker claims the queued execution; saved with an expected version, so two workers
         racing for it cannot both start it."""
@@ -528,7 +531,7 @@ class Task(Placed):
         self._execution_started(
             execution_id=execution_id,
             worker_id=worker_id,
-            at=_now(),
+            at=at,
             actor=by.id,
             request_id=by.request_id,
             lease_until=lease_until,
@@ -589,13 +592,15 @@ class Task(Placed):
     ) -> None:
         ...
 
-    def change_phase(self, execution_id: str, name: str, status: str, by: Actor) -> None:
+    def change_phase(
+        self, execution_id: str, name: str, status: str, by: Actor, *, at: datetime
+    ) -> None:
         self._require_current(execution_id)
         self._phase_changed(
             execution_id=execution_id,
             name=name,
             status=status,
-            at=_now(),
+            at=at,
             actor=by.id,
             request_id=by.request_id,
         )
@@ -654,13 +659,13 @@ class Task(Placed):
     def _resumed(self, item_id: str, actor: str, request_id: str) -> None:
         ...
 
-    def expire_in_queue(self, execution_id: str, by: Actor) -> None:
+    def expire_in_queue(self, execution_id: str, by: Actor, *, at: datetime) -> None:
         """The queue time-to-live ran out before any worker started the execution."""
         self._require_live()
         if execution_id != self.execution_id or self.status_enum != TaskStatus.QUEUED:
             raise InvalidTransitionError("not the queued execution", execution_id=execution_id)
         self._expired_in_queue(
-            execution_id=execution_id, at=_now(), actor=by.id, request_id=by.request_id
+            execution_id=execution_id, at=at, actor=by.id, request_id=by.request_id
         )
 
     @event("ExpiredInQueue")
@@ -700,7 +705,9 @@ class Task(Placed):
     ) -> None:
         ...
 
-    def finish_execution(self, outcome: TaskStatus, result: dict[str, Any], by: Actor) -> None:
+    def finish_execution(
+        self, outcome: TaskStatus, result: dict[str, Any], by: Actor, *, at: datetime
+    ) -> None:
         if outcome not in (
             TaskStatus.COMPLETED,
             TaskStatus.FAILED,
@@ -711,25 +718,28 @@ class Task(Placed):
         self._require_executing()
         self._require_move(outcome)
         self._execution_finished(
-            outcome=outcome.value, result=result, at=_now(), actor=by.id, request_id=by.request_id
+            outcome=outcome.value, result=result, at=at, actor=by.id, request_id=by.request_id
         )
 
-    def end_execution(self, outcome: TaskStatus, result: dict[str, Any], by: Actor) -> None:
+    def end_execution(
+        self, outcome: TaskStatus, result: dict[str, Any], by: Actor, *, at: datetime
+    ) -> None:
         """How the execution ended, as its worker reports it: completed work waits for a person
         instead when its options ask for a review (``require_approval``)."""
         if outcome == TaskStatus.COMPLETED and self.policy.require_approval:
             self.request_review(result.get("summary"), by, result)
         else:
-            self.finish_execution(outcome, result, by)
+            self.finish_execution(outcome, result, by, at=at)
 
-    def retry_if_allowed(self, now: float, by: Actor) -> bool:
+    def retry_if_allowed(self, by: Actor, *, at: datetime) -> bool:
         """After a failed or timed out execution, queues the next attempt if its options leave
-        retries, not started before their backoff. Returns whether it did."""
+        retries, not started before their backoff from ``at``. Returns whether it did."""
         policy = self.policy
         failed = self.status_enum in (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
         if not failed or policy.retry_attempts <= 0:
             return False
-        self.request_execution(policy.next_retry(now, self.attempt), None, [], by, retry=True)
+        retry = policy.next_retry(at.timestamp(), self.attempt)
+        self.request_execution(retry, None, [], by, retry=True)
         return True
 
     @event("ExecutionFinished")
@@ -753,13 +763,13 @@ class Task(Placed):
                 checkpoint_id=self.waiting_on,
             )
 
-    def approve(self, comment: str | None, by: Actor) -> bool:
+    def approve(self, comment: str | None, by: Actor, *, at: datetime) -> bool:
         """Returns False when the work was already approved (the same decision twice is one)."""
         self._require_live()
         if self.status_enum == TaskStatus.COMPLETED and self.approved:
             return False
         self._require_in_review("approved")
-        self._work_approved(comment=comment, at=_now(), actor=by.id, request_id=by.request_id)
+        self._work_approved(comment=comment, at=at, actor=by.id, request_id=by.request_id)
         return True
 
     @event("WorkApproved")

@@ -5,10 +5,10 @@ its head (for the lag /ready and /metrics report)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from application.consumer_state import Consumers, ConsumerState, Head, Policy
+from application.ports import Clock
 from application.quarantine import QuarantineService, stored_poison
 from application.relay import Relay
 from application.retry_requests import RetryRequests
@@ -29,8 +29,8 @@ def policy(settings: Settings) -> Policy:
     )
 
 
-def state(settings: Settings, name: str, clock: Callable[[], float]) -> ConsumerState:
-    return ConsumerState(name, policy(settings), clock)
+def state(settings: Settings, name: str, clock: Clock) -> ConsumerState:
+    return ConsumerState(name, policy(settings), clock=clock)
 
 
 def log_head(log: Any) -> Head:
@@ -63,7 +63,7 @@ def build_runner(
     read_model: ReadModel,
     quarantine: QuarantineService,
     consumers: Consumers,
-    clock: Callable[[], float],
+    clock: Clock,
 ) -> ProjectionRunner:
     name = projection_runner.NAME
 
@@ -89,12 +89,13 @@ def build_relay(
     tracking: Any,
     quarantine: QuarantineService,
     consumers: Consumers,
-    clock: Callable[[], float],
+    clock: Clock,
 ) -> Relay:
     relay = Relay(
         ledger,
         bus,
         tracking,
+        clock=clock,
         state=state(settings, "relay", clock),
         quarantine=quarantine,
         retries=RetryRequests(quarantine, "relay"),

@@ -3,19 +3,18 @@ scheduler and the rate limiter."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from application.committer import Committer
 from application.conflict_retry import ConflictRetry
 from application.consumer_state import Consumers
 from application.ledger import Ledger
-from application.ports import Bus, PasswordHasher, RateLimiter, TokenCodec
+from application.ports import Bus, Clock, PasswordHasher, RateLimiter, TokenCodec
 from application.quarantine import QuarantineService
 from application.relay import Relay, Tracking
 from application.scheduler import Scheduler
 from application.store import Store
+from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.passwords import ScryptHasher
@@ -49,7 +48,7 @@ class Services:
     quarantine: QuarantineService  # every consumer's (docs/operations.md, "Quarantine")
     rate_limiter: RateLimiter | None = None  # None: rate limits are off; closed by the lifespan
     consumers: Consumers = field(default_factory=Consumers)  # this process's, for health
-    clock: Callable[[], float] = time.time  # the consumers' (a test's own: "stuck" at once)
+    clock: Clock = field(default_factory=SystemClock)  # the store's (a test's own moves by hand)
 
     def close(self) -> None:
         self.runner.stop()
@@ -77,10 +76,12 @@ def migrate(settings: Settings) -> None:
         ledger.close()
 
 
-def build(settings: Settings, *, clock: Callable[[], float] = time.time) -> Services:
+def build(settings: Settings, *, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
     ledger = Ledger(env=ledger_env(settings, create_tables=False))
     committer = Committer(ledger, wait=database_wait(settings))
-    store = Store(ledger, committer, ConflictRetry(settings.conflict_retry_seconds))
+    retry = ConflictRetry(settings.conflict_retry_seconds, clock=clock)
+    store = Store(ledger, committer, retry, clock=clock)
     quarantine, consumers = QuarantineService(store), Consumers()
     read_model = open_read_model(settings)
     runner = build_runner(settings, store, read_model, quarantine, consumers, clock)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -42,20 +41,14 @@ class LocalBackend:
 
     async def heartbeat(self, claim: Claim, waiting_on: str | None) -> Beat:
         lease = self._settings.lease_seconds
-        return await run_in_threadpool(
-            reports.heartbeat, self._store, claim, waiting_on, time.time(), lease
-        )
+        return await run_in_threadpool(reports.heartbeat, self._store, claim, waiting_on, lease)
 
     async def output(self, claim: Claim, chunks: list[tuple[int, str, str]]) -> None:
         await run_in_threadpool(reports.record_output, self._store, claim, chunks)
 
     async def report(self, claim: Claim, message: dict[str, Any]) -> str | None:
         timeout = self._settings.hitl_timeout_seconds
-        return await run_in_threadpool(
-            reports.report, self._store, claim, message, time.time(), timeout
-        )
+        return await run_in_threadpool(reports.report, self._store, claim, message, timeout)
 
     async def finish(self, claim: Claim, outcome: str, result: dict[str, Any]) -> dict[str, Any]:
-        return await run_in_threadpool(
-            reports.finish, self._store, claim, outcome, result, time.time()
-        )
+        return await run_in_threadpool(reports.finish, self._store, claim, outcome, result)

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import socket
-import time
 import uuid
 
 from starlette.concurrency import run_in_threadpool
@@ -133,11 +132,10 @@ class Sweeper:
                 await self._task
 
     def sweep_once(self) -> int:
-        now = time.time()
         return (
-            sweeps.expire_queued(self._store, self._views, now)
-            + sweeps.recover_leases(self._store, self._views, now)
-            + sweeps.decide_overdue(self._store, self._views, now)
+            sweeps.expire_queued(self._store, self._views)
+            + sweeps.recover_leases(self._store, self._views)
+            + sweeps.decide_overdue(self._store, self._views)
         )
 
     async def _run(self) -> None:

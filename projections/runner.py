@@ -64,7 +64,7 @@ class ProjectionRunner:
         # under a stream of commits, apply at most one batch per ``coalesce`` seconds, so that
         # each transaction carries many events; an idle runner still applies at once
         self._coalesce = coalesce
-        self.state = state or ConsumerState(NAME)
+        self.state = state or ConsumerState(NAME, clock=store.clock)
         self._quarantine = quarantine  # None: an event at fault is retried for ever (tests)
         self._retries = retries
         self._position = 0

@@ -82,19 +82,6 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0, every: float
         time.sleep(every)
 
 
-class FakeClock:
-    """A clock a test moves by hand (consumers' "stuck", backoffs)."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @contextmanager
 def unreachable(admin_url: str, url: str) -> Iterator[None]:
     """The database of ``url`` refuses connections and goes by another name (its sessions are

@@ -18,7 +18,9 @@ import pytest
 from application.committer import Committer
 from application.conflict_retry import ConflictRetry
 from application.ledger import Ledger
+from application.ports import Clock
 from application.store import Store
+from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 
@@ -30,13 +32,18 @@ on_every_store = pytest.mark.parametrize(
 
 
 def open_store(
-    settings: Settings, *, create_tables: bool = True, retry: ConflictRetry | None = None
+    settings: Settings,
+    *,
+    create_tables: bool = True,
+    retry: ConflictRetry | None = None,
+    clock: Clock | None = None,
 ) -> Store:
-    """A Store on the event store ``settings`` name, as ``interfaces/services.py`` builds it."""
+    """A Store on the event store ``settings`` name, as ``interfaces/services.py`` builds it; on
+    the system's clock unless the test gives its own (``tests/clock.py``)."""
     ledger = Ledger(env=ledger_env(settings, create_tables=create_tables))
-    return Store(ledger, Committer(ledger), retry)
+    return Store(ledger, Committer(ledger), retry, clock=clock or SystemClock())
 
 
-def memory_store(**settings: Any) -> Store:
+def memory_store(clock: Clock | None = None, **settings: Any) -> Store:
     """A Store whose events are kept in this process (close it with ``Store.close``)."""
-    return open_store(Settings(memory_store=True, **settings))
+    return open_store(Settings(memory_store=True, **settings), clock=clock)

@@ -104,8 +104,7 @@ class ProgramRegistry:
 
     async def _watch(self, live: Live) -> None:
         program, run = live.program, live.run
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + run.timeout
+        deadline = self.store.clock.monotonic() + run.timeout
         try:
             status, code, reason = await self._outcome(live, deadline)
             await program.finish()
@@ -135,15 +134,15 @@ class ProgramRegistry:
     async def _outcome(
         self, live: Live, deadline: float
     ) -> tuple[RunStatus, int | None, str | None]:
-        program, loop = live.program, asyncio.get_running_loop()
+        program, clock = live.program, self.store.clock
         while True:
-            await self._until_exit_or_cancel(live, min(self.poll, deadline - loop.time()))
+            await self._until_exit_or_cancel(live, min(self.poll, deadline - clock.monotonic()))
             code = program.returncode
             if code is not None:
                 return (RunStatus.COMPLETED if code == 0 else RunStatus.FAILED), code, None
             if live.cancel.is_set() or await asyncio.to_thread(self._cancel_recorded, live.run):
                 return RunStatus.CANCELLED, await program.stop(self.grace), "cancelled"
-            if loop.time() >= deadline:
+            if clock.monotonic() >= deadline:
                 reason = f"no exit within its timeout of {live.run.timeout:g} seconds"
                 return RunStatus.TIMED_OUT, await program.stop(self.grace), reason
 

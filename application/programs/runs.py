@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -105,7 +105,8 @@ def record_finished(
         current = store.load(ProgramRun, run.id, run.team_id, "command")
         if current.status != RunStatus.RUNNING:
             return
-        current.finish(status, exit_code, output_bytes, truncated, reason)
+        at = store.clock.now()
+        current.finish(status, exit_code, output_bytes, truncated, reason, at=at)
         output = ProgramOutput.record(str(run.id), run.team_id, chunks, truncated)
         store.commit(current, output)
 
@@ -126,7 +127,7 @@ def request_cancel(store: Store, ref: str, by: Actor) -> ProgramRun:
 
     def decide() -> ProgramRun:
         run = load_run(store, ref, by.team_id)
-        run.request_cancel(by)
+        run.request_cancel(by, at=store.clock.now())
         store.commit(run)
         return run
 
@@ -195,7 +196,7 @@ def _recent(store: Store, team_id: str, now: datetime) -> Iterator[ProgramRun]:
 
 
 def running_data(store: Store, team_id: str) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = store.clock.now()
     runs = [run_data(r, now) for r in _recent(store, team_id, now)]
     running = [r for r in runs if r["status"] == RunStatus.RUNNING]
     return {"commands": running, "total_running": len(running)}
@@ -210,7 +211,7 @@ def history_data(store: Store, team_id: str, page: int, page_size: int) -> dict[
     logged = []
     if skip < total:
         logged = list(entries.get(gt=max(total - skip - page_size, 0), lte=total - skip, desc=True))
-    now = datetime.now(UTC)
+    now = store.clock.now()
     runs = [store.load(ProgramRun, UUID(e.run_id), team_id, "command") for e in logged]
     pages = -(-total // page_size)
     return {

@@ -15,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID, uuid4
 
@@ -110,21 +109,21 @@ def ping_payload(webhook: Webhook, delivery: UUID, now: datetime) -> str:
 
 
 class Attempts:
-    """Sends deliveries through ``sender`` and records them in ``store``."""
+    """Sends deliveries through ``sender`` and records them in ``store``, on the store's clock
+    (what it signs with, when an attempt was made, when the next one is due)."""
 
     def __init__(
         self,
         store: Store,
         sender: WebhookSender,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = lambda: random.uniform(-1.0, 1.0),  # noqa: S311
         user_agent: str = "Taskwarden-Webhooks",
         schedule: Sequence[float] = RETRY_DELAYS,
     ) -> None:
         self.store = store
         self.sender = sender
-        self.clock = clock
+        self.clock = store.clock
         self.jitter = jitter
         self.user_agent = user_agent
         self.schedule = tuple(schedule)  # seconds after each failure (tests shorten it)
@@ -134,7 +133,7 @@ class Attempts:
     ) -> Outbound:
         key = delivery if isinstance(delivery, UUID) else delivery.id
         body = payload.encode()
-        now = self.clock()
+        now = self.clock.now()
         headers = signed_headers(
             webhook.signing_secrets(now),
             str(key),
@@ -147,14 +146,14 @@ class Attempts:
 
     async def post(self, request: Outbound) -> WebhookResponse:
         """Sends one request; whatever the sender raises becomes a failed response."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
         try:
             return await self.sender.send(request.url, request.headers, request.body)
         except Exception as error:
             log.exception("the webhook sender raised; the attempt is recorded as failed")
             return WebhookResponse(
                 status=None,
-                duration=time.monotonic() - started,
+                duration=self.clock.monotonic() - started,
                 error=f"sender failed: {type(error).__name__}: {error}"[:ERROR_LENGTH],
             )
 
@@ -181,7 +180,8 @@ class Attempts:
     def _record(
         self, webhook_id: UUID, key: UUID, response: WebhookResponse, retry: bool
     ) -> WebhookDelivery:
-        (delivery,) = self.record_many([Outcome(webhook_id, key, self.clock(), response)], retry)
+        outcome = Outcome(webhook_id, key, self.clock.now(), response)
+        (delivery,) = self.record_many([outcome], retry)
         return delivery
 
     def record_many(self, outcomes: Sequence[Outcome], retry: bool = True) -> list[WebhookDelivery]:
@@ -216,7 +216,7 @@ class Attempts:
         at: datetime | None = None,
     ) -> None:
         delivery.record_attempt(
-            at=at or self.clock(),
+            at=at or self.clock.now(),
             response_code=response.status,
             duration=response.duration,
             error=response.error,
@@ -234,7 +234,7 @@ class Attempts:
         webhook = await asyncio.to_thread(load_webhook, self.store, ref, by.team_id)
         token = f"test:{uuid4()}"
         key = delivery_id(webhook.id, token)
-        payload = ping_payload(webhook, key, self.clock())
+        payload = ping_payload(webhook, key, self.clock.now())
         request = self.outbound(webhook, key, payload, "webhook.test")
         response = await self.post(request)
         delivery = await asyncio.to_thread(self._record_ping, webhook, token, payload, response)
@@ -284,7 +284,7 @@ class Attempts:
     def _reschedule(self, key: UUID, by: Actor) -> WebhookDelivery:
         def decide() -> WebhookDelivery:
             delivery = self.store.get(WebhookDelivery, key)
-            delivery.reschedule(self.clock(), by)
+            delivery.reschedule(self.clock.now(), by)
             self.store.commit(delivery)
             return delivery
 

@@ -35,7 +35,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -108,7 +108,8 @@ class Dispatcher:
         self.recorder = Recorder(attempts)
         self._lanes: dict[UUID, Lane] = {}
         self._main: asyncio.Task[None] | None = None
-        self.guard = QueueGuard(self, state or ConsumerState(consumer), quarantine)
+        state = state or ConsumerState(consumer, clock=store.clock)
+        self.guard = QueueGuard(self, state, quarantine)
 
     # ---- life --------------------------------------------------------------------------
 
@@ -204,11 +205,12 @@ class Dispatcher:
                 _pop(lane, key)
                 continue
             if head.request is None:
-                wait = 0.0 if head.due is None else (head.due - datetime.now(UTC)).total_seconds()
+                now = self.store.clock.now()
+                wait = 0.0 if head.due is None else (head.due - now).total_seconds()
                 await self._sleep(lane, None if head.held else wait)
                 return
             async with self._sending:
-                at = self.attempts.clock()
+                at = self.store.clock.now()
                 response = await self.attempts.post(head.request)
             recorded = self.recorder.add(Outcome(lane.webhook_id, key, at, response))
             status = response.status
@@ -225,7 +227,7 @@ class Dispatcher:
         """The heads' states, with signed requests for those due now, in order up to the first
         that is not to be sent now (those behind it wait anyway)."""
         webhook = self.store.get(Webhook, webhook_id)
-        now = datetime.now(UTC)
+        now = self.store.clock.now()
         heads: list[Head] = []
         for key in keys:
             delivery = self.store.get(WebhookDelivery, key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -61,9 +61,9 @@ class RotateWebhookSecret(Command, frozen=True):
     """A new signing secret; the previous one signs too for 24 h (no body)."""
 
 
-def webhook_data(webhook: Webhook, now: datetime | None = None) -> dict[str, Any]:
-    """Never the secret: only the answers of create and rotate carry it."""
-    now = now or datetime.now(UTC)
+def webhook_data(webhook: Webhook, now: datetime) -> dict[str, Any]:
+    """Never the secret: only the answers of create and rotate carry it. ``now`` tells whether
+    the previous secret still signs."""
     expires = webhook.previous_expires_at
     return {
         "id": str(webhook.id),
@@ -177,7 +177,8 @@ def create_webhook(
             )
         ]
         position = store.commit(webhook, logged=listed)
-        return Created(data={**webhook_data(webhook), "secret": secret}, position=position)
+        data = {**webhook_data(webhook, store.clock.now()), "secret": secret}
+        return Created(data=data, position=position)
 
     return store.with_retries(decide)
 
@@ -186,12 +187,13 @@ def list_webhooks(store: Store, team_id: str) -> dict[str, Any]:
     """The team's webhooks, newest first; never a secret."""
     logged = webhook_logs.team_webhooks(store, team_id).get(desc=True)
     webhooks = [store.load(Webhook, UUID(e.webhook_id), team_id, "webhook") for e in logged]
-    items = [webhook_data(w) for w in webhooks if not w.deleted]
+    now = store.clock.now()
+    items = [webhook_data(w, now) for w in webhooks if not w.deleted]
     return {"items": items, "total": len(items)}
 
 
 def get_webhook(store: Store, ref: str, team_id: str) -> dict[str, Any]:
-    return webhook_data(load_webhook(store, ref, team_id))
+    return webhook_data(load_webhook(store, ref, team_id), store.clock.now())
 
 
 def update_webhook(
@@ -205,15 +207,16 @@ def update_webhook(
     enabled = fields.pop("enabled", None)
 
     def decide() -> Changed:
+        now = store.clock.now()
         webhook = load_webhook(store, cmd.target, by.team_id)
         check_version(webhook, cmd.expected_version)
         webhook.update(fields, by)
         if enabled is True:
             webhook.enable(by)
         elif enabled is False:
-            webhook.disable("disabled by an administrator", datetime.now(UTC), by.id, by.request_id)
+            webhook.disable("disabled by an administrator", now, by.id, by.request_id)
         position = store.commit(webhook)
-        return Changed(data=webhook_data(webhook), position=position)
+        return Changed(data=webhook_data(webhook, now), position=position)
 
     return store.with_retries(decide)
 
@@ -231,13 +234,11 @@ def delete_webhook(store: Store, cmd: Targeted[DeleteWebhook], by: Actor) -> Del
     return store.with_retries(decide)
 
 
-def rotate_secret(
-    store: Store, cmd: Targeted[RotateWebhookSecret], by: Actor, now: datetime | None = None
-) -> Changed:
+def rotate_secret(store: Store, cmd: Targeted[RotateWebhookSecret], by: Actor) -> Changed:
     """A new secret, shown in this result only; the previous one signs too for 24 h."""
 
     def decide() -> Changed:
-        moment = now or datetime.now(UTC)
+        moment = store.clock.now()
         webhook = load_webhook(store, cmd.target, by.team_id)
         secret = new_secret()
         webhook.rotate_secret(secret, moment, by)

@@ -14,7 +14,6 @@ never, when the relay quarantined it), so none is passed over here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -89,7 +88,7 @@ class Queueing:
                         event_type=types[0],
                         types=types,
                         payload=payload,
-                        next_attempt_at=datetime.now(UTC),
+                        next_attempt_at=self.store.clock.now(),
                     )
                 )
                 logs.add(webhook.id, key)

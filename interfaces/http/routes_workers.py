@@ -8,7 +8,6 @@ task answers 404, as a missing execution.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
@@ -68,9 +67,7 @@ async def heartbeat(request: Request) -> Response:
     """Renews the lease; answers a pending cancel and the decision the agent waits for."""
     cmd, run = await _held(request, SendHeartbeat)
     lease = request.app.state.settings.lease_seconds
-    beat = await call(
-        reports.heartbeat, _services(request).store, run, cmd.waiting_on, time.time(), lease
-    )
+    beat = await call(reports.heartbeat, _services(request).store, run, cmd.waiting_on, lease)
     return ok(request, msgspec.to_builtins(beat))
 
 
@@ -93,7 +90,6 @@ async def report(request: Request) -> Response:
         _services(request).store,
         run,
         msgspec.to_builtins(message),
-        time.time(),
         timeout,
     )
     return ok(request, {"item_id": item_id})
@@ -102,9 +98,7 @@ async def report(request: Request) -> Response:
 async def finish(request: Request) -> Response:
     """How the execution ended; queues an automatic retry when attempts are left."""
     cmd, run = await _held(request, FinishExecution)
-    data = await call(
-        reports.finish, _services(request).store, run, cmd.outcome, cmd.result, time.time()
-    )
+    data = await call(reports.finish, _services(request).store, run, cmd.outcome, cmd.result)
     return ok(request, data)
 
 

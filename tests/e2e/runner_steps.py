@@ -13,7 +13,7 @@ RUNNER = Actor(id="runner-1", team_id="default", request_id="runner")
 def start(api, task_id: str) -> None:  # type: ignore[no-untyped-def]
     store = api.client.app.state.services.store
     task = store.load(Task, UUID(task_id), "default", "task")
-    task.start_execution(task.execution_id, "worker-1", RUNNER)
+    task.start_execution(task.execution_id, "worker-1", RUNNER, at=store.clock.now())
     store.commit(task)
 
 
@@ -29,5 +29,6 @@ def fail(api, task_id: str) -> None:  # type: ignore[no-untyped-def]
     start(api, task_id)
     store = api.client.app.state.services.store
     task = store.load(Task, UUID(task_id), "default", "task")
-    task.finish_execution(TaskStatus.FAILED, {"exit_code": 1, "error": "tests failed"}, RUNNER)
+    result = {"exit_code": 1, "error": "tests failed"}
+    task.finish_execution(TaskStatus.FAILED, result, RUNNER, at=store.clock.now())
     store.commit(task)

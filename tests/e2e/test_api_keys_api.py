@@ -12,6 +12,7 @@ from application.api_keys import issue_api_key
 from application.auth import digest
 from application.commands import CreateApiKey
 from domain.values import Actor
+from tests.clock import ManualClock
 from tests.e2e.conftest import Api, token
 
 KEYS = "/api/auth/api-keys"
@@ -147,12 +148,16 @@ def test_an_expiry_must_be_in_the_future_and_given_one_way(sqlite_api):
     assert timedelta(days=3) - timedelta(minutes=1) < expires - issued <= timedelta(days=3)
 
 
-def test_an_expired_key_is_refused(api):
+def test_an_expired_key_is_refused(api, monkeypatch):
     """Issued through the application three days ago, for two days: it expired yesterday."""
     store = api.client.app.state.services.store
     by = Actor(id="test", team_id="default")
     command = CreateApiKey(name="old", expires_in_days=2)
-    old = issue_api_key(store, command, by, now=datetime.now(UTC) - timedelta(days=3)).data
+    back_then = ManualClock()
+    back_then.set(back_then.now() - timedelta(days=3))
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "clock", back_then)
+        old = issue_api_key(store, command, by).data
     fresh = issue_api_key(store, command, by).data
     assert as_key(api, fresh["key"], "GET", "/api/auth/me").status_code == 200
     refused = as_key(api, old["key"], "GET", "/api/auth/me")

@@ -7,7 +7,6 @@ the agent asked through the application, then answers over HTTP.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from application import execution_reports
@@ -35,7 +34,7 @@ def claimed(api: Api, slug: str | None = None, *, review: bool = False) -> Claim
 def report(api: Api, claim: Claim, message: dict[str, Any]) -> str:
     """What the agent says, recorded as a worker records it; answers the item's id."""
     store = api.client.app.state.services.store
-    item_id = execution_reports.report(store, claim, message, time.time(), None)
+    item_id = execution_reports.report(store, claim, message, None)
     assert item_id is not None
     return item_id
 
@@ -57,13 +56,13 @@ def in_review(api: Api, slug: str | None = None) -> Claim:
     """Work the agent finished, waiting for a person."""
     claim = claimed(api, slug, review=True)
     store = api.client.app.state.services.store
-    execution_reports.finish(store, claim, "completed", {"summary": "done"}, time.time())
+    execution_reports.finish(store, claim, "completed", {"summary": "done"})
     return claim
 
 
 def beat(api: Api, claim: Claim, item_id: str) -> execution_reports.Beat:
     store = api.client.app.state.services.store
-    return execution_reports.heartbeat(store, claim, item_id, time.time(), LEASE)
+    return execution_reports.heartbeat(store, claim, item_id, LEASE)
 
 
 def status(api: Api, task_id: str) -> str:

@@ -16,7 +16,6 @@ The matrix is driven by the route table: a route it cannot build a request for f
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,11 +179,12 @@ def runner(api: Api, team: str, task_id: str, *steps: str) -> None:
     task = store.load(Task, UUID(task_id), team, "task")
     for step in steps:
         if step == "start":
-            task.start_execution(task.execution_id, "worker-1", by)
+            task.start_execution(task.execution_id, "worker-1", by, at=store.clock.now())
         elif step == "review":
             task.request_review("done, please check", by)
         else:
-            task.finish_execution(TaskStatus.FAILED, {"exit_code": 1, "error": "red"}, by)
+            result = {"exit_code": 1, "error": "red"}
+            task.finish_execution(TaskStatus.FAILED, result, by, at=store.clock.now())
     store.commit(task)
 
 
@@ -212,7 +212,7 @@ def agent_asks(api: Api, team: str, task_id: str, *messages: dict[str, Any]) -> 
         test_command=None,
         options={},
     )
-    return [str(report(store, claim, m, time.time(), None)) for m in messages]
+    return [str(report(store, claim, m, None)) for m in messages]
 
 
 def quarantined(api: Api, team: str, task_id: str) -> str:

@@ -5,7 +5,7 @@ consumer settles; /metrics and /api/health/detailed show every consumer in one s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +17,20 @@ from infrastructure.settings import Settings
 from interfaces import cli
 from interfaces.http.app import create_app
 from interfaces.services import Services, build, migrate
+from tests.clock import ManualClock
 from tests.e2e.conftest import ADMIN_KEY, Api, make_settings, signed_in
-from tests.poison import FakeClock, fix_topic, unknown_topic_row, wait_until
+from tests.poison import fix_topic, unknown_topic_row, wait_until
 
 Q = "/api/admin/quarantine"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def services(tmp_path: Path, database_url: str | None, clock: FakeClock) -> Iterator[Services]:
+def services(tmp_path: Path, database_url: str | None, clock: ManualClock) -> Iterator[Services]:
     """The app's services on a clock the test moves: backoffs and "stuck" follow it."""
     settings = msgspec.structs.replace(
         make_settings(tmp_path, database_url),
@@ -61,18 +62,24 @@ def problems(api: Api) -> list[str]:
     return body["checks"]["consumers"]["problems"]  # type: ignore[no-any-return]
 
 
-def quarantined_by_all(api: Api, services: Services, clock: FakeClock, position: int) -> None:
+def quarantined_by_all(api: Api, services: Services, clock: ManualClock, position: int) -> None:
     """Moves the clock on until the projection runner and the relay have both passed over
     ``position`` (each waits out its backoffs on it)."""
-    names = ("projections", "relay")
+    consumers = [consumer(services, name) for name in ("projections", "relay")]
+    wait_until(moving(clock, lambda: all(c.position >= position for c in consumers)))
 
-    def done() -> bool:
-        if all(consumer(services, n).position >= position for n in names):
+
+def moving(clock: ManualClock, condition: Callable[[], bool]) -> Callable[[], bool]:
+    """``condition``, moving the clock on a second each time it is not met yet (backoffs, and
+    the retry requests a consumer looks for every few seconds, follow it)."""
+
+    def met() -> bool:
+        if condition():
             return True
         clock.advance(1.0)
         return False
 
-    wait_until(done)
+    return met
 
 
 def test_ready_is_503_while_a_consumer_quarantines_or_is_stuck_and_200_after(api, services, clock):
@@ -141,7 +148,11 @@ def test_the_admin_endpoints_list_by_team_and_a_retry_is_settled(api, services, 
     assert asked["data"]["status"] == "retry_requested" and asked["meta"]["position"]
     assert asked["data"]["retry_requested_by"].startswith("token:")
     api.error("POST", f"{Q}/{entry['id']}/retry", 409, "QUARANTINE_NOT_QUARANTINED")
-    wait_until(lambda: api.ok("GET", f"{Q}/{entry['id']}")["data"]["status"] == "released", 60)
+
+    def released() -> bool:
+        return bool(api.ok("GET", f"{Q}/{entry['id']}")["data"]["status"] == "released")
+
+    wait_until(moving(clock, released), 60)
 
 
 def test_the_cli_lists_every_entry_and_asks_for_a_retry(api, services, clock, capsys):
@@ -168,7 +179,7 @@ def test_the_cli_lists_every_entry_and_asks_for_a_retry(api, services, clock, ca
         assert cli.main(["quarantine", "retry", str(position), "--consumer", "relay"]) == 0
         assert "retry of relay" in capsys.readouterr().out
     service = services.quarantine
-    wait_until(lambda: service.find(str(position), "relay").status == "released", 60)
+    wait_until(moving(clock, lambda: service.find(str(position), "relay").status == "released"), 60)
 
 
 def test_the_admin_endpoints_are_in_the_openapi_document(api):

@@ -3,7 +3,6 @@ skips a paused band), clear, priority (claims follow it), metrics; roles and bad
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -36,7 +35,7 @@ def claim(api: Api, worker: str = "w1") -> Claim | None:
 def finish(api: Api, run: Claim, outcome: str = "completed") -> None:
     store = api.client.app.state.services.store
     reports.finish(
-        store, run, outcome, {"exit_code": 0 if outcome == "completed" else 1}, time.time()
+        store, run, outcome, {"exit_code": 0 if outcome == "completed" else 1}
     )
 
 

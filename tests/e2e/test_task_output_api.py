@@ -7,8 +7,6 @@ the agent printed and reported through the application.
 
 from __future__ import annotations
 
-import time
-
 from application import execution_reports
 from application.scheduler import Claim
 from tests.e2e.conftest import Api, token
@@ -23,7 +21,7 @@ def write(api: Api, claim: Claim, *chunks: tuple[int, str, str]) -> int:
 def phase(api: Api, claim: Claim, name: str, status: str = "started") -> None:
     store = api.client.app.state.services.store
     message = {"type": "phase", "name": name, "status": status}
-    execution_reports.report(store, claim, message, time.time(), None)
+    execution_reports.report(store, claim, message, None)
 
 
 # ---- output ------------------------------------------------------------------------------------
@@ -150,7 +148,7 @@ def test_a_phase_still_running_when_the_job_was_cancelled_shows_cancelled(api):
     assert requested["status"] == "cancel_requested"
     assert api.ok("GET", "/api/jobs/stop/phases")["data"]["map"] == {"build": "running"}
     store = api.client.app.state.services.store
-    execution_reports.finish(store, claim, "cancelled", {}, time.time())
+    execution_reports.finish(store, claim, "cancelled", {})
     data = api.ok("GET", "/api/jobs/stop/phases")["data"]
     assert data["status"] == "cancelled" and data["map"] == {"build": "cancelled"}
 
@@ -159,7 +157,7 @@ def test_a_phase_still_running_when_the_work_went_to_review_shows_passed(api):
     claim = claimed(api, slug="reviewed", review=True)
     phase(api, claim, "test")
     store = api.client.app.state.services.store
-    execution_reports.finish(store, claim, "completed", {"summary": "done"}, time.time())
+    execution_reports.finish(store, claim, "completed", {"summary": "done"})
     data = api.ok("GET", "/api/jobs/reviewed/phases")["data"]
     assert data["status"] == "awaiting_approval" and data["map"] == {"test": "passed"}
     api.ok("POST", "/api/tasks/reviewed/reject", 202, json={"reason": "more tests"})
@@ -219,7 +217,7 @@ def test_cancelling_a_job_answers_seed_001s_shape(api):
     again = api.ok("POST", f"/api/jobs/{claim.task_id}/cancel")["data"]
     assert again["status"] == "cancel_requested" and api.position() == head
     store = api.client.app.state.services.store
-    beat = execution_reports.heartbeat(store, claim, None, time.time(), 60.0)
+    beat = execution_reports.heartbeat(store, claim, None, 60.0)
     assert beat.cancel_requested is True
     api.error("POST", "/api/jobs/nope/cancel", 404, "TASK_NOT_FOUND")
     api.error("POST", "/api/jobs/running/cancel", 422, "VALIDATION_ERROR", json={"why": "x"})

@@ -60,7 +60,8 @@ def relaying(client: TestClient, bus: Any) -> Iterator[None]:
     app's bus, which no socket listens to any more)."""
     services = client.app.state.services
     services.bus = bus
-    relay = Relay(services.ledger, bus, MemoryTracking(), poll_interval=0.05)
+    clock = services.store.clock
+    relay = Relay(services.ledger, bus, MemoryTracking(), poll_interval=0.05, clock=clock)
 
     async def start() -> None:
         relay.start()
@@ -525,7 +526,7 @@ class World:
         self.api = api
         services = api.client.app.state.services
         self.bus = services.bus = HeldBus()
-        self.relay = Relay(services.ledger, self.bus, MemoryTracking())
+        self.relay = Relay(services.ledger, self.bus, MemoryTracking(), clock=services.store.clock)
         self.publish()
         self.lock = threading.Lock()
 

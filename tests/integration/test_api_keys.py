@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from domain.task import Task
 from domain.values import Actor
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec
+from tests.clock import ManualClock
 from tests.stores import on_databases, open_store
 
 ALICE = Actor(id="alice", team_id="team-a", request_id="req-alice")
@@ -34,8 +35,13 @@ ISSUERS = 8
 
 
 @pytest.fixture
-def store(event_store: dict[str, Any], tmp_path: Path) -> Iterator[Store]:
-    store = open_store(Settings(data_dir=tmp_path, **event_store))
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def store(event_store: dict[str, Any], tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
+    store = open_store(Settings(data_dir=tmp_path, **event_store), clock=clock)
     yield store
     store.close()
 
@@ -86,20 +92,27 @@ def test_a_key_authenticates_as_its_team_role_and_project_until_revoked(store):
         authenticate(store, CODEC, str(created["key"]))
 
 
-def test_a_key_past_its_expiry_is_refused(store):
-    three_days_ago = datetime.now(UTC) - timedelta(days=3)
+def test_a_key_past_its_expiry_is_refused(store, clock):
     command = CreateApiKey(name="old", expires_in_days=2)
-    old = issue_api_key(store, command, ALICE, now=three_days_ago).data
+    old = issue_api_key(store, command, ALICE).data
+    clock.advance(timedelta(days=2).total_seconds() - 1)
+    assert authenticate(store, CODEC, old["key"]).kind == "api_key"
+    clock.advance(1)
     with pytest.raises(AuthenticationError, match="expired"):
         authenticate(store, CODEC, old["key"])
 
 
-def test_use_is_recorded_at_most_once_a_minute(store):
+def test_use_is_recorded_at_most_once_a_minute(store, clock):
     created = issue(store)
     for _ in range(3):
         authenticate(store, CODEC, str(created["key"]))
+        clock.advance(20)
     events = store.events_of(UUID(str(created["id"])), "team-a")
     assert [type(e).__qualname__ for e in events] == ["ApiKey.Created", "ApiKey.Used"]
+    clock.advance(1)  # 61 s after the first use
+    authenticate(store, CODEC, str(created["key"]))
+    events = store.events_of(UUID(str(created["id"])), "team-a")
+    assert [type(e).__qualname__ for e in events][-1] == "ApiKey.Used" and len(events) == 3
 
 
 def test_a_store_narrowed_to_a_project_sees_only_it_and_its_tasks(store):

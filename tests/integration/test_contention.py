@@ -23,6 +23,7 @@ from application.store import Store
 from application.tasks import create_task, update_task
 from domain.task import Task
 from domain.values import Actor
+from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 
@@ -37,7 +38,8 @@ def store(database_url: str | None, tmp_path: Path) -> Iterator[Store]:
     ledger = Ledger(env=ledger_env(settings, create_tables=True))
     # the bound itself is tested with a fake clock (tests/unit/test_conflict_retry.py); here a
     # slow, shared machine must not turn a slow run into a failure
-    store = Store(ledger, Committer(ledger), ConflictRetry(60.0))
+    clock = SystemClock()
+    store = Store(ledger, Committer(ledger), ConflictRetry(60.0, clock=clock), clock=clock)
     yield store
     store.committer.close()
     ledger.close()

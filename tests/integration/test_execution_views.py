@@ -55,7 +55,10 @@ def start(
 ) -> int:
     if queue:
         execute(w, task_id, by)
-    return act(w, task_id, lambda t: t.start_execution(str(t.execution_id), "w1", by, lease), by)
+    now = w.store.clock.now()
+    return act(
+        w, task_id, lambda t: t.start_execution(str(t.execution_id), "w1", by, lease, at=now), by
+    )
 
 
 def ask(w: World, task_id: str, by: Actor = ALICE, **fields: Any) -> str:
@@ -198,7 +201,8 @@ def build(w: World) -> SimpleNamespace:
     start(w, s.running, lease=None)
     act(w, s.running, lambda t: t.renew_lease(str(t.execution_id), LEASE, WORKER))
     start(w, s.finished)
-    act(w, s.finished, lambda t: t.finish_execution(TaskStatus.COMPLETED, {}, WORKER))
+    now = w.store.clock.now()
+    act(w, s.finished, lambda t: t.finish_execution(TaskStatus.COMPLETED, {}, WORKER, at=now))
     execute(w, s.cancelled)
     w.cancel(s.cancelled)
     for name in ("reviewed", "rejected"):
@@ -206,9 +210,9 @@ def build(w: World) -> SimpleNamespace:
         act(w, getattr(s, name), lambda t: t.request_review("done", WORKER))
     act(w, s.rejected, lambda t: t.reject("tests fail", ALICE))
     execute(w, s.expired)
-    act(w, s.expired, lambda t: t.expire_in_queue(str(t.execution_id), WORKER))
+    act(w, s.expired, lambda t: t.expire_in_queue(str(t.execution_id), WORKER, at=now))
     execute(w, s.unqueued)
-    act(w, s.unqueued, lambda t: t.change_status(TaskStatus.PENDING, "later", ALICE))
+    act(w, s.unqueued, lambda t: t.change_status(TaskStatus.PENDING, "later", ALICE, at=now))
     start(w, s.waiting)
     build_hitl(w, s)
     s.chunks = write_output(w, s.running, [f"line {n}\n" for n in range(5)])
@@ -475,7 +479,8 @@ def test_a_reopened_read_model_resumes_without_doubling_anything(tmp_path, datab
         reopened = w.open_read_model()
         execute(w, second)
         decide(w, question, lambda q: q.answer("a", "user-1"))
-        act(w, first, lambda t: t.finish_execution(TaskStatus.COMPLETED, {}, WORKER))
+        now = w.store.clock.now()
+        act(w, first, lambda t: t.finish_execution(TaskStatus.COMPLETED, {}, WORKER, at=now))
         assert w.runner(reopened, batch=2).catch_up() == w.ledger.max_position()
         assert w.runner(reopened, batch=2).catch_up() == w.ledger.max_position()
 

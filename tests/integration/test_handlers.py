@@ -98,7 +98,7 @@ def load_task(store: Store, ref: str, by: Actor = ALICE) -> Task:
 def run_and_review(store: Store, ref: str) -> None:
     """What the runner (a later capability) records: start, then ask for review."""
     task = load_task(store, ref)
-    task.start_execution(str(task.execution_id), "worker-1", RUNNER)
+    task.start_execution(str(task.execution_id), "worker-1", RUNNER, at=store.clock.now())
     task.request_review("ready to test", RUNNER)
     store.commit(task)
 
@@ -530,7 +530,7 @@ def test_cancelling_a_queued_task_cancels_it_and_a_running_one_only_requests(
     for ref in (queued, running):
         execute_task(store, ref, ExecuteTask(), ALICE)
     task = load_task(store, running)
-    task.start_execution(str(task.execution_id), "worker-1", RUNNER)
+    task.start_execution(str(task.execution_id), "worker-1", RUNNER, at=store.clock.now())
     store.commit(task)
 
     now = cancel_task(store, on(queued, CancelTask(reason="no")), ALICE)

@@ -21,6 +21,7 @@ from application.store import Store
 from domain.errors import RuleViolationError
 from domain.program_run import ProgramRun, output_id
 from domain.values import Actor
+from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.program_runner import (
     Output,
@@ -280,7 +281,7 @@ def test_background_children_do_not_outlive_their_command(tmp_path):
 def store(tmp_path: Path) -> Iterator[Store]:
     ledger = Ledger(env=ledger_env(Settings(data_dir=tmp_path / "data"), create_tables=True))
     committer = Committer(ledger)
-    yield Store(ledger, committer)
+    yield Store(ledger, committer, clock=SystemClock())
     committer.close()
     ledger.close()
 

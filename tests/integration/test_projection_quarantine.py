@@ -4,24 +4,23 @@ reach the views; a retry after a fix applies it late; an outage quarantines noth
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from application.consumer_state import ConsumerState, Policy
+from application.ports import Clock
 from application.quarantine import QuarantineService, stored_poison
 from application.retry_requests import RetryRequests
 from domain.quarantine import QUARANTINED, RELEASED
 from domain.system import system_id
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
+from tests.clock import ManualClock
 from tests.integration.views_world import ALICE, BOB, World, all_tasks, world
-from tests.poison import FakeClock, fix_topic, nul_task, unknown_topic_row, unreachable, wait_until
+from tests.poison import fix_topic, nul_task, unknown_topic_row, unreachable, wait_until
 
 
 def guarded(
     w: World,
     attempts: int = 2,
-    clock: Callable[[], float] = time.time,
+    clock: Clock | None = None,
     backoff: float = 0.01,
     read_model: ReadModel | None = None,
 ) -> tuple[ProjectionRunner, QuarantineService]:
@@ -35,7 +34,7 @@ def guarded(
     runner = ProjectionRunner(
         w.store,
         read_model or w.read_model,
-        state=ConsumerState("projections", policy, clock),
+        state=ConsumerState("projections", policy, clock=clock or w.store.clock),
         quarantine=record,
         retries=RetryRequests(service, "projections", every=0.01),
     )
@@ -146,7 +145,7 @@ def test_while_the_database_is_unreachable_nothing_is_quarantined(
         theirs = w.project("Theirs", by=BOB)
         position, _ = unknown_topic_row(w.ledger, "team-a")
         w.task(theirs, "after", by=BOB)
-        clock = FakeClock()
+        clock = ManualClock()
         runner, service = guarded(w, attempts=3, clock=clock, backoff=1.0)
         runner.start()
         wait_until(lambda: runner.state.attempts == 1)  # counted: the database answers

@@ -220,6 +220,7 @@ from pathlib import Path
 from application.committer import Committer
 from application.ledger import Ledger
 from application.store import Store
+from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 from infrastructure.views import open_read_model
@@ -240,7 +241,8 @@ def loud(events):
     return applied[0]
 
 read_model.apply = loud
-ProjectionRunner(Store(ledger, Committer(ledger)), read_model, batch=3).catch_up()
+store = Store(ledger, Committer(ledger), clock=SystemClock())
+ProjectionRunner(store, read_model, batch=3).catch_up()
 print("done", flush=True)
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,8 +41,8 @@ def world(services: Services) -> str:
     assert services.runner.wait_for(written.position, 30.0)
     claim = services.scheduler.claim("w1")
     assert claim is not None
-    report(services.store, claim, {"type": "question", "question": "?"}, time.time(), None)
-    finish(services.store, claim, "failed", {"exit_code": 1}, time.time())
+    report(services.store, claim, {"type": "question", "question": "?"}, None)
+    finish(services.store, claim, "failed", {"exit_code": 1})
     hook = Webhook(
         team_id=ME.team_id,
         url="https://hooks.example.com/in",

@@ -1,14 +1,14 @@
 """Refresh tokens sent twice: the same pair within the grace, a revoked session outside it (in
-memory; two refreshes at once on SQLite and Postgres), with the clock given to ``refresh`` (no
-test waits for the grace)."""
+memory; two refreshes at once on SQLite and Postgres), on a clock the test moves (no test waits
+for the grace)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
@@ -23,6 +23,7 @@ from domain.values import Actor
 from infrastructure.passwords import ScryptHasher
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec
+from tests.clock import ManualClock
 from tests.stores import on_databases, open_store
 
 ADMIN = Actor(id="admin", team_id="team-a", request_id="req-admin")
@@ -30,12 +31,12 @@ CODEC = JwtCodec(b"k" * 32)
 HASHER = ScryptHasher(n=16, r=1, p=1)  # cheap: these tests are not about hashing
 TTL = 3600
 GRACE = 5.0
-T0 = datetime.now(UTC)  # the access tokens are checked against the real clock: stay near it
 
 
 @pytest.fixture
 def store(event_store: dict[str, Any], tmp_path: Path) -> Iterator[Store]:
-    store = open_store(Settings(data_dir=tmp_path, **event_store))
+    clock = ManualClock()  # starts now: the access tokens are checked against the real clock
+    store = open_store(Settings(data_dir=tmp_path, **event_store), clock=clock)
     create_user(store, HASHER, CreateUser(username="ann", password="secret-pw"), "team-a", ADMIN)
     yield store
     store.close()
@@ -46,8 +47,10 @@ def sign_in(store: Store) -> str:
 
 
 def refresh_at(store: Store, token: str, seconds: float, grace: float = GRACE) -> dict[str, Any]:
-    at = T0 + timedelta(seconds=seconds)
-    return refresh(store, CODEC, token, TTL, grace_seconds=grace, now=at)
+    """A refresh ``seconds`` after the test began (when it signed in)."""
+    clock = cast(ManualClock, store.clock)
+    clock.set(clock.start + timedelta(seconds=seconds))
+    return refresh(store, CODEC, token, TTL, grace_seconds=grace)
 
 
 def family_of(store: Store, token: str) -> RefreshFamily:

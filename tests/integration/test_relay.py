@@ -20,6 +20,7 @@ from application import projects
 from application.commands import CreateProject
 from application.public_events import PublicEvent, public_events
 from application.relay import Relay
+from infrastructure.clock import SystemClock
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
 from infrastructure.relay_tracking import open_tracking
@@ -30,6 +31,7 @@ from tests.integration.views_world import ALICE, BOB, World, world
 from tests.nats_server import NatsServer
 
 ROOT = Path(__file__).resolve().parents[2]
+SYSTEM = SystemClock()
 
 
 @pytest.fixture
@@ -99,7 +101,7 @@ def test_the_relay_publishes_every_public_event_once_in_log_order(store, nats_ur
     async def scenario():
         bus = bus_for(nats_url, nats_stream)
         try:
-            relay = Relay(store.ledger, bus, store.tracking, batch=7)
+            relay = Relay(store.ledger, bus, store.tracking, batch=7, clock=SYSTEM)
             position = await relay.catch_up()
             consumer = bus.durable("all", f"{prefix}.>")
             got = await positions(consumer, len(expected))
@@ -121,7 +123,7 @@ def test_the_relay_resumes_from_its_tracked_position_after_a_restart(store, nats
     async def relay_once() -> tuple[int, int]:
         bus = bus_for(nats_url, nats_stream)
         try:
-            relay = Relay(store.ledger, PortOnly(bus), store.tracking)  # type: ignore[arg-type]
+            relay = Relay(store.ledger, PortOnly(bus), store.tracking, clock=SYSTEM)  # type: ignore[arg-type]
             await relay.catch_up()
             return relay.position, relay.published
         finally:
@@ -154,11 +156,11 @@ def test_a_relay_killed_between_publishing_and_recording_causes_no_duplicate_dow
     async def scenario():
         bus = bus_for(nats_url, nats_stream)
         try:
-            killed = Relay(store.ledger, bus, CrashingTracking(store.tracking))  # type: ignore[arg-type]
+            killed = Relay(store.ledger, bus, CrashingTracking(store.tracking), clock=SYSTEM)  # type: ignore[arg-type]
             with pytest.raises(RuntimeError, match="killed"):
                 await killed.step()  # published the batch, recorded nothing
             assert store.tracking.get("relay") is None
-            blind = Relay(store.ledger, PortOnly(bus), store.tracking)  # type: ignore[arg-type]
+            blind = Relay(store.ledger, PortOnly(bus), store.tracking, clock=SYSTEM)  # type: ignore[arg-type]
             await blind.catch_up()  # publishes the whole batch again
             consumer = bus.durable("all", f"{prefix}.>")
             got = await positions(consumer, len(expected))
@@ -177,10 +179,10 @@ def test_a_restarted_relay_skips_what_the_bus_already_stored(store, nats_url, na
     async def scenario():
         bus = bus_for(nats_url, nats_stream)
         try:
-            killed = Relay(store.ledger, bus, CrashingTracking(store.tracking))  # type: ignore[arg-type]
+            killed = Relay(store.ledger, bus, CrashingTracking(store.tracking), clock=SYSTEM)  # type: ignore[arg-type]
             with pytest.raises(RuntimeError):
                 await killed.step()
-            again = Relay(store.ledger, bus, store.tracking)
+            again = Relay(store.ledger, bus, store.tracking, clock=SYSTEM)
             await again.catch_up()
             return again.published, again.position
         finally:
@@ -210,7 +212,9 @@ async def _relay_through_an_outage(
 ) -> tuple[bool, list[int], list[int]]:
     _, prefix = nats_stream
     bus = bus_for(server.url, nats_stream, publish_timeout=1.0, reconnect_wait=0.2)
-    relay = Relay(w.ledger, bus, tracking, batch=5, poll_interval=0.05, max_backoff=0.5)
+    relay = Relay(
+        w.ledger, bus, tracking, batch=5, poll_interval=0.05, max_backoff=0.5, clock=SYSTEM
+    )
     w.committer.on_commit(relay.poke)
     relay.start()
     try:
@@ -282,7 +286,7 @@ def test_in_embedded_mode_a_durable_consumer_resumes_from_the_store_after_a_rest
 
 def embedded(w: World) -> tuple[MemoryBus, Relay]:
     bus = MemoryBus(ledger=w.ledger, tracking=w.tracking, retain=3)  # type: ignore[attr-defined]
-    return bus, Relay(w.ledger, bus, w.tracking, batch=4)  # type: ignore[attr-defined]
+    return bus, Relay(w.ledger, bus, w.tracking, batch=4, clock=SYSTEM)  # type: ignore[attr-defined]
 
 
 def tasks_after(w: World, after: int) -> list[int]:
@@ -297,7 +301,7 @@ def test_the_relay_wakes_on_a_commit_without_waiting_for_its_poll(tmp_path):
 
         async def scenario() -> PublicEvent:
             bus = MemoryBus(ledger=w.ledger)
-            relay = Relay(w.ledger, bus, tracking, poll_interval=3600)
+            relay = Relay(w.ledger, bus, tracking, poll_interval=3600, clock=SYSTEM)
             w.committer.on_commit(relay.poke)
             relay.start()
             try:

@@ -1,15 +1,14 @@
 """The scheduler and the sweeper against real stores (the events in memory and the views in
 SQLite; the claims' race on SQLite and on Postgres): claims race, caps, bands, ageing, backoff,
-time-to-live, expired leases and overdue questions."""
+time-to-live, expired leases and overdue questions, on a clock the test moves (tests/clock.py)."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
@@ -33,6 +32,7 @@ from domain.task import Task
 from domain.values import Actor
 from infrastructure.settings import Settings
 from interfaces.services import Services, build, migrate
+from tests.clock import ManualClock
 from tests.stores import on_databases
 
 ME = Actor(id="user:me", team_id="team-1", request_id="r")
@@ -42,19 +42,22 @@ ME = Actor(id="user:me", team_id="team-1", request_id="r")
 def services(tmp_path: Path, event_store: dict[str, Any]) -> Iterator[Services]:
     settings = Settings(data_dir=tmp_path / "data", workers=0, **event_store)
     migrate(settings)
-    built = build(settings)
+    built = build(settings, clock=ManualClock())
     yield built
     built.close()
 
 
-def scheduler(services: Services, clock: Any = time.time, aging: float = 60.0) -> Scheduler:
+def clock_of(services: Services) -> ManualClock:
+    return cast(ManualClock, services.store.clock)
+
+
+def scheduler(services: Services, aging: float = 60.0) -> Scheduler:
     return Scheduler(
         services.store,
         services.read_model,
         aging_seconds=aging,
         lease_seconds=30.0,
         settle=lambda p: services.runner.wait_for(p, 30.0),
-        clock=clock,
     )
 
 
@@ -72,7 +75,18 @@ def queued(services: Services, project_id: str, priority: str = "normal", **opti
         ME,
     )
     assert services.runner.wait_for(written.position, 30.0)
+    caught_up(services, task["id"])
     return task["id"]
+
+
+def caught_up(services: Services, task_id: str) -> None:
+    """The test's clock stands still, but a request's queue time is its stored event's own
+    timestamp (eventsourcing stamps it from the system's clock): the clock is moved up to it,
+    so that the request is not in the clock's future."""
+    [row] = [r for r in services.read_model.in_flight(ME.team_id) if r.task_id == task_id]
+    clock = clock_of(services)
+    if clock.time() < row.requested_at:
+        clock.set(datetime.fromtimestamp(row.requested_at, UTC))
 
 
 def settle(services: Services) -> None:
@@ -139,7 +153,7 @@ def test_a_project_runs_at_most_its_max_concurrent_tasks(services):
     s = scheduler(services)
     claimed = [s.claim("w1"), s.claim("w2"), s.claim("w3")]
     assert [c.task_id if c else None for c in claimed] == [first, other, None]
-    finish(services.store, claimed[0], "completed", {}, time.time())
+    finish(services.store, claimed[0], "completed", {})
     settle(services)
     assert s.claim("w4").task_id == second
 
@@ -161,53 +175,63 @@ def test_a_paused_band_is_skipped_until_resumed(services):
 
 def test_a_retry_is_not_started_before_its_backoff(services):
     task_id = queued(services, project(services), retry_attempts=1, retry_backoff=60)
-    s = scheduler(services)
+    s, clock = scheduler(services), clock_of(services)
     claim = s.claim("w")
-    now = time.time()
-    outcome = finish(services.store, claim, "failed", {"exit_code": 1}, now)
+    outcome = finish(services.store, claim, "failed", {"exit_code": 1})
     assert outcome["retry_scheduled"] is True and outcome["status"] == "queued"
     settle(services)
-    soon = now + 29
-    assert scheduler(services, clock=lambda: soon).claim("w") is None  # backing off (30 to 60 s)
-    later = now + 61
-    assert scheduler(services, clock=lambda: later).claim("w").task_id == task_id
+    clock.advance(29)
+    assert s.claim("w") is None  # backing off (30 to 60 s)
+    clock.advance(32)
+    assert s.claim("w").task_id == task_id
 
 
-def test_the_sweeper_times_out_a_request_past_its_queue_ttl(services):
-    before = time.time()  # queued at this moment or after it
-    task_id = queued(services, project(services), queue_ttl=5)
-    assert sweeps.expire_queued(services.store, services.read_model, before + 4) == 0
-    assert sweeps.expire_queued(services.store, services.read_model, time.time() + 6) == 1
+def test_the_sweeper_times_out_a_request_once_its_queue_ttl_has_passed_on_the_clock(services):
+    task_id = queued(services, project(services), queue_ttl=60)
+    clock = clock_of(services)
+    [row] = services.read_model.in_flight(ME.team_id)
+    clock.set(datetime.fromtimestamp(row.requested_at + 59, UTC))
+    assert sweeps.expire_queued(services.store, services.read_model) == 0
+    clock.advance(2)
+    assert sweeps.expire_queued(services.store, services.read_model) == 1
     task = services.store.get(Task, UUID(task_id))
     assert task.status == "timed_out" and task.last_reason == "queue time-to-live expired"
+    assert task.completed_at == clock.now()  # stamped with the sweep's time
+    assert sweeps.expire_queued(services.store, services.read_model) == 0  # once
 
 
 def test_an_expired_lease_is_recovered_and_retried_and_the_old_worker_is_told(services):
     task_id = queued(services, project(services), retry_attempts=1, retry_backoff=0)
+    clock = clock_of(services)
     claim = scheduler(services).claim("dead-worker")
-    question = report(services.store, claim, {"type": "question", "question": "?"}, 0, None)
+    question = report(services.store, claim, {"type": "question", "question": "?"}, None)
     settle(services)
-    later = claim.lease_until + 1
-    assert sweeps.recover_leases(services.store, services.read_model, later) == 1
+    assert claim.lease_until == pytest.approx(clock.time() + 30.0)
+    clock.advance(29.0)
+    assert sweeps.recover_leases(services.store, services.read_model) == 0
+    clock.advance(2.0)
+    assert sweeps.recover_leases(services.store, services.read_model) == 1
     task = services.store.get(Task, UUID(task_id))
     assert task.status == "queued" and task.attempt == 2 and task.worker_id is None
     assert services.store.get(HitlItem, UUID(question)).status == "withdrawn"
-    beat = heartbeat(services.store, claim, question, later, 30.0)
+    beat = heartbeat(services.store, claim, question, 30.0)
     assert beat.lost  # the dead worker, if it comes back, stops without reporting
 
 
 def test_an_overdue_question_is_answered_with_its_default_and_the_agent_resumes(services):
     task_id = queued(services, project(services))
+    clock = clock_of(services)
     claim = scheduler(services).claim("w")
     message = {"type": "question", "question": "Which?", "default": "the first"}
-    now = time.time()
-    question = report(services.store, claim, message, now, 10.0)
+    question = report(services.store, claim, message, 10.0)
     settle(services)
-    assert sweeps.decide_overdue(services.store, services.read_model, now + 9) == 0
-    assert sweeps.decide_overdue(services.store, services.read_model, now + 11) == 1
+    clock.advance(9)
+    assert sweeps.decide_overdue(services.store, services.read_model) == 0
+    clock.advance(2)
+    assert sweeps.decide_overdue(services.store, services.read_model) == 1
     task = services.store.get(Task, UUID(task_id))
     assert task.status == "running" and task.waiting_on is None
-    beat = heartbeat(services.store, claim, question, time.time(), 30.0)
+    beat = heartbeat(services.store, claim, question, 30.0)
     assert beat.reply == {"type": "answer", "question_id": question, "response": "the first"}
 
 
@@ -215,21 +239,25 @@ def test_an_overdue_checkpoint_is_rejected_by_default(services):
     queued(services, project(services))
     claim = scheduler(services).claim("w")
     message = {"type": "checkpoint", "action": "deploy"}
-    now = time.time()
-    checkpoint = report(services.store, claim, message, now, 1.0)
+    checkpoint = report(services.store, claim, message, 1.0)
     settle(services)
-    assert sweeps.decide_overdue(services.store, services.read_model, now + 2) == 1
-    beat = heartbeat(services.store, claim, checkpoint, time.time(), 30.0)
+    clock_of(services).advance(2)
+    assert sweeps.decide_overdue(services.store, services.read_model) == 1
+    beat = heartbeat(services.store, claim, checkpoint, 30.0)
     assert beat.reply["approved"] is False and beat.reply["reason"] == "timed out"
 
 
 def test_a_heartbeat_renews_the_lease_only_once_half_of_it_is_spent(services):
     task_id = queued(services, project(services))
+    clock = clock_of(services)
     claim = scheduler(services).claim("w")
     version = services.store.get(Task, UUID(task_id)).version
-    heartbeat(services.store, claim, None, claim.lease_until - 20, 30.0)  # a third spent
+    clock.advance(10)  # a third spent
+    heartbeat(services.store, claim, None, 30.0)
     assert services.store.get(Task, UUID(task_id)).version == version
-    heartbeat(services.store, claim, None, claim.lease_until - 10, 30.0)
+    clock.advance(10)
+    heartbeat(services.store, claim, None, 30.0)
     task = services.store.get(Task, UUID(task_id))
     assert task.version == version + 1
-    assert task.lease_until > datetime.fromtimestamp(claim.lease_until, UTC)
+    renewed = clock.now() + timedelta(seconds=30)
+    assert abs((task.lease_until - renewed).total_seconds()) < 0.001

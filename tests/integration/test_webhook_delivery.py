@@ -49,6 +49,7 @@ from domain.naming import public_name
 from domain.values import Actor
 from domain.webhook import Webhook
 from domain.webhook_url import parse_networks
+from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
@@ -620,7 +621,7 @@ def test_taskwarden_webhooks_sends_from_jetstream_until_sigterm(tmp_path, receiv
         subprocess.run([*cli, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
         settings = Settings(data_dir=tmp_path / "data")
         ledger = Ledger(env=ledger_env(settings, create_tables=False))
-        store = Store(ledger, Committer(ledger))
+        store = Store(ledger, Committer(ledger), clock=SystemClock())
         created = hook(store, receiver.url("/cli"), "project.*")
         for command in ("webhooks", "relay"):
             processes.append(

@@ -60,7 +60,7 @@ def dispatcher_for(store: Any, bus: Any, subjects: str) -> tuple[Dispatcher, Qua
         attempts,
         subjects=subjects,
         recheck=0.2,
-        state=ConsumerState("webhooks", policy),
+        state=ConsumerState("webhooks", policy, clock=store.clock),
         quarantine=service,
     )
     dispatcher.guard.retries = RetryRequests(service, "webhooks", every=0.05)

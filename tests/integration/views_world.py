@@ -27,6 +27,7 @@ from application.store import Store
 from domain.project import Project
 from domain.task import Task
 from domain.values import Actor, TaskStatus
+from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 from infrastructure.views import open_read_model
@@ -48,7 +49,7 @@ class World:
         self.settings = settings
         self.ledger = Ledger(env=ledger_env(settings, create_tables=True))
         self.committer = Committer(self.ledger)
-        self.store = Store(self.ledger, self.committer)
+        self.store = Store(self.ledger, self.committer, clock=SystemClock())
         self.read_model = open_read_model(settings)
         self.read_model.migrate()
         self.opened: list[ReadModel] = [self.read_model]
@@ -102,13 +103,13 @@ class World:
         """What a worker records when it picks the task up (the runner is a later capability)."""
         self.execute(task_id, by)
         task = self.store.load(Task, UUID(task_id), by.team_id, "task")
-        task.start_execution(task.execution_id or "", "worker-1", by)
+        task.start_execution(task.execution_id or "", "worker-1", by, at=self.store.clock.now())
         return self.store.commit(task)
 
     def finish(self, task_id: str, outcome: str = "completed", by: Actor = ALICE) -> int:
         self.start(task_id, by)
         task = self.store.load(Task, UUID(task_id), by.team_id, "task")
-        task.finish_execution(TaskStatus(outcome), {"exit_code": 0}, by)
+        task.finish_execution(TaskStatus(outcome), {"exit_code": 0}, by, at=self.store.clock.now())
         return self.store.commit(task)
 
     # ---- reads for assertions --------------------------------------------------------------

@@ -6,18 +6,18 @@ from __future__ import annotations
 import threading
 
 from application.consumer_state import QUARANTINE, RETRY, ConsumerState, Policy
-from tests.poison import FakeClock
+from tests.clock import ManualClock
 
 
-def state(clock: FakeClock, attempts: int = 3) -> ConsumerState:
+def state(clock: ManualClock, attempts: int = 3) -> ConsumerState:
     policy = Policy(max_attempts=attempts, backoff=1, max_backoff=4)
-    consumer = ConsumerState("relay", policy, clock)
+    consumer = ConsumerState("relay", policy, clock=clock)
     consumer.running = True
     return consumer
 
 
 def test_an_event_is_quarantined_after_the_attempts_counted_while_the_dependency_answers():
-    clock = FakeClock()
+    clock = ManualClock()
     consumer = state(clock)
     verdicts = [consumer.failed(9, ValueError("bad"), answers=True) for _ in range(3)]
     assert verdicts == [RETRY, RETRY, QUARANTINE]
@@ -25,7 +25,7 @@ def test_an_event_is_quarantined_after_the_attempts_counted_while_the_dependency
 
 
 def test_an_outage_is_retried_for_ever_and_counts_nothing():
-    clock = FakeClock()
+    clock = ManualClock()
     consumer = state(clock)
     for _ in range(50):
         assert consumer.failed(9, OSError("down"), answers=False) == RETRY
@@ -35,7 +35,7 @@ def test_an_outage_is_retried_for_ever_and_counts_nothing():
 
 
 def test_the_backoff_doubles_up_to_its_bound():
-    clock = FakeClock()
+    clock = ManualClock()
     consumer = state(clock, attempts=100)
     waits = []
     for _ in range(5):
@@ -47,7 +47,7 @@ def test_the_backoff_doubles_up_to_its_bound():
 
 
 def test_waiting_out_the_backoff_follows_the_injected_clock():
-    clock = FakeClock()
+    clock = ManualClock()
     consumer = state(clock)
     consumer.failed(9, ValueError("bad"), answers=True)
     done = threading.Event()
@@ -60,7 +60,7 @@ def test_waiting_out_the_backoff_follows_the_injected_clock():
 
 
 def test_a_failure_on_another_position_starts_the_count_again():
-    clock = FakeClock()
+    clock = ManualClock()
     consumer = state(clock)
     consumer.failed(9, ValueError("bad"), answers=True)
     consumer.failed(9, ValueError("bad"), answers=True)
@@ -69,7 +69,7 @@ def test_a_failure_on_another_position_starts_the_count_again():
 
 
 def test_passing_the_position_ends_the_failure():
-    clock = FakeClock()
+    clock = ManualClock()
     consumer = state(clock)
     consumer.failed(9, ValueError("bad"), answers=True)
     consumer.passed(8)
@@ -80,7 +80,7 @@ def test_passing_the_position_ends_the_failure():
 
 
 def test_ready_problems_stuck_quarantining_and_behind():
-    clock = FakeClock()
+    clock = ManualClock()
     consumer = state(clock)
     assert consumer.problems(10, stuck_seconds=30, max_lag=100) == []
     consumer.failed(None, OSError("down"), answers=False)
@@ -98,7 +98,7 @@ def test_ready_problems_stuck_quarantining_and_behind():
 
 
 def test_a_consumer_not_running_is_never_a_reason_to_be_unready():
-    clock = FakeClock()
+    clock = ManualClock()
     consumer = state(clock)
     consumer.running = False
     consumer.failed(4, ValueError("bad"), answers=True)

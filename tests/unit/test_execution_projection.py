@@ -46,6 +46,7 @@ from tests.builders import a_task
 
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 DEADLINE = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+AT = datetime(2030, 1, 1, 11, 0, tzinfo=UTC)  # the moment a handler gives a stamped change
 
 
 def new_task(priority: Priority = Priority.NORMAL) -> Task:
@@ -96,7 +97,7 @@ class Story:
 
     @staticmethod
     def started(task: Task, lease_until: datetime | None = DEADLINE) -> None:
-        task.start_execution(str(task.execution_id), "worker-7", ME, lease_until)
+        task.start_execution(str(task.execution_id), "worker-7", ME, lease_until, at=AT)
 
     @staticmethod
     def reviewed(task: Task) -> None:
@@ -147,7 +148,7 @@ def test_a_request_for_a_task_without_a_row_queues_nothing():
 
 def test_a_retry_replaces_the_row_of_the_attempt_before():
     story = Story().given(Story.queued()).given(Story.started)
-    story.given(lambda t: t.finish_execution(TaskStatus.FAILED, {}, ME))
+    story.given(lambda t: t.finish_execution(TaskStatus.FAILED, {}, ME, at=AT))
     assert story.queue is None
     e, ctx = story.when(
         lambda t: t.request_execution(ExecutionPolicy(), Priority.URGENT, [], ME, retry=True)
@@ -217,8 +218,8 @@ def test_an_agent_waiting_on_a_person_and_resuming_keeps_its_row(kind):
     "step",
     [
         Story.reviewed,
-        lambda t: t.finish_execution(TaskStatus.COMPLETED, {"exit_code": 0}, ME),
-        lambda t: t.finish_execution(TaskStatus.CANCELLED, {}, ME),
+        lambda t: t.finish_execution(TaskStatus.COMPLETED, {"exit_code": 0}, ME, at=AT),
+        lambda t: t.finish_execution(TaskStatus.CANCELLED, {}, ME, at=AT),
     ],
     ids=["review", "finish", "cancelled-by-its-agent"],
 )
@@ -232,9 +233,9 @@ def test_an_execution_that_ends_leaves_the_queue(step):
 @pytest.mark.parametrize(
     "step",
     [
-        lambda t: t.cancel("no", ME),
-        lambda t: t.expire_in_queue(str(t.execution_id), ME),
-        lambda t: t.change_status(TaskStatus.PENDING, "later", ME),
+        lambda t: t.cancel("no", ME, at=AT),
+        lambda t: t.expire_in_queue(str(t.execution_id), ME, at=AT),
+        lambda t: t.change_status(TaskStatus.PENDING, "later", ME, at=AT),
     ],
     ids=["cancel", "expire", "back-to-pending"],
 )
@@ -246,7 +247,7 @@ def test_a_queued_execution_that_ends_leaves_the_queue(step):
 
 def test_only_a_status_change_out_of_flight_removes_the_row():
     story = Story().given(Story.queued())
-    e, ctx = story.when(lambda t: t.change_status(TaskStatus.PENDING, None, ME))
+    e, ctx = story.when(lambda t: t.change_status(TaskStatus.PENDING, None, ME, at=AT))
     assert status_changed(story.queue, e, ctx) is None
     still_queued = SimpleNamespace(new="queued")  # no command makes this move today
     assert status_changed(story.queue, still_queued, ctx) is story.queue
@@ -293,7 +294,7 @@ def test_other_task_events_leave_the_row_alone():
 def test_a_whole_lifecycle_folds_to_no_row():
     story = running()
     assert story.queue is not None
-    story.given(lambda t: t.finish_execution(TaskStatus.COMPLETED, {}, ME))
+    story.given(lambda t: t.finish_execution(TaskStatus.COMPLETED, {}, ME, at=AT))
     assert story.queue is None
 
 
@@ -562,7 +563,7 @@ def test_a_batch_starts_from_the_loaded_rows():
 
 
 def test_a_batch_that_ends_an_execution_deletes_its_row_and_a_deleted_task_its_options():
-    story = running().given(lambda t: t.finish_execution(TaskStatus.FAILED, {}, ME))
+    story = running().given(lambda t: t.finish_execution(TaskStatus.FAILED, {}, ME, at=AT))
     key = str(story.task.id)
     story.task.delete("gone", ME)
     events = numbered(story.task.collect_events(), start=20)
@@ -571,7 +572,7 @@ def test_a_batch_that_ends_an_execution_deletes_its_row_and_a_deleted_task_its_o
     assert changes.options == {key: None}
     story = running()
     key = str(story.task.id)
-    story.task.finish_execution(TaskStatus.COMPLETED, {}, ME)
+    story.task.finish_execution(TaskStatus.COMPLETED, {}, ME, at=AT)
     events = numbered(story.task.collect_events(), start=30)
     changes = evolve_batch(events, {key: story.row}, {}, ExecutionRows(queue={key: story.queue}))
     assert changes.queue == {key: None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -57,12 +57,17 @@ def then_refused(run: ProgramRun, error: type[DomainError], command: Callable[[]
     assert then_events(run) == []
 
 
+def soon(run: ProgramRun) -> datetime:
+    """A second after the run started: the moment a handler gives the next change."""
+    return run.started_at + timedelta(seconds=1)
+
+
 def cancel(run: ProgramRun) -> None:
-    run.request_cancel(ADMIN)
+    run.request_cancel(ADMIN, at=soon(run))
 
 
 def complete(run: ProgramRun) -> None:
-    run.finish(RunStatus.COMPLETED, 0, 12, False)
+    run.finish(RunStatus.COMPLETED, 0, 12, False, at=soon(run))
 
 
 def replayed(run: ProgramRun, events: list[Any]) -> ProgramRun:
@@ -105,7 +110,8 @@ def test_a_run_finishes_once_with_its_exit_code_duration_and_output_size() -> No
 
 def test_running_is_not_a_way_to_end() -> None:
     run = given()
-    then_refused(run, RuleViolationError, lambda: run.finish(RunStatus.RUNNING, 0, 0, False))
+    at = soon(run)
+    then_refused(run, RuleViolationError, lambda: run.finish(RunStatus.RUNNING, 0, 0, False, at=at))
 
 
 def test_a_cancel_is_recorded_once_however_often_it_is_asked() -> None:
@@ -114,8 +120,8 @@ def test_a_cancel_is_recorded_once_however_often_it_is_asked() -> None:
     cancel(run)
     events = then_events(run)
     assert [type(e).__name__ for e in events] == ["CancelRequested"]
-    assert run.cancel_requested and run.cancelled_at is not None and run.status == "running"
-    run.finish(RunStatus.CANCELLED, -15, 0, False, reason="cancelled")
+    assert run.cancel_requested and run.cancelled_at == soon(run) and run.status == "running"
+    run.finish(RunStatus.CANCELLED, -15, 0, False, reason="cancelled", at=soon(run))
     assert run.status == "cancelled" and run.exit_code == -15
 
 
@@ -133,7 +139,7 @@ def test_a_run_nobody_ended_past_its_deadline_is_lost_and_reads_failed() -> None
     assert run.status_at(still) == "running" and not run.lost(still)
     later = still + timedelta(seconds=1)
     assert run.lost(later) and run.status_at(later) == "failed"
-    then_refused(run, InvalidTransitionError, lambda: run.request_cancel(ADMIN, later))
+    then_refused(run, InvalidTransitionError, lambda: run.request_cancel(ADMIN, at=later))
     assert LOST_REASON.startswith("lost")
 
 
@@ -158,7 +164,7 @@ def test_replaying_the_events_gives_the_same_run() -> None:
         request_id=ADMIN.request_id,
     )
     cancel(run)
-    run.finish(RunStatus.CANCELLED, -15, 3, False, reason="cancelled")
+    run.finish(RunStatus.CANCELLED, -15, 3, False, reason="cancelled", at=soon(run))
     copy_of = replayed(run, then_events(run))
     assert copy_of.__dict__ == run.__dict__
 
@@ -205,7 +211,7 @@ def test_any_sequence_of_commands_ends_a_run_at_most_once(steps: list[str]) -> N
             if step == "cancel":
                 cancel(run)
             else:
-                run.finish(ends[step], 1, 0, False)
+                run.finish(ends[step], 1, 0, False, at=soon(run))
                 finished = finished or ends[step].value
         except InvalidTransitionError:
             assert run.status != "running"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -24,6 +25,7 @@ from domain.values import MANUAL_TARGETS, TRANSITIONS, Actor, Priority, TaskStat
 
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 REVIEWER = Actor(id="user-2", team_id="team-1", request_id="req-2")
+AT = datetime(2030, 1, 1, 11, 0, tzinfo=UTC)  # the moment a handler gives a stamped change
 
 Step = Callable[[Task], Any]
 
@@ -61,7 +63,7 @@ def queue(task: Task) -> None:
 
 def start(task: Task) -> None:
     assert task.execution_id is not None
-    task.start_execution(task.execution_id, "worker-1", ME)
+    task.start_execution(task.execution_id, "worker-1", ME, at=AT)
 
 
 def review(task: Task) -> None:
@@ -73,11 +75,11 @@ def wait_on_checkpoint(task: Task) -> None:
 
 
 def finish(outcome: TaskStatus) -> Step:
-    return lambda task: task.finish_execution(outcome, {"exit_code": 0}, ME)
+    return lambda task: task.finish_execution(outcome, {"exit_code": 0}, ME, at=AT)
 
 
 def cancel(task: Task) -> None:
-    task.cancel("not needed", ME)
+    task.cancel("not needed", ME, at=AT)
 
 
 def delete(task: Task) -> None:
@@ -85,7 +87,7 @@ def delete(task: Task) -> None:
 
 
 def approve(task: Task) -> None:
-    task.approve("good", REVIEWER)
+    task.approve("good", REVIEWER, at=AT)
 
 
 # The shortest way into each status the domain can reach (needs_input has no command yet).
@@ -256,11 +258,11 @@ EDITS_OF_A_DELETED_TASK: dict[str, Step] = {
     "delete": delete,
     "add_dependency": lambda t: t.add_dependency(new_task(), False, ME),
     "remove_dependency": lambda t: t.remove_dependency(uuid4(), ME),
-    "change_status": lambda t: t.change_status(TaskStatus.COMPLETED, None, ME),
+    "change_status": lambda t: t.change_status(TaskStatus.COMPLETED, None, ME, at=AT),
     "request_execution": queue,
     "retry": lambda t: t.request_execution(ExecutionPolicy(), None, [], ME, retry=True),
     "cancel": cancel,
-    "start_execution": lambda t: t.start_execution("e-1", "worker-1", ME),
+    "start_execution": lambda t: t.start_execution("e-1", "worker-1", ME, at=AT),
     "approve": approve,
     "reject": lambda t: t.reject("no", ME),
 }
@@ -330,7 +332,7 @@ def test_a_direct_status_change_of_an_idle_task_follows_the_transition_table(
 ) -> None:
     task = given_status(status)
     if target in TRANSITIONS[status]:
-        task.change_status(target, "by hand", ME)
+        task.change_status(target, "by hand", ME, at=AT)
         [changed] = task.collect_events()
         assert (changed.old, changed.new, changed.reason) == (status.value, target.value, "by hand")
         assert task.status == target.value
@@ -340,13 +342,13 @@ def test_a_direct_status_change_of_an_idle_task_follows_the_transition_table(
             task,
             InvalidTransitionError,
             "INVALID_STATUS_TRANSITION",
-            lambda: task.change_status(target, None, ME),
+            lambda: task.change_status(target, None, ME, at=AT),
         )
 
 
 def test_a_queued_task_can_be_put_back_to_pending_by_hand() -> None:
     task = given_status(TaskStatus.QUEUED)
-    task.change_status(TaskStatus.PENDING, "not yet", ME)
+    task.change_status(TaskStatus.PENDING, "not yet", ME, at=AT)
     assert then_events(task) == ["StatusChanged"]
     assert task.status == "pending" and task.completed_at is None
 
@@ -370,7 +372,7 @@ def test_a_task_in_flight_is_moved_by_its_execution_not_by_hand(
         task,
         TaskAlreadyRunningError,
         "TASK_ALREADY_RUNNING",
-        lambda: task.change_status(target, None, ME),
+        lambda: task.change_status(target, None, ME, at=AT),
     )
 
 
@@ -379,7 +381,7 @@ def test_a_direct_change_to_cancelled_of_an_idle_or_queued_task_cancels_it(
     status: TaskStatus,
 ) -> None:
     task = given_status(status)
-    task.change_status(TaskStatus.CANCELLED, "by hand", ME)
+    task.change_status(TaskStatus.CANCELLED, "by hand", ME, at=AT)
     assert then_events(task) == ["Cancelled"]
     assert task.status == "cancelled" and task.last_reason == "by hand"
 
@@ -397,7 +399,7 @@ def test_a_direct_change_to_cancelled_of_a_running_task_only_requests_cancel(
 ) -> None:
     task = given(*path)
     status = task.status
-    task.change_status(TaskStatus.CANCELLED, "stop", ME)
+    task.change_status(TaskStatus.CANCELLED, "stop", ME, at=AT)
     assert then_events(task) == ["CancelRequested"]
     assert task.status == status and task.cancel_requested
 
@@ -411,7 +413,7 @@ def test_a_finished_task_cannot_be_cancelled_by_hand(status: TaskStatus) -> None
         task,
         InvalidTransitionError,
         "INVALID_STATUS_TRANSITION",
-        lambda: task.change_status(TaskStatus.CANCELLED, None, ME),
+        lambda: task.change_status(TaskStatus.CANCELLED, None, ME, at=AT),
     )
 
 
@@ -424,13 +426,13 @@ def test_statuses_owned_by_execution_cannot_be_set_directly(target: TaskStatus) 
         task,
         InvalidTransitionError,
         "INVALID_STATUS_TRANSITION",
-        lambda: task.change_status(target, None, ME),
+        lambda: task.change_status(target, None, ME, at=AT),
     )
 
 
 def test_changing_to_the_current_status_records_nothing() -> None:
     task = given()
-    task.change_status(TaskStatus.PENDING, None, ME)
+    task.change_status(TaskStatus.PENDING, None, ME, at=AT)
     assert then_events(task) == []
 
 
@@ -518,10 +520,10 @@ def test_only_an_unsuccessful_task_can_be_retried(status: TaskStatus) -> None:
 
 def test_starting_the_current_execution_makes_the_task_run() -> None:
     task = given_status(TaskStatus.QUEUED)
-    task.start_execution(str(task.execution_id), "worker-9", ME)
+    task.start_execution(str(task.execution_id), "worker-9", ME, at=AT)
     [started] = task.collect_events()
     assert started.worker_id == "worker-9" and started.execution_id == task.execution_id
-    assert task.status == "running" and task.started_at == started.at
+    assert task.status == "running" and task.started_at == started.at == AT
 
 
 def test_starting_another_execution_is_refused() -> None:
@@ -530,7 +532,7 @@ def test_starting_another_execution_is_refused() -> None:
         task,
         InvalidTransitionError,
         "INVALID_STATUS_TRANSITION",
-        lambda: task.start_execution("not-it", "worker-1", ME),
+        lambda: task.start_execution("not-it", "worker-1", ME, at=AT),
     )
 
 
@@ -559,12 +561,12 @@ def test_only_a_running_task_can_ask_for_review(status: TaskStatus) -> None:
 )
 def test_a_running_task_finishes_with_each_outcome(outcome: TaskStatus) -> None:
     task = given_status(TaskStatus.RUNNING)
-    task.finish_execution(outcome, {"exit_code": 3, "branch": "fix"}, ME)
+    task.finish_execution(outcome, {"exit_code": 3, "branch": "fix"}, ME, at=AT)
     [finished] = task.collect_events()
     assert finished.outcome == outcome.value
     assert task.status == outcome.value
     assert task.result == {"exit_code": 3, "branch": "fix"}
-    assert task.completed_at == finished.at
+    assert task.completed_at == finished.at == AT
     assert (task.progress_percentage == 100) == (outcome == TaskStatus.COMPLETED)
 
 
@@ -577,7 +579,7 @@ def test_a_status_that_is_no_outcome_cannot_finish_an_execution(outcome: TaskSta
         task,
         RuleViolationError,
         "VALIDATION_ERROR",
-        lambda: task.finish_execution(outcome, {}, ME),
+        lambda: task.finish_execution(outcome, {}, ME, at=AT),
     )
 
 
@@ -605,10 +607,10 @@ def test_a_task_with_no_execution_in_flight_cannot_finish_one(deleted: bool) -> 
 @pytest.mark.parametrize("status", [TaskStatus.PENDING, TaskStatus.QUEUED], ids=str)
 def test_cancelling_a_task_that_does_not_run_cancels_it_now(status: TaskStatus) -> None:
     task = given_status(status)
-    assert task.cancel("not needed", ME) is True
+    assert task.cancel("not needed", ME, at=AT) is True
     [cancelled] = task.collect_events()
     assert type(cancelled).__name__ == "Cancelled"
-    assert task.status == "cancelled" and task.completed_at == cancelled.at
+    assert task.status == "cancelled" and task.completed_at == cancelled.at == AT
     assert task.last_reason == "not needed"
 
 
@@ -616,16 +618,16 @@ def test_cancelling_a_task_that_does_not_run_cancels_it_now(status: TaskStatus) 
 def test_cancelling_a_running_task_only_records_the_request(path: list[Step]) -> None:
     task = given(*path)
     status = task.status
-    assert task.cancel("stop", ME) is False
+    assert task.cancel("stop", ME, at=AT) is False
     assert then_events(task) == ["CancelRequested"]
     assert task.status == status and task.cancel_requested
-    assert task.cancel("stop again", ME) is False
+    assert task.cancel("stop again", ME, at=AT) is False
     assert then_events(task) == []
 
 
 def test_the_runner_honours_a_cancel_request_by_finishing_cancelled() -> None:
     task = given_status(TaskStatus.RUNNING, cancel)
-    task.finish_execution(TaskStatus.CANCELLED, {}, ME)
+    task.finish_execution(TaskStatus.CANCELLED, {}, ME, at=AT)
     assert task.status == "cancelled"
 
 
@@ -647,7 +649,7 @@ def test_a_finished_task_cannot_be_cancelled(status: TaskStatus) -> None:
 
 def test_approving_work_completes_the_task() -> None:
     task = given_status(TaskStatus.AWAITING_APPROVAL)
-    assert task.approve("looks good", REVIEWER) is True
+    assert task.approve("looks good", REVIEWER, at=AT) is True
     [approved] = task.collect_events()
     assert type(approved).__name__ == "WorkApproved" and approved.comment == "looks good"
     assert task.status == "completed" and task.progress_percentage == 100
@@ -657,7 +659,7 @@ def test_approving_work_completes_the_task() -> None:
 def test_approving_twice_is_one_decision() -> None:
     task = given_status(TaskStatus.AWAITING_APPROVAL, approve)
     version = task.version
-    assert task.approve("again", REVIEWER) is False
+    assert task.approve("again", REVIEWER, at=AT) is False
     assert then_events(task) == [] and task.version == version
 
 
@@ -670,7 +672,7 @@ def test_only_work_awaiting_approval_can_be_approved(status: TaskStatus) -> None
 
 
 def test_a_task_completed_by_hand_was_not_approved() -> None:
-    task = given(lambda t: t.change_status(TaskStatus.COMPLETED, "approved", ME))
+    task = given(lambda t: t.change_status(TaskStatus.COMPLETED, "approved", ME, at=AT))
     then_refused(task, InvalidTransitionError, "INVALID_STATUS_TRANSITION", lambda: approve(task))
 
 
@@ -694,9 +696,9 @@ def test_the_attempt_queued_by_a_rejection_can_be_started_and_the_old_one_cannot
         task,
         InvalidTransitionError,
         "INVALID_STATUS_TRANSITION",
-        lambda: task.start_execution(old, "worker-1", ME),
+        lambda: task.start_execution(old, "worker-1", ME, at=AT),
     )
-    task.start_execution(new, "worker-1", ME)
+    task.start_execution(new, "worker-1", ME, at=AT)
     assert task.status == "running"
 
 
@@ -713,7 +715,7 @@ def test_only_work_awaiting_approval_can_be_rejected(status: TaskStatus) -> None
 
 def test_cancelling_work_in_review_cancels_it_at_once_as_no_agent_is_left_to_stop() -> None:
     task = given_status(TaskStatus.AWAITING_APPROVAL)
-    assert task.cancel("not wanted", REVIEWER) is True
+    assert task.cancel("not wanted", REVIEWER, at=AT) is True
     assert then_events(task) == ["Cancelled"] and task.status == "cancelled"
 
 
@@ -743,16 +745,16 @@ SCENARIO: list[ActorStep] = [
     lambda t, a: t.add_dependency(new_task(), False, a),
     lambda t, a: t.remove_dependency(t.dependencies[0], a),
     lambda t, a: t.request_execution(ExecutionPolicy(), None, [], a),
-    lambda t, a: t.change_status(TaskStatus.PENDING, "not yet", a),
-    lambda t, a: t.change_status(TaskStatus.CANCELLED, "x", a),
+    lambda t, a: t.change_status(TaskStatus.PENDING, "not yet", a, at=AT),
+    lambda t, a: t.change_status(TaskStatus.CANCELLED, "x", a, at=AT),
     lambda t, a: t.request_execution(ExecutionPolicy(), None, [], a, retry=True),
-    lambda t, a: t.start_execution(t.execution_id, "worker-1", a),
-    lambda t, a: t.cancel("stop", a),
+    lambda t, a: t.start_execution(t.execution_id, "worker-1", a, at=AT),
+    lambda t, a: t.cancel("stop", a, at=AT),
     lambda t, a: t.request_review("done", a),
     lambda t, a: t.reject("no", a),
-    lambda t, a: t.start_execution(t.execution_id, "worker-1", a),
+    lambda t, a: t.start_execution(t.execution_id, "worker-1", a, at=AT),
     lambda t, a: t.request_review("done", a),
-    lambda t, a: t.approve("ok", a),
+    lambda t, a: t.approve("ok", a, at=AT),
     lambda t, a: t.change_slug(None, a),
     lambda t, a: t.delete("done with it", a),
 ]

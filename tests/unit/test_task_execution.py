@@ -31,6 +31,7 @@ ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 RUNNER = Actor(id="worker-1", team_id="team-1", request_id="req-9")
 LEASE = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 LATER = datetime(2030, 1, 1, 12, 5, tzinfo=UTC)
+AT = datetime(2030, 1, 1, 11, 0, tzinfo=UTC)  # the moment a handler gives a stamped change
 INVALID = (InvalidTransitionError, "INVALID_STATUS_TRANSITION")
 ALREADY_RUNNING = (TaskAlreadyRunningError, "TASK_ALREADY_RUNNING")
 DELETED = (DeletedError, "RESOURCE_NOT_FOUND")
@@ -50,7 +51,7 @@ def queue(task: Task) -> None:
 
 
 def start(task: Task) -> None:
-    task.start_execution(str(task.execution_id), "worker-1", RUNNER, lease_until=LEASE)
+    task.start_execution(str(task.execution_id), "worker-1", RUNNER, lease_until=LEASE, at=AT)
 
 
 def ask(task: Task) -> None:
@@ -66,11 +67,11 @@ def review(task: Task) -> None:
 
 
 def finish(outcome: TaskStatus) -> Step:
-    return lambda task: task.finish_execution(outcome, {"exit_code": 0}, RUNNER)
+    return lambda task: task.finish_execution(outcome, {"exit_code": 0}, RUNNER, at=AT)
 
 
 def cancel(task: Task) -> None:
-    task.cancel("not needed", ME)
+    task.cancel("not needed", ME, at=AT)
 
 
 def delete(task: Task) -> None:
@@ -111,7 +112,7 @@ def then_refused(
 
 def test_starting_records_the_worker_and_the_lease_it_holds() -> None:
     task = given(queue)
-    task.start_execution(str(task.execution_id), "worker-7", RUNNER, lease_until=LEASE)
+    task.start_execution(str(task.execution_id), "worker-7", RUNNER, lease_until=LEASE, at=AT)
     [started] = task.collect_events()
     assert type(started).__name__ == "ExecutionStarted"
     assert (started.execution_id, started.worker_id) == (task.execution_id, "worker-7")
@@ -122,7 +123,7 @@ def test_starting_records_the_worker_and_the_lease_it_holds() -> None:
 
 def test_starting_without_a_lease_holds_the_execution_with_no_expiry() -> None:
     task = given(queue)
-    task.start_execution(str(task.execution_id), "worker-1", RUNNER)
+    task.start_execution(str(task.execution_id), "worker-1", RUNNER, at=AT)
     [started] = task.collect_events()
     assert started.lease_until is None
     assert task.worker_id == "worker-1" and task.lease_until is None
@@ -130,7 +131,7 @@ def test_starting_without_a_lease_holds_the_execution_with_no_expiry() -> None:
 
 def test_a_new_attempt_starts_with_no_phases_and_keeps_the_usage_of_earlier_ones() -> None:
     def work(task: Task) -> None:
-        task.change_phase(str(task.execution_id), "code", "started", RUNNER)
+        task.change_phase(str(task.execution_id), "code", "started", RUNNER, at=AT)
         task.record_usage(str(task.execution_id), {"input_tokens": 5, "model": "opus"}, RUNNER)
 
     task = given(*RUNNING, work, review, lambda t: t.reject("tests fail", ME))
@@ -146,7 +147,7 @@ START_REFUSALS: dict[str, tuple[list[Step], str | None, tuple[type[DomainError],
     "the agent waits for an answer": ([*RUNNING, ask], None, ALREADY_RUNNING),
     "the work waits in review": ([*RUNNING, review], None, ALREADY_RUNNING),
     "the execution expired in the queue": (
-        [queue, lambda t: t.expire_in_queue(str(t.execution_id), RUNNER)],
+        [queue, lambda t: t.expire_in_queue(str(t.execution_id), RUNNER, at=AT)],
         None,
         INVALID,
     ),
@@ -162,7 +163,7 @@ def test_starting_is_refused_unless_the_current_execution_waits_in_the_queue(
 ) -> None:
     task = given(*steps)
     wanted: Any = execution_id or task.execution_id
-    then_refused(task, refusal, lambda: task.start_execution(wanted, "worker-2", RUNNER))
+    then_refused(task, refusal, lambda: task.start_execution(wanted, "worker-2", RUNNER, at=AT))
 
 
 # ---- what the runner reports while the agent works ---------------------------------------------
@@ -170,7 +171,7 @@ def test_starting_is_refused_unless_the_current_execution_waits_in_the_queue(
 REPORTS: dict[str, Callable[[Task, str], Any]] = {
     "renew_lease": lambda t, e: t.renew_lease(e, LATER, RUNNER),
     "report_progress": lambda t, e: t.report_progress(e, 50, "halfway", RUNNER),
-    "change_phase": lambda t, e: t.change_phase(e, "test", "started", RUNNER),
+    "change_phase": lambda t, e: t.change_phase(e, "test", "started", RUNNER, at=AT),
     "record_usage": lambda t, e: t.record_usage(e, {"input_tokens": 1}, RUNNER),
     "wait_for": lambda t, e: t.wait_for(e, "question-2", "question", RUNNER),
 }
@@ -242,7 +243,7 @@ def test_a_progress_message_without_a_percentage_keeps_the_percentage() -> None:
 
 
 def phase(name: str, status: str) -> Step:
-    return lambda task: task.change_phase(str(task.execution_id), name, status, RUNNER)
+    return lambda task: task.change_phase(str(task.execution_id), name, status, RUNNER, at=AT)
 
 
 def test_a_phase_starts_with_a_start_time_and_no_finish_time() -> None:
@@ -450,7 +451,7 @@ def test_resuming_the_wrong_item_names_it() -> None:
 
 
 def expire(task: Task) -> None:
-    task.expire_in_queue(str(task.execution_id), RUNNER)
+    task.expire_in_queue(str(task.execution_id), RUNNER, at=AT)
 
 
 def test_an_execution_that_waits_too_long_in_the_queue_times_out() -> None:
@@ -459,7 +460,7 @@ def test_an_execution_that_waits_too_long_in_the_queue_times_out() -> None:
     [expired] = task.collect_events()
     assert type(expired).__name__ == "ExpiredInQueue"
     assert expired.execution_id == task.execution_id
-    assert task.status == "timed_out" and task.completed_at == expired.at
+    assert task.status == "timed_out" and task.completed_at == expired.at == AT
     assert task.last_reason == "queue time-to-live expired" and task.worker_id is None
 
 
@@ -496,14 +497,14 @@ def test_only_the_execution_waiting_in_the_queue_can_expire(
 ) -> None:
     task = given(*steps)
     wanted: Any = execution_id or task.execution_id
-    then_refused(task, refusal, lambda: task.expire_in_queue(wanted, RUNNER))
+    then_refused(task, refusal, lambda: task.expire_in_queue(wanted, RUNNER, at=AT))
 
 
 def test_the_expiry_of_a_superseded_execution_is_refused() -> None:
     task = given(*RUNNING, review)
     old = superseded(task)
     task.collect_events()
-    then_refused(task, INVALID, lambda: task.expire_in_queue(old, RUNNER))
+    then_refused(task, INVALID, lambda: task.expire_in_queue(old, RUNNER, at=AT))
     expire(task)
     assert task.status == "timed_out"
 
@@ -539,13 +540,13 @@ def test_review_is_refused_while_the_agent_waits_on_people(wait: Step) -> None:
 def test_work_sent_back_from_review_is_started_afresh_by_a_new_worker() -> None:
     task = given(*RUNNING, review, lambda t: t.reject("tests fail", ME))
     assert task.worker_id is None and task.result is None
-    task.start_execution(str(task.execution_id), "worker-2", RUNNER, lease_until=LATER)
+    task.start_execution(str(task.execution_id), "worker-2", RUNNER, lease_until=LATER, at=AT)
     assert (task.status, task.worker_id, task.lease_until) == ("running", "worker-2", LATER)
 
 
 def test_work_whose_checkpoint_was_decided_and_that_was_reviewed_can_be_approved() -> None:
     task = given(*RUNNING, checkpoint, lambda t: t.resume("checkpoint-1", ME), review)
-    assert task.approve("good", ME) is True
+    assert task.approve("good", ME, at=AT) is True
     assert then_events(task) == ["WorkApproved"] and task.status == "completed"
 
 
@@ -564,7 +565,7 @@ def test_finishing_lets_the_worker_go_and_forgets_what_the_agent_waited_for(
     steps: list[Step], outcome: TaskStatus
 ) -> None:
     task = given(*steps)
-    task.finish_execution(outcome, {"exit_code": 1}, RUNNER)
+    task.finish_execution(outcome, {"exit_code": 1}, RUNNER, at=AT)
     assert then_events(task) == ["ExecutionFinished"]
     assert task.status == outcome.value
     assert (task.worker_id, task.lease_until, task.waiting_on) == (None, None, None)
@@ -574,14 +575,14 @@ def test_finishing_lets_the_worker_go_and_forgets_what_the_agent_waited_for(
 def test_cancelling_an_agent_that_waits_on_people_only_asks_it_to_stop(wait: Step) -> None:
     task = given(*RUNNING, wait)
     status = task.status
-    assert task.cancel("stop", ME) is False
+    assert task.cancel("stop", ME, at=AT) is False
     assert then_events(task) == ["CancelRequested"]
     assert task.status == status and task.worker_id == "worker-1" and task.cancel_requested
 
 
 def test_cancelling_work_in_review_cancels_it_at_once_and_no_worker_is_left() -> None:
     task = given(*RUNNING, review)
-    assert task.cancel("not wanted", ME) is True
+    assert task.cancel("not wanted", ME, at=AT) is True
     assert then_events(task) == ["Cancelled"]
     assert task.status == "cancelled" and task.worker_id is None
 
@@ -592,14 +593,14 @@ ActorStep = Callable[[Task, Actor], Any]
 
 EXECUTION: list[ActorStep] = [
     lambda t, a: t.request_execution(ExecutionPolicy(), None, [], a),
-    lambda t, a: t.start_execution(str(t.execution_id), "worker-1", a, lease_until=LEASE),
+    lambda t, a: t.start_execution(str(t.execution_id), "worker-1", a, lease_until=LEASE, at=AT),
     lambda t, a: t.renew_lease(str(t.execution_id), LATER, a),
     lambda t, a: t.report_progress(str(t.execution_id), 30, "coding", a),
-    lambda t, a: t.change_phase(str(t.execution_id), "code", "started", a),
+    lambda t, a: t.change_phase(str(t.execution_id), "code", "started", a, at=AT),
     lambda t, a: t.record_usage(str(t.execution_id), {"input_tokens": 10, "model": "opus"}, a),
     lambda t, a: t.wait_for(str(t.execution_id), "question-1", "question", a),
     lambda t, a: t.resume("question-1", a),
-    lambda t, a: t.change_phase(str(t.execution_id), "code", "completed", a),
+    lambda t, a: t.change_phase(str(t.execution_id), "code", "completed", a, at=AT),
     lambda t, a: t.wait_for(str(t.execution_id), "checkpoint-1", "checkpoint", a),
     lambda t, a: t.resume("checkpoint-1", a),
     lambda t, a: t.request_review("ready", a, result={"branch": "fix-login", "files": 3}),

@@ -8,6 +8,7 @@ listing said ``true``. These tests fold the aggregate's events through the proje
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -23,6 +24,7 @@ from projections.tasks import API_FIELDS, TaskProjection
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 WORKER = Actor(id="worker-1", team_id="team-1", request_id="req-2")
 REVIEWER = Actor(id="user-2", team_id="team-1", request_id="req-3")
+AT = datetime(2030, 1, 1, 11, 0, tzinfo=UTC)  # the moment a handler gives a stamped change
 
 
 def new_task() -> Task:
@@ -53,8 +55,8 @@ def cancelled_during_a_run_then_rejected() -> Task:
     requested), then the reviewer rejects the work."""
     task = new_task()
     execution_id = task.request_execution(ExecutionPolicy(require_approval=True), None, [], ME)
-    task.start_execution(execution_id, "worker-1", WORKER)
-    assert task.cancel("stop", ME) is False
+    task.start_execution(execution_id, "worker-1", WORKER, at=AT)
+    assert task.cancel("stop", ME, at=AT) is False
     task.request_review("done", WORKER, result={"branch": "fix"})
     task.reject("tests fail", REVIEWER)
     return task
@@ -98,9 +100,9 @@ def test_events_the_listing_used_to_skip_change_the_row_as_they_change_the_task(
     """Progress and expiry in the queue were left out of the listing row before."""
     task = new_task()
     execution_id = task.request_execution(ExecutionPolicy(), None, [], ME)
-    task.expire_in_queue(execution_id, WORKER)
+    task.expire_in_queue(execution_id, WORKER, at=AT)
     retry = task.request_execution(ExecutionPolicy(), None, [], ME, retry=True)
-    task.start_execution(retry, "worker-1", WORKER)
+    task.start_execution(retry, "worker-1", WORKER, at=AT)
     task.report_progress(retry, 40, "halfway", WORKER)
     row: TaskRow | None = None
     for position, event in enumerate(task.collect_events(), start=1):

@@ -74,6 +74,7 @@ REASONS = st.sampled_from([None, "by hand", "not needed", "approved"])
 CURRENT = st.sampled_from([True, True, False])  # the current execution, or another one
 WORKERS = st.sampled_from(["worker-1", "worker-2"])
 MOMENTS = st.sampled_from([datetime(2030, 1, 1, 12, minute, tzinfo=UTC) for minute in (0, 5, 10)])
+AT = datetime(2030, 1, 1, 11, 0, tzinfo=UTC)  # the moment a handler gives a stamped change
 ITEMS = st.sampled_from(["item-1", "item-2"])
 KINDS = st.sampled_from(["question", "checkpoint"])
 PHASE_NAMES = st.sampled_from(["plan", "code", "test"])
@@ -304,7 +305,7 @@ class TaskMachine(RuleBasedStateMachine):
         (except queued back to pending); the rest follows the transition table."""
         m = self.model
         if to == S.CANCELLED and not m.deleted and m.status != S.CANCELLED:
-            command = lambda: self.task.change_status(to, reason, by)  # noqa: E731
+            command = lambda: self.task.change_status(to, reason, by, at=AT)  # noqa: E731
             self.expect_cancel(command, returns=False)
             return
         if m.deleted:
@@ -318,7 +319,7 @@ class TaskMachine(RuleBasedStateMachine):
         else:
             refused = move_error(m.status, to)
         recorded = ["StatusChanged"] * (to != m.status)
-        self.run(lambda: self.task.change_status(to, reason, by), refused, recorded)
+        self.run(lambda: self.task.change_status(to, reason, by, at=AT), refused, recorded)
         if not refused:
             m.status = to
 
@@ -355,7 +356,7 @@ class TaskMachine(RuleBasedStateMachine):
 
     @rule(reason=REASONS, by=ACTORS)
     def cancel(self, reason: str | None, by: Actor) -> None:
-        self.expect_cancel(lambda: self.task.cancel(reason, by), returns=True)
+        self.expect_cancel(lambda: self.task.cancel(reason, by, at=AT), returns=True)
 
     def expect_cancel(self, command: Callable[[], Any], *, returns: bool) -> None:
         """Cancelled now if no agent is left to stop (nothing runs yet, or the work waits in
@@ -400,7 +401,7 @@ class TaskMachine(RuleBasedStateMachine):
         else:
             refused = move_error(m.status, S.RUNNING)
         self.run(
-            lambda: self.task.start_execution(execution_id, worker, by, lease_until=lease),
+            lambda: self.task.start_execution(execution_id, worker, by, lease_until=lease, at=AT),
             refused,
             ["ExecutionStarted"],
         )
@@ -440,7 +441,7 @@ class TaskMachine(RuleBasedStateMachine):
         execution_id = self.execution(current)
         refused = self.reporting_error(execution_id)
         self.run(
-            lambda: self.task.change_phase(execution_id, name, status, by),
+            lambda: self.task.change_phase(execution_id, name, status, by, at=AT),
             refused,
             ["PhaseChanged"],
         )
@@ -499,7 +500,11 @@ class TaskMachine(RuleBasedStateMachine):
             refused = (InvalidTransitionError,)
         else:
             refused = ()
-        self.run(lambda: self.task.expire_in_queue(execution_id, by), refused, ["ExpiredInQueue"])
+        self.run(
+            lambda: self.task.expire_in_queue(execution_id, by, at=AT),
+            refused,
+            ["ExpiredInQueue"],
+        )
         if not refused:
             m.status = S.TIMED_OUT
 
@@ -529,7 +534,9 @@ class TaskMachine(RuleBasedStateMachine):
             refused = self.executing_error() or move_error(m.status, outcome)
         result = {"exit_code": 0 if outcome == S.COMPLETED else 1}
         self.run(
-            lambda: self.task.finish_execution(outcome, result, by), refused, ["ExecutionFinished"]
+            lambda: self.task.finish_execution(outcome, result, by, at=AT),
+            refused,
+            ["ExecutionFinished"],
         )
         if not refused:
             m.status, m.result = outcome, result
@@ -553,7 +560,7 @@ class TaskMachine(RuleBasedStateMachine):
         again = m.status == S.COMPLETED and m.approved and not m.deleted
         refused = () if again else self.review_error()
         recorded = [] if again else ["WorkApproved"]
-        result = self.run(lambda: self.task.approve(comment, by), refused, recorded)
+        result = self.run(lambda: self.task.approve(comment, by, at=AT), refused, recorded)
         if not refused:
             assert result is not again
         if not refused and not again:
