@@ -48,6 +48,7 @@ from application.webhooks.signing import verify_body, verify_standard
 from domain.naming import public_name
 from domain.values import Actor
 from domain.webhook import Webhook
+from domain.webhook_delivery import RETRY_DELAYS
 from domain.webhook_url import parse_networks
 from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
@@ -55,6 +56,7 @@ from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
 from infrastructure.settings import Settings
 from infrastructure.webhook_sender import HttpSender, MemorySender
+from tests.clock import ManualClock
 from tests.nats_server import NatsServer
 from tests.stores import open_store
 from tests.webhook_receiver import Received, Receiver, receiving
@@ -198,6 +200,50 @@ def test_a_failed_delivery_is_retried_until_it_succeeds_with_the_same_id_and_bod
     assert due(second) - moment(second["at"]) == timedelta(seconds=FAST[1])
     assert moment(second["at"]) >= due(first) and moment(third["at"]) >= due(second)
     assert get_webhook(store, created["id"], "team-a")["failing_since"] is None
+
+
+async def tried(store: Store, webhook_id: str, attempts: int) -> dict[str, Any]:
+    """The webhook's only delivery, once ``attempts`` attempts at it are recorded."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        items = await asyncio.to_thread(list_deliveries, store, webhook_id, "team-a")
+        if items["items"] and items["items"][0]["attempts"] >= attempts:
+            return items["items"][0]  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, items
+        await asyncio.sleep(0.05)
+
+
+def test_a_failed_delivery_is_sent_again_when_the_clock_reaches_its_next_attempt(
+    event_store, tmp_path, receiver
+):
+    """The real schedule (at once, then 5 s, then 5 minutes) on a clock the test moves: each
+    retry goes when the clock reaches it, and each attempt is stamped with the clock's time."""
+    clock = ManualClock()
+    start = clock.now()
+    store = open_store(Settings(data_dir=tmp_path, **event_store), clock=clock)
+    created = hook(store, receiver.url("/later"))
+    receiver.answer("/later", 500, 500, 500)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with Harness(store, schedule=RETRY_DELAYS).running() as h:
+            await h.publish(1)
+            second = await tried(store, created["id"], 2)  # the first retry goes at once
+            assert due(second["history"][1]) == start + timedelta(seconds=5)
+            clock.advance(5)
+            h.dispatcher.poke(created["id"])
+            third = await tried(store, created["id"], 3)
+            assert due(third["history"][2]) == start + timedelta(seconds=5 + 300)
+            clock.advance(300)  # five minutes pass in no time
+            h.dispatcher.poke(created["id"])
+            return await settled(store, created["id"], 1)
+
+    try:
+        (delivery,) = asyncio.run(scenario())
+    finally:
+        store.close()
+    assert delivery["status"] == "succeeded" and len(receiver.on("/later")) == 4
+    sent = [moment(a["at"]) for a in delivery["history"]]
+    assert sent == [start, start, start + timedelta(seconds=5), start + timedelta(seconds=305)]
 
 
 def test_the_receiver_verifies_both_signature_schemes_and_reads_the_event(store, receiver):

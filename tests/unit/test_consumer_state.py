@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from application.consumer_state import QUARANTINE, RETRY, ConsumerState, Policy
+from domain.values import rfc3339
 from tests.clock import ManualClock
 
 
@@ -95,6 +96,19 @@ def test_ready_problems_stuck_quarantining_and_behind():
     assert consumer.problems(10, 30, 100) == [] and consumer.quarantined == 1
     assert consumer.problems(200, 30, 100) == ["relay 196 positions behind"]
     assert consumer.problems(200, 30, 0) == []  # 0: no limit
+
+
+def test_a_consumer_is_stuck_once_the_clock_has_passed_the_threshold_since_it_began_failing():
+    clock = ManualClock()
+    consumer = state(clock)
+    began = clock.now()
+    consumer.failed(7, OSError("down"), answers=False)  # an outage: retried, never quarantined
+    clock.advance(29.5)
+    consumer.failed(7, OSError("down"), answers=False)
+    assert consumer.problems(10, stuck_seconds=30, max_lag=100) == []
+    clock.advance(1)
+    assert consumer.problems(10, stuck_seconds=30, max_lag=100) == ["relay stuck at 7"]
+    assert consumer.status(10)["failing_since"] == rfc3339(began)  # the first failure's time
 
 
 def test_a_consumer_not_running_is_never_a_reason_to_be_unready():
