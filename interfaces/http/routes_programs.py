@@ -10,7 +10,6 @@ programs run on this process's event loop, watched by the ``ProgramRegistry`` ke
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -105,7 +104,7 @@ async def status(request: Request) -> Response:
     )
     live = registry(request).live(run.id)
     output = live.chunks() if live else await call(runs.stored_output, store, run)
-    return ok(request, runs.status_data(run, output, live, datetime.now(UTC)))
+    return ok(request, runs.status_data(run, output, live, store.clock.now()))
 
 
 async def cancel(request: Request) -> Response:
@@ -117,7 +116,7 @@ async def cancel(request: Request) -> Response:
     run = await call(runs.request_cancel, store, request.path_params["command_id"], by)
     await registry(request).cancel(run.id)
     run = await call(runs.load_run, store, str(run.id), by.team_id)
-    data = runs.run_data(run, datetime.now(UTC))
+    data = runs.run_data(run, store.clock.now())
     data["cancelled_at"] = rfc3339(run.cancelled_at)
     return ok(request, data)
 
