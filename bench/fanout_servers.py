@@ -34,6 +34,7 @@ def real_app() -> Starlette:
     from application.relay import Relay  # noqa: PLC0415 - only the server needs these
     from infrastructure.nats_bus import NatsBus  # noqa: PLC0415
     from infrastructure.settings import Settings  # noqa: PLC0415
+    from interfaces.bootstrap.api import ApiRole  # noqa: PLC0415
     from interfaces.http.app import create_app  # noqa: PLC0415
     from interfaces.services import build, migrate  # noqa: PLC0415
 
@@ -53,7 +54,7 @@ def real_app() -> Starlette:
     clock = services.store.clock
     services.relay = Relay(services.ledger, services.bus, services.tracking, clock=clock)
     services.store.on_commit(services.relay.poke)
-    return create_app(settings, services=services)
+    return create_app(settings, api=ApiRole.from_settings(settings, services=services))
 
 
 def bare_ws_app() -> Starlette:

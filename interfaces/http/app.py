@@ -1,4 +1,5 @@
-"""The app factory: nothing is built at import time; the lifespan builds and closes services."""
+"""The app factory: nothing is built at import time; the lifespan builds the api role, starts it
+and stops it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from starlette.routing import Route
 
 from application.users import bootstrap_admin
 from infrastructure.settings import Settings
-from interfaces.execution_host import ExecutionHost
+from interfaces.bootstrap.api import ApiRole
 from interfaces.http import (
     errors,
     routes_api_keys,
@@ -42,9 +43,7 @@ from interfaces.http.identity import RequestContext
 from interfaces.http.metrics import MeasureRequests, Metrics
 from interfaces.http.openapi import document
 from interfaces.http.rate_limits import Policy, RateLimits
-from interfaces.services import Services, build, migrate
-from interfaces.webhook_host import WebhookHost
-from interfaces.ws import endpoint as websocket
+from interfaces.services import Services, migrate
 from interfaces.ws.endpoint import ROUTE as WEBSOCKET
 
 ENDPOINTS: list[Endpoint] = [
@@ -80,47 +79,28 @@ async def _bootstrap_admin(services: Services) -> None:
 def create_app(
     settings: Settings | None = None,
     *,
-    services: Services | None = None,
+    api: ApiRole | None = None,
     migrate_first: bool = False,
     bootstrap: bool = False,
 ) -> Starlette:
-    """``services`` lets a test or a benchmark share one set; otherwise the lifespan builds them."""
-    settings = settings or (services.settings if services else Settings.from_env())
+    """``api``: a role built by a test or a benchmark; otherwise the lifespan builds one. Either
+    way the lifespan starts it and stops it (``interfaces/bootstrap/api.py``)."""
+    settings = settings or (api.settings if api else Settings.from_env())
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        own = services is None
-        if own and migrate_first:
+        if api is None and migrate_first:
             migrate(settings)
-        app.state.services = services or build(settings)
+        role = api or ApiRole.from_settings(settings)
+        app.state.api = role  # read through interfaces/http/role.py
         if bootstrap:
-            await _bootstrap_admin(app.state.services)
-        host = ExecutionHost(app.state.services, settings.worker_count)
-        if settings.worker_count > 0:
-            host.start()
-        app.state.execution = host
-        relay = app.state.services.relay
-        if settings.relay_in_process:  # the log's events to the bus (docs/architecture.md)
-            relay.start()
-        app.state.webhooks = WebhookHost(app.state.services)  # pings; the queue when embedded
-        app.state.webhooks.start()
-        websocket.start(app)
+            await _bootstrap_admin(role.services)
+        role.start()
         try:
             yield
         finally:
-            await websocket.stop(app)
-            await app.state.webhooks.stop()
-            await host.stop()
-            await relay.stop()
-            commands = getattr(app.state, "program_registry", None)
-            if commands is not None:  # programs started by /api/commands: stopped and recorded
-                await commands.close()
-            if own:
-                await app.state.services.bus.close()
-                if app.state.services.rate_limiter is not None:
-                    await app.state.services.rate_limiter.close()  # an async pool: on its loop
-                app.state.services.close()
+            await role.stop()
 
     spec = document(ENDPOINTS, settings.version)
 

@@ -16,6 +16,7 @@ from application.store import narrow_to_project
 from domain.values import Permission
 from interfaces.http.identity import credential
 from interfaces.http.rate_limits import charge
+from interfaces.http.role import services_of
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -68,7 +69,7 @@ def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Any]:
         endpoint = methods[request.method]
         permission = endpoint.needs
         if permission is not None:
-            services = request.app.state.services
+            services = services_of(request)
             presented = credential(request)
             principal = authenticate_without_store(services.codec, presented)
             if principal is None:  # a user's token or an API key: the store decides

@@ -16,6 +16,7 @@ from application import limits
 from application.idempotency import Idempotency, fingerprint
 from domain.values import Actor
 from interfaces.http.errors import BadRequestError, ReadModelBehindError
+from interfaces.http.role import services_of
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -177,7 +178,7 @@ async def read_after(request: Request) -> None:
     wanted = natural(raw)
     if wanted is None:
         raise BadRequestError("min_position must be a non-negative integer", field="min_position")
-    runner = request.app.state.services.runner
+    runner = services_of(request).runner
     timeout = request.app.state.settings.read_wait_seconds
     if not await call(runner.wait_for, wanted, timeout):
         raise ReadModelBehindError(wanted, runner.position)

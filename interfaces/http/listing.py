@@ -16,6 +16,7 @@ from domain.values import Priority, TaskStatus
 from interfaces.http.envelope import ok
 from interfaces.http.errors import BadRequestError
 from interfaces.http.inputs import PAGING, Query, actor, call, read_after
+from interfaces.http.role import services_of, store_of
 from projections.rows import Order, ProjectQuery, ProjectSort, TaskQuery, TaskSort
 
 STATUSES = frozenset(s.value for s in TaskStatus)
@@ -83,13 +84,13 @@ def page_data(page: Any) -> dict[str, Any]:
 
 
 async def list_tasks(request: Request) -> Response:
-    store = request.app.state.services.store
+    store = store_of(request)
     query = await call(narrow_tasks, store, actor(request).team_id, task_query(request))
     return await _tasks_page(request, query)
 
 
 async def list_project_tasks(request: Request) -> Response:
-    store = request.app.state.services.store
+    store = store_of(request)
     project = await call(
         store.load_live,
         Project,
@@ -102,7 +103,7 @@ async def list_project_tasks(request: Request) -> Response:
 
 async def _tasks_page(request: Request, query: TaskQuery) -> Response:
     await read_after(request)
-    read_model = request.app.state.services.read_model
+    read_model = services_of(request).read_model
     page = await call(read_model.list_tasks, actor(request).team_id, query)
     return ok(request, page_data(page))
 
@@ -120,7 +121,7 @@ async def list_projects(request: Request) -> Response:
         page_size=size,
     )
     await read_after(request)
-    services = request.app.state.services
+    services = services_of(request)
     result = await call(
         projects_page, services.store, services.read_model, actor(request).team_id, query
     )

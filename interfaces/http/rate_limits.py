@@ -30,6 +30,7 @@ from application.limits import BadInputError
 from application.ports import Allowance, RateLimiter
 from infrastructure.settings import Settings
 from interfaces.http.errors import RateLimitedError, handle
+from interfaces.http.role import api_role
 
 LOGIN = ("POST", "/api/auth/login")
 EXEMPT = frozenset({"/health", "/ready", "/metrics"})
@@ -182,7 +183,7 @@ class RateLimits:
         self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limiter = scope["app"].state.services.rate_limiter if scope["type"] == "http" else None
+        limiter = api_role(scope["app"]).services.rate_limiter if scope["type"] == "http" else None
         if limiter is None or scope["path"] in EXEMPT:
             await self.app(scope, receive, send)
             return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,31 +12,25 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call
-
-if TYPE_CHECKING:
-    from application.store import Store
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.services.store
+from interfaces.http.role import store_of
 
 
 async def create(request: Request) -> Response:
     cmd = await body(request, CreateApiKey)
-    result = await call(api_keys.issue_api_key, _store(request), cmd, actor(request))
+    result = await call(api_keys.issue_api_key, store_of(request), cmd, actor(request))
     return written(request, result)
 
 
 async def listing(request: Request) -> Response:
     Query(request, set())
-    data = await call(api_keys.list_api_keys, _store(request), actor(request).team_id)
+    data = await call(api_keys.list_api_keys, store_of(request), actor(request).team_id)
     return ok(request, data)
 
 
 async def revoke(request: Request) -> Response:
     Query(request, set())
     cmd = Targeted(target=request.path_params["key_id"], command=RevokeApiKey())
-    result = await call(api_keys.revoke_api_key, _store(request), cmd, actor(request))
+    result = await call(api_keys.revoke_api_key, store_of(request), cmd, actor(request))
     return written(request, result)
 
 

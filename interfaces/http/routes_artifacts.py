@@ -18,6 +18,7 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import BadRequestError
 from interfaces.http.inputs import Query, actor, call
+from interfaces.http.role import services_of
 
 MAX_ENTRIES = 10_000
 MAX_DEPTH = 64
@@ -32,7 +33,7 @@ def _locate(store: Store, workspaces: Path, ref: str, team_id: str) -> tuple[Tas
 async def _workspace(request: Request) -> tuple[Task, Path]:
     params = request.path_params
     ref = params["task_id"] if "task_id" in params else params["slug"]
-    services = request.app.state.services
+    services = services_of(request)
     team = actor(request).team_id
     return await call(_locate, services.store, services.settings.workspaces, ref, team)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,18 +12,12 @@ from domain.user import User
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.inputs import body, call
-
-if TYPE_CHECKING:
-    from interfaces.services import Services
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services
+from interfaces.http.role import services_of, store_of
 
 
 async def login(request: Request) -> Response:
     cmd = await body(request, Login)
-    services = _services(request)
+    services = services_of(request)
     data = await call(
         auth.login,
         services.store,
@@ -41,7 +33,7 @@ async def login(request: Request) -> Response:
 
 async def refresh(request: Request) -> Response:
     cmd = await body(request, RefreshToken)
-    services = _services(request)
+    services = services_of(request)
     data = await call(
         auth.refresh,
         services.store,
@@ -55,7 +47,7 @@ async def refresh(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     cmd = await body(request, RefreshToken)
-    await call(auth.logout, _services(request).store, cmd.refresh_token)
+    await call(auth.logout, store_of(request), cmd.refresh_token)
     return ok(request, {"message": "Logged out"})
 
 
@@ -70,7 +62,7 @@ async def me(request: Request) -> Response:
         "user": None,
     }
     if principal.user_id:
-        store = _services(request).store
+        store = store_of(request)
         user = await call(store.load, User, principal.user_uuid, principal.team_id, "user")
         data["user"] = user_data(user)
     return ok(request, data)
@@ -78,7 +70,7 @@ async def me(request: Request) -> Response:
 
 async def mint(request: Request) -> Response:
     cmd = await body(request, MintToken)
-    services = _services(request)
+    services = services_of(request)
     data = auth.mint_token(
         services.codec,
         services.settings.admin_key,

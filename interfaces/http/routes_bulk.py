@@ -10,11 +10,12 @@ from application.commands import BulkTasks
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.errors import written
 from interfaces.http.inputs import actor, body, call
+from interfaces.http.role import store_of
 
 
 async def bulk(request: Request) -> Response:
     cmd = await body(request, BulkTasks)
-    store = request.app.state.services.store
+    store = store_of(request)
     return written(request, await call(bulk_tasks, store, cmd, actor(request)))
 
 

@@ -23,6 +23,7 @@ from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, read_after
 from interfaces.http.listing import list_tasks
+from interfaces.http.role import services_of, store_of
 from interfaces.http.routes_hitl import item_listing
 
 OUTPUT_LIMIT = 200
@@ -46,7 +47,7 @@ def _ref(request: Request) -> str:
 
 
 async def _task(request: Request) -> Task:
-    store = request.app.state.services.store
+    store = store_of(request)
     task: Task = await call(store.load_live, Task, _ref(request), actor(request).team_id, "task")
     return task
 
@@ -57,7 +58,7 @@ async def _task(request: Request) -> Task:
 async def respond(request: Request) -> Response:
     """Seed 002: answer the question the agent asked; the task runs on in the same write."""
     cmd = Targeted(target=_ref(request), command=await body(request, Respond))
-    store = request.app.state.services.store
+    store = store_of(request)
     return written(request, await call(hitl.respond, store, cmd, actor(request)))
 
 
@@ -76,7 +77,7 @@ async def output(request: Request) -> Response:
     limit = q.integer("limit", OUTPUT_LIMIT, 1, MAX_OUTPUT_LIMIT) or OUTPUT_LIMIT
     task = await _task(request)
     await read_after(request)
-    read_model = request.app.state.services.read_model
+    read_model = services_of(request).read_model
     team = actor(request).team_id
     rows = await call(read_model.output, team, str(task.id), after, limit + 1)
     shown = rows[:limit]
@@ -166,7 +167,7 @@ def job_cancellation(result: Cancellation) -> dict[str, Any]:
 async def cancel(request: Request) -> Response:
     """The task's own cancel underneath (409 once the job has ended)."""
     cmd = Targeted(target=_ref(request), command=await body(request, CancelTask, optional=True))
-    store = request.app.state.services.store
+    store = store_of(request)
     result = await call(executions.cancel_task, store, cmd, actor(request))
     position = result.position
     headers = {"X-Position": str(position)}

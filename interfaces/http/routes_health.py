@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -18,15 +18,9 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import JSON, now, ok
 from interfaces.http.inputs import call
 from interfaces.http.metrics import consumer_metrics
-
-if TYPE_CHECKING:
-    from interfaces.services import Services
+from interfaces.http.role import services_of
 
 HEAD_WAIT = 2.0  # seconds to learn a consumer's head for its lag
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services
 
 
 def _uptime(request: Request) -> float:
@@ -39,7 +33,7 @@ async def health(request: Request) -> Response:
 
 
 async def _check_store(request: Request) -> dict[str, object]:
-    services = _services(request)
+    services = services_of(request)
     started = time.perf_counter()
     try:
         table = services.store.events_table
@@ -55,7 +49,7 @@ async def _check_store(request: Request) -> dict[str, object]:
 async def _check_bus(request: Request) -> dict[str, object]:
     """The bus answers (NATS: connected, the stream reachable), with the relay's position, lag
     and last error when this process runs it."""
-    services = _services(request)
+    services = services_of(request)
     health = getattr(services.bus, "health", None)
     check: dict[str, object] = {"status": "healthy", "kind": type(services.bus).__name__}
     if health is not None:
@@ -71,7 +65,7 @@ async def _check_bus(request: Request) -> dict[str, object]:
 
 async def _check_consumers(request: Request) -> dict[str, object]:
     """Each consumer of the log this process runs, in one shape, and what is wrong with them."""
-    services = _services(request)
+    services = services_of(request)
     settings = services.settings
     items, problems = [], []
     for state, head in services.consumers:
@@ -125,7 +119,7 @@ async def api_health(request: Request) -> Response:
 
 
 async def api_health_detailed(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     store = await _check_store(request)
     head = store.get("position")
     projection = {
@@ -168,7 +162,7 @@ async def system_info(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     head = await call(services.store.max_position)
     text = request.app.state.metrics.prometheus(head, services.runner.position)
     statuses = [state.status(await _head(h)) for state, h in services.consumers]

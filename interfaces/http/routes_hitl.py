@@ -24,6 +24,7 @@ from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, read_after
 from interfaces.http.listing import page_data
+from interfaces.http.role import services_of, store_of
 from projections.execution_rows import HitlQuery
 from projections.rows import page_of
 
@@ -44,7 +45,7 @@ async def item_listing(request: Request, kind: str, task_id: str | None = None) 
     q = Query(request, allowed if task_id else allowed | {"project_id", "task_id"})
     statuses = q.words("status", STATUSES[kind])
     page, size = q.paging()
-    services = request.app.state.services
+    services = services_of(request)
     team = actor(request).team_id
     project_id, named_task = await call(
         narrow_items, services.store, team, q.text("project_id", 100), q.text("task_id", 100)
@@ -77,7 +78,7 @@ async def queue(request: Request) -> Response:
     types = q.words("type", frozenset(QUEUE_TYPES)) or list(QUEUE_TYPES)
     limit = q.integer("limit", QUEUE_LIMIT, 1, QUEUE_LIMIT) or QUEUE_LIMIT
     await read_after(request)
-    read_model = request.app.state.services.read_model
+    read_model = services_of(request).read_model
     data = await call(unified_queue, read_model, actor(request).team_id, types, limit)
     return ok(request, data)
 
@@ -87,7 +88,7 @@ async def queue(request: Request) -> Response:
 
 async def item(request: Request) -> Response:
     Query(request, set())
-    store = request.app.state.services.store
+    store = store_of(request)
     found = await call(hitl.load_visible, store, request.path_params["item_id"], actor(request))
     return ok(request, hitl.item_view(found))
 
@@ -112,7 +113,7 @@ def decider(approved: bool, kind: type[HitlItem] | None = None) -> Any:
 
     async def decide(request: Request) -> Response:
         target = Targeted(target=request.path_params[param], command=await decision(request))
-        store, by = request.app.state.services.store, actor(request)
+        store, by = store_of(request), actor(request)
         if kind is None:
             result = await call(hitl.decide_any, store, target, approved, by)
         else:

@@ -3,20 +3,18 @@ off by default.
 
 With ``TASKWARDEN_COMMANDS_ENABLED`` off, every route that runs or reads runs answers 403
 ``COMMANDS_DISABLED``; ``/validate`` and ``/suggestions`` run nothing and always answer. The
-programs run on this process's event loop, watched by the ``ProgramRegistry`` kept in
-``app.state`` (made on the first use).
+programs run on this process's event loop, watched by the api role's ``ProgramRegistry``,
+which stops them and records their end when the role stops.
 """
 
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from application.programs import policy, runs
-from application.programs.registry import ProgramRegistry
 from application.programs.requests import CheckProgram, RunProgram
 from application.programs.runs import ProgramsDisabledError
 from application.results import Requested
@@ -28,26 +26,12 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call
-
-if TYPE_CHECKING:
-    from application.store import Store
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.services.store
+from interfaces.http.role import role_of, store_of
 
 
 def _enabled(request: Request) -> None:
     if not request.app.state.settings.commands_enabled:
         raise ProgramsDisabledError()
-
-
-def registry(request: Request) -> ProgramRegistry:
-    found = getattr(request.app.state, "program_registry", None)
-    if found is None:
-        found = ProgramRegistry(_store(request))
-        request.app.state.program_registry = found
-    return found
 
 
 async def execute(request: Request) -> Response:
@@ -66,7 +50,7 @@ async def execute(request: Request) -> Response:
     argv = policy.split(cmd.command)
     root = request.app.state.settings.workspaces
     prepared = await call(prepare, root, argv, cmd.working_directory, cmd.environment)
-    watcher, store, host = registry(request), _store(request), socket.gethostname()
+    watcher, store, host = role_of(request).programs, store_of(request), socket.gethostname()
 
     def record(pid: int) -> tuple[ProgramRun, int]:
         return runs.record_started(
@@ -98,11 +82,11 @@ async def execute(request: Request) -> Response:
 async def status(request: Request) -> Response:
     _enabled(request)
     Query(request, set())
-    store = _store(request)
+    store = store_of(request)
     run = await call(
         runs.load_run, store, request.path_params["command_id"], actor(request).team_id
     )
-    live = registry(request).live(run.id)
+    live = role_of(request).programs.live(run.id)
     output = live.chunks() if live else await call(runs.stored_output, store, run)
     return ok(request, runs.status_data(run, output, live, store.clock.now()))
 
@@ -112,9 +96,9 @@ async def cancel(request: Request) -> Response:
     started by another API process is stopped by that process within a second or so."""
     _enabled(request)
     Query(request, set())
-    by, store = actor(request), _store(request)
+    by, store = actor(request), store_of(request)
     run = await call(runs.request_cancel, store, request.path_params["command_id"], by)
-    await registry(request).cancel(run.id)
+    await role_of(request).programs.cancel(run.id)
     run = await call(runs.load_run, store, str(run.id), by.team_id)
     data = runs.run_data(run, store.clock.now())
     data["cancelled_at"] = rfc3339(run.cancelled_at)
@@ -124,16 +108,14 @@ async def cancel(request: Request) -> Response:
 async def running(request: Request) -> Response:
     _enabled(request)
     Query(request, set())
-    data = await call(runs.running_data, _store(request), actor(request).team_id)
+    data = await call(runs.running_data, store_of(request), actor(request).team_id)
     return ok(request, data)
 
 
 async def history(request: Request) -> Response:
     _enabled(request)
     page, size = Query(request, {"page", "page_size", "limit", "offset"}).paging()
-    data = await call(
-        runs.history_data, _store(request), actor(request).team_id, page, size
-    )
+    data = await call(runs.history_data, store_of(request), actor(request).team_id, page, size)
     data.update(limit=size, offset=(page - 1) * size)
     return ok(request, data)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -25,21 +25,14 @@ from interfaces.http.inputs import (
     read_after,
 )
 from interfaces.http.listing import list_project_tasks, list_projects
-
-if TYPE_CHECKING:
-    from interfaces.services import Services
-
+from interfaces.http.role import services_of, store_of
 
 C = TypeVar("C")
 
 
-def _services(request: Request) -> Services:
-    return request.app.state.services
-
-
 async def create(request: Request) -> Response:
     cmd = await body(request, CreateProject)
-    store = _services(request).store
+    store = store_of(request)
     result = await call(
         projects.create_project, store, cmd, actor(request), idempotency(request, cmd)
     )
@@ -48,7 +41,7 @@ async def create(request: Request) -> Response:
 
 async def detail(request: Request) -> Response:
     Query(request, set())
-    services = _services(request)
+    services = services_of(request)
     team = actor(request).team_id
     project = await call(
         services.store.load_live, Project, request.path_params["project_id"], team, "project"
@@ -73,20 +66,20 @@ def _targeted(request: Request, command: C) -> Targeted[C]:
 
 async def update(request: Request) -> Response:
     cmd = _targeted(request, await body(request, UpdateProject))
-    store = _services(request).store
+    store = store_of(request)
     return written(request, await call(projects.update_project, store, cmd, actor(request)))
 
 
 async def delete(request: Request) -> Response:
     Query(request, set())
     cmd = _targeted(request, DeleteProject())
-    store = _services(request).store
+    store = store_of(request)
     return written(request, await call(projects.delete_project, store, cmd, actor(request)))
 
 
 async def clone(request: Request) -> Response:
     cmd = await body(request, CloneProject)
-    services = _services(request)
+    services = services_of(request)
     by = actor(request)
     source = await call(
         services.store.load_live, Project, request.path_params["project_id"], by.team_id, "project"

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application.errors import AdminKeyNotConfiguredError, AuthenticationError
-from application.quarantine import EVERY_TEAM, QuarantineService, entry_data
+from application.quarantine import EVERY_TEAM, entry_data
 from application.results import Requested
 from domain.quarantine import QUARANTINED, RELEASED, RETRY_REQUESTED
 from domain.values import Permission
@@ -22,14 +22,11 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import PAGING, Query, actor, call
+from interfaces.http.role import services_of
 from projections.rows import page_of
 
 P = "/api/admin/quarantine"
 STATUSES = frozenset({QUARANTINED, RETRY_REQUESTED, RELEASED})
-
-
-def _service(request: Request) -> QuarantineService:
-    return request.app.state.services.quarantine
 
 
 def scope(request: Request) -> str:
@@ -50,7 +47,7 @@ async def listing(request: Request) -> Response:
     consumer = query.text("consumer", 100)
     statuses = set(query.words("status", STATUSES))
     page, size = query.paging()
-    found = await call(_service(request).entries, consumer, scope(request))
+    found = await call(services_of(request).quarantine.entries, consumer, scope(request))
     found = [e for e in found if not statuses or e.status in statuses]
     items = [entry_data(e) for e in found[(page - 1) * size : page * size]]
     return ok(request, msgspec.to_builtins(page_of(items, len(found), page, size)))
@@ -59,7 +56,9 @@ async def listing(request: Request) -> Response:
 async def read(request: Request) -> Response:
     query = Query(request, {"consumer"})
     ref = request.path_params["quarantine_id"]
-    entry = await call(_service(request).find, ref, query.text("consumer", 100), scope(request))
+    entry = await call(
+        services_of(request).quarantine.find, ref, query.text("consumer", 100), scope(request)
+    )
     return ok(request, entry_data(entry))
 
 
@@ -68,7 +67,7 @@ async def retry(request: Request) -> Response:
     ref = request.path_params["quarantine_id"]
     by = actor(request)
     entry, position = await call(
-        _service(request).request_retry,
+        services_of(request).quarantine.request_retry,
         ref,
         by.id,
         by.request_id,

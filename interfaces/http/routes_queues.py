@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,10 +12,7 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, read_after
-
-
-def _services(request: Request) -> Any:
-    return request.app.state.services
+from interfaces.http.role import services_of, store_of
 
 
 def _idle_workers(request: Request) -> int:
@@ -31,7 +26,7 @@ def _idle_workers(request: Request) -> int:
 async def status(request: Request) -> Response:
     Query(request, set())
     await read_after(request)
-    services = _services(request)
+    services = services_of(request)
     data = await call(
         queues.queue_status,
         services.read_model,
@@ -46,7 +41,7 @@ async def metrics(request: Request) -> Response:
     query = Query(request, {"period"})
     period = query.choice("period", "24h", frozenset(queues.PERIODS))
     await read_after(request)
-    services = _services(request)
+    services = services_of(request)
     data = await call(
         queues.queue_metrics, services.read_model, services.store, actor(request).team_id, period
     )
@@ -55,20 +50,20 @@ async def metrics(request: Request) -> Response:
 
 async def pause(request: Request) -> Response:
     cmd = await body(request, PauseQueue)
-    result = await call(queues.pause_queue, _services(request).store, cmd, actor(request))
+    result = await call(queues.pause_queue, store_of(request), cmd, actor(request))
     return written(request, result)
 
 
 async def resume(request: Request) -> Response:
     cmd = await body(request, ResumeQueue)
-    result = await call(queues.resume_queue, _services(request).store, cmd, actor(request))
+    result = await call(queues.resume_queue, store_of(request), cmd, actor(request))
     return written(request, result)
 
 
 async def clear(request: Request) -> Response:
     """Waits (bounded) for the views to show every execution queued before the request."""
     cmd = await body(request, ClearQueue)
-    services = _services(request)
+    services = services_of(request)
     head = await call(services.store.max_position)
     await call(services.runner.wait_for, head, request.app.state.settings.read_wait_seconds)
     result = await call(
@@ -79,7 +74,7 @@ async def clear(request: Request) -> Response:
 
 async def priority(request: Request) -> Response:
     cmd = await body(request, SetQueuePriority)
-    result = await call(queues.set_priorities, _services(request).store, cmd, actor(request))
+    result = await call(queues.set_priorities, store_of(request), cmd, actor(request))
     return written(request, result)
 
 

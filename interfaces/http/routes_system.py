@@ -15,17 +15,18 @@ from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.errors import written
 from interfaces.http.inputs import actor, body, call
+from interfaces.http.role import store_of
 
 
 async def maintenance(request: Request) -> Response:
     cmd = await body(request, AnnounceMaintenance)
-    store = request.app.state.services.store
+    store = store_of(request)
     return written(request, await call(announce_maintenance, store, cmd, actor(request)))
 
 
 async def alert(request: Request) -> Response:
     cmd = await body(request, RaiseAlert)
-    store = request.app.state.services.store
+    store = store_of(request)
     return written(request, await call(raise_alert, store, cmd, actor(request)))
 
 

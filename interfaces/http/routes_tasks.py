@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,22 +28,16 @@ from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, expected_version, idempotency
 from interfaces.http.listing import list_tasks
-
-if TYPE_CHECKING:
-    from application.store import Store
+from interfaces.http.role import store_of
 
 TASK_HEADERS = ("Idempotency-Key",)
 C = TypeVar("C")
 
 
-def _store(request: Request) -> Store:
-    return request.app.state.services.store
-
-
 async def create(request: Request) -> Response:
     cmd = await body(request, CreateTask)
     result = await call(
-        tasks.create_task, _store(request), cmd, actor(request), idempotency(request, cmd)
+        tasks.create_task, store_of(request), cmd, actor(request), idempotency(request, cmd)
     )
     return written(request, result)
 
@@ -51,7 +45,7 @@ async def create(request: Request) -> Response:
 async def submit(request: Request) -> Response:
     cmd = await body(request, SubmitTask)
     result = await call(
-        tasks.submit_task, _store(request), cmd, actor(request), idempotency(request, cmd)
+        tasks.submit_task, store_of(request), cmd, actor(request), idempotency(request, cmd)
     )
     return written(request, result)
 
@@ -62,9 +56,9 @@ async def detail(request: Request) -> Response:
     by = actor(request)
     moment = query.moment("as_of")
     if moment is not None:
-        data = await call(history.task_as_of, _store(request), ref, by.team_id, moment)
+        data = await call(history.task_as_of, store_of(request), ref, by.team_id, moment)
         return ok(request, data)
-    task = await call(_store(request).load_live, Task, ref, by.team_id, "task")
+    task = await call(store_of(request).load_live, Task, ref, by.team_id, "task")
     return ok(request, task_data(task), headers={"ETag": f'"{task.version}"'})
 
 
@@ -72,7 +66,7 @@ async def status(request: Request) -> Response:
     """Seed 003's status shape, in the envelope."""
     Query(request, set())
     task = await call(
-        _store(request).load_live,
+        store_of(request).load_live,
         Task,
         request.path_params["task_id"],
         actor(request).team_id,
@@ -103,7 +97,9 @@ def _targeted(request: Request, command: C) -> Targeted[C]:
 
 async def update(request: Request) -> Response:
     cmd = await body(request, UpdateTask)
-    result = await call(tasks.update_task, _store(request), _targeted(request, cmd), actor(request))
+    result = await call(
+        tasks.update_task, store_of(request), _targeted(request, cmd), actor(request)
+    )
     return written(request, result)
 
 
@@ -112,7 +108,9 @@ async def delete(request: Request) -> Response:
     cmd = await body(request, DeleteTask, optional=True)
     if cmd.reason is None and query.text("reason", 2000):
         cmd = DeleteTask(reason=query.text("reason", 2000))
-    result = await call(tasks.delete_task, _store(request), _targeted(request, cmd), actor(request))
+    result = await call(
+        tasks.delete_task, store_of(request), _targeted(request, cmd), actor(request)
+    )
     return written(request, result)
 
 
@@ -120,7 +118,7 @@ async def task_history(request: Request) -> Response:
     Query(request, set())
     data = await call(
         history.task_history,
-        _store(request),
+        store_of(request),
         request.path_params["task_id"],
         actor(request).team_id,
     )
@@ -131,7 +129,7 @@ async def execute(request: Request) -> Response:
     cmd = await body(request, ExecuteTask, optional=True)
     result = await call(
         executions.request_execution,
-        _store(request),
+        store_of(request),
         Targeted(target=request.path_params["task_id"], command=cmd),
         actor(request),
         idempotency(request, cmd),
@@ -143,7 +141,7 @@ async def retry(request: Request) -> Response:
     cmd = await body(request, RetryTask, optional=True)
     result = await call(
         executions.retry_task,
-        _store(request),
+        store_of(request),
         Targeted(target=request.path_params["task_id"], command=cmd),
         actor(request),
         idempotency(request, cmd),
@@ -154,21 +152,21 @@ async def retry(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     cmd = await body(request, CancelTask, optional=True)
     target = Targeted(target=request.path_params["task_id"], command=cmd)
-    result = await call(executions.cancel_task, _store(request), target, actor(request))
+    result = await call(executions.cancel_task, store_of(request), target, actor(request))
     return written(request, result)
 
 
 async def approve(request: Request) -> Response:
     cmd = await body(request, ApproveWork, optional=True)
     target = Targeted(target=request.path_params["task_id"], command=cmd)
-    result = await call(executions.approve_work, _store(request), target, actor(request))
+    result = await call(executions.approve_work, store_of(request), target, actor(request))
     return written(request, result)
 
 
 async def reject(request: Request) -> Response:
     cmd = await body(request, RejectWork)
     target = Targeted(target=request.path_params["task_id"], command=cmd)
-    result = await call(executions.reject_work, _store(request), target, actor(request))
+    result = await call(executions.reject_work, store_of(request), target, actor(request))
     return written(request, result)
 
 

@@ -6,7 +6,7 @@ so that the fixed paths win.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,13 +19,7 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, expected_version, read_after
-
-if TYPE_CHECKING:
-    from interfaces.services import Services
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services
+from interfaces.http.role import services_of, store_of
 
 
 def _own_user_id(request: Request) -> str:
@@ -39,7 +33,7 @@ def _own_user_id(request: Request) -> str:
 async def create(request: Request) -> Response:
     cmd = await body(request, CreateUser)
     by = actor(request)
-    services = _services(request)
+    services = services_of(request)
     result = await call(users.create_user, services.store, services.hasher, cmd, by.team_id, by)
     return written(request, result)
 
@@ -48,7 +42,7 @@ async def listing(request: Request) -> Response:
     q = Query(request, {"page", "page_size", "limit", "offset", "order"})
     page, size = q.paging()
     order = q.choice("order", "asc", frozenset({"asc", "desc"}))
-    store = _services(request).store
+    store = store_of(request)
     data = await call(users.list_users, store, actor(request).team_id, page, size, order)
     return ok(request, data)
 
@@ -56,7 +50,7 @@ async def listing(request: Request) -> Response:
 async def detail(request: Request) -> Response:
     Query(request, set())
     ref = request.path_params["user_id"]
-    data = await call(users.get_user, _services(request).store, ref, actor(request).team_id)
+    data = await call(users.get_user, store_of(request), ref, actor(request).team_id)
     return ok(request, data, headers={"ETag": f'"{data["version"]}"'})
 
 
@@ -66,7 +60,7 @@ async def update(request: Request) -> Response:
         command=await body(request, UpdateUser),
         expected_version=expected_version(request),
     )
-    services = _services(request)
+    services = services_of(request)
     result = await call(users.update_user, services.store, services.hasher, cmd, actor(request))
     return written(request, result)
 
@@ -75,7 +69,7 @@ async def profile(request: Request) -> Response:
     Query(request, set())
     user_id = _own_user_id(request)
     by = actor(request)
-    services = _services(request)
+    services = services_of(request)
     await read_after(request)
     data = await call(users.profile, services.store, services.read_model, user_id, by)
     return ok(request, data)
@@ -85,7 +79,7 @@ async def preferences(request: Request) -> Response:
     user_id = _own_user_id(request)
     chosen: dict[str, Any] = await body(request, dict[str, Any])
     cmd = Targeted(target=user_id, command=SetPreferences(preferences=chosen))
-    store = _services(request).store
+    store = store_of(request)
     return written(request, await call(users.set_preferences, store, cmd, actor(request)))
 
 

@@ -3,8 +3,6 @@ Team administration: admins only."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,39 +19,28 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, expected_version
-from interfaces.webhook_host import WebhookHost
-
-if TYPE_CHECKING:
-    from application.store import Store
+from interfaces.http.role import role_of, store_of
 
 P = "/api/webhooks/{webhook_id}"
 
 
-def _store(request: Request) -> Store:
-    return request.app.state.services.store
-
-
-def _host(request: Request) -> WebhookHost:
-    return request.app.state.webhooks
-
-
 async def create(request: Request) -> Response:
     cmd = await body(request, CreateWebhook)
-    allowed = _host(request).allowed
-    result = await call(webhooks.create_webhook, _store(request), cmd, actor(request), allowed)
+    allowed = role_of(request).webhooks.allowed
+    result = await call(webhooks.create_webhook, store_of(request), cmd, actor(request), allowed)
     return written(request, result)
 
 
 async def listing(request: Request) -> Response:
     Query(request, set())
-    data = await call(webhooks.list_webhooks, _store(request), actor(request).team_id)
+    data = await call(webhooks.list_webhooks, store_of(request), actor(request).team_id)
     return ok(request, data)
 
 
 async def read(request: Request) -> Response:
     Query(request, set())
     ref = request.path_params["webhook_id"]
-    data = await call(webhooks.get_webhook, _store(request), ref, actor(request).team_id)
+    data = await call(webhooks.get_webhook, store_of(request), ref, actor(request).team_id)
     return ok(request, data, headers={"ETag": f'"{data["version"]}"'})
 
 
@@ -63,8 +50,10 @@ async def update(request: Request) -> Response:
         command=await body(request, UpdateWebhook),
         expected_version=expected_version(request),
     )
-    host = _host(request)
-    result = await call(webhooks.update_webhook, _store(request), cmd, actor(request), host.allowed)
+    host = role_of(request).webhooks
+    result = await call(
+        webhooks.update_webhook, store_of(request), cmd, actor(request), host.allowed
+    )
     host.poke(result.data["id"])  # enabled again: held deliveries go on
     return written(request, result)
 
@@ -72,22 +61,22 @@ async def update(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     Query(request, set())
     cmd = Targeted(target=request.path_params["webhook_id"], command=DeleteWebhook())
-    result = await call(webhooks.delete_webhook, _store(request), cmd, actor(request))
-    _host(request).poke(result.data["webhook_id"])
+    result = await call(webhooks.delete_webhook, store_of(request), cmd, actor(request))
+    role_of(request).webhooks.poke(result.data["webhook_id"])
     return written(request, result)
 
 
 async def ping(request: Request) -> Response:
     Query(request, set())
     ref = request.path_params["webhook_id"]
-    data = await _host(request).attempts.ping(ref, actor(request))
+    data = await role_of(request).webhooks.attempts.ping(ref, actor(request))
     return ok(request, data)
 
 
 async def rotate(request: Request) -> Response:
     Query(request, set())
     cmd = Targeted(target=request.path_params["webhook_id"], command=RotateWebhookSecret())
-    result = await call(webhooks.rotate_secret, _store(request), cmd, actor(request))
+    result = await call(webhooks.rotate_secret, store_of(request), cmd, actor(request))
     return written(request, result)
 
 
@@ -95,13 +84,13 @@ async def deliveries(request: Request) -> Response:
     page, size = Query(request, {"page", "page_size", "limit", "offset"}).paging()
     ref = request.path_params["webhook_id"]
     team = actor(request).team_id
-    data = await call(webhooks.list_deliveries, _store(request), ref, team, page, size)
+    data = await call(webhooks.list_deliveries, store_of(request), ref, team, page, size)
     return ok(request, data)
 
 
 async def redeliver(request: Request) -> Response:
     Query(request, set())
-    host = _host(request)
+    host = role_of(request).webhooks
     ref, key = request.path_params["webhook_id"], request.path_params["delivery_id"]
     data = await host.attempts.redeliver(ref, key, actor(request))
     host.poke(data["webhook_id"])  # a pending delivery made due now: its lane looks again

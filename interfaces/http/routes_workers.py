@@ -31,14 +31,11 @@ from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
 from interfaces.http.errors import BadRequestError
 from interfaces.http.inputs import actor, body, call
+from interfaces.http.role import services_of, store_of
 
 # what an agent reports; its result travels with the finish, its output as chunks
 Reportable = Progress | Phase | Question | Checkpoint | Experience | Usage
 MAX_REF = 100
-
-
-def _services(request: Request) -> Any:
-    return request.app.state.services
 
 
 async def claim(request: Request) -> Response:
@@ -49,7 +46,7 @@ async def claim(request: Request) -> Response:
     if principal.project_id is not None:  # a worker's credential is the whole team's
         raise PermissionDeniedError("claim work", f"{principal.role} (project-scoped)")
     by = actor(request)
-    claimed = await call(_services(request).scheduler.claim, cmd.worker_id, team_id=by.team_id)
+    claimed = await call(services_of(request).scheduler.claim, cmd.worker_id, team_id=by.team_id)
     return ok(request, None if claimed is None else msgspec.to_builtins(claimed))
 
 
@@ -59,7 +56,7 @@ async def _held(request: Request, kind: type[WorkerReport]) -> tuple[Any, Any]:
         raise BadRequestError("execution_id is too long", field="execution_id")
     cmd = await body(request, kind)
     team_id = actor(request).team_id
-    run = await call(held_claim, _services(request).store, team_id, execution_id, cmd)
+    run = await call(held_claim, store_of(request), team_id, execution_id, cmd)
     return cmd, run
 
 
@@ -67,7 +64,7 @@ async def heartbeat(request: Request) -> Response:
     """Renews the lease; answers a pending cancel and the decision the agent waits for."""
     cmd, run = await _held(request, SendHeartbeat)
     lease = request.app.state.settings.lease_seconds
-    beat = await call(reports.heartbeat, _services(request).store, run, cmd.waiting_on, lease)
+    beat = await call(reports.heartbeat, store_of(request), run, cmd.waiting_on, lease)
     return ok(request, msgspec.to_builtins(beat))
 
 
@@ -75,7 +72,7 @@ async def output(request: Request) -> Response:
     """Stores output chunks; a chunk sent again (same sequence number) is stored once."""
     cmd, run = await _held(request, RecordOutput)
     chunks = [(c.seq, c.stream, c.text) for c in cmd.chunks]
-    position = await call(reports.record_output, _services(request).store, run, chunks)
+    position = await call(reports.record_output, store_of(request), run, chunks)
     data = {"accepted": len(chunks), "position": position}
     return ok(request, data, position=position, headers={"X-Position": str(position)})
 
@@ -87,7 +84,7 @@ async def report(request: Request) -> Response:
     timeout = request.app.state.settings.hitl_timeout_seconds
     item_id = await call(
         reports.report,
-        _services(request).store,
+        store_of(request),
         run,
         msgspec.to_builtins(message),
         timeout,
@@ -98,7 +95,7 @@ async def report(request: Request) -> Response:
 async def finish(request: Request) -> Response:
     """How the execution ended; queues an automatic retry when attempts are left."""
     cmd, run = await _held(request, FinishExecution)
-    data = await call(reports.finish, _services(request).store, run, cmd.outcome, cmd.result)
+    data = await call(reports.finish, store_of(request), run, cmd.outcome, cmd.result)
     return ok(request, data)
 
 

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -27,8 +26,8 @@ from application.errors import AuthenticationError
 from application.principal import Principal
 from application.store import narrow_to_project
 from domain.values import Permission
-from interfaces.consumers import socket_guard
 from interfaces.http.identity import credential
+from interfaces.http.role import role_of, services_of
 from interfaces.ws.messages import Auth, MessageError, decode, error, reply, who
 from interfaces.ws.session import Closing, Session, receive
 from interfaces.ws.shared import Shared
@@ -46,7 +45,7 @@ async def gateway(websocket: WebSocket) -> None:
     subprotocol = SUBPROTOCOL if offered is not None else None
     await websocket.accept(subprotocol=subprotocol)
     offered = offered or credential(websocket)  # as over HTTP
-    shared = _shared(websocket.app)
+    shared = role_of(websocket).sockets
     shared.connections += 1
     try:
         await _serve(websocket, offered, shared)
@@ -65,7 +64,7 @@ async def gateway(websocket: WebSocket) -> None:
 
 
 async def _serve(websocket: WebSocket, offered: str | None, shared: Shared) -> None:
-    services = websocket.app.state.services
+    services = services_of(websocket)
     principal, credential = await _sign_in(websocket, offered)
     narrow_to_project(principal.project_id)  # every load of this socket, as for a request
     head = await run_in_threadpool(services.ledger.max_position)
@@ -99,7 +98,7 @@ def _counted(principal: Principal, shared: Shared) -> Iterator[None]:
 
 
 async def _sign_in(websocket: WebSocket, offered: str | None) -> tuple[Principal, str]:
-    services, settings = websocket.app.state.services, websocket.app.state.settings
+    services, settings = services_of(websocket), websocket.app.state.settings
     credential = offered
     if credential is None:
         try:
@@ -166,26 +165,6 @@ def bearer(subprotocols: Sequence[str]) -> str | None:
         return None
     at = names.index(SUBPROTOCOL)
     return names[at + 1] if at + 1 < len(names) else None
-
-
-def _shared(app: Starlette) -> Shared:
-    shared: Shared | None = getattr(app.state, "ws_shared", None)
-    if shared is None:
-        shared = Shared(socket_guard(app.state.services))
-        app.state.ws_shared = shared
-    return shared
-
-
-def start(app: Starlette) -> None:
-    """The sessions' shared parts, and the settling of ``websocket`` retry requests (lifespan)."""
-    shared = _shared(app)
-    shared.guard.start()
-
-
-async def stop(app: Starlette) -> None:
-    shared: Shared | None = getattr(app.state, "ws_shared", None)
-    if shared is not None:
-        await shared.guard.stop()
 
 
 ROUTE = WebSocketRoute("/ws/{session_id}", gateway)

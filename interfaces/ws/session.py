@@ -29,6 +29,7 @@ from domain.project import Project
 from domain.task import Task
 from domain.values import Permission
 from interfaces.http.errors import EXPECTED, describe
+from interfaces.http.role import services_of
 from interfaces.ws import eager
 from interfaces.ws.feed import Feed, FeedEndedError, GapTooLargeError
 from interfaces.ws.filter import Filter, Spec
@@ -78,7 +79,7 @@ class Session:
         self.principal = principal
         self.credential = credential
         self.shared = shared
-        self.services = websocket.app.state.services
+        self.services = services_of(websocket)
         self.settings = websocket.app.state.settings
         self.outbox = Outbox(self.settings.ws_queue_size)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}

@@ -10,7 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from infrastructure.settings import Settings
+from interfaces.bootstrap.api import ApiRole
 from interfaces.http.app import create_app
+from interfaces.http.role import api_role
 from interfaces.services import migrate
 
 
@@ -22,6 +24,11 @@ class Api:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
+
+    @property
+    def role(self) -> ApiRole:
+        """What the app runs, as its lifespan built it (``interfaces/bootstrap/api.py``)."""
+        return api_role(self.client.app)
 
     def ok(self, method: str, path: str, status: int | None = None, **kwargs: Any) -> Any:
         response = self.client.request(method, path, **kwargs)
@@ -51,7 +58,7 @@ class Api:
         return self.ok("POST", "/api/tasks/", 201, json=body)["data"]
 
     def position(self) -> int:
-        return self.client.app.state.services.ledger.max_position()
+        return self.role.services.ledger.max_position()
 
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"

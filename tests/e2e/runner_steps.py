@@ -11,7 +11,7 @@ RUNNER = Actor(id="runner-1", team_id="default", request_id="runner")
 
 
 def start(api, task_id: str) -> None:  # type: ignore[no-untyped-def]
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     task = store.load(Task, UUID(task_id), "default", "task")
     task.start_execution(task.execution_id, "worker-1", RUNNER, at=store.clock.now())
     store.commit(task)
@@ -19,7 +19,7 @@ def start(api, task_id: str) -> None:  # type: ignore[no-untyped-def]
 
 def to_review(api, task_id: str) -> None:  # type: ignore[no-untyped-def]
     start(api, task_id)
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     task = store.load(Task, UUID(task_id), "default", "task")
     task.request_review("done, please check", RUNNER)
     store.commit(task)
@@ -27,7 +27,7 @@ def to_review(api, task_id: str) -> None:  # type: ignore[no-untyped-def]
 
 def fail(api, task_id: str) -> None:  # type: ignore[no-untyped-def]
     start(api, task_id)
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     task = store.load(Task, UUID(task_id), "default", "task")
     result = {"exit_code": 1, "error": "tests failed"}
     task.finish_execution(TaskStatus.FAILED, result, RUNNER, at=store.clock.now())

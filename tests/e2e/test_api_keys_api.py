@@ -39,7 +39,7 @@ def keys(api: Api) -> list[dict[str, Any]]:
 
 def stored_events(api: Api) -> list[tuple[str, str]]:
     """(topic, stored state as text) of every event in the event store."""
-    recorder = api.client.app.state.services.ledger.recorder
+    recorder = api.role.services.ledger.recorder
     return [
         (n.topic, n.state.decode()) for n in recorder.select_notifications(start=1, limit=100_000)
     ]
@@ -150,7 +150,7 @@ def test_an_expiry_must_be_in_the_future_and_given_one_way(sqlite_api):
 
 def test_an_expired_key_is_refused(api, monkeypatch):
     """Issued through the application three days ago, for two days: it expired yesterday."""
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     by = Actor(id="test", team_id="default")
     command = CreateApiKey(name="old", expires_in_days=2)
     back_then = ManualClock()

@@ -73,7 +73,7 @@ def test_usernames_log_in_whatever_their_case(sqlite_api):
 
 
 def test_the_bootstrap_admin_logs_in_with_the_configured_password(api):
-    services = api.client.app.state.services
+    services = api.role.services
     assert bootstrap_admin(services.store, services.hasher, "bootstrap-secret-1") is None
     assert bootstrap_admin(services.store, services.hasher, "other-password-2") is None
     session = login(api, "admin", "bootstrap-secret-1")
@@ -84,7 +84,7 @@ def test_the_bootstrap_admin_logs_in_with_the_configured_password(api):
 
 
 def test_the_bootstrap_admin_gets_a_generated_password_shown_once(sqlite_api):
-    services = sqlite_api.client.app.state.services
+    services = sqlite_api.role.services
     generated = bootstrap_admin(services.store, services.hasher, None)
     assert generated and len(generated) >= 20
     assert bootstrap_admin(services.store, services.hasher, None) is None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,6 +17,8 @@ from starlette.testclient import TestClient
 
 from application.programs.registry import ProgramRegistry
 from domain.program_run import ProgramRun
+from infrastructure.settings import Settings
+from interfaces.bootstrap.api import ApiRole
 from interfaces.http.app import create_app
 from interfaces.services import build, migrate
 from tests.e2e.conftest import Api, make_settings, signed_in, token
@@ -40,14 +45,22 @@ def settings(tmp_path, database_url):
     )
 
 
+@contextmanager
+def serving(settings: Settings, **registry: Any) -> Iterator[Api]:
+    """The app, its programs watched by a registry with these options (the grace between TERM
+    and KILL, the poll, the output cap)."""
+    migrate(settings)
+    role = ApiRole.from_settings(settings)
+    role = dataclasses.replace(role, programs=ProgramRegistry(role.services.store, **registry))
+    with TestClient(create_app(api=role), raise_server_exceptions=False) as client:
+        yield signed_in(client)
+
+
 @pytest.fixture
-def commands(api: Api) -> Api:
+def commands(settings: Settings) -> Iterator[Api]:
     """A registry with a short grace between TERM and KILL, and a small output cap."""
-    store = api.client.app.state.services.store
-    api.client.app.state.program_registry = ProgramRegistry(
-        store, grace=1.0, poll=0.2, output_cap=4_000
-    )
-    return api
+    with serving(settings, grace=1.0, poll=0.2, output_cap=4_000) as api:
+        yield api
 
 
 def run(api: Api, command: Any, **fields: Any) -> dict[str, Any]:
@@ -473,11 +486,7 @@ def test_another_teams_command_answers_404_exactly_like_a_missing_one(commands):
 
 
 def test_stopping_the_server_stops_its_programs_and_records_their_end(settings):
-    migrate(settings)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        api = signed_in(client)
-        store = client.app.state.services.store
-        client.app.state.program_registry = ProgramRegistry(store, grace=1.0, poll=0.2)
+    with serving(settings, grace=1.0, poll=0.2) as api:
         started = run(api, [PYTHON, "-c", "import time; time.sleep(60)"], timeout=60)
     assert until_gone(started["pid"])
     services = build(settings)

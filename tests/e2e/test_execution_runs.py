@@ -39,7 +39,7 @@ def project(api: Api) -> dict[str, Any]:
 
 
 def output_text(api: Api, task_id: str) -> str:
-    services = api.client.app.state.services
+    services = api.role.services
     assert services.runner.wait_for(services.ledger.max_position(), 30.0)
     rows = services.read_model.output("default", task_id, 0, 10_000)
     return "".join(r.text for r in rows)
@@ -47,7 +47,7 @@ def output_text(api: Api, task_id: str) -> str:
 
 def pending_item(api: Api, task_id: str) -> str:
     task = eventually(
-        lambda: api.client.app.state.services.store.ledger.repository.get(_uuid(task_id)),
+        lambda: api.role.services.store.ledger.repository.get(_uuid(task_id)),
         lambda t: t.waiting_on is not None,
         "waiting on a person",
     )
@@ -93,7 +93,7 @@ def test_a_question_waits_for_an_answer_that_reaches_the_agent(api, project):
     execute(api, task_id)
     question_id = pending_item(api, task_id)
     assert wait_status(api, task_id, "needs_input")["status"] == "needs_input"
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     answer = Respond(question_id=question_id, response="Postgres")
     respond(store, Targeted(target=task_id, command=answer), PERSON)
     assert wait_status(api, task_id, "completed", "failed")["status"] == "completed"
@@ -106,7 +106,7 @@ def test_a_checkpoint_decision_reaches_the_agent(api, project, approved):
     execute(api, task_id)
     checkpoint_id = pending_item(api, task_id)
     assert wait_status(api, task_id, "awaiting_approval")["status"] == "awaiting_approval"
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     decision = Targeted(target=checkpoint_id, command=Decide(reason="ok?"))
     decide_item(store, decision, approved, PERSON, Checkpoint)
     final = wait_status(api, task_id, "completed", "failed")
@@ -130,7 +130,7 @@ def test_cancel_while_waiting_on_a_question_withdraws_it(api, project):
     question_id = pending_item(api, task_id)
     api.ok("POST", f"/api/tasks/{task_id}/cancel", 202, json={})
     assert wait_status(api, task_id, "cancelled", "failed")["status"] == "cancelled"
-    question = api.client.app.state.services.store.ledger.repository.get(_uuid(question_id))
+    question = api.role.services.store.ledger.repository.get(_uuid(question_id))
     assert question.status == "withdrawn"
 
 

@@ -24,7 +24,7 @@ def claimed(api: Api, slug: str | None = None, *, review: bool = False) -> Claim
     options = {"require_approval": True} if review else {}
     response = api.client.post(f"/api/tasks/{task['id']}/execute", json={"options": options})
     assert response.status_code == 202, response.text
-    services = api.client.app.state.services
+    services = api.role.services
     assert services.runner.wait_for(int(response.headers["X-Position"]), 30.0)
     claim = services.scheduler.claim("w1")
     assert claim is not None and claim.task_id == task["id"]
@@ -33,7 +33,7 @@ def claimed(api: Api, slug: str | None = None, *, review: bool = False) -> Claim
 
 def report(api: Api, claim: Claim, message: dict[str, Any]) -> str:
     """What the agent says, recorded as a worker records it; answers the item's id."""
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     item_id = execution_reports.report(store, claim, message, None)
     assert item_id is not None
     return item_id
@@ -55,13 +55,13 @@ def experience(api: Api, claim: Claim, title: str = "Run the linter first") -> s
 def in_review(api: Api, slug: str | None = None) -> Claim:
     """Work the agent finished, waiting for a person."""
     claim = claimed(api, slug, review=True)
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     execution_reports.finish(store, claim, "completed", {"summary": "done"})
     return claim
 
 
 def beat(api: Api, claim: Claim, item_id: str) -> execution_reports.Beat:
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     return execution_reports.heartbeat(store, claim, item_id, LEASE)
 
 

@@ -387,7 +387,7 @@ def test_nul_in_an_agents_output_is_stored_as_u_fffd_on_every_store(running):
     task = running.task(project["id"])
     execute(running, task["id"], agent="nul")
     wait_status(running, task["id"], "completed")
-    services = running.client.app.state.services
+    services = running.role.services
     assert services.runner.wait_for(services.ledger.max_position(), 30.0)  # nothing stuck
     rows = services.read_model.output("default", task["id"], 0, 100)
     assert "before\ufffdafter\n" in "".join(r.text for r in rows)

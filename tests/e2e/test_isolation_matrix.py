@@ -174,7 +174,7 @@ class World:
 
 def runner(api: Api, team: str, task_id: str, *steps: str) -> None:
     """What a worker will record (issue 4), written through the real store."""
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     by = Actor(id="runner-1", team_id=team, request_id="runner")
     task = store.load(Task, UUID(task_id), team, "task")
     for step in steps:
@@ -193,7 +193,7 @@ ITEM_KINDS = ("checkpoint", "experience", "question")
 
 def agent_asks(api: Api, team: str, task_id: str, *messages: dict[str, Any]) -> list[str]:
     """What the agent of a started task asks people, recorded as its worker records it."""
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     task = store.load(Task, UUID(task_id), team, "task")
     claim = Claim(
         task_id=task_id,
@@ -218,7 +218,7 @@ def agent_asks(api: Api, team: str, task_id: str, *messages: dict[str, Any]) -> 
 def quarantined(api: Api, team: str, task_id: str) -> str:
     """What a WebSocket feed records when it cannot place an event of the team's task (the
     position of the task's creation; its id)."""
-    services = api.client.app.state.services
+    services = api.role.services
     position = max(services.ledger.positions_of(UUID(task_id)).values())
     error = RuntimeError("cannot place it")
     services.quarantine.record(Poison.of("websocket", position, "task", team, error, 5))
@@ -227,7 +227,7 @@ def quarantined(api: Api, team: str, task_id: str) -> str:
 
 def workspace(api: Api, team: str, task_id: str, files: dict[str, str]) -> None:
     """What a worker leaves in the task's execution directory (issue 4)."""
-    task = api.client.app.state.services.store.load(Task, UUID(task_id), team, "task")
+    task = api.role.services.store.load(Task, UUID(task_id), team, "task")
     root = api.client.app.state.settings.workspaces / task_id / task.execution_id
     root.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -394,7 +394,7 @@ def snapshot(api: Api, a: Team, world: World) -> dict[str, Any]:
     reads["webhook"] = a.ok("GET", f"/api/webhooks/{hook}")
     reads["webhooks"] = a.ok("GET", "/api/webhooks")
     reads["webhook deliveries"] = a.ok("GET", f"/api/webhooks/{hook}/deliveries")
-    repository = api.client.app.state.services.ledger.repository
+    repository = api.role.services.ledger.repository
     reads["versions"] = {i: repository.get(UUID(i)).version for i in world.aggregate_ids()}
     return reads
 

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from infrastructure.settings import Settings
 from interfaces import cli
+from interfaces.bootstrap.api import ApiRole
 from interfaces.http.app import create_app
 from interfaces.services import Services, build, migrate
 from tests.clock import ManualClock
@@ -30,8 +31,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def services(tmp_path: Path, database_url: str | None, clock: ManualClock) -> Iterator[Services]:
-    """The app's services on a clock the test moves: backoffs and "stuck" follow it."""
+def services(tmp_path: Path, database_url: str | None, clock: ManualClock) -> Services:
+    """The app's services on a clock the test moves: backoffs and "stuck" follow it. The app's
+    role owns them and closes them (fixture ``api``)."""
     settings = msgspec.structs.replace(
         make_settings(tmp_path, database_url),
         consumer_max_attempts=3,
@@ -40,14 +42,13 @@ def services(tmp_path: Path, database_url: str | None, clock: ManualClock) -> It
         ready_stuck_seconds=30.0,
     )
     migrate(settings)
-    built = build(settings, clock=clock)
-    yield built
-    built.close()
+    return build(settings, clock=clock)
 
 
 @pytest.fixture
 def api(services: Services) -> Iterator[Api]:
-    with TestClient(create_app(services=services), raise_server_exceptions=False) as client:
+    role = ApiRole.from_settings(services.settings, services=services)
+    with TestClient(create_app(api=role), raise_server_exceptions=False) as client:
         yield signed_in(client)
 
 

@@ -17,7 +17,7 @@ BANDS = ("high_priority", "normal_priority", "low_priority")
 def settled(api: Api) -> int:
     """Waits until the views show every write so far (the scheduler chooses from them)."""
     position = api.position()
-    assert api.client.app.state.services.runner.wait_for(position, 30.0)
+    assert api.role.services.runner.wait_for(position, 30.0)
     return position
 
 
@@ -29,11 +29,11 @@ def queued(api: Api, project_id: str, priority: str, title: str = "Work") -> dic
 
 def claim(api: Api, worker: str = "w1") -> Claim | None:
     settled(api)
-    return api.client.app.state.services.scheduler.claim(worker)
+    return api.role.services.scheduler.claim(worker)
 
 
 def finish(api: Api, run: Claim, outcome: str = "completed") -> None:
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     reports.finish(
         store, run, outcome, {"exit_code": 0 if outcome == "completed" else 1}
     )

@@ -20,6 +20,7 @@ from infrastructure.rate_limit import MemoryRateLimiter
 from infrastructure.rate_limit_postgres import PostgresRateLimiter
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
+from interfaces.http.role import api_role
 from interfaces.services import migrate
 from tests.e2e.conftest import ADMIN_KEY
 
@@ -50,7 +51,7 @@ def limited(tmp_path: Path, database_url: str | None) -> Limited:
         migrate(settings)
         app = create_app(settings, bootstrap=True)
         with TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 5000)) as client:
-            stopped(app.state.services, client, settings)
+            stopped(api_role(app).services, client, settings)
             yield client
 
     return build

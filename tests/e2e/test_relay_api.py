@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
 from interfaces.http.app import create_app
+from interfaces.http.role import api_role
 from interfaces.services import migrate
 from tests.e2e.conftest import Api, make_settings, signed_in
 from tests.nats_server import NatsServer
@@ -30,7 +31,7 @@ def relayed(api: Api, seconds: float = 30) -> dict:
 
 
 def test_in_embedded_mode_the_api_relays_to_its_in_process_bus(api):
-    assert isinstance(api.app.state.services.bus, MemoryBus)
+    assert isinstance(api.role.services.bus, MemoryBus)
     api.project(name="Relayed")
     bus = relayed(api)
     assert bus["status"] == "healthy" and bus["kind"] == "in-process"
@@ -49,7 +50,7 @@ def test_with_nats_the_api_relays_when_asked_and_ready_needs_nats(tmp_path: Path
     try:
         with TestClient(create_app(settings), raise_server_exceptions=False) as client:
             api = signed_in(client)
-            assert isinstance(api.app.state.services.bus, NatsBus)
+            assert isinstance(api.role.services.bus, NatsBus)
             project = api.project(name="Over NATS")
             bus = relayed(api)
             assert bus["status"] == "healthy" and bus["kind"] == "nats" and bus["messages"] >= 1
@@ -80,4 +81,4 @@ def test_without_the_relay_flag_an_api_with_nats_does_not_relay(tmp_path: Path):
     assert not settings.relay_in_process
     migrate(settings)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        assert not client.app.state.services.relay.running
+        assert not api_role(client.app).services.relay.running

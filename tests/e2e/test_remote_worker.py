@@ -37,7 +37,7 @@ W = "/api/workers"
 
 def settled(api: Api) -> int:
     position = api.position()
-    assert api.client.app.state.services.runner.wait_for(position, 30.0)
+    assert api.role.services.runner.wait_for(position, 30.0)
     return position
 
 

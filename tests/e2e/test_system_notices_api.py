@@ -7,7 +7,7 @@ from tests.e2e.conftest import Api, token
 
 
 def published(api: Api) -> list:
-    ledger = api.client.app.state.services.ledger
+    ledger = api.role.services.ledger
     events, _ = public_events(ledger, 0, 10_000)
     return [e for e in events if e.aggregate == "system"]
 

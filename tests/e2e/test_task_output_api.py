@@ -14,12 +14,12 @@ from tests.e2e.test_hitl_api import claimed, fresh, other_team, report
 
 
 def write(api: Api, claim: Claim, *chunks: tuple[int, str, str]) -> int:
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     return execution_reports.record_output(store, claim, list(chunks))
 
 
 def phase(api: Api, claim: Claim, name: str, status: str = "started") -> None:
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     message = {"type": "phase", "name": name, "status": status}
     execution_reports.report(store, claim, message, None)
 
@@ -147,7 +147,7 @@ def test_a_phase_still_running_when_the_job_was_cancelled_shows_cancelled(api):
     requested = api.ok("POST", "/api/jobs/stop/cancel")["data"]
     assert requested["status"] == "cancel_requested"
     assert api.ok("GET", "/api/jobs/stop/phases")["data"]["map"] == {"build": "running"}
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     execution_reports.finish(store, claim, "cancelled", {})
     data = api.ok("GET", "/api/jobs/stop/phases")["data"]
     assert data["status"] == "cancelled" and data["map"] == {"build": "cancelled"}
@@ -156,7 +156,7 @@ def test_a_phase_still_running_when_the_job_was_cancelled_shows_cancelled(api):
 def test_a_phase_still_running_when_the_work_went_to_review_shows_passed(api):
     claim = claimed(api, slug="reviewed", review=True)
     phase(api, claim, "test")
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     execution_reports.finish(store, claim, "completed", {"summary": "done"})
     data = api.ok("GET", "/api/jobs/reviewed/phases")["data"]
     assert data["status"] == "awaiting_approval" and data["map"] == {"test": "passed"}
@@ -216,7 +216,7 @@ def test_cancelling_a_job_answers_seed_001s_shape(api):
     head = api.position()
     again = api.ok("POST", f"/api/jobs/{claim.task_id}/cancel")["data"]
     assert again["status"] == "cancel_requested" and api.position() == head
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     beat = execution_reports.heartbeat(store, claim, None, 60.0)
     assert beat.cancel_requested is True
     api.error("POST", "/api/jobs/nope/cancel", 404, "TASK_NOT_FOUND")

@@ -119,7 +119,7 @@ def test_a_url_the_sender_could_not_use_is_refused_at_create_and_at_change(api):
 def test_a_ping_to_a_stored_url_the_sender_cannot_use_answers_a_failed_attempt(api):
     """A webhook stored before the URL rules (here: written past them, into the store)."""
     hook = create(api)
-    store = api.client.app.state.services.store
+    store = api.role.services.store
     webhook = store.ledger.repository.get(uuid.UUID(hook["id"]))
     webhook.update({"url": "https://a..b/"}, Actor(id="legacy", team_id="default", request_id="r"))
     store.commit(webhook)

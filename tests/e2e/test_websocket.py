@@ -31,6 +31,7 @@ from infrastructure.memory_bus import MemoryBus
 from infrastructure.nats_bus import NatsBus
 from infrastructure.settings import Settings
 from interfaces.http.app import create_app
+from interfaces.http.role import api_role
 from interfaces.services import migrate
 from interfaces.ws import session as ws_session
 from tests.e2e.conftest import ADMIN_KEY, Api, signed_in, token
@@ -58,7 +59,7 @@ NO_HEADER = {"authorization": ""}  # the fixture's client signs every request in
 def relaying(client: TestClient, bus: Any) -> Iterator[None]:
     """``bus`` instead of the app's, with a relay of its own (the app's goes on relaying to the
     app's bus, which no socket listens to any more)."""
-    services = client.app.state.services
+    services = api_role(client.app).services
     services.bus = bus
     clock = services.store.clock
     relay = Relay(services.ledger, bus, MemoryTracking(), poll_interval=0.05, clock=clock)
@@ -323,7 +324,7 @@ def test_a_fresh_token_of_the_same_team_replaces_the_sockets_credential(api):
 
 def stored(api: Api, after: int, keep: Any) -> list[int]:
     """The positions of the public events after ``after`` that ``keep`` accepts, from the store."""
-    ledger = api.client.app.state.services.ledger
+    ledger = api.role.services.ledger
     events, _ = public_events(ledger, after, 1_000_000)
     return [e.position for e in events if keep(e)]
 
@@ -524,7 +525,7 @@ class World:
 
     def __init__(self, api: Api) -> None:
         self.api = api
-        services = api.client.app.state.services
+        services = api.role.services
         self.bus = services.bus = HeldBus()
         self.relay = Relay(services.ledger, self.bus, MemoryTracking(), clock=services.store.clock)
         self.publish()
@@ -881,7 +882,7 @@ def two_replicas(settings: Settings) -> Iterator[tuple[TestClient, Starlette, St
 
     front = Starlette(routes=[Mount("/one", one), Mount("/two", two)], lifespan=both)
     with TestClient(front, raise_server_exceptions=False) as client:
-        two.state.services.bus = one.state.services.bus
+        api_role(two).services.bus = api_role(one).services.bus
         yield client, one, two
 
 
@@ -941,7 +942,7 @@ def test_the_sockets_of_a_process_share_one_nats_subscription_per_team(
                 for socket in mine:
                     subscribed(socket, channel="project_updates", project_id=project["id"])
                 subscribed(theirs, channel="queue_status")
-                hub = api.client.app.state.ws_shared.hub
+                hub = api.role.sockets.hub
                 assert hub.subscriptions == 2
                 task = api.task(project["id"])
                 head = api.position()

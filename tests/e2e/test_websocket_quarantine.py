@@ -37,12 +37,12 @@ def created_task(api: Api, project_id: str, title: str) -> tuple[str, int]:
 
 
 def entries(api: Api, consumer: str) -> list[Any]:
-    service: QuarantineService = api.client.app.state.services.quarantine
+    service: QuarantineService = api.role.services.quarantine
     return service.entries(consumer)
 
 
 def test_a_stored_event_no_socket_can_convert_is_quarantined_once_and_later_events_arrive(api):
-    ledger = api.client.app.state.services.ledger
+    ledger = api.role.services.ledger
     project = api.project()["id"]
     since = api.position()
     position, topic = unknown_topic_row(ledger, "default")
@@ -59,13 +59,13 @@ def test_a_stored_event_no_socket_can_convert_is_quarantined_once_and_later_even
     assert entry.status == QUARANTINED and entry.attempts >= 2  # both sockets may count
 
     fix_topic(topic)
-    service: QuarantineService = api.client.app.state.services.quarantine
+    service: QuarantineService = api.role.services.quarantine
     service.request_retry(str(entry.id), "user:admin", "req-1")
     wait_until(lambda: service.find(str(entry.id)).status == RELEASED)
 
 
 def test_a_live_event_is_placed_from_itself_even_when_its_task_can_no_longer_be_loaded(api):
-    ledger = api.client.app.state.services.ledger
+    ledger = api.role.services.ledger
     project = api.project()["id"]
     broken, _ = created_task(api, project, "will break")
     with connected(api) as socket:
