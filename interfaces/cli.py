@@ -108,29 +108,28 @@ def _short(data: dict[str, object]) -> str:
 
 
 def _projections(settings: Settings, args: argparse.Namespace) -> int:
-    from interfaces.services import build  # noqa: PLC0415
+    from interfaces.bootstrap.projections import ProjectionsRole  # noqa: PLC0415
 
     if args.rebuild:
         return _rebuild(settings)
-    services = build(msgspec_replace(settings, run_projections=True))
+    role = ProjectionsRole.from_settings(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"projecting ({'postgres' if settings.uses_postgres else settings.data_dir})", flush=True)
     stop.wait()
-    services.close()
+    role.stop()
     return 0
 
 
 def _rebuild(settings: Settings) -> int:
-    from interfaces.services import build  # noqa: PLC0415
+    from interfaces.bootstrap.projections import ProjectionsRole  # noqa: PLC0415
 
-    services = build(msgspec_replace(settings, run_projections=False, workers=0))
+    role = ProjectionsRole.from_settings(settings, follow=False)
     try:
-        services.read_model.reset()
-        position = services.runner.catch_up()
+        position = role.rebuild()
     finally:
-        services.close()
+        role.stop()
     print(f"rebuilt the read model up to position {position}", flush=True)
     return 0
 
@@ -185,38 +184,30 @@ async def _local_workers(settings: Settings, count: int) -> int:
     """For Postgres deployments: workers and the sweeper beside the API processes. On stop, the
     agents are ended and the executions still held here recorded as failed (retried when
     attempts are left)."""
-    from interfaces.execution_host import ExecutionHost  # noqa: PLC0415
-    from interfaces.services import build  # noqa: PLC0415
+    from interfaces.bootstrap.worker import WorkerRole  # noqa: PLC0415
 
-    services = build(settings)
-    host = ExecutionHost(services, count)
-    host.start()
+    role = WorkerRole.from_settings(settings, count)
+    role.start()
     where = "postgres" if settings.uses_postgres else str(settings.data_dir)
     print(f"working: {count} workers and the sweeper ({where})", flush=True)
     try:
         await _stopped()
     finally:
-        await host.stop()  # ends the agents and records what they held as failed
-        services.close()
+        await role.stop()  # ends the agents and records what they held as failed
     print("stopped", flush=True)
     return 0
 
 
 async def _remote_workers(settings: Settings, server: str, token: str, count: int) -> int:
-    from infrastructure.agent.catalog import load_agents  # noqa: PLC0415
-    from interfaces.remote_backend import RemoteBackend  # noqa: PLC0415
-    from interfaces.worker_pool import STOPPED, WorkerPool  # noqa: PLC0415
+    from interfaces.bootstrap.worker import RemoteWorkerRole  # noqa: PLC0415
 
-    backend = RemoteBackend(server, token, heartbeat_seconds=settings.heartbeat_seconds)
-    pool = WorkerPool(backend, settings, load_agents(settings.agents_file), count)
-    pool.start()
+    role = RemoteWorkerRole.from_settings(settings, server, token, count)
+    role.start()
     print(f"working: {count} workers for {server}", flush=True)
     try:
         await _stopped()
     finally:
-        await pool.stop()
-        released = await backend.release_all("failed", STOPPED)  # any the pool could not record
-        await backend.close()
+        released = await role.stop()  # any the pool could not record
     print(f"stopped; {released} executions recorded as failed", flush=True)
     return 0
 
@@ -241,18 +232,16 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
 async def _run_relay(settings: Settings) -> int:
     """Follows the log and publishes to the stream; on stop, at worst the last batch is published
     again by the next run (and dropped by the stream as a duplicate)."""
-    from interfaces.services import build  # noqa: PLC0415
+    from interfaces.bootstrap.relay import RelayRole  # noqa: PLC0415
 
-    services = build(msgspec_replace(settings, run_projections=False))
-    services.relay.start()
+    role = RelayRole.from_settings(settings)
+    role.start()
     print(f"relaying to {settings.nats_url}, stream {settings.nats_stream}", flush=True)
     try:
         await _stopped()
     finally:
-        await services.relay.stop()
-        await services.bus.close()
-        services.close()
-    print(f"stopped at position {services.relay.position}", flush=True)
+        await role.stop()
+    print(f"stopped at position {role.relay.position}", flush=True)
     return 0
 
 
@@ -277,19 +266,15 @@ def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
 async def _run_webhooks(settings: Settings) -> int:
     """The queue of every webhook from the ``webhooks`` durable consumer; run one such process
     (one consumer keeps each webhook's order). An attempt cut short is made again next run."""
-    from interfaces.services import build  # noqa: PLC0415
-    from interfaces.webhook_host import WebhookHost  # noqa: PLC0415
+    from interfaces.bootstrap.webhooks import WebhooksRole  # noqa: PLC0415
 
-    services = build(msgspec_replace(settings, run_projections=False, run_webhooks=True))
-    host = WebhookHost(services)
-    host.start()
+    role = WebhooksRole.from_settings(settings)
+    role.start()
     print(f"sending webhooks from {settings.nats_url}, stream {settings.nats_stream}", flush=True)
     try:
         await _stopped()
     finally:
-        await host.stop()
-        await services.bus.close()
-        services.close()
+        await role.stop()
     print("stopped sending webhooks", flush=True)
     return 0
 
