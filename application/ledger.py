@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification
 from eventsourcing.popo import POPOApplicationRecorder
 
 from application import topics
@@ -50,6 +52,14 @@ class Ledger(Application[Any]):
 
     def max_position(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
+
+    def notifications(self, after: int, limit: int) -> Sequence[Notification]:
+        """The next ``limit`` stored events after position ``after``, not decoded."""
+        return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+
+    def decode(self, notification: Notification) -> DomainEventProtocol[Any]:
+        """The domain event of a stored one; raises if this version cannot read it."""
+        return self.mapper.to_domain_event(notification)
 
     def first_event(self, aggregate_id: Any) -> Any | None:
         """An aggregate's first event, or None (the aggregate itself may no longer load)."""

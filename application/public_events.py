@@ -14,9 +14,10 @@ before they were carried, and not migrated since, cannot be placed: its conversi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
@@ -149,6 +150,14 @@ def to_public(position: int, event: Any) -> PublicEvent | None:
     )
 
 
+class EventSource(Protocol):
+    """What the readers of the log read it through (``application.store.Store``)."""
+
+    def notifications(self, after: int, limit: int) -> Sequence[Any]: ...
+    def decode(self, notification: Any) -> Any: ...
+    def max_position(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Unconverted:
     """A stored event that could not be decoded (``event`` None) or made public."""
@@ -180,18 +189,18 @@ class Scan:
         return [e for e in self.events if e.position < at], at - 1
 
 
-def scan(ledger: Any, after: int, limit: int) -> Scan:
+def scan(source: EventSource, after: int, limit: int) -> Scan:
     """Converts the next ``limit`` stored events after position ``after``, each on its own: one
     that fails (an unknown topic, a state this version cannot read, data the conversion cannot
     take) is reported in ``failures`` and the others are converted still. Reading the store
     itself failing raises."""
-    notifications = ledger.recorder.select_notifications(after, limit, inclusive_of_start=False)
+    notifications = source.notifications(after, limit)
     events: list[PublicEvent] = []
     failures: list[Unconverted] = []
     for notification in notifications:
         event = None
         try:
-            event = ledger.mapper.to_domain_event(notification)
+            event = source.decode(notification)
             public = to_public(notification.id, event)
         except Exception as error:  # noqa: BLE001 - reported: the consumer decides
             failures.append(Unconverted(notification, event, error))
@@ -201,11 +210,11 @@ def scan(ledger: Any, after: int, limit: int) -> Scan:
     return Scan(events, notifications[-1].id if notifications else after, failures)
 
 
-def public_events(ledger: Any, after: int, limit: int) -> tuple[list[PublicEvent], int]:
+def public_events(source: EventSource, after: int, limit: int) -> tuple[list[PublicEvent], int]:
     """The public events among the next ``limit`` stored ones after position ``after``, and the
     last position looked at; raises the first failure (tools and tests: the consumers of the
     log use ``scan`` and treat a failure as docs/operations.md, "Quarantine" says)."""
-    found = scan(ledger, after, limit)
+    found = scan(source, after, limit)
     if found.failures:
         raise found.failures[0].error
     return found.events, found.last

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from application.consumer_state import ConsumerState, Policy
 from application.ports import Bus, Clock
-from application.public_events import Scan, scan
+from application.public_events import EventSource, Scan, scan
 from application.quarantine import QuarantineService
 from application.relay_poison import EventFailedError, Poisoning
 from application.retry_requests import RetryRequests
@@ -71,7 +71,7 @@ class MemoryTracking:
 class Relay:
     def __init__(
         self,
-        ledger: Any,
+        source: EventSource,
         bus: Bus,
         tracking: Tracking,
         batch: int = 500,
@@ -84,7 +84,7 @@ class Relay:
         quarantine: QuarantineService | None = None,
         retries: RetryRequests | None = None,
     ) -> None:
-        self._ledger = ledger
+        self._source = source  # the Store
         self._bus = bus
         self._tracking = tracking
         self._batch = batch
@@ -256,8 +256,8 @@ class Relay:
         self._resync = False
 
     def _scan(self, after: int) -> tuple[Scan, int]:
-        found = scan(self._ledger, after, self._batch)
-        head = self._ledger.max_position() if found.last - after >= self._batch else found.last
+        found = scan(self._source, after, self._batch)
+        head = self._source.max_position() if found.last - after >= self._batch else found.last
         return found, head
 
     async def _pause(self, seconds: float, *, wake: bool) -> None:

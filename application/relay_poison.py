@@ -40,26 +40,26 @@ class EventFailedError(Exception):
         super().__init__(f"position {position}: {error!r}")
         self.position = position
         self.error = error
-        self._poison = poison  # (consumer, ledger, attempts) -> Poison
+        self._poison = poison  # (consumer, source, attempts) -> Poison
 
     @classmethod
     def unconverted(cls, failure: Unconverted) -> EventFailedError:
-        def poison(consumer: str, ledger: Any, attempts: int) -> Poison:
+        def poison(consumer: str, source: Any, attempts: int) -> Poison:
             return stored_poison(
-                consumer, ledger, failure.notification, failure.event, failure.error, attempts
+                consumer, source, failure.notification, failure.event, failure.error, attempts
             )
 
         return cls(failure.position, failure.error, poison)
 
     @classmethod
     def unpublished(cls, event: PublicEvent, error: BaseException) -> EventFailedError:
-        def poison(consumer: str, ledger: Any, attempts: int) -> Poison:
+        def poison(consumer: str, source: Any, attempts: int) -> Poison:
             return Poison.of(consumer, event.position, event.type, event.team_id, error, attempts)
 
         return cls(event.position, error, poison)
 
-    def poison(self, consumer: str, ledger: Any, attempts: int) -> Poison:
-        return self._poison(consumer, ledger, attempts)
+    def poison(self, consumer: str, source: Any, attempts: int) -> Poison:
+        return self._poison(consumer, source, attempts)
 
 
 class Poisoning:
@@ -99,10 +99,10 @@ class Poisoning:
         verdict = state.failed(failed.position, failed.error, answers=answers)
         log.warning("relay: position %d failed (%d): %r", failed.position, state.attempts, failed)
         if verdict == QUARANTINE and self.quarantine is not None:
-            record, ledger = self.quarantine.record, relay._ledger
+            record, source = self.quarantine.record, relay._source
             name, attempts = relay.state.name, state.attempts
             try:  # in a thread: the event's team may have to be read from the store
-                await asyncio.to_thread(lambda: record(failed.poison(name, ledger, attempts)))
+                await asyncio.to_thread(lambda: record(failed.poison(name, source, attempts)))
             except Exception as error:  # noqa: BLE001 - the store failed: recorded next round
                 log.warning("relay: could not record quarantine %d: %r", failed.position, error)
             else:
@@ -115,7 +115,7 @@ class Poisoning:
     async def answers(self) -> bool:
         """The store and the bus answer: a failure now is the event's."""
         try:
-            await asyncio.to_thread(self.relay._ledger.max_position)
+            await asyncio.to_thread(self.relay._source.max_position)
         except Exception:  # noqa: BLE001 - any failure means: not now
             return False
         return await self._bus_answers()
@@ -149,7 +149,7 @@ class Poisoning:
         relay = self.relay
         if position > relay.position:
             return  # not reached yet: published in order, or quarantined again then
-        found = await asyncio.to_thread(scan, relay._ledger, position - 1, 1)
+        found = await asyncio.to_thread(scan, relay._source, position - 1, 1)
         if found.failures:
             raise found.failures[0].error
         for event in found.events:

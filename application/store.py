@@ -153,7 +153,7 @@ class Store:
         """The next ``limit`` stored events after position ``after`` (``Notification.id`` is the
         position), not decoded: a consumer decodes each one (``decode``) and deals with one that
         cannot be decoded on its own."""
-        return self.ledger.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        return self.ledger.notifications(after, limit)
 
     def notification_at(self, position: int) -> Notification | None:
         """The stored event at ``position``, if there is one (a quarantined one, retried)."""
@@ -162,7 +162,7 @@ class Store:
 
     def decode(self, notification: Notification) -> DomainEventProtocol[Any]:
         """The domain event of a stored one; raises if this version cannot read it."""
-        return self.ledger.mapper.to_domain_event(notification)
+        return self.ledger.decode(notification)
 
     def first_event(self, aggregate_id: UUID) -> DomainEventProtocol[Any] | None:
         """An aggregate's first event (it says the aggregate's team), even if the aggregate

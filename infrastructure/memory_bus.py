@@ -17,13 +17,13 @@ webhook queue finds its deliveries already queued); after a clean stop nothing a
 The bus keeps the last ``retain`` published events. Every event published above ``floor`` is in
 that log. A durable consumer behind the floor (a restart, or too slow for the log):
 
-- with ``ledger``: reads the events from the event store (``scan``) until it reaches the
+- with ``source`` (the Store): reads the events from the event store (``scan``) until it reaches the
   floor, then follows the log (an event it cannot convert is tried again, then passed over, as
   the relay quarantines it). So after a restart a durable consumer resumes after its tracked
   position: nothing is lost, and nothing acknowledged comes again.
 - without: skips to the floor (those events are gone, as in a JetStream stream past its limits).
 
-With ``ledger`` the floor starts at the head of the log when the bus is first used (a relay
+With ``source`` the floor starts at the head of the log when the bus is first used (a relay
 resuming from its tracked position may publish a few events below it again: a durable consumer
 skips what it has). A new durable consumer (no position yet) starts at the floor: the events
 published after it existed.
@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from application.public_events import PublicEvent, scan, subject
+from application.public_events import EventSource, PublicEvent, scan, subject
 from infrastructure.bus_subjects import SlowSubscriberError, check_filter, subject_matches
 from infrastructure.memory_subscriptions import MemoryDelivery, MemoryLive
 
@@ -61,7 +61,7 @@ class MemoryBus:
     def __init__(
         self,
         *,
-        ledger: Any = None,
+        source: EventSource | None = None,
         tracking: Any = None,
         prefix: str = "taskwarden",
         retain: int = 10_000,
@@ -70,10 +70,10 @@ class MemoryBus:
         replay_batch: int = 500,
         record_every: float = 1.0,
     ) -> None:
-        if tracking is not None and ledger is None:
-            raise ValueError("tracked durable consumers replay from the store: pass the ledger")
+        if tracking is not None and source is None:
+            raise ValueError("tracked durable consumers replay from the store: pass the source")
         self.prefix = prefix
-        self._ledger = ledger
+        self._source = source  # the Store
         self._tracking = tracking
         self._retain = retain
         self._live_queue = live_queue
@@ -134,7 +134,7 @@ class MemoryBus:
 
     async def _ensure_floor(self) -> int:
         if self._floor is None:
-            head = 0 if self._ledger is None else await asyncio.to_thread(self._ledger.max_position)
+            head = 0 if self._source is None else await asyncio.to_thread(self._source.max_position)
             if self._floor is None:  # another coroutine may have set it meanwhile
                 self._floor = head
         return self._floor
@@ -224,11 +224,11 @@ class MemoryBus:
         while not self._closed:
             floor = await self._ensure_floor()
             if cursor < floor:
-                if self._ledger is None:
+                if self._source is None:
                     log.warning("durable consumer skips %d..%d: beyond the log", cursor + 1, floor)
                     cursor = floor
                     continue
-                found = await asyncio.to_thread(scan, self._ledger, cursor, self._replay_batch)
+                found = await asyncio.to_thread(scan, self._source, cursor, self._replay_batch)
                 if found.last <= cursor:
                     cursor = floor
                     continue
@@ -254,7 +254,8 @@ class MemoryBus:
         """A stored event the replay cannot convert: tried again (a failure while the store is
         down raises), then passed over: the relay quarantines it, so it was never published.
         Returns the position to go on after."""
-        await asyncio.to_thread(self._ledger.max_position)  # the store answers
+        assert self._source is not None  # only a replay from the store meets one
+        await asyncio.to_thread(self._source.max_position)  # the store answers
         tries[position] = tries.get(position, 0) + 1
         if tries[position] >= REPLAY_ATTEMPTS:
             log.warning("durable replay passes over position %d: it cannot be converted", position)

@@ -84,7 +84,7 @@ def build_runner(
 
 def build_relay(
     settings: Settings,
-    ledger: Any,
+    store: Store,
     bus: Any,
     tracking: Any,
     quarantine: QuarantineService,
@@ -92,7 +92,7 @@ def build_relay(
     clock: Clock,
 ) -> Relay:
     relay = Relay(
-        ledger,
+        store,
         bus,
         tracking,
         clock=clock,
@@ -100,7 +100,7 @@ def build_relay(
         quarantine=quarantine,
         retries=RetryRequests(quarantine, "relay"),
     )
-    consumers.register(relay.state, log_head(ledger))
+    consumers.register(relay.state, log_head(store))
     return relay
 
 
@@ -109,6 +109,6 @@ def socket_guard(services: Any) -> SocketGuard:
     reads at its client's pace)."""
     settings = services.settings
     guard_state = state(settings, WEBSOCKET, services.clock)
-    guard = SocketGuard(guard_state, services.quarantine, services.ledger)
+    guard = SocketGuard(guard_state, services.quarantine, services.store)
     services.consumers.register(guard.state)
     return guard

@@ -1,7 +1,5 @@
-"""What every process role shares, built once per process (each role's module in
-``interfaces/bootstrap/`` builds the role on it): the ledger, the Store and its committer, the
-read model and the projection runner, the bus and the relay, the scheduler and the rate limiter;
-and ``migrate``, which creates the tables."""
+"""The composition root: builds the ledger, the committer, the read model, the runner, the
+scheduler and the rate limiter."""
 
 from __future__ import annotations
 
@@ -91,8 +89,8 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     if settings.run_projections:
         runner.start()
     tracking = open_tracking(settings)
-    bus = open_bus(settings, ledger, tracking)
-    relay = build_relay(settings, ledger, bus, tracking, quarantine, consumers, clock)
+    bus = open_bus(settings, store, tracking)
+    relay = build_relay(settings, store, bus, tracking, quarantine, consumers, clock)
     store.on_commit(relay.poke)
     scheduler = Scheduler(
         store,
@@ -135,7 +133,7 @@ def rate_limiter(settings: Settings) -> RateLimiter | None:
     return MemoryRateLimiter()
 
 
-def open_bus(settings: Settings, ledger: Ledger, tracking: Tracking) -> Bus:
+def open_bus(settings: Settings, store: Store, tracking: Tracking) -> Bus:
     """NATS JetStream when TASKWARDEN_NATS_URL is set; else the in-process bus, whose durable
     consumers resume from the store after a restart. Nothing connects before first use."""
     if settings.nats_url:
@@ -147,4 +145,4 @@ def open_bus(settings: Settings, ledger: Ledger, tracking: Tracking) -> Bus:
             max_age=settings.nats_max_age,
             max_bytes=settings.nats_max_bytes,
         )
-    return MemoryBus(ledger=ledger, tracking=tracking)
+    return MemoryBus(source=store, tracking=tracking)

@@ -98,7 +98,7 @@ class QueueGuard:
 
     async def answers(self) -> bool:
         try:
-            await asyncio.to_thread(self.dispatcher.store.ledger.max_position)
+            await asyncio.to_thread(self.dispatcher.store.max_position)
         except Exception:  # noqa: BLE001 - any failure means: not now
             return False
         return True
@@ -124,8 +124,7 @@ class QueueGuard:
     async def _queue_again(self, position: int) -> None:
         if position > self.state.position:
             return  # not handed over yet: queued in order, or quarantined again then
-        ledger = self.dispatcher.store.ledger
-        found = await asyncio.to_thread(scan, ledger, position - 1, 1)
+        found = await asyncio.to_thread(scan, self.dispatcher.store, position - 1, 1)
         if found.failures:
             raise found.failures[0].error
         for event in found.events:

@@ -55,27 +55,27 @@ class Queueing:
         new deliveries (webhook, delivery) in order and the positions read ahead."""
         events = [event]
         if self.read_ahead and ahead:
-            found = scan(self.store.ledger, event.position, LOOKAHEAD)
+            found = scan(self.store, event.position, LOOKAHEAD)
             events += found.before_failure()[0]
         queued = self.store.with_retries(lambda: self._queue(events))
         return queued, [e.position for e in events[1:]]
 
     def _queue(self, events: list[PublicEvent]) -> list[tuple[UUID, UUID]]:
         """One transaction: a delivery per event and webhook that wants it and has none yet."""
-        repository = self.store.ledger.repository
         new: list[WebhookDelivery] = []
         logs = _DeliveryLogs(self.store)
         teams: dict[str, list[Webhook]] = {}
         for event in events:
             if event.team_id not in teams:
                 listed = webhook_logs.team_webhooks(self.store, event.team_id).get()
-                teams[event.team_id] = [repository.get(UUID(w.webhook_id)) for w in listed]
+                found = (self.store.find(Webhook, UUID(w.webhook_id)) for w in listed)
+                teams[event.team_id] = [webhook for webhook in found if webhook is not None]
             names = seed_types(event)
             for webhook in teams[event.team_id]:
                 types = webhook.wants(event.position, names)
                 token = f"position:{event.position}"
                 key = delivery_id(webhook.id, token)
-                if not types or key in repository:
+                if not types or self.store.find(WebhookDelivery, key) is not None:
                     continue
                 payload = event_payload(event, str(webhook.id), key, types)
                 new.append(

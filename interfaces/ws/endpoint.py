@@ -67,7 +67,7 @@ async def _serve(websocket: WebSocket, offered: str | None, shared: Shared) -> N
     services = services_of(websocket)
     principal, credential = await _sign_in(websocket, offered)
     narrow_to_project(principal.project_id)  # every load of this socket, as for a request
-    head = await run_in_threadpool(services.ledger.max_position)
+    head = await run_in_threadpool(services.store.max_position)
     greeting = {
         "session_id": websocket.path_params.get("session_id"),
         **who(principal),

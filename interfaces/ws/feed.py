@@ -29,7 +29,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from application.ports import Bus
-from application.public_events import PublicEvent, Unconverted, scan
+from application.public_events import EventSource, PublicEvent, Unconverted, scan
 from interfaces.ws.hub import Hub
 from interfaces.ws.poison import SocketGuard
 
@@ -65,7 +65,7 @@ class Feed:
         self,
         hub: Hub,
         bus: Bus,
-        ledger: Any,
+        source: EventSource,
         team_id: str,
         buffer_size: int,
         max_gap: int,
@@ -74,7 +74,7 @@ class Feed:
         self._hub = hub
         self._guard = guard
         self._bus = bus
-        self._ledger = ledger
+        self._source = source  # the Store
         self._team = team_id
         self._size = max(1, buffer_size)
         self._max_gap = max_gap
@@ -161,7 +161,7 @@ class Feed:
         """Offers the stored events after ``after`` (and before ``before``); returns the last
         position read."""
         while True:
-            found = await run_in_threadpool(scan, self._ledger, after, PAGE)
+            found = await run_in_threadpool(scan, self._source, after, PAGE)
             events, _ = found.before_failure()
             for event in events:
                 if before is not None and event.position >= before:
@@ -188,6 +188,6 @@ class Feed:
         position = failure.position
 
         async def rescan() -> Any:
-            return await run_in_threadpool(scan, self._ledger, position - 1, 1)
+            return await run_in_threadpool(scan, self._source, position - 1, 1)
 
         return await self._guard.unconverted(failure, rescan)

@@ -29,6 +29,7 @@ from application.consumer_state import ConsumerState
 from application.public_events import PublicEvent, Unconverted, scan
 from application.quarantine import Poison, QuarantineService, stored_poison
 from application.retry_requests import RetryRequests
+from application.store import Store
 from domain.quarantine import short
 from interfaces.ws.filter import Place
 from interfaces.ws.messages import event_message
@@ -44,12 +45,12 @@ class SocketGuard:
         self,
         state: ConsumerState,
         quarantine: QuarantineService | None,
-        ledger: Any,
+        source: Store,
         retries: RetryRequests | None = None,
     ) -> None:
         self.state = state
         self.quarantine = quarantine
-        self.ledger = ledger
+        self.source = source  # the Store
         self.retries = retries or (
             RetryRequests(quarantine, state.name) if quarantine is not None else None
         )
@@ -83,7 +84,7 @@ class SocketGuard:
         public event, or None if it is not public), or quarantined (None)."""
         error: BaseException = failure.error
         poison = await run_in_threadpool(  # its team may have to be read from the store
-            stored_poison, NAME, self.ledger, failure.notification, None, error, 0
+            stored_poison, NAME, self.source, failure.notification, None, error, 0
         )
         while failure.position not in self._skipped:
             await self._failed(msgspec.structs.replace(poison, **_described(error)), error)
@@ -129,7 +130,7 @@ class SocketGuard:
 
     async def answers(self) -> bool:
         try:
-            await run_in_threadpool(self.ledger.max_position)
+            await run_in_threadpool(self.source.max_position)
         except Exception:  # noqa: BLE001 - any failure means: not now
             return False
         return True
@@ -170,7 +171,7 @@ class SocketGuard:
                 self._tries.pop(entry.position, None)
 
     async def _check(self, position: int) -> None:
-        found = await run_in_threadpool(scan, self.ledger, position - 1, 1)
+        found = await run_in_threadpool(scan, self.source, position - 1, 1)
         if found.failures:
             raise found.failures[0].error
         for event in found.events:

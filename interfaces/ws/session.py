@@ -206,7 +206,7 @@ class Session:
     async def _subscribe(self, message: Subscribe) -> None:
         await self.recheck()
         spec = await self._spec(message)
-        head = await run_in_threadpool(self.services.ledger.max_position)
+        head = await run_in_threadpool(self.services.store.max_position)
         oldest = max(0, head - self.settings.ws_max_replay)
         since = message.since
         if since is not None and not oldest <= since <= head:
@@ -261,7 +261,7 @@ class Session:
         feed = Feed(
             self.shared.hub,
             self.services.bus,
-            self.services.ledger,
+            self.services.store,
             self.principal.team_id,
             self.settings.ws_queue_size,
             self.settings.ws_max_replay,
@@ -316,7 +316,7 @@ class Session:
                 queues.queue_metrics, services.read_model, services.store, team, message.period
             )
         if "system_health" in wanted:
-            head = await run_in_threadpool(services.ledger.max_position)
+            head = await run_in_threadpool(services.store.max_position)
             data["system_health"] = {"position": head, "projections": services.runner.position}
         await self.send(reply("performance_data", data, message.id))
 

@@ -285,7 +285,7 @@ def test_in_embedded_mode_a_durable_consumer_resumes_from_the_store_after_a_rest
 
 
 def embedded(w: World) -> tuple[MemoryBus, Relay]:
-    bus = MemoryBus(ledger=w.ledger, tracking=w.tracking, retain=3)  # type: ignore[attr-defined]
+    bus = MemoryBus(source=w.ledger, tracking=w.tracking, retain=3)  # type: ignore[attr-defined]
     return bus, Relay(w.ledger, bus, w.tracking, batch=4, clock=SYSTEM)  # type: ignore[attr-defined]
 
 
@@ -300,7 +300,7 @@ def test_the_relay_wakes_on_a_commit_without_waiting_for_its_poll(tmp_path):
         tracking.migrate()
 
         async def scenario() -> PublicEvent:
-            bus = MemoryBus(ledger=w.ledger)
+            bus = MemoryBus(source=w.ledger)
             relay = Relay(w.ledger, bus, tracking, poll_interval=3600, clock=SYSTEM)
             w.committer.on_commit(relay.poke)
             relay.start()

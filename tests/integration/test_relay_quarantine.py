@@ -179,7 +179,7 @@ def test_the_in_process_bus_replays_the_store_past_an_event_it_cannot_convert(
         async def scenario():
             tracking = MemoryTracking()
             tracking.set("bus:all", 0)  # a consumer that stopped before everything: replays
-            bus = MemoryBus(ledger=w.ledger, tracking=tracking)
+            bus = MemoryBus(source=w.ledger, tracking=tracking)
             consumer = bus.durable("all", "taskwarden.>")
             got: list[Any] = []
             try:

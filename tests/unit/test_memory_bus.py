@@ -195,7 +195,7 @@ def test_closing_the_bus_ends_every_iterator():
 
 
 def test_tracking_needs_the_store_to_replay_from():
-    with pytest.raises(ValueError, match="ledger"):
+    with pytest.raises(ValueError, match="source"):
         MemoryBus(tracking=object())
 
 
@@ -222,7 +222,7 @@ class Tracked:
 def test_a_durable_consumers_position_is_stored_at_most_every_interval_and_when_it_ends():
     async def scenario():
         tracking = Tracked()
-        bus = MemoryBus(ledger=tracking, tracking=tracking, record_every=3600)
+        bus = MemoryBus(source=tracking, tracking=tracking, record_every=3600)
         consumer = bus.durable("hooks", "taskwarden.>")
         await bus.publish([event(1), event(2), event(3)])
         for _ in range(3):
