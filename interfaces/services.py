@@ -1,5 +1,7 @@
-"""The composition root: builds the ledger, the committer, the read model, the runner, the
-scheduler and the rate limiter."""
+"""What every process role shares, built once per process (each role's module in
+``interfaces/bootstrap/`` builds the role on it): the ledger, the Store and its committer, the
+read model and the projection runner, the bus and the relay, the scheduler and the rate limiter;
+and ``migrate``, which creates the tables."""
 
 from __future__ import annotations
 
