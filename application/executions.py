@@ -79,13 +79,6 @@ def request_execution(
     return write_once(store, by.team_id, f"{scope}:{cmd.target}", idempotency, Queued, decide)
 
 
-def execute_task(
-    store: Store, ref: str, cmd: ExecuteTask, by: Actor, idempotency: Idempotency | None = None
-) -> Queued:
-    """The WebSocket gateway's call, which names the task beside the command."""
-    return request_execution(store, Targeted(target=ref, command=cmd), by, idempotency)
-
-
 def retry_task(
     store: Store, cmd: Targeted[RetryTask], by: Actor, idempotency: Idempotency | None = None
 ) -> Queued:

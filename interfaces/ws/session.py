@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from application import executions, queues
 from application.auth import authenticate
-from application.commands import ExecuteTask
+from application.commands import ExecuteTask, Targeted
 from application.errors import AuthenticationError
 from application.principal import Principal
 from application.public_events import PublicEvent
@@ -296,8 +296,9 @@ class Session:
         self.principal.require(Permission.OPERATE)
         command = ExecuteTask(priority=message.priority, options=message.options)
         by = self.principal.actor(self.websocket.state.request_id)
+        targeted = Targeted(target=message.task_id, command=command)
         written = await run_in_threadpool(
-            executions.execute_task, self.services.store, message.task_id, command, by
+            executions.request_execution, self.services.store, targeted, by
         )
         await self.send(reply("task_queued", written.data, message.id, position=written.position))
 

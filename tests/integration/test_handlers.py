@@ -34,8 +34,8 @@ from application.errors import IdempotencyConflictError, NotFoundError, VersionC
 from application.executions import (
     approve_work,
     cancel_task,
-    execute_task,
     reject_work,
+    request_execution,
     retry_task,
 )
 from application.history import task_as_of, task_history
@@ -64,6 +64,13 @@ ANNA = Actor(id="anna", team_id="team-a", request_id="req-anna")
 BOB = Actor(id="bob", team_id="team-b", request_id="req-bob")
 RUNNER = Actor(id="worker-1", team_id="team-a", request_id="req-runner")
 C = TypeVar("C")
+
+
+def execute_task(
+    store: Store, ref: str, cmd: ExecuteTask, by: Actor, idempotency: Idempotency | None = None
+) -> Queued:
+    """The command to execute the task ``ref`` (as the routes and the WebSocket gateway send it)."""
+    return request_execution(store, Targeted(target=ref, command=cmd), by, idempotency)
 
 
 @pytest.fixture

@@ -93,7 +93,8 @@ class World:
         return tasks.delete_task(self.store, cmd, by).position
 
     def execute(self, task_id: str, by: Actor = ALICE) -> int:
-        return executions.execute_task(self.store, task_id, ExecuteTask(), by).position
+        command = Targeted(target=task_id, command=ExecuteTask())
+        return executions.request_execution(self.store, command, by).position
 
     def cancel(self, task_id: str, by: Actor = ALICE) -> int:
         cmd = Targeted(target=task_id, command=CancelTask(reason="no"))
