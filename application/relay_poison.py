@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from application.consumer_state import QUARANTINE
 from application.public_events import PublicEvent, Unconverted, scan
 from application.quarantine import Poison, QuarantineService, stored_poison
+from application.retry_requests import store_answers
 
 if TYPE_CHECKING:
     from application.relay import Relay
@@ -114,11 +115,7 @@ class Poisoning:
 
     async def answers(self) -> bool:
         """The store and the bus answer: a failure now is the event's."""
-        try:
-            await asyncio.to_thread(self.relay._source.max_position)
-        except Exception:  # noqa: BLE001 - any failure means: not now
-            return False
-        return await self._bus_answers()
+        return await store_answers(self.relay._source) and await self._bus_answers()
 
     async def _bus_answers(self) -> bool:
         health = getattr(self.relay._bus, "health", None)

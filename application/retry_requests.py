@@ -12,14 +12,29 @@ idempotent for each consumer and the outcome is recorded once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from application.quarantine import Poison, QuarantineService
 from domain.quarantine import Quarantine
 
 log = logging.getLogger("taskwarden.quarantine")
 CHECK_EVERY = 2.0  # seconds between looks at a consumer's retry log
+
+
+class Answering(Protocol):
+    def max_position(self) -> int: ...
+
+
+async def store_answers(store: Answering) -> bool:
+    """The store answers now: a failure at this moment is the event's, not an outage."""
+    try:
+        await asyncio.to_thread(store.max_position)
+    except Exception:  # noqa: BLE001 - any failure means: not now
+        return False
+    return True
 
 
 class RetryRequests:
@@ -36,6 +51,14 @@ class RetryRequests:
         self._cursor = 0  # the last entry of the retry log read
         self._next = 0.0
         self._held: list[Quarantine] = []  # read, not settled: the dependency was down
+
+    async def run(self, settle: Callable[[], Awaitable[None]]) -> None:
+        """Calls ``settle`` every ``every`` seconds until cancelled (a consumer on the event
+        loop); a check that fails (the store is down) is made again at the next one."""
+        while True:
+            await asyncio.sleep(self.every)
+            with contextlib.suppress(Exception):
+                await settle()
 
     def due(self) -> bool:
         return self._clock.monotonic() >= self._next

@@ -12,7 +12,6 @@ deliveries go after those of the events that followed it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from typing import TYPE_CHECKING
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 from application.consumer_state import QUARANTINE, ConsumerState
 from application.public_events import PublicEvent, scan
 from application.quarantine import Poison, QuarantineService
-from application.retry_requests import RetryRequests
+from application.retry_requests import RetryRequests, store_answers
 
 if TYPE_CHECKING:
     from application.webhooks.dispatch import Dispatcher
@@ -47,7 +46,8 @@ class QueueGuard:
     def start(self) -> None:
         self.state.running = True
         if self.retries is not None:
-            self._task = asyncio.create_task(self._settle_periodically(), name="webhook-retries")
+            settling = self.retries.run(self.settle_retries)
+            self._task = asyncio.create_task(settling, name="webhook-retries")
 
     def stop(self) -> list[asyncio.Task[None]]:
         """Cancels the settling of retries; the task to await."""
@@ -97,20 +97,9 @@ class QueueGuard:
         return False
 
     async def answers(self) -> bool:
-        try:
-            await asyncio.to_thread(self.dispatcher.store.max_position)
-        except Exception:  # noqa: BLE001 - any failure means: not now
-            return False
-        return True
+        return await store_answers(self.dispatcher.store)
 
     # ---- retries -------------------------------------------------------------------------
-
-    async def _settle_periodically(self) -> None:
-        assert self.retries is not None
-        while True:
-            await asyncio.sleep(self.retries.every)
-            with contextlib.suppress(Exception):  # the store is down: the next check settles it
-                await self.settle_retries()
 
     async def settle_retries(self) -> None:
         """Queues again the quarantined positions a retry was asked for."""

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from application.consumer_state import ConsumerState
 from application.public_events import PublicEvent, Unconverted, scan
 from application.quarantine import Poison, QuarantineService, stored_poison
-from application.retry_requests import RetryRequests
+from application.retry_requests import RetryRequests, store_answers
 from application.store import Store
 from domain.quarantine import short
 from interfaces.ws.filter import Place
@@ -129,11 +129,7 @@ class SocketGuard:
             self._skipped.discard(old)
 
     async def answers(self) -> bool:
-        try:
-            await run_in_threadpool(self.source.max_position)
-        except Exception:  # noqa: BLE001 - any failure means: not now
-            return False
-        return True
+        return await store_answers(self.source)
 
     # ---- retries -------------------------------------------------------------------------
 
@@ -141,7 +137,7 @@ class SocketGuard:
         """Settles the retry requests of consumer ``websocket`` periodically (the app's loop)."""
         self.state.running = True
         if self.retries is not None and self._task is None:
-            self._task = asyncio.create_task(self._settle_periodically())
+            self._task = asyncio.create_task(self.retries.run(self.settle_retries))
 
     async def stop(self) -> None:
         self.state.running = False
@@ -150,13 +146,6 @@ class SocketGuard:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    async def _settle_periodically(self) -> None:
-        assert self.retries is not None
-        while True:
-            await asyncio.sleep(self.retries.every)
-            with contextlib.suppress(Exception):  # the store is down: the next check settles it
-                await self.settle_retries()
 
     async def settle_retries(self) -> None:
         if self.retries is None:
