@@ -696,6 +696,20 @@ def probe_create_webhook(api: Api, b: Team, world: World) -> None:
     b.ok("DELETE", f"/api/webhooks/{mine['id']}")  # sends nothing of B's during the other probes
 
 
+def probe_settings(method: str, path: str) -> Callable[[Api, Team, World], None]:
+    def probe(api: Api, b: Team, world: World) -> None:
+        a_before = Team(api, TEAM_A).ok("GET", "/api/settings")
+        ref = world.project["id"]  # its slug may name B's own project by now (probe_create_project)
+        body = {"daily_cost_limit": 1, "project_budgets": {ref: 10}}
+        answer = b.request(method, path, json=body)
+        assert answer.status_code == 404, answer.text
+        assert not leaks(answer.text, world, {ref})
+        b.ok(method, path, json={"daily_cost_limit": 2, "budget_mode": "hard"})
+        assert Team(api, TEAM_A).ok("GET", "/api/settings") == a_before
+
+    return probe
+
+
 CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/tasks/"): probe_create_task,
     ("POST", "/api/tasks/submit"): probe_submit,
@@ -711,6 +725,8 @@ CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/queues/priority"): probe_queue_priority,
     ("POST", "/api/workers/claim"): probe_claim_work,
     ("POST", "/api/webhooks"): probe_create_webhook,
+    ("POST", "/api/settings"): probe_settings("POST", "/api/settings"),
+    ("PATCH", "/api/system/settings"): probe_settings("PATCH", "/api/system/settings"),
 }
 
 
