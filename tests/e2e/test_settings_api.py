@@ -163,3 +163,18 @@ def test_one_teams_change_leaves_another_teams_settings_as_they_were(api):
     assert theirs["daily_cost_limit"] is None and theirs["budget_mode"] == "soft"
     assert theirs["max_repair_attempts"] == 9
     assert api.ok("GET", "/api/settings")["data"]["max_repair_attempts"] == 3
+
+
+def test_a_project_scoped_key_reads_only_its_projects_budget_and_changes_nothing(api):
+    web, docs = api.project(name="Web"), api.project(name="Docs")
+    budgets = {web["id"]: 100, docs["id"]: 20}
+    api.ok("POST", "/api/settings", 200, json={"project_budgets": budgets})
+    body = {"name": "web-admin", "role": "admin", "project_id": web["id"]}
+    key = api.ok("POST", "/api/auth/api-keys", 201, json=body)["data"]["key"]
+    scoped = {"Authorization": f"Bearer {key}"}
+    read = api.client.get("/api/settings", headers=scoped).json()["data"]
+    assert read["project_budgets"] == {web["id"]: 100.0}
+    head = api.position()
+    change = api.client.post("/api/settings", json={"daily_cost_limit": 1}, headers=scoped)
+    assert change.status_code == 403, change.text
+    assert api.position() == head
