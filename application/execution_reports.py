@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from application.errors import NotFoundError
+from application.pricing import price_usage, reported_usage, team_table
 from application.scheduler import Claim, worker_actor
 from application.store import Store
 from domain.errors import InvalidTransitionError
@@ -143,7 +144,14 @@ def report(
     store: Store, run: Claim, message: dict[str, Any], hitl_timeout: float | None
 ) -> str | None:
     """Records one agent protocol message. For a question, checkpoint or experience, answers the
-    id people will decide it by; the agent then waits for a question or checkpoint."""
+    id people will decide it by; the agent then waits for a question or checkpoint. Decided again
+    when a concurrent writer won (a team's first usage creates its price table)."""
+    return store.with_retries(lambda: _report(store, run, message, hitl_timeout))
+
+
+def _report(
+    store: Store, run: Claim, message: dict[str, Any], hitl_timeout: float | None
+) -> str | None:
     task = _task(store, run)
     _require_held(task, run)
     by = _by(run)
@@ -157,7 +165,10 @@ def report(
         name, status = message["name"], message["status"]
         task.change_phase(run.execution_id, name, status, by, at=store.clock.now())
     elif kind == "usage":
-        task.record_usage(run.execution_id, {k: v for k, v in message.items() if k != "type"}, by)
+        table = team_table(store, run.team_id, by)
+        usage = price_usage(table, reported_usage(message), store.clock.now().date(), by)
+        task.record_usage(run.execution_id, usage, by)
+        made.append(table)  # written only when it changed (created, or a model noted)
     elif kind in ("question", "checkpoint"):
         deadline = store.clock.now() + timedelta(seconds=hitl_timeout) if hitl_timeout else None
         item = _ask(run, message, deadline)

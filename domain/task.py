@@ -27,6 +27,7 @@ from domain.errors import (
 from domain.execution_policy import ExecutionPolicy
 from domain.place import IN_PROJECT, Placed
 from domain.task_state import NO_USAGE, TaskState
+from domain.usage import Usage, from_old_shape
 from domain.values import (
     ACTIVE,
     FINISHED_UNSUCCESSFULLY,
@@ -91,7 +92,6 @@ class Task(Placed):
         LeaseRenewed: ClassVar[type[Any]]
         ProgressReported: ClassVar[type[Any]]
         PhaseChanged: ClassVar[type[Any]]
-        UsageRecorded: ClassVar[type[Any]]
         InputRequested: ClassVar[type[Any]]
         Resumed: ClassVar[type[Any]]
         ExpiredInQueue: ClassVar[type[Any]]
@@ -611,17 +611,41 @@ class Task(Placed):
     ) -> None:
         ...
 
-    def record_usage(self, execution_id: str, usage: dict[str, Any], by: Actor) -> None:
+    def record_usage(self, execution_id: str, usage: Usage, by: Actor) -> None:
+        """Records what a report of the current execution spent, priced by the caller."""
         self._require_current(execution_id)
-        self._usage_recorded(
-            execution_id=execution_id, usage=usage, actor=by.id, request_id=by.request_id
+        self.trigger_event(
+            self.UsageRecorded,
+            execution_id=execution_id,
+            **usage.fields(),
+            actor=by.id,
+            request_id=by.request_id,
         )
 
-    @event("UsageRecorded")
-    def _usage_recorded(
-        self, execution_id: str, usage: dict[str, Any], actor: str, request_id: str
-    ) -> None:
-        ...
+    class UsageRecorded(Event):
+        """Version 3 carries the normalized usage (``domain.usage``) field by field, with its
+        computed cost and price version; before, one ``usage`` dict held what the agent sent
+        (``upcast_v2_v3``); version 2 its place (``domain.place``)."""
+
+        class_version = 3
+        execution_id: str
+        model: str | None
+        provider: str | None
+        input_tokens: int
+        output_tokens: int
+        cache_read_tokens: int
+        cache_write_tokens: int
+        reasoning_tokens: int | None
+        requests: int
+        cost_usd: float
+        reported_cost_usd: float | None
+        price_version: int | None
+        actor: str
+        request_id: str
+
+        @classmethod
+        def upcast_v2_v3(cls, state: dict[str, Any]) -> None:
+            state.update(from_old_shape(state.pop("usage", None) or {}))
 
     def wait_for(self, execution_id: str, item_id: str, kind: str, by: Actor) -> None:
         """The agent asked a question (needs_input) or a checkpoint (awaiting_approval)."""

@@ -16,14 +16,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.usage import COST_DIGITS
 from domain.values import Priority, TaskStatus, rfc3339
 
+# The usage totals of a task: the token counts of ``domain.usage.Usage`` added up, the computed
+# and the reported cost, the models used. ``cache_creation_tokens`` is the older name of
+# ``cache_write_tokens`` (the same number), kept for clients that read it.
+COUNTED = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "requests",
+)
 NO_USAGE: dict[str, Any] = {
-    "input_tokens": 0,
-    "output_tokens": 0,
-    "cache_read_tokens": 0,
+    **dict.fromkeys(COUNTED, 0),
     "cache_creation_tokens": 0,
     "cost_usd": 0.0,
+    "reported_cost_usd": 0.0,
     "models": [],
 }
 
@@ -228,14 +239,15 @@ def phase_changed(s: TaskState, e: Any) -> TaskState:
 
 
 def usage_recorded(s: TaskState, e: Any) -> TaskState:
-    usage: dict[str, Any] = e.usage
     totals = {**s.usage, "models": list(s.usage["models"])}
-    for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens"):
-        totals[key] = totals[key] + int(usage.get(key) or 0)
-    totals["cost_usd"] = round(totals["cost_usd"] + float(usage.get("cost_usd") or 0.0), 6)
-    model = usage.get("model")
-    if model and model not in totals["models"]:
-        totals["models"] = [*totals["models"], model]
+    for key in COUNTED:
+        totals[key] = totals[key] + (getattr(e, key) or 0)
+    totals["cache_creation_tokens"] = totals["cache_write_tokens"]
+    totals["cost_usd"] = round(totals["cost_usd"] + e.cost_usd, COST_DIGITS)
+    reported = totals["reported_cost_usd"] + (e.reported_cost_usd or 0.0)
+    totals["reported_cost_usd"] = round(reported, COST_DIGITS)
+    if e.model and e.model not in totals["models"]:
+        totals["models"] = [*totals["models"], e.model]
     return _with(s, usage=totals)
 
 

@@ -123,10 +123,12 @@ class ClaudeAdapter:
             Usage,
             {
                 "model": self.model,
+                "provider": "anthropic",
                 "input_tokens": _int(usage.get("input_tokens")),
                 "output_tokens": _int(usage.get("output_tokens")),
                 "cache_read_tokens": _int(usage.get("cache_read_input_tokens")),
-                "cache_creation_tokens": _int(usage.get("cache_creation_input_tokens")),
+                "cache_write_tokens": _int(usage.get("cache_creation_input_tokens")),
+                "requests": max(_int(event.get("num_turns")), 1),
                 "cost_usd": cost if isinstance(cost, int | float) and cost >= 0 else None,
             },
         )
@@ -207,13 +209,21 @@ class CodexAdapter:
         spent = validated(
             Usage,
             {
+                "provider": "openai",
                 "input_tokens": max(_int(usage.get("input_tokens")) - cached, 0),
                 "output_tokens": _int(usage.get("output_tokens")),
                 "cache_read_tokens": cached,
+                "reasoning_tokens": _reasoning(usage),
             },
         )
         result = validated(Result, {"summary": self.last_message}) or validated(Result, {})
         return [m for m in (spent, result) if m is not None]
+
+
+def _reasoning(usage: dict[str, Any]) -> int | None:
+    """Codex's reasoning tokens (inside its output tokens), when its version reports them."""
+    value = usage.get("reasoning_output_tokens")
+    return _int(value) if isinstance(value, int) else None
 
 
 def _command(item: dict[str, Any]) -> list[str]:

@@ -65,13 +65,20 @@ class Experience(_AgentMessage, tag="experience", frozen=True):
 
 
 class Usage(_AgentMessage, tag="usage", frozen=True):
-    """Tokens and cost spent since the previous usage message: usage messages add up."""
+    """Tokens and cost spent since the previous usage message: usage messages add up.
+    ``cost_usd`` is what the agent says it cost (kept as reported; the service computes its own
+    from the team's price table); ``cache_creation_tokens`` is the older name of
+    ``cache_write_tokens`` (the two add up: an agent sends one of them)."""
 
     model: Short | None = None
+    provider: Short | None = None
     input_tokens: Count = 0
     output_tokens: Count = 0
     cache_read_tokens: Count = 0
+    cache_write_tokens: Count = 0
     cache_creation_tokens: Count = 0
+    reasoning_tokens: Count | None = None
+    requests: Annotated[int, msgspec.Meta(ge=1)] = 1
     cost_usd: Cost | None = None
 
 

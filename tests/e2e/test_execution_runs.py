@@ -80,7 +80,9 @@ def test_a_scripted_run_completes_with_its_output_phases_usage_and_result(api, p
     assert result["exit_code"] == 0 and result["summary"] == "added login"
     assert result["pr_url"] == "https://example.com/o/r/pull/7"
     assert result["agent"] == "scripted" and result["duration"] >= 0
-    assert done["usage"]["input_tokens"] == 10 and done["usage"]["cost_usd"] == 0.01
+    # m-1 has no price: it costs 0, and what the agent reported is kept beside it
+    assert done["usage"]["input_tokens"] == 10 and done["usage"]["reported_cost_usd"] == 0.01
+    assert done["usage"]["cost_usd"] == 0.0 and done["usage"]["requests"] == 1
     assert done["usage"]["models"] == ["m-1"] and done["worker_id"] is None
     assert "thinking about the login page" in output_text(api, task_id)
     types = history_types(api, task_id)

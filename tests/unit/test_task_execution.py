@@ -24,6 +24,7 @@ from domain.errors import (
 )
 from domain.execution_policy import ExecutionPolicy
 from domain.task import NO_USAGE, Task
+from domain.usage import Usage, usage_of
 from domain.values import Actor, TaskStatus
 from tests.builders import a_task
 
@@ -132,7 +133,7 @@ def test_starting_without_a_lease_holds_the_execution_with_no_expiry() -> None:
 def test_a_new_attempt_starts_with_no_phases_and_keeps_the_usage_of_earlier_ones() -> None:
     def work(task: Task) -> None:
         task.change_phase(str(task.execution_id), "code", "started", RUNNER, at=AT)
-        task.record_usage(str(task.execution_id), {"input_tokens": 5, "model": "opus"}, RUNNER)
+        task.record_usage(str(task.execution_id), Usage(input_tokens=5, model="opus"), RUNNER)
 
     task = given(*RUNNING, work, review, lambda t: t.reject("tests fail", ME))
     start(task)
@@ -172,7 +173,7 @@ REPORTS: dict[str, Callable[[Task, str], Any]] = {
     "renew_lease": lambda t, e: t.renew_lease(e, LATER, RUNNER),
     "report_progress": lambda t, e: t.report_progress(e, 50, "halfway", RUNNER),
     "change_phase": lambda t, e: t.change_phase(e, "test", "started", RUNNER, at=AT),
-    "record_usage": lambda t, e: t.record_usage(e, {"input_tokens": 1}, RUNNER),
+    "record_usage": lambda t, e: t.record_usage(e, Usage(input_tokens=1), RUNNER),
     "wait_for": lambda t, e: t.wait_for(e, "question-2", "question", RUNNER),
 }
 
@@ -295,7 +296,7 @@ def test_a_phase_started_again_runs_again_with_no_finish_time() -> None:
 
 
 def usage(**fields: Any) -> Step:
-    return lambda task: task.record_usage(str(task.execution_id), fields, RUNNER)
+    return lambda task: task.record_usage(str(task.execution_id), Usage(**fields), RUNNER)
 
 
 def test_a_new_task_has_used_nothing() -> None:
@@ -303,8 +304,12 @@ def test_a_new_task_has_used_nothing() -> None:
         "input_tokens": 0,
         "output_tokens": 0,
         "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
         "cache_creation_tokens": 0,
+        "reasoning_tokens": 0,
+        "requests": 0,
         "cost_usd": 0.0,
+        "reported_cost_usd": 0.0,
         "models": [],
     }
 
@@ -315,35 +320,40 @@ def test_usage_adds_up_tokens_and_cost_and_lists_each_model_once() -> None:
         input_tokens=100,
         output_tokens=20,
         cache_read_tokens=3,
-        cache_creation_tokens=4,
+        cache_write_tokens=4,
+        reasoning_tokens=5,
         cost_usd=0.1,
+        reported_cost_usd=0.5,
+        price_version=1,
         model="opus",
     )(task)
-    usage(input_tokens=1, output_tokens=2, cost_usd=0.2, model="sonnet")(task)
-    usage(input_tokens=1, cost_usd=0.0000004, model="opus")(task)
+    usage(input_tokens=1, output_tokens=2, cost_usd=0.2, requests=3, model="sonnet")(task)
+    usage(input_tokens=1, cost_usd=0.000000004, model="opus")(task)
     recorded = task.collect_events()
     assert [type(e).__name__ for e in recorded] == ["UsageRecorded"] * 3
-    assert recorded[1].usage == {
-        "input_tokens": 1,
-        "output_tokens": 2,
-        "cost_usd": 0.2,
-        "model": "sonnet",
-    }
+    assert usage_of(recorded[1]) == Usage(
+        input_tokens=1, output_tokens=2, cost_usd=0.2, requests=3, model="sonnet"
+    )
+    assert recorded[0].price_version == 1 and recorded[0].reported_cost_usd == 0.5
     assert task.usage == {
         "input_tokens": 102,
         "output_tokens": 22,
         "cache_read_tokens": 3,
+        "cache_write_tokens": 4,
         "cache_creation_tokens": 4,
-        "cost_usd": 0.3,  # rounded to a millionth of a dollar
+        "reasoning_tokens": 5,
+        "requests": 5,
+        "cost_usd": 0.3,  # rounded to a hundred-millionth of a dollar
+        "reported_cost_usd": 0.5,
         "models": ["opus", "sonnet"],
     }
 
 
 def test_usage_with_missing_or_empty_fields_counts_them_as_zero() -> None:
     task = given(*RUNNING, usage(output_tokens=7))
-    usage(input_tokens=None, cost_usd=None, model=None)(task)
+    usage(reasoning_tokens=None, reported_cost_usd=None, model=None, requests=0)(task)
     assert then_events(task) == ["UsageRecorded"]
-    assert task.usage == {**NO_USAGE, "output_tokens": 7}
+    assert task.usage == {**NO_USAGE, "output_tokens": 7, "requests": 1}
     assert NO_USAGE["models"] == [] and NO_USAGE["output_tokens"] == 0
 
 
@@ -597,7 +607,7 @@ EXECUTION: list[ActorStep] = [
     lambda t, a: t.renew_lease(str(t.execution_id), LATER, a),
     lambda t, a: t.report_progress(str(t.execution_id), 30, "coding", a),
     lambda t, a: t.change_phase(str(t.execution_id), "code", "started", a, at=AT),
-    lambda t, a: t.record_usage(str(t.execution_id), {"input_tokens": 10, "model": "opus"}, a),
+    lambda t, a: t.record_usage(str(t.execution_id), Usage(input_tokens=10, model="opus"), a),
     lambda t, a: t.wait_for(str(t.execution_id), "question-1", "question", a),
     lambda t, a: t.resume("question-1", a),
     lambda t, a: t.change_phase(str(t.execution_id), "code", "completed", a, at=AT),

@@ -45,6 +45,7 @@ from domain.errors import (
 )
 from domain.execution_policy import ExecutionPolicy
 from domain.task import UPDATABLE, Task
+from domain.usage import Usage
 from domain.values import (
     ACTIVE,
     FINISHED_UNSUCCESSFULLY,
@@ -79,7 +80,7 @@ ITEMS = st.sampled_from(["item-1", "item-2"])
 KINDS = st.sampled_from(["question", "checkpoint"])
 PHASE_NAMES = st.sampled_from(["plan", "code", "test"])
 PHASE_STATUSES = st.sampled_from(["started", "completed", "failed"])
-TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
+TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 USAGE = st.fixed_dictionaries(
     {},
     optional={
@@ -111,7 +112,8 @@ def move_error(current: S, target: S) -> Expected:
 
 
 def no_usage() -> dict[str, Any]:
-    return {**dict.fromkeys(TOKENS, 0), "cost_usd": 0.0, "models": []}
+    counts = dict.fromkeys((*TOKENS, "cache_creation_tokens", "reasoning_tokens", "requests"), 0)
+    return {**counts, "cost_usd": 0.0, "reported_cost_usd": 0.0, "models": []}
 
 
 @dataclass
@@ -453,14 +455,18 @@ class TaskMachine(RuleBasedStateMachine):
         execution_id = self.execution(current)
         refused = self.reporting_error(execution_id)
         self.run(
-            lambda: self.task.record_usage(execution_id, usage, by), refused, ["UsageRecorded"]
+            lambda: self.task.record_usage(execution_id, Usage(**usage), by),
+            refused,
+            ["UsageRecorded"],
         )
         if refused:
             return
         totals = self.model.usage
         for key in TOKENS:
             totals[key] += usage.get(key, 0)
-        totals["cost_usd"] = round(totals["cost_usd"] + usage.get("cost_usd", 0.0), 6)
+        totals["cache_creation_tokens"] = totals["cache_write_tokens"]
+        totals["requests"] += 1
+        totals["cost_usd"] = round(totals["cost_usd"] + usage.get("cost_usd", 0.0), 8)
         model = usage.get("model")
         if model is not None and model not in totals["models"]:
             totals["models"].append(model)

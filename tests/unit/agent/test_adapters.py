@@ -9,10 +9,14 @@ Transcripts (tests/unit/agent/transcripts/README.md cites the sources):
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from application.pricing import reported_usage
+from domain.pricing import PriceTable
 from infrastructure.agent.adapters import ADAPTERS, ClaudeAdapter, CodexAdapter, adapter
 from infrastructure.agent.protocol import Message, Output, Phase, Result, Usage
 
@@ -50,10 +54,12 @@ def test_claude_result_message_gives_usage_with_the_model_and_the_result() -> No
     usage, result = messages[-2:]
     assert usage == Usage(
         model="claude-sonnet-4-5-20250929",
+        provider="anthropic",
         input_tokens=22,
         output_tokens=260,
         cache_read_tokens=40501,
-        cache_creation_tokens=2912,
+        cache_write_tokens=2912,
+        requests=6,
         cost_usd=0.0421337,
     )
     assert isinstance(result, Result)
@@ -85,7 +91,7 @@ def test_claude_non_json_and_unknown_lines_are_output_and_partial_deltas_are_ski
 def test_a_claude_result_with_odd_fields_does_not_raise() -> None:
     claude = ClaudeAdapter()
     messages = claude.parse('{"type":"result","usage":"lots","total_cost_usd":"free","result":7}')
-    assert messages == [Usage(), Result(data={})]
+    assert messages == [Usage(provider="anthropic"), Result(data={})]
 
 
 def test_each_adapter_call_starts_a_fresh_run() -> None:
@@ -113,8 +119,37 @@ def test_codex_items_become_output() -> None:
 def test_codex_turn_completed_gives_usage_and_the_last_message_as_result() -> None:
     usage, result = read("codex_fix_bug.jsonl", "codex")[-2:]
     # cached tokens are part of OpenAI's input_tokens; ours count the uncached ones
-    assert usage == Usage(input_tokens=315, output_tokens=122, cache_read_tokens=24448)
+    assert usage == Usage(
+        provider="openai", input_tokens=315, output_tokens=122, cache_read_tokens=24448
+    )
     assert result == Result(summary="Fixed the off-by-one in parse_header and added a test.")
+
+
+def test_codex_reasoning_tokens_are_kept_when_its_version_reports_them() -> None:
+    line = (
+        '{"type":"turn.completed","usage":{"input_tokens":1000,"cached_input_tokens":400,'
+        '"output_tokens":90,"reasoning_output_tokens":64}}'
+    )
+    usage = CodexAdapter().parse(line)[0]
+    assert usage == Usage(
+        provider="openai",
+        input_tokens=600,
+        output_tokens=90,
+        cache_read_tokens=400,
+        reasoning_tokens=64,
+    )
+
+
+def test_a_claude_transcripts_cache_tokens_are_priced_at_the_cache_prices() -> None:
+    usage = read("claude_fix_bug.jsonl", "claude")[-2]
+    reported = reported_usage(msgspec.to_builtins(usage))
+    table = PriceTable.shipped("team-1", "test", "test")
+    priced = table.priced(reported, date(2026, 12, 3))
+    # claude-sonnet-4-5: 3 input, 15 output, 0.30 cache read, 3.75 cache write per million
+    expected = (22 * 3 + 260 * 15 + 40501 * 0.30 + 2912 * 3.75) / 1_000_000
+    assert priced.cache_read_tokens == 40501 and priced.cache_write_tokens == 2912
+    assert priced.cost_usd == pytest.approx(expected) and priced.price_version == 1
+    assert priced.reported_cost_usd == 0.0421337 and priced.requests == 6
 
 
 def test_codex_errors_are_output() -> None:
