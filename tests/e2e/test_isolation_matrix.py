@@ -39,9 +39,19 @@ from tests.e2e.conftest import Api, make_settings, token
 TEAM_A, TEAM_B = "team-a", "team-b"
 PASSWORD = "correct horse battery staple"
 PROTECTED = [e for e in ENDPOINTS if not e.public]
-WITH_ID = [e for e in PROTECTED if "{" in e.path]
-READS = [e for e in PROTECTED if "{" not in e.path and e.method == "GET"]
-WRITES = [e for e in PROTECTED if "{" not in e.path and e.method != "GET"]
+# path parameters that name something in the caller's own team, not an object of any team: a
+# model in the team's own price table
+OWN_NAMES = {"model"}
+
+
+def _by_own_name(endpoint: Endpoint) -> bool:
+    params = set(re.findall(r"{(\w+)}", endpoint.path))
+    return bool(params) and params <= OWN_NAMES
+
+
+WITH_ID = [e for e in PROTECTED if "{" in e.path and not _by_own_name(e)]
+READS = [e for e in PROTECTED if ("{" not in e.path or _by_own_name(e)) and e.method == "GET"]
+WRITES = [e for e in PROTECTED if ("{" not in e.path or _by_own_name(e)) and e.method != "GET"]
 
 # Routes with no path parameter and no team data: nothing of another team to reach. Keep small.
 SKIP: dict[tuple[str, str], str] = {
@@ -710,6 +720,14 @@ def probe_settings(method: str, path: str) -> Callable[[Api, Team, World], None]
     return probe
 
 
+def probe_set_price(api: Api, b: Team, world: World) -> None:
+    """B's price for a model changes B's table only."""
+    a_before = Team(api, TEAM_A).ok("GET", "/api/pricing")
+    prices = {"input": 1.5, "output": 7.5, "cache_read": 0.15, "cache_write": 1.875}
+    b.ok("PUT", "/api/pricing/models/claude-sonnet-4-5", json=prices)
+    assert Team(api, TEAM_A).ok("GET", "/api/pricing") == a_before
+
+
 CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/tasks/"): probe_create_task,
     ("POST", "/api/tasks/submit"): probe_submit,
@@ -727,6 +745,7 @@ CROSS_TEAM_WRITES: dict[tuple[str, str], Callable[[Api, Team, World], None]] = {
     ("POST", "/api/webhooks"): probe_create_webhook,
     ("POST", "/api/settings"): probe_settings("POST", "/api/settings"),
     ("PATCH", "/api/system/settings"): probe_settings("PATCH", "/api/system/settings"),
+    ("PUT", "/api/pricing/models/{model}"): probe_set_price,
 }
 
 
