@@ -8,11 +8,11 @@ a floor measured in the same run, on SQLite and Postgres.
 Everything runs in this process, as in embedded mode: ``interfaces.services.build`` and an
 ``ExecutionHost`` (in-process workers and the sweeper) on an asyncio loop in its own thread, with
 the bundled scripted agent (``python -m infrastructure.agent.scripted``). Commands go through the
-application functions (``create_task``, ``execute_task``, ``cancel_task``) from the main thread,
-as an HTTP handler's worker thread would call them; no HTTP, no authentication.
+application functions (``create_task``, ``request_execution``, ``cancel_task``) from the main
+thread, as an HTTP handler's worker thread would call them; no HTTP, no authentication.
 
 1. **enqueue -> start**: one task at a time, the workers idle, script ``[{"say": "hi"}]``: from
-   ``execute_task`` returning to the ``task.execution_started`` event's timestamp (the claim's
+   ``request_execution`` returning to the ``task.execution_started`` event's timestamp (the claim's
    decision, just before its commit). Floor beside it: the projection lag of the same command,
    from the same return to ``runner.wait_for(position)`` (the queue view must show the request
    before any worker can claim it). The same runs also give execute -> ``task.execution_finished``
@@ -56,8 +56,10 @@ from uuid import UUID
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from application.commands import CancelTask, CreateProject, CreateTask, ExecuteTask, Targeted
-from application.executions import cancel_task, execute_task
+from application.executions import cancel_task, request_execution
 from application.projects import create_project
+from application.results import Queued
+from application.store import Store
 from application.tasks import create_task
 from bench.common import DEFAULT_POSTGRES, machine, percentile, scratch_database, table
 from domain.task import Task
@@ -76,6 +78,10 @@ TARGET_START_P95_MS = 100.0
 TARGET_CANCEL_P95_MS = 2000.0
 TEAM = "bench"
 BY = Actor(id="user:bench", team_id=TEAM, request_id="bench-execution")
+
+
+def execute(store: Store, task_id: str) -> Queued:
+    return request_execution(store, Targeted(target=task_id, command=ExecuteTask()), BY)
 SHORT = [{"say": "hi"}]
 LONG = [{"say": "ready"}, {"sleep": 60}]
 DONE = [{"say": "done"}]
@@ -319,7 +325,7 @@ def enqueue_to_start(
     with engine(settings, workers) as running:
         for i, task_id in enumerate(task_ids):
             time.sleep(SETTLE_SECONDS)
-            written = execute_task(running.store, task_id, ExecuteTask(), BY)
+            written = execute(running.store, task_id)
             returned = time.time()
             running.services.runner.wait_for(written.position, 5.0)
             applied = time.time()
@@ -346,7 +352,7 @@ def cancel_to_exit(settings: Settings, project_id: str, args: argparse.Namespace
     phases = random.Random(4)  # a reproducible spread, not security
     with engine(settings, 2) as running:
         for i, task_id in enumerate(task_ids):
-            execute_task(running.store, task_id, ExecuteTask(), BY)
+            execute(running.store, task_id)
             running.until(lambda t=task_id: running.output(t), lambda s: "ready" in s, "ready")
             # "ready" shows a fixed time after the start (the output batcher's 200 ms), and so
             # would the cancel: spread it over a heartbeat interval instead
@@ -403,7 +409,7 @@ def throughput(settings: Settings, project_id: str, args: argparse.Namespace) ->
         position = running.services.store.max_position()
         first = time.time()
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda t: execute_task(running.store, t, ExecuteTask(), BY), task_ids))
+            list(pool.map(lambda t: execute(running.store, t), task_ids))
         running.until(running.services.read_model.in_flight, lambda rows: not rows, "drained")
         cpu, agents = self_cpu() - cpu, children_cpu() - agents
         events = running.services.store.max_position() - position

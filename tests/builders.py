@@ -1,14 +1,18 @@
-"""A Task aggregate built straight through its constructor, for tests that bypass the handlers.
-
-Every field has a plain default; a test names only what it cares about.
-"""
+"""A Task aggregate built straight through its constructor, for tests that bypass the handlers
+(every field has a plain default; a test names only what it cares about); and the command to
+execute a task by its id or slug, as the routes and the WebSocket gateway send it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from application.commands import ExecuteTask, Targeted
+from application.executions import request_execution
+from application.idempotency import Idempotency
+from application.results import Queued
+from application.store import Store
 from domain.task import Task
-from domain.values import Priority
+from domain.values import Actor, Priority
 
 DEFAULTS: dict[str, Any] = {
     "team_id": "team-1",
@@ -35,3 +39,9 @@ DEFAULTS: dict[str, Any] = {
 def a_task(**fields: Any) -> Task:
     """A new task (its Created event pending) with ``fields`` over the defaults."""
     return Task(**{**DEFAULTS, **fields})
+
+
+def execute_task(
+    store: Store, ref: str, cmd: ExecuteTask, by: Actor, idempotency: Idempotency | None = None
+) -> Queued:
+    return request_execution(store, Targeted(target=ref, command=cmd), by, idempotency)

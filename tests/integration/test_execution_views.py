@@ -16,7 +16,6 @@ from uuid import UUID
 import pytest
 
 from application.commands import ExecuteTask, ExecutionOptions
-from application.executions import execute_task
 from domain.execution_policy import ExecutionPolicy
 from domain.hitl import Checkpoint, Experience, Question
 from domain.output import OutputChunk
@@ -25,6 +24,7 @@ from domain.values import Actor, Priority, TaskStatus
 from projections.execution import epoch
 from projections.execution_rows import HitlQuery, QueueRow
 from projections.read_model import ReadModel
+from tests.builders import execute_task
 from tests.integration.views_scenario import BACKENDS
 from tests.integration.views_world import ALICE, BOB, World, world
 from tests.postgres_server import fresh_database

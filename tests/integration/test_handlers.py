@@ -35,7 +35,6 @@ from application.executions import (
     approve_work,
     cancel_task,
     reject_work,
-    request_execution,
     retry_task,
 )
 from application.history import task_as_of, task_history
@@ -57,6 +56,7 @@ from domain.project import Project
 from domain.task import Task
 from domain.values import Actor, TaskStatus
 from infrastructure.settings import Settings
+from tests.builders import execute_task
 from tests.stores import on_databases, on_every_store, open_store
 
 ALICE = Actor(id="alice", team_id="team-a", request_id="req-alice")
@@ -65,12 +65,6 @@ BOB = Actor(id="bob", team_id="team-b", request_id="req-bob")
 RUNNER = Actor(id="worker-1", team_id="team-a", request_id="req-runner")
 C = TypeVar("C")
 
-
-def execute_task(
-    store: Store, ref: str, cmd: ExecuteTask, by: Actor, idempotency: Idempotency | None = None
-) -> Queued:
-    """The command to execute the task ``ref`` (as the routes and the WebSocket gateway send it)."""
-    return request_execution(store, Targeted(target=ref, command=cmd), by, idempotency)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pytest
 
 from application.commands import CreateProject, CreateTask, ExecuteTask
 from application.execution_reports import finish, report
-from application.executions import execute_task
 from application.projects import create_project
 from application.public_events import public_events, seed_types, subject
 from application.tasks import create_task
@@ -18,6 +17,7 @@ from domain.values import Actor
 from domain.webhook import Webhook
 from infrastructure.settings import Settings
 from interfaces.services import Services, build, migrate
+from tests.builders import execute_task
 
 ME = Actor(id="user:me", team_id="team.one", request_id="r")
 SECRET = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWF2ZQ=="

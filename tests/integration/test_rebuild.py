@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from application.commands import CreateProject, CreateTask, ExecuteTask
-from application.executions import execute_task
 from application.projects import create_project
 from application.tasks import create_task
 from domain.values import Actor
@@ -16,6 +15,7 @@ from interfaces.cli import main
 from interfaces.services import build, migrate
 from projections.execution_rows import HitlQuery
 from projections.rows import TaskQuery
+from tests.builders import execute_task
 
 ME = Actor(id="user:me", team_id="team-1", request_id="r")
 

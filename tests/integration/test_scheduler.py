@@ -22,7 +22,6 @@ from application.commands import (
     ResourceLimits,
 )
 from application.execution_reports import finish, heartbeat, report
-from application.executions import execute_task
 from application.projects import create_project
 from application.scheduler import Claim, Scheduler
 from application.tasks import create_task
@@ -32,6 +31,7 @@ from domain.task import Task
 from domain.values import Actor
 from infrastructure.settings import Settings
 from interfaces.services import Services, build, migrate
+from tests.builders import execute_task
 from tests.clock import ManualClock
 from tests.stores import on_databases
 

@@ -25,7 +25,6 @@ import msgspec
 import pytest
 
 from application.commands import CreateProject, CreateTask, ExecuteTask, ExecutionOptions
-from application.executions import execute_task
 from application.history import task_history
 from application.projects import create_project
 from application.tasks import create_task
@@ -33,6 +32,7 @@ from domain.task import Task
 from domain.values import Actor
 from infrastructure.settings import Settings
 from interfaces.services import Services, build, migrate
+from tests.builders import execute_task
 
 ROOT = Path(__file__).resolve().parents[2]
 TEAM = "default"
