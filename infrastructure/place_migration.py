@@ -8,11 +8,12 @@ its older version still run when it is read, and leave the fields written here a
 
 Run by ``taskwarden migrate`` (and the embedded ``serve``, which migrates first). It resumes after
 the position it last reached (``tw_relay``, name ``migration:places``), so a second run reads only
-what was written since, and skips events that carry their team without decoding them.
+what was written since, and rewrites only the events that lack a place field.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from eventsourcing.utils import resolve_topic
@@ -21,7 +22,6 @@ from application.ledger import Ledger
 
 NAME = "migration:places"
 BATCH = 1_000
-_MARK = b'"team_id"'
 
 
 class Positions(Protocol):
@@ -50,18 +50,18 @@ def migrate_places(ledger: Ledger, positions: Positions, batch: int = BATCH) -> 
 
 
 def _placed(ledger: Ledger, notification: Any) -> bytes | None:
-    """The event's stored state with its place written in; None if it needs none."""
-    if _MARK in notification.state:
-        return None
+    """The event's stored state with its place written in; None if it needs none. The stored
+    state's top-level keys say what it carries (a plain JSON read: its values stay as stored);
+    only an event that lacks a place field is decoded and encoded again."""
     cls = resolve_topic(notification.topic)
     if not hasattr(cls, "PLACE"):
         return None
-    transcoder = ledger.mapper.transcoder
-    state: dict[str, Any] = transcoder.decode(notification.state)
     wanted = {*cls.PLACE, *({"item"} & cls.__dataclass_fields__.keys())}
-    missing = wanted - state.keys()
+    missing = wanted - json.loads(notification.state).keys()
     if not missing:
         return None
+    transcoder = ledger.mapper.transcoder
+    state: dict[str, Any] = transcoder.decode(notification.state)
     place = _place_of(ledger, notification.originator_id)
     state.update({name: place[name] for name in missing})
     return bytes(transcoder.encode(state))

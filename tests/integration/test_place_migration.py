@@ -101,3 +101,33 @@ def _positions(services: Services, events: list[Any]) -> set[int]:
         by_version = services.ledger.positions_of(event.originator_id)
         positions.add(by_version[event.originator_version])
     return positions
+
+
+def test_an_old_event_naming_a_team_inside_its_data_is_still_migrated(legacy):
+    """What an event carries is read from its top-level fields, not from a text search."""
+    settings, services = legacy
+    task_id = UUID(FIXTURE["task_id"])
+    version = services.ledger.repository.get(task_id).version
+    row = StoredEvent(
+        originator_id=task_id,
+        originator_version=version + 1,
+        topic="domain.task:Task.Updated",
+        state=json.dumps(
+            {
+                "timestamp": {"_type_": "datetime_iso", "_data_": "2026-12-01T10:00:00+00:00"},
+                "changes": {"metadata": {"team_id": "elsewhere"}},
+                "actor": "user:me",
+                "request_id": "r",
+            }
+        ).encode(),
+    )
+    services.ledger.recorder.insert_events([row])
+    tracking = open_tracking(settings)
+    try:
+        migrate_places(services.ledger, tracking)
+    finally:
+        tracking.close()
+    last = stored(services)[-1]
+    assert (last.originator_version, last.team_id) == (version + 1, TEAM)
+    assert last.project_id == FIXTURE["project_id"]
+    assert last.changes == {"metadata": {"team_id": "elsewhere"}}
