@@ -14,6 +14,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
@@ -47,6 +48,7 @@ SCHEMA = (
         task_id TEXT, data TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS tw_activity_project ON tw_activity (team_id, project_id, position)",
     "CREATE INDEX IF NOT EXISTS tw_activity_task ON tw_activity (task_id)",
+    *cost_schema(big="BIGINT"),
     *execution_schema(real="DOUBLE PRECISION", big="BIGINT"),
 )
 TASK_UPSERT = """

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from domain.values import rfc3339
+from infrastructure.sql_cost_views import SqlCostViews
 from infrastructure.sql_execution_views import SqlExecutionViews
 from infrastructure.sql_quarantine import QuarantineWrites
 from infrastructure.sql_rows import to_json
@@ -52,7 +53,7 @@ def moment(value: datetime) -> str:
     return rfc3339(value) or ""
 
 
-class SqlReadModel(QuarantineWrites, SqlExecutionViews):
+class SqlReadModel(QuarantineWrites, SqlCostViews, SqlExecutionViews):
     collate = ""  # appended to text sort columns so both backends order text by code point
 
     # ---- what a backend supplies ---------------------------------------------------------
@@ -146,6 +147,7 @@ class SqlReadModel(QuarantineWrites, SqlExecutionViews):
         self._save_projects(cur, projects, gone_projects)
         self._save_activity(cur, changes.activity, sorted(changes.deleted_tasks))
         self._write_execution(cur, changes)
+        self._write_costs(cur, changes)
         self._run(
             cur,
             "INSERT INTO tw_tracking (name, position) VALUES (?, ?) "

@@ -18,6 +18,7 @@ from domain.naming import public_name
 from domain.project import Project
 from domain.task import Task, TaskState
 from domain.values import rfc3339
+from projections.costs import CostFact, cost_fact
 from projections.execution import (
     QUEUE_HANDLERS,
     OutputEntry,
@@ -56,6 +57,7 @@ class Changes:
     options: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by task id
     hitl: dict[str, HitlRow] = field(default_factory=dict)
     output: list[OutputEntry] = field(default_factory=list)
+    costs: list[CostFact] = field(default_factory=list)  # projections/costs.py
     position: int = 0
 
 
@@ -91,7 +93,7 @@ def execution_keys(events: list[tuple[int, Any]]) -> ExecutionKeys:
     for _, e in events:
         if isinstance(e, Task.Event):
             keys.queue.add(str(e.originator_id))
-            if isinstance(e, Task.WorkRejected):
+            if isinstance(e, Task.WorkRejected | Task.UsageRecorded):  # usage: its agent
                 keys.options.add(str(e.originator_id))
         elif isinstance(e, HitlItem.Event) and not is_creation(e):
             keys.hitl.add(str(e.originator_id))
@@ -130,6 +132,9 @@ def evolve_batch(
                 changes.deleted_tasks.add(key)
             _record_task(changes, position, event, after or before)
             live.task_event(position, event, partial(_row, after or before, position))
+            if isinstance(event, Task.UsageRecorded):
+                options = live.options.get(key)
+                changes.costs.append(cost_fact(event, options, after or before))
         elif isinstance(event, Project.Event):
             key = str(event.originator_id)
             before_project = live_projects.get(key)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from projections.cost_rows import CostGroup, CostQuery, Grouping
+from projections.costs import CostTotals
 from projections.execution_rows import HitlQuery, HitlRow, OutputRow, QueueRow
 from projections.rows import ActivityRow, Page, ProjectQuery, ProjectStats, TaskQuery
 
@@ -76,6 +78,21 @@ class ReadModel(ABC):
         self, team_id: str, task_id: str, after: int = 0, limit: int = 1000
     ) -> list[OutputRow]:
         """The task's output chunks after log position ``after``, in order."""
+
+    # ---- costs (projections/costs.py) -------------------------------------------------------
+
+    def cost_totals(self, team_id: str, q: CostQuery) -> CostTotals:
+        """The team's usage the query covers, summed."""
+        raise NotImplementedError
+
+    def cost_groups(self, team_id: str, q: CostQuery, by: Grouping) -> list[CostGroup]:
+        """Summed per day (in date order), or per model, project, agent, task or execution
+        (costliest first)."""
+        raise NotImplementedError
+
+    def cost_rows(self, team_id: str, q: CostQuery) -> Page:
+        """The rollup rows themselves (``CostRow``), newest day first."""
+        raise NotImplementedError
 
     @abstractmethod
     def ping(self) -> None:
