@@ -13,10 +13,12 @@ from abc import abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any
 
+import msgspec
+
 from projections.batch import Changes
 from projections.cost_rows import GROUP_COLUMNS, CostGroup, CostQuery, CostRow, Grouping
 from projections.costs import TOTALS, CostKey, CostTotals, rolled_up
-from projections.rows import Page, page_of
+from projections.rows import Page, TaskRow, page_of
 
 KEY = tuple(CostKey.__struct_fields__)
 
@@ -48,6 +50,9 @@ class SqlCostViews:
 
     @abstractmethod
     def _sql(self, statement: str) -> str: ...
+
+    @abstractmethod
+    def _in(self, column: str, values: list[Any]) -> tuple[str, list[Any]]: ...
 
     @abstractmethod
     def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
@@ -117,6 +122,16 @@ class SqlCostViews:
         width = len(KEY)
         items = [CostRow(key=_key(r[:width]), totals=_totals(r[width:])) for r in rows]
         return page_of(items, total, q.page, q.page_size)
+
+    def task_slugs(self, team_id: str, task_ids: list[str]) -> dict[str, str | None]:
+        if not task_ids:
+            return {}
+        where, params = self._in("id", sorted(set(task_ids)))
+        statement = f"SELECT data FROM tw_tasks WHERE team_id = ? AND {where}"  # noqa: S608
+        with self._reading() as cur:
+            found = self._run(cur, statement, [team_id, *params]).fetchall()
+        tasks = [msgspec.json.decode(r[0], type=TaskRow) for r in found]
+        return {t.id: t.slug for t in tasks}
 
     def _text(self, columns: tuple[str, ...]) -> str:
         return ", ".join(f"{c}{self.collate} ASC" for c in columns)

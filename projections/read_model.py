@@ -94,6 +94,10 @@ class ReadModel(ABC):
         """The rollup rows themselves (``CostRow``), newest day first."""
         raise NotImplementedError
 
+    def task_slugs(self, team_id: str, task_ids: list[str]) -> dict[str, str | None]:
+        """The slug of each of the team's tasks the read model still has, by id."""
+        raise NotImplementedError
+
     @abstractmethod
     def ping(self) -> None:
         """Raises if the database is unreachable."""

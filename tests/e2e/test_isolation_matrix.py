@@ -283,6 +283,9 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         api, a.team, tasks["checking"]["id"], {"type": "checkpoint", "action": f"Bilby{tag} push"}
     )
     items = {"question": question, "experience": experience, "checkpoint": checkpoint}
+    # what the agent spent: a row of the cost rollups (/api/costs*)
+    usage = {"type": "usage", "model": f"Kiwi{tag}-model", "input_tokens": 10}
+    agent_asks(api, a.team, tasks["running"]["id"], usage)
     workspace(api, a.team, tasks["queued"]["id"], {"README.md": f"Echidna{tag} workspace"})
     key = a.ok("POST", "/api/auth/api-keys", json={"name": f"Dingo{tag} key"})
     user = a.ok(
@@ -317,6 +320,7 @@ def build_world(api: Api, a: Team, tag: str) -> World:
         f"wombat{tag}",
         f"platypus{tag}",
         f"Echidna{tag} workspace",
+        f"Kiwi{tag}-model",
         command["id"],
         webhook["id"],
         webhook["secret"],
