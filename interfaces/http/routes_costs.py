@@ -61,18 +61,17 @@ def _filter(
 
 
 async def _answer(
-    request: Request, name: str, read: Callable[..., Any], given: CostFilter, *args: Any
+    request: Request, kind: str, read: Callable[..., Any], given: CostFilter, *args: Any
 ) -> Response:
-    """``name``: the spreadsheet's file name; its header row comes from ``args`` (a grouping)
-    or the name."""
+    """``kind`` (``summary``, ``rows``, ``daily`` or a grouping) names the spreadsheet and its
+    header row (``application.costs.columns``)."""
     await read_after(request)
     services = services_of(request)
     data = await call(
         read, services.store, services.read_model, actor(request).team_id, given, *args
     )
     if request.query_params.get("format") == "csv":
-        kind = str(args[0]) if args else name.removeprefix("costs-").replace("costs", "rows")
-        return _csv(name, _lines(data), kind)
+        return _csv(kind, _lines(data))
     return ok(request, {"items": data} if isinstance(data, list) else data)
 
 
@@ -83,7 +82,7 @@ def _lines(data: Any) -> list[dict[str, Any]]:
     return data["items"] if "items" in data else [data]
 
 
-def _csv(name: str, lines: list[dict[str, Any]], kind: str) -> Response:
+def _csv(kind: str, lines: list[dict[str, Any]]) -> Response:
     out = io.StringIO()
     header = list(lines[0]) if lines else costs.columns(kind)
     writer = csv.DictWriter(out, fieldnames=header, lineterminator="\r\n")
@@ -92,21 +91,21 @@ def _csv(name: str, lines: list[dict[str, Any]], kind: str) -> Response:
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="costs-{kind}.csv"'},
     )
 
 
 async def summary(request: Request) -> Response:
-    return await _answer(request, "costs-summary", costs.summary, _filter(request))
+    return await _answer(request, "summary", costs.summary, _filter(request))
 
 
 async def listing(request: Request) -> Response:
-    return await _answer(request, "costs", costs.rows, _filter(request, paged=True))
+    return await _answer(request, "rows", costs.rows, _filter(request, paged=True))
 
 
-def _grouping(by: Grouping, name: str) -> Callable[[Request], Any]:
+def _grouping(by: Grouping) -> Callable[[Request], Any]:
     async def grouped(request: Request) -> Response:
-        return await _answer(request, name, costs.grouped, _filter(request), by)
+        return await _answer(request, by, costs.grouped, _filter(request), by)
 
     return grouped
 
@@ -125,7 +124,7 @@ async def daily(request: Request) -> Response:
     if (last - first).days >= MAX_DAYS:
         raise BadRequestError(f"at most {MAX_DAYS} days", field="from")
     bounded = CostFilter(project_ref=given.project_ref, day_from=first, day_to=last)
-    return await _answer(request, "costs-daily", costs.daily, bounded)
+    return await _answer(request, "daily", costs.daily, bounded)
 
 
 GROUPINGS: tuple[tuple[str, Grouping, str], ...] = (
@@ -164,7 +163,7 @@ ENDPOINTS = [
         Endpoint(
             "GET",
             f"/api/costs/by-{name}",
-            _grouping(by, f"costs-by-{name}"),
+            _grouping(by),
             text,
             "costs",
             query=QUERY,

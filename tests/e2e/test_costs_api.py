@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from application.costs import columns as costs_columns
 from tests.e2e.conftest import Api, token
 from tests.e2e.execution_support import (
     execute,
@@ -150,6 +151,10 @@ def test_csv_answers_a_header_row_and_one_line_per_item(api, spent):
     )
     header, *rest = empty.text.splitlines()
     assert header.startswith("team_id,day,project_id,task_id") and rest == []
+    jobs = api.client.get("/api/costs/by-job", params={"format": "csv", "to": "2001-01-02"})
+    assert jobs.text.splitlines() == [",".join(costs_columns("task"))]
+    assert jobs.text.startswith("job_slug,project_id,task_id,cost_usd,calls")
+    assert jobs.headers["content-disposition"] == 'attachment; filename="costs-task.csv"'
 
 
 @pytest.mark.parametrize(
