@@ -144,3 +144,20 @@ def test_a_rebuild_in_other_batches_reproduces_every_rollup_row_exactly(w):
     w.runner(batch=500).catch_up()
     after = everything(w.read_model, "team-a"), everything(w.read_model, "team-b")
     assert after == before
+
+
+def test_a_usage_event_applied_late_adds_to_its_row_once(w):
+    build(w)
+    w.runner().catch_up()
+    before = everything(w.read_model, "team-a")
+    pairs = [(n.id, w.store.decode(n)) for n in w.store.notifications(0, 10_000)]
+    late = next(p for p, e in pairs if isinstance(e, Task.UsageRecorded) and e.model == "gpt-5")
+    w.read_model.reset()
+    w.read_model.apply([(p, e) for p, e in pairs if p < late])
+    w.read_model.skip(late)  # quarantined: passed over
+    w.read_model.apply([(p, e) for p, e in pairs if p > late])
+    assert everything(w.read_model, "team-a")[2].calls == before[2].calls - 1
+    event = dict(pairs)[late]
+    assert w.read_model.apply_late(late, event) is True
+    assert w.read_model.apply_late(late, event) is False
+    assert everything(w.read_model, "team-a") == before
