@@ -17,6 +17,7 @@ import msgspec
 from domain.values import rfc3339
 from infrastructure.sql_cost_views import SqlCostViews
 from infrastructure.sql_execution_views import SqlExecutionViews
+from infrastructure.sql_kpi_views import SqlKpiViews
 from infrastructure.sql_quarantine import QuarantineWrites
 from infrastructure.sql_rows import to_json
 from infrastructure.sql_search import PROJECT_FIELDS, TASK_FIELDS, Fragment, search_fragment
@@ -53,7 +54,7 @@ def moment(value: datetime) -> str:
     return rfc3339(value) or ""
 
 
-class SqlReadModel(QuarantineWrites, SqlCostViews, SqlExecutionViews):
+class SqlReadModel(QuarantineWrites, SqlCostViews, SqlKpiViews, SqlExecutionViews):
     collate = ""  # appended to text sort columns so both backends order text by code point
 
     # ---- what a backend supplies ---------------------------------------------------------

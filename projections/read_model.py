@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from projections.cost_rows import CostGroup, CostQuery, Grouping
 from projections.costs import CostTotals
 from projections.execution_rows import HitlQuery, HitlRow, OutputRow, QueueRow
+from projections.kpis import KpiCounts
 from projections.rows import ActivityRow, Page, ProjectQuery, ProjectStats, TaskQuery
 
 
@@ -96,6 +97,13 @@ class ReadModel(ABC):
 
     def task_slugs(self, team_id: str, task_ids: list[str]) -> dict[str, str | None]:
         """The slug of each of the team's tasks the read model still has, by id."""
+        raise NotImplementedError
+
+    # ---- KPIs (projections/kpis.py) ----------------------------------------------------------
+
+    def kpi_counts(self, team_id: str, project_id: str | None) -> KpiCounts:
+        """The team's (or one of its projects') live projects, live tasks per status, and the
+        distinct models and providers that reported usage."""
         raise NotImplementedError
 
     @abstractmethod

@@ -132,6 +132,7 @@ GROUPINGS: tuple[tuple[str, Grouping, str], ...] = (
     ("project", "project", "Cost per project, costliest first"),
     ("agent", "agent", "Cost per agent, costliest first"),
     ("job", "task", "Cost per task (seed 001's job), costliest first"),
+    ("execution", "execution", "Cost per execution (its task and agent), costliest first"),
 )
 QUERY = ("from", "to", "project_id", "format", "min_position")
 ENDPOINTS = [

@@ -26,7 +26,16 @@ from tests.e2e.execution_support import (
 CLAUDE = "claude-sonnet-4-5-20250929"
 SPENT = {"model": CLAUDE, "input_tokens": 1000, "output_tokens": 200, "cache_read_tokens": 10}
 GPT = {"model": "gpt-5", "input_tokens": 300, "output_tokens": 40, "reasoning_tokens": 7}
-ENDPOINTS = ("", "/summary", "/daily", "/by-model", "/by-project", "/by-agent", "/by-job")
+ENDPOINTS = (
+    "",
+    "/summary",
+    "/daily",
+    "/by-model",
+    "/by-project",
+    "/by-agent",
+    "/by-job",
+    "/by-execution",
+)
 
 
 @pytest.fixture
@@ -87,6 +96,11 @@ def test_a_scripted_runs_usage_shows_up_in_every_rollup(api, spent):
     assert agents["scripted"]["cost_usd"] == pytest.approx(named["usage"]["cost_usd"])
     jobs = by(costs(api, "/by-job")["items"], "task_id")
     assert jobs[named["id"]]["job_slug"] == "checkout" and jobs[plain["id"]]["calls"] == 1
+    runs = by(costs(api, "/by-execution")["items"], "execution_id")
+    assert set(runs) == {named["execution_id"], plain["execution_id"]}
+    assert runs[named["execution_id"]]["calls"] == 2 and runs[plain["execution_id"]]["calls"] == 1
+    assert runs[named["execution_id"]]["agent"] == "scripted"
+    assert runs[plain["execution_id"]]["task_id"] == plain["id"]
 
     rows = costs(api, page_size=2)
     assert rows["total"] == 3 and len(rows["items"]) == 2 and rows["has_next"]
