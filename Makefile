@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/input_limits.py
+	$(BIN)/python bench/costs.py
 
 clean:
 	rm -rf $(VENV) data
