@@ -66,12 +66,7 @@ def item_data(item: HitlItem) -> dict[str, Any]:
 def load_item(store: Store, item_id: str, by: Actor, kind: type[H]) -> H:
     """Another team's item, and one of another kind, answer not found like a missing one."""
     name = KINDS.get(kind, "item")
-    try:
-        uuid = UUID(item_id)
-    except ValueError:
-        raise NotFoundError(name, item_id) from None
-    item = store.load(kind, uuid, by.team_id, name)
-    return item
+    return store.load_ref(kind, item_id, by.team_id, name)
 
 
 def load_visible(

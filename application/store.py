@@ -82,6 +82,15 @@ class Store:
             raise NotFoundError(kind, str(aggregate_id))
         return aggregate
 
+    def load_ref(self, cls: type[A], ref: str, team_id: str, kind: str) -> A:
+        """``load`` by an id a caller names as text (an object without a slug): text that is
+        not an id names nothing, so it is not found either."""
+        try:
+            aggregate_id = UUID(ref)
+        except ValueError:
+            raise NotFoundError(kind, ref) from None
+        return self.load(cls, aggregate_id, team_id, kind)
+
     def load_live(self, cls: type[A], ref: str, team_id: str, kind: str) -> A:
         aggregate = self.load(cls, self.resolve(ref, team_id, kind), team_id, kind)
         if getattr(aggregate, "deleted", False):

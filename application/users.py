@@ -21,7 +21,6 @@ from eventsourcing.domain import DomainEvent
 
 from application.auth import USERNAMES, username_claim
 from application.commands import CreateUser, SetPreferences, Targeted, UpdateUser, given
-from application.errors import NotFoundError
 from application.ports import PasswordHasher
 from application.results import Changed, Created
 from application.store import Store, check_version
@@ -109,11 +108,7 @@ def bootstrap_admin(store: Store, hasher: PasswordHasher, password: str | None) 
 
 def load_user(store: Store, ref: str, team_id: str) -> User:
     """Another team's user and a missing one both answer USER_NOT_FOUND."""
-    try:
-        user_id = UUID(ref)
-    except ValueError:
-        raise NotFoundError("user", ref) from None
-    return store.load(User, user_id, team_id, "user")
+    return store.load_ref(User, ref, team_id, "user")
 
 
 def get_user(store: Store, ref: str, team_id: str) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from uuid import UUID
 from eventsourcing.application import EventSourcedLog
 from eventsourcing.domain import DomainEvent
 
-from application.errors import NotFoundError
 from application.programs.requests import MAX_TIMEOUT
 from application.store import Store
 from domain.claim import claim_id
@@ -115,11 +114,7 @@ def record_finished(
 
 def load_run(store: Store, ref: str, team_id: str) -> ProgramRun:
     """Another team's run and a missing one both answer COMMAND_NOT_FOUND."""
-    try:
-        run_id = UUID(ref)
-    except ValueError:
-        raise NotFoundError("command", ref) from None
-    return store.load(ProgramRun, run_id, team_id, "command")
+    return store.load_ref(ProgramRun, ref, team_id, "command")
 
 
 def request_cancel(store: Store, ref: str, by: Actor) -> ProgramRun:

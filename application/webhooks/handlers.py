@@ -116,22 +116,14 @@ def delivery_data(delivery: WebhookDelivery) -> dict[str, Any]:
 
 
 def load_webhook(store: Store, ref: str, team_id: str) -> Webhook:
-    try:
-        webhook_id = UUID(ref)
-    except ValueError:
-        raise NotFoundError("webhook", ref) from None
-    webhook = store.load(Webhook, webhook_id, team_id, "webhook")
+    webhook = store.load_ref(Webhook, ref, team_id, "webhook")
     if webhook.deleted:
         raise NotFoundError("webhook", ref)
     return webhook
 
 
 def load_delivery(store: Store, webhook: Webhook, ref: str) -> WebhookDelivery:
-    try:
-        key = UUID(ref)
-    except ValueError:
-        raise NotFoundError("webhook_delivery", ref) from None
-    delivery = store.load(WebhookDelivery, key, webhook.team_id, "webhook_delivery")
+    delivery = store.load_ref(WebhookDelivery, ref, webhook.team_id, "webhook_delivery")
     if delivery.webhook_id != str(webhook.id):
         raise NotFoundError("webhook_delivery", ref)
     return delivery
