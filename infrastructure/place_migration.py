@@ -8,7 +8,8 @@ its older version still run when it is read, and leave the fields written here a
 
 Run by ``taskwarden migrate`` (and the embedded ``serve``, which migrates first). It resumes after
 the position it last reached (``tw_relay``, name ``migration:places``), so a second run reads only
-what was written since, and rewrites only the events that lack a place field.
+what was written since (an event this version wrote is recognised by its class version without
+being parsed), and rewrites only the events that lack a place field.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def _placed(ledger: Ledger, notification: Any) -> bytes | None:
     cls = resolve_topic(notification.topic)
     if not hasattr(cls, "PLACE"):
         return None
+    if bytes(notification.state).endswith(b'"class_version":%d}' % cls.class_version):
+        return None  # written by this version (the mapper adds the version last): placed
     wanted = {*cls.PLACE, *({"item"} & cls.__dataclass_fields__.keys())}
     missing = wanted - json.loads(notification.state).keys()
     if not missing:
