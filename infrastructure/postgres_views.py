@@ -14,6 +14,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from infrastructure.analytics_views import create_views
 from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
 from infrastructure.sql_rows import project_columns, task_columns
@@ -108,6 +109,7 @@ class PostgresReadModel(SqlReadModel):
         with self._writing() as cur:
             for statement in SCHEMA:
                 cur.execute(statement)
+            create_views(cur)  # analytics.*: over the tables, so after them
 
     def close(self) -> None:
         self._pool.close()

@@ -1,4 +1,5 @@
-"""``taskwarden``: serve, migrate, history, projections, worker, relay, webhooks, quarantine."""
+"""``taskwarden``: serve, migrate, history, projections, worker, relay, webhooks, quarantine,
+analytics."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infrastructure.settings import Settings
-from interfaces import cli_quarantine
+from interfaces import cli_analytics, cli_quarantine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="send webhooks from the NATS durable consumer (run one) until SIGTERM or SIGINT",
     )
     cli_quarantine.add(commands)
+    cli_analytics.add(commands)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     return {
@@ -51,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "relay": _relay,
         "webhooks": _webhooks,
         "quarantine": cli_quarantine.run,
+        "analytics": cli_analytics.run,
     }[args.command](settings, args)
 
 
