@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 from infrastructure.analytics_views import create_views
 from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
+from infrastructure.sql_fact_views import fact_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
 from infrastructure.sql_views import SqlReadModel
@@ -51,6 +52,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS tw_activity_task ON tw_activity (task_id)",
     *cost_schema(big="BIGINT"),
     *execution_schema(real="DOUBLE PRECISION", big="BIGINT"),
+    *fact_schema(real="DOUBLE PRECISION", big="BIGINT"),
 )
 TASK_UPSERT = """
     INSERT INTO tw_tasks (id, team_id, project_id, status, priority, title, assigned_to,

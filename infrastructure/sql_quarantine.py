@@ -31,6 +31,7 @@ class QuarantineWrites:
     _load: Any
     _load_execution: Any
     _write: Any
+    _write_facts: Any
 
     def probe(self) -> None:
         with self._writing() as cur:
@@ -60,5 +61,6 @@ class QuarantineWrites:
             )
             changes.position = stored  # the tracking position stays where it is
             self._write(cur, changes)
+            self._write_facts(cur, events)
             self._run(cur, UPSERT, [marker, position])
             return True

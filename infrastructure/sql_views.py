@@ -17,6 +17,7 @@ import msgspec
 from domain.values import rfc3339
 from infrastructure.sql_cost_views import SqlCostViews
 from infrastructure.sql_execution_views import SqlExecutionViews
+from infrastructure.sql_fact_views import SqlFactViews
 from infrastructure.sql_kpi_views import SqlKpiViews
 from infrastructure.sql_quarantine import QuarantineWrites
 from infrastructure.sql_rows import to_json
@@ -54,7 +55,7 @@ def moment(value: datetime) -> str:
     return rfc3339(value) or ""
 
 
-class SqlReadModel(QuarantineWrites, SqlCostViews, SqlKpiViews, SqlExecutionViews):
+class SqlReadModel(QuarantineWrites, SqlCostViews, SqlKpiViews, SqlFactViews, SqlExecutionViews):
     collate = ""  # appended to text sort columns so both backends order text by code point
 
     # ---- what a backend supplies ---------------------------------------------------------
@@ -129,6 +130,7 @@ class SqlReadModel(QuarantineWrites, SqlCostViews, SqlKpiViews, SqlExecutionView
                 self._load_execution(cur, fresh),
             )
             self._write(cur, changes)
+            self._write_facts(cur, fresh)
             return changes.position
 
     def _load(self, cur: Any, table: str, ids: set[str], shape: type[Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import msgspec
 
 from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
+from infrastructure.sql_fact_views import fact_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
 from infrastructure.sql_views import SqlReadModel
@@ -50,6 +51,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS tw_activity_task ON tw_activity (task_id)",
     *cost_schema(big="INTEGER"),
     *execution_schema(real="REAL", big="INTEGER"),
+    *fact_schema(real="REAL", big="INTEGER"),
 )
 TASK_UPSERT = (
     "INSERT INTO tw_tasks (id, team_id, project_id, status, priority, title, assigned_to, "

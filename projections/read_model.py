@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from projections.analytics import FactWindow, ProjectFigures
 from projections.cost_rows import CostGroup, CostQuery, Grouping
 from projections.costs import CostTotals
 from projections.execution_rows import HitlQuery, HitlRow, OutputRow, QueueRow
@@ -104,6 +105,12 @@ class ReadModel(ABC):
     def kpi_counts(self, team_id: str, project_id: str | None) -> KpiCounts:
         """The team's (or one of its projects') live projects, live tasks per status, and the
         distinct models and providers that reported usage."""
+        raise NotImplementedError
+
+    # ---- analytics (projections/task_facts.py, projections/analytics.py) --------------------
+
+    def project_figures(self, w: FactWindow) -> ProjectFigures:
+        """One project's task facts over a window of UTC days, summed."""
         raise NotImplementedError
 
     @abstractmethod

@@ -19,6 +19,7 @@ from infrastructure.settings import Settings
 from interfaces.bootstrap.api import ApiRole
 from interfaces.http import (
     errors,
+    routes_analytics,
     routes_api_keys,
     routes_artifacts,
     routes_auth,
@@ -67,6 +68,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_pricing.ENDPOINTS,
     *routes_costs.ENDPOINTS,
     *routes_kpis.ENDPOINTS,
+    *routes_analytics.ENDPOINTS,
     *routes_settings.ENDPOINTS,
     *routes_workers.ENDPOINTS,
     *routes_webhooks.ENDPOINTS,

@@ -1,0 +1,223 @@
+"""The budget watch: a consumer of the log that records the thresholds (50, 80, 100 %) a budget's
+spending reaches, once each per period and limit, and in ``hard`` mode stops the agents running in
+a scope whose budget is spent.
+
+It follows the projection runner (woken as the views move on), so what it reads of the cost
+rollups already counts the usage it is looking at. It looks at a usage event's team and project,
+and at a change of a team's settings (a lowered limit may be reached already). The check is of
+where the scope stands now, not of one event's step: a threshold the watch could not record (a
+failure, a restart) is recorded at the scope's next usage in the same period. It starts from the
+log's head; after a restart, a crossing is noticed at the scope's next usage.
+
+No single event can stop it: a check that fails is retried with backoff, and after the consumers'
+``max_attempts`` the event is quarantined (consumer ``budgets``) and the watch goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from application.budgets import Spending, Standing, standings
+from application.consumer_state import QUARANTINE, ConsumerState
+from application.store import Store
+from domain.budget import PROJECT, Budget, budget_id, reached
+from domain.errors import DomainError
+from domain.task import Task
+from domain.values import Actor
+
+log = logging.getLogger(__name__)
+NAME = "budgets"
+USAGE = ":Task.UsageRecorded"
+SETTINGS = ":TeamSettings.Updated"
+BATCH = 500
+Quarantine = Callable[[Any, Any, BaseException, int], None]  # notification, event, error, attempts
+Running = Callable[[str], list[Any]]  # the team's running executions (queue rows)
+
+
+class BudgetWatch:
+    def __init__(
+        self,
+        store: Store,
+        views: Spending,
+        running: Running,
+        *,
+        state: ConsumerState | None = None,
+        quarantine: Quarantine | None = None,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._views = views
+        self._running = running
+        self.state = state or ConsumerState(NAME, clock=store.clock)
+        self._quarantine = quarantine
+        self._poll = poll_interval
+        self.position = 0  # every event up to here was looked at
+        self._target = 0  # the views have applied up to here
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Condition()
+
+    # ---- the thread ------------------------------------------------------------------------
+
+    def start(self, position: int | None = None) -> None:
+        """Watches from ``position`` (default: the head of the log now)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        start = self._store.max_position() if position is None else position
+        self.position = self._target = start
+        self.state.passed(start)
+        self._stopping.clear()
+        self.state.running = True
+        self._thread = threading.Thread(target=self._run, name="budget-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.state.running = False
+
+    def poke(self, position: int) -> None:
+        """The views have applied ``position`` (the projection runner's listener)."""
+        if position > self._target:
+            self._target = position
+            self._wake.set()
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """True once every event up to ``position`` was looked at (tests, benchmarks)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self.position >= position, timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.catch_up(self._target)
+                self.state.succeeded()
+            except Exception as error:  # noqa: BLE001 - logged; the watch outlives an outage
+                self.state.failed(None, error, answers=False)
+                log.warning("budget watch failed: %r; retrying", error)
+                self.state.wait(self._stopping)
+                continue
+            self._wake.wait(self._poll)
+            self._wake.clear()
+
+    # ---- one round -------------------------------------------------------------------------
+
+    def catch_up(self, upto: int) -> None:
+        """Looks at the events after ``position`` up to ``upto``."""
+        while self.position < upto and not self._stopping.is_set():
+            notifications = [
+                n for n in self._store.notifications(self.position, BATCH) if n.id <= upto
+            ]
+            if not notifications:
+                return
+            self._look(notifications)
+            self._passed(notifications[-1].id)
+
+    def _passed(self, position: int) -> None:
+        with self._idle:
+            self.position = max(self.position, position)
+            self._idle.notify_all()
+        self.state.passed(position)
+
+    def _look(self, notifications: list[Any]) -> None:
+        """Checks each scope the batch touched once, after its last event there."""
+        touched: dict[tuple[str, str | None], Any] = {}
+        for notification in notifications:
+            topic = notification.topic
+            if not (topic.endswith(USAGE) or topic.endswith(SETTINGS)):
+                continue
+            event = self._store.decode(notification)
+            project = getattr(event, "project_id", None) if topic.endswith(USAGE) else None
+            team = getattr(event, "team_id", None)
+            if team is None:
+                continue  # written before events named their team: not migrated yet
+            touched.pop((team, project), None)
+            touched[(team, project)] = (notification, event)
+        for (team, project), (notification, event) in touched.items():
+            self._checking(team, project, notification, event)
+
+    def _checking(self, team: str, project: str | None, notification: Any, event: Any) -> None:
+        """Checks one scope until it goes through or its event is quarantined."""
+        while not self._stopping.is_set():
+            try:
+                self.check(team, project)
+                return
+            except Exception as error:
+                answers = self._answers()
+                verdict = self.state.failed(notification.id, error, answers=answers)
+                log.warning("budget check at %d failed: %r", notification.id, error)
+                if not answers:
+                    raise
+                if verdict == QUARANTINE and self._quarantine is not None:
+                    self._quarantine(notification, event, error, self.state.attempts)
+                    self.state.was_quarantined(notification.id)
+                    return
+                self.state.wait(self._stopping)
+
+    def _answers(self) -> bool:
+        try:
+            self._store.max_position()
+        except Exception:  # noqa: BLE001 - any failure means: not now
+            return False
+        return True
+
+    def check(self, team_id: str, project_id: str | None) -> list[tuple[Standing, list[int]]]:
+        """Records the thresholds the team's limit, and the project's budget (None: every
+        project's, after a change of settings), have reached and not recorded; stops what runs
+        in a scope spent in hard mode. Returns what it recorded."""
+        now = self._store.clock.now()
+        projects = None if project_id is None else [project_id]
+        recorded = []
+        for standing in standings(self._store, self._views, team_id, projects, now):
+            if not reached(standing.spent_units, standing.limit_units):
+                continue
+            new = self._store.with_retries(functools.partial(self._cross, standing))
+            if new:
+                recorded.append((standing, new))
+            if 100 in new and standing.mode == "hard":
+                self._stop_running(standing)
+        return recorded
+
+    def _cross(self, standing: Standing) -> list[int]:
+        key = budget_id(standing.team_id, standing.scope, standing.project_id, standing.period)
+        budget = self._store.find(Budget, key, standing.team_id) or Budget(
+            team_id=standing.team_id,
+            project_id=standing.project_id,
+            scope=standing.scope,
+            period=standing.period,
+        )
+        new = budget.cross(
+            standing.spent_units, standing.limit_units, standing.mode, self._store.clock.now()
+        )
+        if new:
+            self._store.commit(budget)
+        return new
+
+    def _stop_running(self, standing: Standing) -> None:
+        """Asks every agent running in the spent scope to stop (a cancel, with the reason)."""
+        by = Actor(id="system:budget", team_id=standing.team_id, request_id=standing.period)
+        for row in self._running(standing.team_id):
+            if row.state != "running":
+                continue
+            if standing.scope == PROJECT and row.project_id != standing.project_id:
+                continue
+            self._store.with_retries(functools.partial(self._cancel, row.task_id, standing, by))
+
+    def _cancel(self, task_id: str, standing: Standing, by: Actor) -> None:
+        task = self._store.find(Task, UUID(task_id), standing.team_id)
+        if task is None or task.deleted:
+            return
+        try:
+            task.cancel(f"budget exceeded: {standing.why()}", by, at=self._store.clock.now())
+        except DomainError:
+            return  # finished meanwhile
+        self._store.commit(task)
