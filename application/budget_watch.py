@@ -10,7 +10,8 @@ failure, a restart) is recorded at the scope's next usage in the same period. It
 log's head; after a restart, a crossing is noticed at the scope's next usage.
 
 No single event can stop it: a check that fails is retried with backoff, and after the consumers'
-``max_attempts`` the event is quarantined (consumer ``budgets``) and the watch goes on.
+``max_attempts`` the event is quarantined (consumer ``budgets``) and the watch goes on; a retry
+asked for checks the event's scope again, as it stands then.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from uuid import UUID
 
 from application.budgets import Spending, Standing, standings
 from application.consumer_state import QUARANTINE, ConsumerState
+from application.retry_requests import RetryRequests
 from application.store import Store
 from domain.budget import PROJECT, Budget, budget_id, reached
 from domain.errors import DomainError
@@ -48,6 +50,7 @@ class BudgetWatch:
         *,
         state: ConsumerState | None = None,
         quarantine: Quarantine | None = None,
+        retries: RetryRequests | None = None,
         poll_interval: float = 1.0,
     ) -> None:
         self._store = store
@@ -55,6 +58,7 @@ class BudgetWatch:
         self._running = running
         self.state = state or ConsumerState(NAME, clock=store.clock)
         self._quarantine = quarantine
+        self._retries = retries
         self._poll = poll_interval
         self.position = 0  # every event up to here was looked at
         self._target = 0  # the views have applied up to here
@@ -101,6 +105,8 @@ class BudgetWatch:
             try:
                 self.catch_up(self._target)
                 self.state.succeeded()
+                if self._retries is not None and self._retries.due():
+                    self.settle_retries()
             except Exception as error:  # noqa: BLE001 - logged; the watch outlives an outage
                 self.state.failed(None, error, answers=False)
                 log.warning("budget watch failed: %r; retrying", error)
@@ -108,6 +114,24 @@ class BudgetWatch:
                 continue
             self._wake.wait(self._poll)
             self._wake.clear()
+
+    def settle_retries(self) -> None:
+        """Checks again the scopes of the quarantined positions a retry was asked for."""
+        if self._retries is None:
+            return
+        for entry in self._retries.take():
+            retry = functools.partial(self._check_at, entry.position)
+            self._retries.settle(entry, retry, self._answers)
+
+    def _check_at(self, position: int) -> None:
+        found = self._store.notification_at(position)
+        if found is None:
+            return
+        event = self._store.decode(found)
+        team = getattr(event, "team_id", None)
+        if team is not None:
+            project = getattr(event, "project_id", None) if found.topic.endswith(USAGE) else None
+            self.check(team, project)
 
     # ---- one round -------------------------------------------------------------------------
 

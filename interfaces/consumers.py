@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from application import budget_watch
+from application.budget_watch import BudgetWatch
 from application.consumer_state import Consumers, ConsumerState, Head, Policy
 from application.ports import Clock
 from application.quarantine import QuarantineService, stored_poison
@@ -80,6 +82,31 @@ def build_runner(
     )
     consumers.register(runner.state, log_head(store))
     return runner
+
+
+def build_budget_watch(
+    settings: Settings,
+    store: Store,
+    read_model: ReadModel,
+    quarantine: QuarantineService,
+    consumers: Consumers,
+    clock: Clock,
+) -> BudgetWatch:
+    def record(notification: Any, event: Any, error: BaseException, attempts: int) -> None:
+        quarantine.record(
+            stored_poison(budget_watch.NAME, store, notification, event, error, attempts)
+        )
+
+    watch = BudgetWatch(
+        store,
+        read_model,
+        read_model.in_flight,
+        state=state(settings, budget_watch.NAME, clock),
+        quarantine=record,
+        retries=RetryRequests(quarantine, budget_watch.NAME),
+    )
+    consumers.register(watch.state, log_head(store))
+    return watch
 
 
 def build_relay(

@@ -13,6 +13,7 @@ import pytest
 
 from application.budget_watch import BudgetWatch
 from application.budgets import Gate, holding, refuse_if_spent, spent_notice, standings
+from application.consumer_state import ConsumerState, Policy
 from application.store import Store
 from domain.budget import UNITS, Budget, budget_id, period_of, reached
 from domain.errors import BudgetExceededError
@@ -202,3 +203,27 @@ def test_the_watch_looks_only_at_the_current_period(store, clock, spent):
     limits(store, daily_cost_limit=Decimal(1))
     spent.add(clock.now() - timedelta(days=1), SHOP, 100.0)
     assert watch(store, spent).check(TEAM, SHOP) == []
+
+
+def test_a_check_that_keeps_failing_is_quarantined_and_the_watch_goes_on(store, clock, spent):
+    class Broken:
+        calls = 0
+
+        def cost_totals(self, team_id: str, q: CostQuery) -> CostTotals:
+            Broken.calls += 1
+            raise RuntimeError("the rollup cannot be read")
+
+    limits(store, daily_cost_limit=Decimal(1))  # a change of settings is checked
+    quarantined: list[tuple[int, str]] = []
+    budgets = BudgetWatch(
+        store,
+        Broken(),
+        lambda team: [],
+        state=ConsumerState("budgets", Policy(max_attempts=3, backoff=0.0), clock=clock),
+        quarantine=lambda n, e, error, attempts: quarantined.append((n.id, repr(error))),
+    )
+    head = store.max_position()
+    budgets.catch_up(head)
+    assert Broken.calls == 3 and budgets.position == head
+    assert quarantined == [(head, "RuntimeError('the rollup cannot be read')")]
+    assert budgets.state.quarantined == 1 and budgets.state.last_error is None
