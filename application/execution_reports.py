@@ -15,6 +15,7 @@ import msgspec
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from application.budgets import spent_notice
 from application.errors import NotFoundError
 from application.pricing import price_usage, reported_usage, team_table
 from application.scheduler import Claim, worker_actor
@@ -43,6 +44,7 @@ class Beat(msgspec.Struct, frozen=True, kw_only=True):
     cancel_requested: bool
     lost: bool = False  # the execution is no longer this worker's: stop without reporting
     reply: dict[str, Any] | None = None  # the decision on the item the agent waits for
+    notice: str | None = None  # what the agent should know: its budget is spent
 
 
 def _at(epoch: float) -> datetime:
@@ -82,7 +84,12 @@ def heartbeat(store: Store, run: Claim, waiting_on: str | None, lease_seconds: f
         task.renew_lease(run.execution_id, _at(lease_until), _by(run))
         store.commit(task)
     reply = _reply(store, run, waiting_on) if waiting_on else None
-    return Beat(lease_until=lease_until, cancel_requested=task.cancel_requested, reply=reply)
+    return Beat(
+        lease_until=lease_until,
+        cancel_requested=task.cancel_requested,
+        reply=reply,
+        notice=spent_notice(store, run.team_id, run.project_id),
+    )
 
 
 def _reply(store: Store, run: Claim, item_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from eventsourcing.domain import Aggregate
 
+from application.budgets import Spending, refuse_if_spent
 from application.commands import (
     ApproveWork,
     CancelTask,
@@ -56,12 +57,17 @@ def request_execution(
     by: Actor,
     idempotency: Idempotency | None = None,
     *,
+    spending: Spending,
     retry: bool = False,
 ) -> Queued:
+    """Queues an execution; refused (``BudgetExceededError``) while the team's daily limit or the
+    project's budget is spent (``application.budgets``)."""
+
     def decide() -> tuple[dict[str, Any], list[Aggregate]]:
         task = store.load_live(Task, cmd.target, by.team_id, "task")
         project = store.load_live(Project, task.project_id, by.team_id, "project")
         project.require_open()
+        refuse_if_spent(store, spending, by.team_id, task.project_id)
         wanted = cmd.command.priority
         execution_id = task.request_execution(
             _options(cmd.command.options),
@@ -80,12 +86,17 @@ def request_execution(
 
 
 def retry_task(
-    store: Store, cmd: Targeted[RetryTask], by: Actor, idempotency: Idempotency | None = None
+    store: Store,
+    cmd: Targeted[RetryTask],
+    by: Actor,
+    idempotency: Idempotency | None = None,
+    *,
+    spending: Spending,
 ) -> Queued:
     wanted = cmd.command
     execute = ExecuteTask(priority=wanted.priority, options=wanted.options or DEFAULT_OPTIONS)
     again = Targeted(target=cmd.target, command=execute)
-    return request_execution(store, again, by, idempotency, retry=True)
+    return request_execution(store, again, by, idempotency, spending=spending, retry=True)
 
 
 def cancel_task(store: Store, cmd: Targeted[CancelTask], by: Actor) -> Cancellation:

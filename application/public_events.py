@@ -22,6 +22,7 @@ from uuid import UUID
 
 import msgspec
 
+from domain.budget import Budget
 from domain.hitl import Checkpoint, Experience, HitlItem, Question
 from domain.naming import public_name
 from domain.output import OutputChunk
@@ -42,12 +43,14 @@ PUBLISHED: dict[type, str] = {
     QueueControl: "queue",
     Webhook: "webhook",
     System: "system",
+    Budget: "budget",
 }
 # of these kinds only these events leave, with only these fields: a webhook's other events carry
 # its URL's secrets and its signing secret
 ONLY: dict[str, frozenset[str]] = {
     "webhook": frozenset({"disabled", "enabled"}),
     "system": frozenset({"maintenance", "alert"}),
+    "budget": frozenset({"threshold_reached", "exceeded"}),
 }
 FIELDS: dict[str, frozenset[str]] = {"webhook": frozenset({"reason", "at"})}
 ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")

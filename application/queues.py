@@ -1,6 +1,7 @@
 """Seed 000's queues: the bands of the task priority, per team.
 
-A band is paused and resumed on the team's QueueControl (the scheduler skips a paused band),
+A band is paused and resumed on the team's QueueControl (the scheduler skips a paused band, and
+the work of a scope whose budget is spent: the status says which, and why),
 cleared (its queued executions are cancelled) and reordered (tasks change priority). Its status
 and metrics are read from the views: the queue rows for what waits and runs, the task listing for
 what finished, and, for the time spent waiting, the events of a sample of finished tasks.
@@ -17,6 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from msgspec import Meta
 
+from application.budgets import Standing, standings
 from application.bulk import each
 from application.commands import Command, PriorityIn, Reason, Ref, Targeted, UpdateTask
 from application.errors import NotFoundError, PermissionDeniedError
@@ -251,12 +253,15 @@ def queue_status(views: ReadModel, store: Store, team_id: str, idle_workers: int
     finished, truncated = finished_since(views, team_id, now - timedelta(days=1))
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     control = _control(store, team_id)
+    scope = project_scope()
+    budgets = standings(store, views, team_id, None if scope is None else [scope], now)
     queues = {}
     for name in BANDS:
         mine = [r for r in rows if band_of(r.priority) == name]
         done = [r for r in finished if _band_of_row(r) == name and r.status == "completed"]
         queues[name] = {
             "size": sum(1 for r in mine if r.state == "queued"),
+            "held_by_budget": sum(1 for r in mine if r.state == "queued" and _held(r, budgets)),
             "processing": sum(1 for r in mine if r.state == "running"),
             "completed_today": sum(1 for r in done if (_moment(r.completed_at) or now) >= midnight),
             **{k: v for k, v in _band(control, name).items() if k != "queue_name"},
@@ -275,8 +280,14 @@ def queue_status(views: ReadModel, store: Store, team_id: str, idle_workers: int
             ),
             "success_rate": _success_rate(finished),
         },
+        "budgets": [{**b.shown(), "why": b.why() if b.exceeded else None} for b in budgets],
         "truncated": truncated,
     }
+
+
+def _held(row: QueueRow, budgets: list[Standing]) -> bool:
+    """A spent budget holds the row: the team's limit, or its project's budget."""
+    return any(b.exceeded and b.project_id in (None, row.project_id) for b in budgets)
 
 
 def queue_metrics(views: ReadModel, store: Store, team_id: str, period: str) -> dict[str, Any]:

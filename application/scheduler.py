@@ -1,9 +1,10 @@
 """Claims: a worker asks for work and gets the best queued execution it may start, or nothing.
 
-The queue view proposes (priority plus aging, per-project caps, paused bands, backoff); the Task
-decides: the start event is saved at the task's expected version, so of two workers racing for one
-execution exactly one starts it, and the other moves on to the next candidate. Claims in one
-process take turns and each waits until the view shows it, so caps count every start.
+The queue view proposes (priority plus aging, per-project caps, paused bands, spent budgets,
+backoff); the Task decides: the start event is saved at the task's expected version, so of two
+workers racing for one execution exactly one starts it, and the other moves on to the next
+candidate. Claims in one process take turns and each waits until the view shows it, so caps count
+every start.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
+from application.budgets import Gate
 from application.store import Store
 from domain.errors import DomainError
 from domain.project import Project
@@ -93,9 +95,12 @@ class Scheduler:
             ready.sort(key=lambda r: (-effective_priority(r, now, self._aging), r.requested_at))
             paused: dict[str, QueueControl | None] = {}
             caps: dict[str, int | None] = {}
+            budgets = Gate(self._store, self._read_model, moment)
             for row in ready:
                 if not self._band_open(row, paused):
                     continue
+                if not budgets.open(row.team_id, row.project_id):
+                    continue  # the team's daily limit or the project's budget is spent
                 cap = self._cap(row, caps)
                 if cap is not None and running[row.project_id] >= cap:
                     continue

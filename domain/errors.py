@@ -48,3 +48,10 @@ class RuleViolationError(DomainError):
     """An input that types allowed but a rule refuses (surfaces as 422)."""
 
     code = "VALIDATION_ERROR"
+
+
+class BudgetExceededError(DomainError):
+    """A team's daily cost limit or a project's monthly budget is spent: no new execution starts
+    in its scope until the limit is raised or a new period begins."""
+
+    code = "BUDGET_EXCEEDED"

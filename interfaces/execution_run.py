@@ -33,6 +33,7 @@ from infrastructure.agent.protocol import (
     Answer,
     Checkpoint,
     Decision,
+    Notice,
     Output,
     Question,
     Result,
@@ -68,6 +69,7 @@ class RunState:
     result: Result | None = None
     pr_url: str | None = None
     errors: list[str] = field(default_factory=list)
+    noticed: set[str] = field(default_factory=set)  # notices the agent was sent
 
 
 def agent_name(claim: Claim, settings: Settings) -> str:
@@ -211,6 +213,9 @@ async def _watch(claim: Claim, backend: Backend, process: AgentProcess, st: RunS
         except Exception as error:  # noqa: BLE001 - the store may be down a moment: try again
             log.warning("execution %s: heartbeat failed: %s", claim.execution_id, error)
             continue
+        if beat.notice is not None and beat.notice not in st.noticed and not beat.lost:
+            st.noticed.add(beat.notice)
+            await process.send(Notice(kind="budget", message=beat.notice))
         if beat.lost:
             st.lost = True
         elif beat.cancel_requested:

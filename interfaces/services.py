@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from application.budget_watch import BudgetWatch
 from application.committer import Committer
 from application.conflict_retry import ConflictRetry
 from application.consumer_state import Consumers
@@ -27,7 +28,7 @@ from infrastructure.relay_tracking import open_tracking
 from infrastructure.settings import Settings
 from infrastructure.tokens import JwtCodec, load_secret
 from infrastructure.views import open_read_model
-from interfaces.consumers import build_relay, build_runner
+from interfaces.consumers import build_budget_watch, build_relay, build_runner
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
 
@@ -41,6 +42,7 @@ class Services:
     store: Store  # everything else goes through the Store
     read_model: ReadModel
     runner: ProjectionRunner
+    budgets: BudgetWatch  # runs where the runner runs, behind it
     codec: TokenCodec
     hasher: PasswordHasher
     scheduler: Scheduler
@@ -53,6 +55,7 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)  # the store's (a test's own moves by hand)
 
     def close(self) -> None:
+        self.budgets.stop()
         self.runner.stop()
         self.tracking.close()
         self.read_model.close()
@@ -88,7 +91,10 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     read_model = open_read_model(settings)
     runner = build_runner(settings, store, read_model, quarantine, consumers, clock)
     store.on_commit(runner.poke)
+    budgets = build_budget_watch(settings, store, read_model, quarantine, consumers, clock)
+    runner.on_advance(budgets.poke)
     if settings.run_projections:
+        budgets.start()
         runner.start()
     tracking = open_tracking(settings)
     bus = open_bus(settings, store, tracking)
@@ -108,6 +114,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         scheduler=scheduler,
         read_model=read_model,
         runner=runner,
+        budgets=budgets,
         bus=bus,
         relay=relay,
         tracking=tracking,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from application.budgets import Spending
 from application.commands import ExecuteTask, Targeted
 from application.executions import request_execution
 from application.idempotency import Idempotency
@@ -13,6 +14,8 @@ from application.results import Queued
 from application.store import Store
 from domain.task import Task
 from domain.values import Actor, Priority
+from projections.cost_rows import CostQuery
+from projections.costs import CostTotals
 
 DEFAULTS: dict[str, Any] = {
     "team_id": "team-1",
@@ -41,7 +44,23 @@ def a_task(**fields: Any) -> Task:
     return Task(**{**DEFAULTS, **fields})
 
 
+class NothingSpent:
+    """The cost rollups of a store without usage (handler tests without a read model)."""
+
+    def cost_totals(self, team_id: str, q: CostQuery) -> CostTotals:
+        return CostTotals()
+
+
+NOTHING_SPENT = NothingSpent()
+
+
 def execute_task(
-    store: Store, ref: str, cmd: ExecuteTask, by: Actor, idempotency: Idempotency | None = None
+    store: Store,
+    ref: str,
+    cmd: ExecuteTask,
+    by: Actor,
+    idempotency: Idempotency | None = None,
+    spending: Spending = NOTHING_SPENT,
 ) -> Queued:
-    return request_execution(store, Targeted(target=ref, command=cmd), by, idempotency)
+    target = Targeted(target=ref, command=cmd)
+    return request_execution(store, target, by, idempotency, spending=spending)

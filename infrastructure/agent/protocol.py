@@ -120,7 +120,14 @@ class CancelNotice(msgspec.Struct, frozen=True, kw_only=True, tag="cancel", tag_
     reason: str | None = None
 
 
-Reply = Answer | Decision | CancelNotice
+class Notice(msgspec.Struct, frozen=True, kw_only=True, tag="notice", tag_field="type"):
+    """Something the agent should know; it need not act (``kind``: ``budget``)."""
+
+    kind: str
+    message: str
+
+
+Reply = Answer | Decision | CancelNotice | Notice
 M = TypeVar("M", bound=AgentMessage)
 
 _decoder = msgspec.json.Decoder(AgentMessage | Say)

@@ -29,6 +29,7 @@ from infrastructure.agent.protocol import (
     Decision,
     Experience,
     Message,
+    Notice,
     Phase,
     Progress,
     Question,
@@ -39,7 +40,7 @@ from infrastructure.agent.protocol import (
     encode,
 )
 
-T = TypeVar("T", Answer, Decision)
+T = TypeVar("T", Answer, Decision, Notice)
 
 OK, FAILED, BAD_SCRIPT, REJECTED, NO_REPLY = 0, 1, 2, 3, 4
 CANCELLED, TERMINATED = 130, 143
@@ -59,7 +60,7 @@ class Channel:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._replies: queue.Queue[Answer | Decision | None] = queue.Queue()
+        self._replies: queue.Queue[Answer | Decision | Notice | None] = queue.Queue()
         self._closed = False
         threading.Thread(target=self._listen, daemon=True).start()
 
@@ -92,7 +93,9 @@ class Channel:
         self._replies.put(None)
 
 
-def _reply_id(reply: Answer | Decision) -> str | None:
+def _reply_id(reply: Answer | Decision | Notice) -> str | None:
+    if isinstance(reply, Notice):
+        return None
     return reply.question_id if isinstance(reply, Answer) else reply.checkpoint_id
 
 
@@ -167,6 +170,12 @@ def _sleep(run: Run, step: dict[str, Any]) -> None:
     time.sleep(float(step["sleep"]))
 
 
+def _wait_for_notice(run: Run, step: dict[str, Any]) -> None:
+    """Waits (for ever: the execution's timeout bounds it) for a notice, and says it."""
+    notice = run.channel.wait_for(Notice, "")
+    run.channel.say(f"notice ({notice.kind}): {notice.message}")
+
+
 def _exit(run: Run, step: dict[str, Any]) -> None:
     raise Stop(int(step["exit"]))
 
@@ -194,6 +203,7 @@ STEPS: dict[str, Callable[[Run, dict[str, Any]], None]] = {
     "result": lambda run, step: run.emit(Result, step["result"]),
     "write": _write,
     "sleep": _sleep,
+    "wait_for_notice": _wait_for_notice,
     "exit": _exit,
     "fail_on_attempt": _fail_on_attempt,
     "spawn_sleeper": _spawn_sleeper,

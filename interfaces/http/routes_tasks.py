@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TypeVar
 
 from starlette.requests import Request
@@ -28,7 +29,7 @@ from interfaces.http.envelope import ok
 from interfaces.http.errors import written
 from interfaces.http.inputs import Query, actor, body, call, expected_version, idempotency
 from interfaces.http.listing import list_tasks
-from interfaces.http.role import store_of
+from interfaces.http.role import services_of, store_of
 
 TASK_HEADERS = ("Idempotency-Key",)
 C = TypeVar("C")
@@ -128,7 +129,7 @@ async def task_history(request: Request) -> Response:
 async def execute(request: Request) -> Response:
     cmd = await body(request, ExecuteTask, optional=True)
     result = await call(
-        executions.request_execution,
+        functools.partial(executions.request_execution, spending=services_of(request).read_model),
         store_of(request),
         Targeted(target=request.path_params["task_id"], command=cmd),
         actor(request),
@@ -140,7 +141,7 @@ async def execute(request: Request) -> Response:
 async def retry(request: Request) -> Response:
     cmd = await body(request, RetryTask, optional=True)
     result = await call(
-        executions.retry_task,
+        functools.partial(executions.retry_task, spending=services_of(request).read_model),
         store_of(request),
         Targeted(target=request.path_params["task_id"], command=cmd),
         actor(request),

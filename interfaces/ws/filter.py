@@ -53,6 +53,8 @@ class Spec(msgspec.Struct, frozen=True, kw_only=True):
 
     def relevant(self, event: PublicEvent) -> bool:
         """Decided by the event's kind alone."""
+        if event.aggregate == "budget":  # a limit reached: people, queue watchers, projects
+            return self.channel in ("hitl", "queue_status", "project_updates")
         if self.channel == "queue_status":
             return event.type in QUEUE_EVENTS or event.aggregate == "queue"
         if self.channel == "hitl":

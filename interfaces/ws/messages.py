@@ -215,6 +215,8 @@ def event_message(
         kind, data = "command_output", _output(event)
     elif event.aggregate in ACTIONS:
         kind, data = "notification", _notification(event, task_id, project_id)
+    elif event.aggregate == "budget":
+        kind, data = "notification", _budget(event, project_id)
     elif event.aggregate == "project":
         kind, data = "project_update", {"project_id": event.aggregate_id}
     else:
@@ -262,6 +264,25 @@ def _output(event: PublicEvent) -> dict[str, Any]:
         "seq": event.data.get("seq"),
         "stream": event.data.get("stream"),
         "text": event.data.get("text"),
+    }
+
+
+def _budget(event: PublicEvent, project_id: str | None) -> dict[str, Any]:
+    """A budget's threshold reached (``warning``) or its limit spent (``critical``)."""
+    data = event.data
+    exceeded = event.type == "budget.exceeded"
+    what = "The team's daily cost limit" if data.get("scope") == "team" else "The project's budget"
+    spent, limit = data.get("spent_usd") or 0.0, data.get("limit_usd") or 0.0
+    verb = "is spent: no new execution starts" if exceeded else f"is {data.get('percent')}% spent"
+    return {
+        "level": "critical" if exceeded else "warning",
+        "title": f"Budget {'exceeded' if exceeded else str(data.get('percent')) + '% reached'}",
+        "message": f"{what} for {data.get('period')} {verb} ({spent:.2f} of {limit:.2f} USD)",
+        "kind": "budget",
+        "item_id": event.aggregate_id,
+        "task_id": None,
+        "project_id": project_id,
+        "actions": [{"label": "Raise the limit", "action": "settings", "url": "/api/settings"}],
     }
 
 

@@ -10,6 +10,7 @@ outbox full waits ``ws_send_grace`` seconds for room; if none comes, the socket 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -298,7 +299,10 @@ class Session:
         by = self.principal.actor(self.websocket.state.request_id)
         targeted = Targeted(target=message.task_id, command=command)
         written = await run_in_threadpool(
-            executions.request_execution, self.services.store, targeted, by
+            functools.partial(executions.request_execution, spending=self.services.read_model),
+            self.services.store,
+            targeted,
+            by,
         )
         await self.send(reply("task_queued", written.data, message.id, position=written.position))
 

@@ -56,7 +56,7 @@ from domain.project import Project
 from domain.task import Task
 from domain.values import Actor, TaskStatus
 from infrastructure.settings import Settings
-from tests.builders import execute_task
+from tests.builders import NOTHING_SPENT, execute_task
 from tests.stores import on_databases, on_every_store, open_store
 
 ALICE = Actor(id="alice", team_id="team-a", request_id="req-alice")
@@ -64,7 +64,6 @@ ANNA = Actor(id="anna", team_id="team-a", request_id="req-anna")
 BOB = Actor(id="bob", team_id="team-b", request_id="req-bob")
 RUNNER = Actor(id="worker-1", team_id="team-a", request_id="req-runner")
 C = TypeVar("C")
-
 
 
 @pytest.fixture
@@ -119,9 +118,7 @@ def keyed(scope: str, command: Any, key: str = "key-1") -> Idempotency:
 def tasks_in(store: Store, project_id: str) -> list[Task]:
     """Every task of a project, found by reading the whole log (no projection needed)."""
     ids = {
-        n.originator_id
-        for n in store.notifications(0, 10_000)
-        if n.topic.endswith("Task.Created")
+        n.originator_id for n in store.notifications(0, 10_000) if n.topic.endswith("Task.Created")
     }
     found = [store.get(Task, i) for i in ids]
     return sorted((t for t in found if t.project_id == project_id), key=lambda t: t.created_on)
@@ -335,7 +332,7 @@ AS_ANOTHER_TEAM: dict[str, Callable[[Store, str], Any]] = {
     "update": lambda s, ref: update_task(s, on(ref, UpdateTask(title="x")), BOB),
     "delete": lambda s, ref: delete_task(s, on(ref, DeleteTask()), BOB),
     "execute": lambda s, ref: execute_task(s, ref, ExecuteTask(), BOB),
-    "retry": lambda s, ref: retry_task(s, on(ref, RetryTask()), BOB),
+    "retry": lambda s, ref: retry_task(s, on(ref, RetryTask()), BOB, spending=NOTHING_SPENT),
     "cancel": lambda s, ref: cancel_task(s, on(ref, CancelTask()), BOB),
     "approve": lambda s, ref: approve_work(s, on(ref, ApproveWork()), BOB),
     "reject": lambda s, ref: reject_work(s, on(ref, RejectWork(reason="no")), BOB),
@@ -579,9 +576,9 @@ def test_a_retry_queues_the_next_attempt_of_a_cancelled_task(store: Store) -> No
     project = new_project(store)["id"]
     task = new_task(store, project)["id"]
     with pytest.raises(InvalidTransitionError):
-        retry_task(store, on(task, RetryTask()), ALICE)
+        retry_task(store, on(task, RetryTask()), ALICE, spending=NOTHING_SPENT)
     cancel_task(store, on(task, CancelTask()), ALICE)
-    answer = retry_task(store, on(task, RetryTask(priority=4)), ALICE).data
+    answer = retry_task(store, on(task, RetryTask(priority=4)), ALICE, spending=NOTHING_SPENT).data
     assert (answer["status"], answer["retry_attempt"], answer["priority"]) == (
         "queued",
         1,

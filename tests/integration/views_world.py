@@ -94,7 +94,9 @@ class World:
 
     def execute(self, task_id: str, by: Actor = ALICE) -> int:
         command = Targeted(target=task_id, command=ExecuteTask())
-        return executions.request_execution(self.store, command, by).position
+        return executions.request_execution(
+            self.store, command, by, spending=self.read_model
+        ).position
 
     def cancel(self, task_id: str, by: Actor = ALICE) -> int:
         cmd = Targeted(target=task_id, command=CancelTask(reason="no"))
