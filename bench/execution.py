@@ -59,7 +59,6 @@ from application.commands import CancelTask, CreateProject, CreateTask, ExecuteT
 from application.executions import cancel_task, request_execution
 from application.projects import create_project
 from application.results import Queued
-from application.store import Store
 from application.tasks import create_task
 from bench.common import DEFAULT_POSTGRES, machine, percentile, scratch_database, table
 from domain.task import Task
@@ -80,8 +79,9 @@ TEAM = "bench"
 BY = Actor(id="user:bench", team_id=TEAM, request_id="bench-execution")
 
 
-def execute(store: Store, task_id: str) -> Queued:
-    return request_execution(store, Targeted(target=task_id, command=ExecuteTask()), BY)
+def execute(services: Services, task_id: str) -> Queued:
+    target = Targeted(target=task_id, command=ExecuteTask())
+    return request_execution(services.store, target, BY, spending=services.read_model)
 SHORT = [{"say": "hi"}]
 LONG = [{"say": "ready"}, {"sleep": 60}]
 DONE = [{"say": "done"}]
@@ -325,7 +325,7 @@ def enqueue_to_start(
     with engine(settings, workers) as running:
         for i, task_id in enumerate(task_ids):
             time.sleep(SETTLE_SECONDS)
-            written = execute(running.store, task_id)
+            written = execute(running.services, task_id)
             returned = time.time()
             running.services.runner.wait_for(written.position, 5.0)
             applied = time.time()
@@ -352,7 +352,7 @@ def cancel_to_exit(settings: Settings, project_id: str, args: argparse.Namespace
     phases = random.Random(4)  # a reproducible spread, not security
     with engine(settings, 2) as running:
         for i, task_id in enumerate(task_ids):
-            execute(running.store, task_id)
+            execute(running.services, task_id)
             running.until(lambda t=task_id: running.output(t), lambda s: "ready" in s, "ready")
             # "ready" shows a fixed time after the start (the output batcher's 200 ms), and so
             # would the cancel: spread it over a heartbeat interval instead
