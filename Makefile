@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/input_limits.py
 	$(BIN)/python bench/costs.py
+	$(BIN)/python bench/budgets.py
 
 clean:
 	rm -rf $(VENV) data
