@@ -427,6 +427,27 @@ def test_team_wide_channels_receive_only_their_kind_of_event(api):
     ]
 
 
+def test_a_spent_budget_is_a_notification_for_the_people_and_the_queue(api):
+    with connected(api) as hitl, connected(api) as queue:
+        subscribed(hitl, channel="hitl")
+        subscribed(queue, channel="queue_status")
+        api.ok("POST", "/api/settings", json={"daily_cost_limit": 0})  # spent by nothing
+        notes = hitl.events_through(lambda m: m["data"]["event"] == "budget.exceeded")
+        queued = queue.events_through(lambda m: m["data"]["event"] == "budget.exceeded")
+        task_id = api.task(api.project()["id"])["id"]
+        api.error("POST", f"/api/tasks/{task_id}/execute", 409, "BUDGET_EXCEEDED")
+    assert [m["data"]["event"] for m in queued] == [m["data"]["event"] for m in notes]
+    assert [m["data"]["event"] for m in notes] == [
+        "budget.threshold_reached",
+        "budget.threshold_reached",
+        "budget.exceeded",
+    ]
+    assert {m["type"] for m in notes} == {"notification"}
+    exceeded = notes[-1]["data"]
+    assert exceeded["level"] == "critical" and exceeded["kind"] == "budget"
+    assert "daily cost limit" in exceeded["message"] and exceeded["actions"][0]["url"]
+
+
 # ---- isolation ---------------------------------------------------------------------------------
 
 
