@@ -1,0 +1,72 @@
+"""The one definition of an audit record and of the hash chain over records (docs/audit.md).
+
+A record is a stored event exactly as stored: its position, the aggregate's id and version, the
+stored topic, and the stored state as text (the JSON bytes the event store holds, decoded as
+UTF-8; a state that is not UTF-8 is carried as ``state_base64`` instead). Its canonical form is
+JSON with sorted keys and no insignificant whitespace (``canonical``): the same record always
+gives the same bytes, whoever computes it.
+
+The chain: ``hash = SHA-256(previous hash || canonical record)``, the previous hash taken as its 32
+raw bytes, the first record's previous hash 32 zero bytes (``GENESIS``). The export writes each
+record with its ``hash``; the event store keeps the running digest of the whole log at the end
+of each transaction with the same function, so the hash of an export of the whole log at position
+P equals the store's digest at P.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, Final
+from uuid import UUID
+
+import msgspec
+
+GENESIS: Final = "0" * 64  # the previous hash of the first record, hex
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def record(
+    position: int, originator_id: UUID | str, version: int, topic: str, state: bytes
+) -> dict[str, Any]:
+    """The audit record of one stored event (``Notification`` fields)."""
+    found: dict[str, Any] = {
+        "position": position,
+        "originator_id": str(originator_id),
+        "originator_version": version,
+        "topic": topic,
+    }
+    try:
+        found["state"] = state.decode("utf-8")
+    except UnicodeDecodeError:
+        found["state_base64"] = base64.b64encode(state).decode("ascii")
+    return found
+
+
+def of(notification: Any) -> dict[str, Any]:
+    """The audit record of an eventsourcing ``Notification`` (a stored event and its position)."""
+    return record(
+        notification.id,
+        notification.originator_id,
+        notification.originator_version,
+        notification.topic,
+        notification.state,
+    )
+
+
+def canonical(fields: dict[str, Any]) -> bytes:
+    """Sorted keys, no whitespace: the bytes that are hashed."""
+    return _encoder.encode(fields)
+
+
+def link(previous: str, canonical_record: bytes) -> str:
+    """The hash of a record after ``previous`` (hex), as hex."""
+    return hashlib.sha256(bytes.fromhex(previous) + canonical_record).hexdigest()
+
+
+def chain(previous: str, notifications: Any) -> str:
+    """The hash after the given stored events, in order, starting from ``previous``."""
+    digest = previous
+    for notification in notifications:
+        digest = link(digest, canonical(of(notification)))
+    return digest
