@@ -21,6 +21,16 @@ _decode = msgspec.json.decode
 _NESTED = frozenset({dict, list})
 
 
+def _is_leaf(item: Any) -> bool:
+    """A transcoded object with nothing inside it to decode first."""
+    return (
+        type(item) is dict
+        and len(item) == 2
+        and type(item.get("_type_")) is str
+        and type(item.get("_data_")) is str
+    )
+
+
 class LedgerTranscoder(JSONTranscoder):
     def decode(self, data: bytes) -> Any:
         try:
@@ -33,7 +43,11 @@ class LedgerTranscoder(JSONTranscoder):
         """``value`` with every transcoded object inside it (and itself) decoded."""
         if type(value) is dict:
             for key, item in value.items():
-                if type(item) in _NESTED:
+                if type(item) not in _NESTED:
+                    continue
+                if _is_leaf(item):  # the usual one: a timestamp or an id
+                    value[key] = self._decode_obj(item)
+                else:
                     value[key] = self._revive(item)
             return value if len(value) != 2 else self._decode_obj(value)
         for index, item in enumerate(value):  # a list

@@ -102,12 +102,19 @@ class Actor:
     request_id: str = ""
 
 
+RFC3339 = "%Y-%m-%dT%H:%M:%S.%fZ"
+MIN_PADDED_YEAR = 1000  # from here on, isoformat's year is strftime's (four digits)
+
+
 def rfc3339(moment: datetime | None) -> str | None:
     """RFC 3339 UTC with microseconds and ``Z``: exact enough to pass back as ``as_of``, and
     fixed-width, so that it sorts as text in time order."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    if utc.year >= MIN_PADDED_YEAR:  # the same text, about twice as fast (the projections and
+        return utc.isoformat(timespec="microseconds")[:-6] + "Z"  # every answer format many)
+    return utc.strftime(RFC3339)  # isoformat would pad the year, strftime does not
 
 
 class Role(StrEnum):

@@ -119,6 +119,37 @@ class PostgresReadModel(SqlReadModel):
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
 
+    def _insert_rows(
+        self,
+        cur: Any,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        conflict: str = "",
+    ) -> None:
+        """One ``COPY`` instead of a statement per row (a batch's activity, its cost rows): a
+        plain insert copies into the table; an upsert copies into a temporary table of the
+        table's shape (this connection's, emptied at each commit) and goes on from there in one
+        ``INSERT ... SELECT``. Rows bound to one statement cost more: psycopg converts and
+        prepares each statement text anew."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        target = table
+        if conflict:
+            target = f"tw_staged_{table}"
+            cur.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} "
+                f"(LIKE {table}) ON COMMIT DELETE ROWS"
+            )
+        with cur.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if conflict:
+            cur.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} {conflict}"  # noqa: S608
+            )
+
     def _in(self, column: str, values: list[Any]) -> Fragment:
         return f"{column} = ANY(?)", [list(values)]
 

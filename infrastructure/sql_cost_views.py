@@ -17,7 +17,7 @@ import msgspec
 
 from projections.batch import Changes
 from projections.cost_rows import GROUP_COLUMNS, CostGroup, CostQuery, CostRow, Grouping
-from projections.costs import TOTALS, CostKey, CostTotals, rolled_up
+from projections.costs import TOTALS, CostKey, CostTotals
 from projections.rows import Page, TaskRow, page_of
 
 KEY = tuple(CostKey.__struct_fields__)
@@ -32,10 +32,12 @@ def cost_schema(big: str) -> tuple[str, ...]:
     )
 
 
+COST_CONFLICT = f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET " + ", ".join(
+    f"{n} = tw_costs.{n} + excluded.{n}" for n in TOTALS
+)
 COST_UPSERT = (
     f"INSERT INTO tw_costs ({', '.join(KEY + TOTALS)}) "  # noqa: S608 - our own column names
-    f"VALUES ({', '.join('?' for _ in KEY + TOTALS)}) ON CONFLICT ({', '.join(KEY)}) DO UPDATE "
-    "SET " + ", ".join(f"{n} = tw_costs.{n} + excluded.{n}" for n in TOTALS)
+    f"VALUES ({', '.join('?' for _ in KEY + TOTALS)}) {COST_CONFLICT}"
 )
 SUMS = ", ".join(f"COALESCE(SUM({name}), 0)" for name in TOTALS)
 
@@ -57,14 +59,19 @@ class SqlCostViews:
     @abstractmethod
     def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
 
+    @abstractmethod
+    def _insert_rows(
+        self,
+        cur: Any,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        conflict: str = "",
+    ) -> None: ...
+
     def _write_costs(self, cur: Any, changes: Changes) -> None:
-        rows = rolled_up(changes.costs)
-        if rows:
-            values = [
-                (*(getattr(k, n) for n in KEY), *(getattr(t, n) for n in TOTALS))
-                for k, t in sorted(rows.items())
-            ]
-            cur.executemany(self._sql(COST_UPSERT), values)
+        values = [(*key, *totals) for key, totals in sorted(changes.costs.items())]
+        self._insert_rows(cur, "tw_costs", KEY + TOTALS, values, COST_CONFLICT)
 
     # ---- queries -----------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ TASK_SORTS = {
 }
 PROJECT_SORTS = {"name": "name", "created_at": "created_at", "updated_at": "updated_at"}
 TEXT_SORTS = frozenset({"title", "status", "name"})
+ACTIVITY_COLUMNS = ("position", "team_id", "project_id", "task_id", "data")
 
 
 def moment(value: datetime) -> str:
@@ -93,6 +94,24 @@ class SqlReadModel(QuarantineWrites, SqlCostViews, SqlKpiViews, SqlFactViews, Sq
     def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any:
         cur.execute(self._sql(statement), params)
         return cur
+
+    def _insert_rows(
+        self,
+        cur: Any,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        conflict: str = "",
+    ) -> None:
+        """Inserts ``rows`` (values in the order of ``columns``) into ``table``, then
+        ``conflict``: an ``ON CONFLICT`` clause that names ``excluded``. The rows must differ in
+        the conflict's key. A backend may write them as one set (Postgres: ``COPY``)."""
+        if rows:
+            statement = (
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our own names
+                f"VALUES ({', '.join('?' for _ in columns)}) {conflict}"
+            )
+            cur.executemany(self._sql(statement), rows)
 
     def _stored_position(self, cur: Any) -> int:
         found = self._run(
@@ -162,17 +181,15 @@ class SqlReadModel(QuarantineWrites, SqlCostViews, SqlKpiViews, SqlFactViews, Sq
         if deleted_tasks:
             where, params = self._in("task_id", deleted_tasks)
             self._run(cur, f"DELETE FROM tw_activity WHERE {where}", params)  # noqa: S608
-        if entries:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO tw_activity (position, team_id, project_id, task_id, data) "
-                    "VALUES (?, ?, ?, ?, ?)"
-                ),
-                [
-                    (a.row.position, a.team_id, a.project_id, a.row.task_id, to_json(a.row))
-                    for a in entries
-                ],
-            )
+        self._insert_rows(
+            cur,
+            "tw_activity",
+            ACTIVITY_COLUMNS,
+            [
+                (a.row.position, a.team_id, a.project_id, a.row.task_id, to_json(a.row))
+                for a in entries
+            ],
+        )
 
     # ---- queries -----------------------------------------------------------------------------
 

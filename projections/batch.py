@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import msgspec
@@ -18,7 +18,7 @@ from domain.naming import public_name
 from domain.project import Project
 from domain.task import Task, TaskState
 from domain.values import rfc3339
-from projections.costs import CostFact, cost_fact
+from projections.costs import add_usage
 from projections.execution import (
     QUEUE_HANDLERS,
     OutputEntry,
@@ -35,6 +35,18 @@ from projections.rows import ActivityRow, ProjectRow, TaskRow
 from projections.tasks import evolve_state, row_of, state_of
 
 event_name = public_name
+# an aggregate's id as text, once per id rather than once per event and use (a batch names a
+# few aggregates many times over)
+id_text: Callable[[Any], str] = lru_cache(maxsize=4096)(str)
+_ACTIONS: dict[type, str] = {}  # the public name of each event class
+
+
+def _action(event: Any) -> str:
+    kind = type(event)
+    found = _ACTIONS.get(kind)
+    if found is None:
+        found = _ACTIONS[kind] = event_name(event)
+    return found
 
 
 class Activity(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +69,8 @@ class Changes:
     options: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by task id
     hitl: dict[str, HitlRow] = field(default_factory=dict)
     output: list[OutputEntry] = field(default_factory=list)
-    costs: list[CostFact] = field(default_factory=list)  # projections/costs.py
+    # the cost rollup rows the batch adds to, summed (projections/costs.py ``add_usage``)
+    costs: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
     position: int = 0
 
 
@@ -82,8 +95,8 @@ class ExecutionKeys:
 
 def affected_ids(events: list[tuple[int, Any]]) -> tuple[set[str], set[str]]:
     """The task ids and the project ids a batch touches."""
-    tasks = {str(e.originator_id) for _, e in events if isinstance(e, Task.Event)}
-    projects = {str(e.originator_id) for _, e in events if isinstance(e, Project.Event)}
+    tasks = {id_text(e.originator_id) for _, e in events if isinstance(e, Task.Event)}
+    projects = {id_text(e.originator_id) for _, e in events if isinstance(e, Project.Event)}
     return tasks, projects
 
 
@@ -92,11 +105,12 @@ def execution_keys(events: list[tuple[int, Any]]) -> ExecutionKeys:
     keys = ExecutionKeys()
     for _, e in events:
         if isinstance(e, Task.Event):
-            keys.queue.add(str(e.originator_id))
+            key = id_text(e.originator_id)
+            keys.queue.add(key)
             if isinstance(e, Task.WorkRejected | Task.UsageRecorded):  # usage: its agent
-                keys.options.add(str(e.originator_id))
+                keys.options.add(key)
         elif isinstance(e, HitlItem.Event) and not is_creation(e):
-            keys.hitl.add(str(e.originator_id))
+            keys.hitl.add(id_text(e.originator_id))
     return keys
 
 
@@ -120,7 +134,7 @@ def evolve_batch(
     live = _LiveExecution(execution or ExecutionRows(), changes)
     for position, event in events:
         if isinstance(event, Task.Event):
-            key = str(event.originator_id)
+            key = id_text(event.originator_id)
             if key in live_tasks:
                 before = live_tasks[key]
             else:
@@ -131,12 +145,11 @@ def evolve_batch(
             if after is None and before is not None:
                 changes.deleted_tasks.add(key)
             _record_task(changes, position, event, after or before)
-            live.task_event(position, event, partial(_row, after or before, position))
+            live.task_event(position, event, key, partial(_row, after or before, position))
             if isinstance(event, Task.UsageRecorded):
-                options = live.options.get(key)
-                changes.costs.append(cost_fact(event, options, after or before))
+                add_usage(changes.costs, event, live.options.get(key), after or before, key)
         elif isinstance(event, Project.Event):
-            key = str(event.originator_id)
+            key = id_text(event.originator_id)
             before_project = live_projects.get(key)
             after_project = project_projection.evolve(before_project, event, position)
             live_projects[key] = changes.projects[key] = after_project
@@ -164,7 +177,7 @@ def _record_task(changes: Changes, position: int, event: Any, task: TaskState | 
     entry = ActivityRow(
         position=position,
         timestamp=rfc3339(event.timestamp) or "",
-        action=event_name(event),
+        action=_action(event),
         task_id=task.id,
         task_title=task.title,
         actor=getattr(event, "actor", None),
@@ -178,7 +191,7 @@ def _record_project(changes: Changes, position: int, event: Any, row: ProjectRow
     entry = ActivityRow(
         position=position,
         timestamp=rfc3339(event.timestamp) or "",
-        action=event_name(event),
+        action=_action(event),
         task_id=None,
         task_title=None,
         actor=getattr(event, "actor", None),
@@ -196,11 +209,11 @@ class _LiveExecution:
         self.changes = changes
 
     def task_event(
-        self, position: int, event: Any, task: Callable[[], TaskRow | None]
+        self, position: int, event: Any, key: str, task: Callable[[], TaskRow | None]
     ) -> None:
-        """``task`` renders the task's row after the event: only the events the queue follows
-        need it (``evolve_queue`` leaves the queue row as it is for the others)."""
-        key = str(event.originator_id)
+        """``key`` is the task's id; ``task`` renders its row after the event: only the events
+        the queue follows need it (``evolve_queue`` leaves the queue row as it is for the
+        others)."""
         if isinstance(event, Task.ExecutionRequested):
             self.options[key] = self.changes.options[key] = dict(event.options)
         elif isinstance(event, Task.Deleted):
@@ -214,7 +227,7 @@ class _LiveExecution:
             self.queue[key] = self.changes.queue[key] = after
 
     def hitl_event(self, position: int, event: Any) -> None:
-        key = str(event.originator_id)
+        key = id_text(event.originator_id)
         after = evolve_hitl(self.hitl.get(key), event, position)
         if after is not None:
             self.hitl[key] = self.changes.hitl[key] = after

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC
+from operator import add
 from typing import Any
 
 import msgspec
@@ -78,29 +79,59 @@ def cost_units(cost_usd: float) -> int:
     return round(cost_usd * UNITS)
 
 
+def usage_key(
+    event: Any, options: Mapping[str, Any] | None, task: TaskState | None, task_id: str
+) -> tuple[str, ...]:
+    """The row of one ``Task.UsageRecorded`` event: a ``CostKey``'s fields, in their order.
+    ``task_id`` is ``str(event.originator_id)``, which the caller has at hand."""
+    return (
+        event.team_id or (task.team_id if task else UNKNOWN),
+        event.timestamp.astimezone(UTC).date().isoformat(),
+        event.project_id or (task.project_id if task else UNKNOWN),
+        task_id,
+        event.execution_id,
+        agent_of(options, task),
+        event.provider or UNKNOWN,
+        event.model or UNKNOWN,
+    )
+
+
+def usage_totals(event: Any) -> list[int]:
+    """What one usage event adds to its row: ``TOTALS``, in their order."""
+    return [
+        event.input_tokens,
+        event.output_tokens,
+        event.cache_read_tokens,
+        event.cache_write_tokens,
+        event.reasoning_tokens or 0,
+        event.requests,
+        1,
+        cost_units(event.cost_usd),
+    ]
+
+
+def add_usage(
+    rows: dict[tuple[str, ...], list[int]],
+    event: Any,
+    options: Mapping[str, Any] | None,
+    task: TaskState | None,
+    task_id: str,
+) -> None:
+    """Adds one usage event to the batch's rows (key and totals as ``usage_key`` and
+    ``usage_totals`` give them): one write per row touched, without an object per event."""
+    key = usage_key(event, options, task, task_id)
+    totals = usage_totals(event)
+    summed = rows.get(key)
+    rows[key] = totals if summed is None else list(map(add, summed, totals))
+
+
 def cost_fact(event: Any, options: Mapping[str, Any] | None, task: TaskState | None) -> CostFact:
     """The row key and the totals of one ``Task.UsageRecorded`` event."""
-    key = CostKey(
-        team_id=event.team_id or (task.team_id if task else UNKNOWN),
-        day=event.timestamp.astimezone(UTC).date().isoformat(),
-        project_id=event.project_id or (task.project_id if task else UNKNOWN),
-        task_id=str(event.originator_id),
-        execution_id=event.execution_id,
-        agent=agent_of(options, task),
-        provider=event.provider or UNKNOWN,
-        model=event.model or UNKNOWN,
+    key = usage_key(event, options, task, str(event.originator_id))
+    return CostFact(
+        key=CostKey(**dict(zip(CostKey.__struct_fields__, key, strict=True))),
+        totals=CostTotals(**dict(zip(TOTALS, usage_totals(event), strict=True))),
     )
-    totals = CostTotals(
-        input_tokens=event.input_tokens,
-        output_tokens=event.output_tokens,
-        cache_read_tokens=event.cache_read_tokens,
-        cache_write_tokens=event.cache_write_tokens,
-        reasoning_tokens=event.reasoning_tokens or 0,
-        requests=event.requests,
-        calls=1,
-        cost_units=cost_units(event.cost_usd),
-    )
-    return CostFact(key=key, totals=totals)
 
 
 def rolled_up(facts: Iterable[CostFact]) -> dict[CostKey, CostTotals]:

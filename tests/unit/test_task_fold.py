@@ -8,6 +8,7 @@ listing said ``true``. These tests fold the aggregate's events through the proje
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,11 +16,13 @@ import msgspec
 
 from application.representations import task_data
 from domain.execution_policy import ExecutionPolicy
-from domain.task import Task
+from domain.task import Task, TaskState, evolve
+from domain.task_state import stamped
+from domain.usage import Usage
 from domain.values import Actor, Priority, TaskStatus
 from projections.batch import evolve_batch
 from projections.rows import TaskRow
-from projections.tasks import API_FIELDS, TaskProjection
+from projections.tasks import API_FIELDS, ROW_UNSEEN, TaskProjection, row_of
 
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 WORKER = Actor(id="worker-1", team_id="team-1", request_id="req-2")
@@ -121,3 +124,36 @@ def test_a_deleted_task_has_no_row_but_still_answers_for_itself() -> None:
         row = TaskProjection().evolve(row, event, position)
     assert row is None
     assert task.deleted and task_data(task)["id"] == str(task.id)
+
+
+def test_a_usage_report_changes_nothing_the_row_shows_but_its_version_and_time() -> None:
+    """The projection stamps a usage event on the row's state instead of folding its totals
+    (``projections/tasks.py:ROW_UNSEEN``): that holds while the fold of such an event changes
+    nothing else the row shows."""
+    task = new_task()
+    execution_id = task.request_execution(ExecutionPolicy(), None, [], ME)
+    task.start_execution(execution_id, "worker-1", WORKER, at=AT)
+    for n in range(3):
+        usage = Usage(model=f"model-{n}", provider="p", input_tokens=10 * n, cost_usd=0.25 * n)
+        task.record_usage(execution_id, usage, WORKER)
+    events = list(enumerate(task.collect_events(), start=1))
+    assert all(type(e) in ROW_UNSEEN for _, e in events[-3:])
+    folded: TaskState | None = None
+    for position, event in events:
+        before, folded = folded, evolve(folded, event)
+        if type(event) in ROW_UNSEEN:
+            assert before is not None
+            changed = {
+                f.name
+                for f in dataclasses.fields(TaskState)
+                if getattr(folded, f.name) != getattr(before, f.name)
+            }
+            assert changed <= {"usage", "version", "updated_at"}
+            assert row_of(folded, position) == row_of(stamped(before, event), position)
+    whole = evolve_batch(events, {}, {}).tasks[str(task.id)]
+    first = evolve_batch(events[:2], {}, {}).tasks[str(task.id)]
+    assert first is not None
+    apart = evolve_batch(events[2:], {str(task.id): first}, {}).tasks[str(task.id)]
+    assert whole is not None and apart == whole
+    assert api_fields(whole) == represented(task)
+    assert (whole.version, whole.position) == (task.version, len(events))
