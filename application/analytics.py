@@ -11,7 +11,7 @@ is a fraction with three decimals, None while nothing counts towards it.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from application.errors import NotFoundError
@@ -43,7 +43,7 @@ def project_analytics(
     store: Store, views: ReadModel, team_id: str, project_ref: str, period: str
 ) -> dict[str, Any]:
     project_id = str(store.load_live(Project, project_ref, team_id, "project").id)
-    first, last = window(store.clock.now().date(), period)
+    first, last = window(store.clock.now().astimezone(UTC).date(), period)
     figures = views.project_figures(
         FactWindow(
             team_id=team_id,
