@@ -5,7 +5,7 @@ project's analytics summed over its rows created or finished in a window of UTC 
 an answer reads one project's rows of the period, never the log.
 
 A batch loads the rows of the tasks its fact events name (one query), folds them in memory and
-writes each changed row once.
+writes each changed row once (``_insert_rows``: one ``COPY`` on Postgres).
 """
 
 from __future__ import annotations
@@ -53,10 +53,8 @@ NOT_NULL = frozenset(
     {"task_id", "team_id", "project_id", "created_at", "created_day", "created_by", "agent",
      "wait_seconds", "executions", "failures", "waits", "open_waits", "waiting"}
 )  # fmt: skip
-FACT_UPSERT = (
-    f"INSERT INTO tw_task_facts ({', '.join(COLUMNS)}) "  # noqa: S608 - our own column names
-    f"VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT (task_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+FACT_CONFLICT = "ON CONFLICT (task_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in COLUMNS[1:]
 )
 FINISHED = "finished_day BETWEEN ? AND ?"
 CREATED = "created_day BETWEEN ? AND ?"
@@ -116,6 +114,16 @@ class SqlFactViews:
     @abstractmethod
     def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
 
+    @abstractmethod
+    def _insert_rows(
+        self,
+        cur: Any,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        conflict: str = "",
+    ) -> None: ...
+
     def _write_facts(self, cur: Any, events: list[tuple[int, Any]]) -> None:
         """The task facts the events change, in the caller's transaction."""
         facts = [(p, e) for p, e in events if task_of(e) is not None]
@@ -127,8 +135,7 @@ class SqlFactViews:
             where, params = self._in("task_id", gone)
             self._run(cur, f"DELETE FROM tw_task_facts WHERE {where}", params)  # noqa: S608
         rows = [fact_values(f) for _, f in sorted(changed.items()) if f is not None]
-        if rows:
-            cur.executemany(self._sql(FACT_UPSERT), rows)
+        self._insert_rows(cur, "tw_task_facts", COLUMNS, rows, FACT_CONFLICT)
 
     def _load_facts(self, cur: Any, task_ids: set[str]) -> dict[str, TaskFact]:
         where, params = self._in("task_id", sorted(task_ids))
