@@ -19,7 +19,8 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from application.consumer_state import QUARANTINE, ConsumerState
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NAME = "projections"
 Quarantine = Callable[[Any, Any, BaseException, int], None]  # notification, event, error, attempts
+Decoded = list[tuple[Any, Any]]  # (notification, its event or the error decoding it raised)
 
 
 class EventFailedError(Exception):
@@ -41,6 +43,13 @@ class EventFailedError(Exception):
         super().__init__(f"position {notification.id}: {error!r}")
         self.notification = notification
         self.event = event
+        self.error = error
+
+
+class _Undecodable:
+    """Stands for the event of a notification that could not be decoded."""
+
+    def __init__(self, error: Exception) -> None:
         self.error = error
 
 
@@ -73,6 +82,7 @@ class ProjectionRunner:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[int], None]] = []
+        self._reader: ThreadPoolExecutor | None = None  # reads the next batch ahead (catch_up)
 
     @property
     def position(self) -> int:
@@ -93,6 +103,9 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._reader is not None:
+            self._reader.shutdown(wait=False, cancel_futures=True)
+            self._reader = None
         self.state.running = False
 
     def poke(self, position: int) -> None:
@@ -102,22 +115,51 @@ class ProjectionRunner:
 
     def catch_up(self) -> int:
         """Applies everything available, ``batch`` events per transaction; returns the position.
-        Raises while the read model or the store is unreachable."""
+        Raises while the read model or the store is unreachable.
+
+        After a full batch, the next one is read and decoded on another thread while this one is
+        applied, so that the database writes one batch while this process reads the next; it
+        is used only if the batch before it was applied up to its end."""
         position = self._read_model.position()
         self._advance(position)
+        ahead: tuple[int, Future[Decoded]] | None = None
         while not self._stopping.is_set():
-            notifications = self._store.notifications(position, self._batch)
-            if not notifications:
+            if ahead is not None and ahead[0] == position:
+                decoded = ahead[1].result()
+            else:
+                decoded = self._read(position)
+            ahead = None
+            if not decoded:
                 break
+            full = len(decoded) == self._batch
+            if full:
+                after = decoded[-1][0].id
+                ahead = (after, self._reading_ahead().submit(self._read, after))
             try:
-                position = self._apply(notifications)
+                position = self._apply(decoded)
             except EventFailedError as failed:
                 position = self._failed(failed)
                 continue
             self._advance(position)
-            if len(notifications) < self._batch:
+            if not full:
                 break
         return position
+
+    def _read(self, position: int) -> Decoded:
+        """The next batch after ``position``, each notification with its event, or with the
+        error its decoding raised (``_apply`` deals with it in order)."""
+        decoded: Decoded = []
+        for notification in self._store.notifications(position, self._batch):
+            try:
+                decoded.append((notification, self._store.decode(notification)))
+            except Exception as error:  # noqa: BLE001 - the event at fault, dealt with in order
+                decoded.append((notification, _Undecodable(error)))
+        return decoded
+
+    def _reading_ahead(self) -> ThreadPoolExecutor:
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="projection-reader")
+        return self._reader
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """True once the read model has applied ``position``; False after ``timeout`` seconds."""
@@ -155,16 +197,14 @@ class ProjectionRunner:
 
     # ---- an event at fault ---------------------------------------------------------------
 
-    def _apply(self, notifications: Sequence[Any]) -> int:
-        """Decodes and applies; a notification that cannot be decoded is at fault once the
-        ones before it are applied."""
+    def _apply(self, decoded: Decoded) -> int:
+        """Applies a batch ``_read`` decoded; a notification that could not be decoded is at
+        fault once the ones before it are applied."""
         pairs: list[tuple[Any, Any]] = []
-        for notification in notifications:
-            try:
-                event = self._store.decode(notification)
-            except Exception as error:
+        for notification, event in decoded:
+            if isinstance(event, _Undecodable):
                 self._isolating(pairs)
-                raise EventFailedError(notification, None, error) from error
+                raise EventFailedError(notification, None, event.error) from event.error
             pairs.append((notification, event))
         return self._isolating(pairs)
 
