@@ -178,6 +178,18 @@ class Store:
         itself no longer loads."""
         return self.ledger.first_event(aggregate_id)
 
+    def digest_head(self) -> tuple[int, str] | None:
+        """The newest running digest of the log: (position, digest), None before any event
+        (written with every transaction, ``infrastructure.audit_digests``)."""
+        recorder: Any = self.ledger.recorder
+        found: tuple[int, str] | None = recorder.digest_head()
+        return found
+
+    def digests(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """The next ``limit`` recorded digests after position ``after``, oldest first."""
+        recorder: Any = self.ledger.recorder
+        return list(recorder.select_digests(after, limit))
+
     @property
     def events_table(self) -> str:
         """The events table's name, for the readiness probe ("" when stored in memory)."""

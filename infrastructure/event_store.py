@@ -14,7 +14,11 @@ from infrastructure.postgres_event_store import STORE_TIMEOUT
 from infrastructure.settings import Settings
 
 EVENTS_FILE = "events.sqlite3"
-MEMORY_ENV = {"PERSISTENCE_MODULE": "eventsourcing.popo", "IS_SNAPSHOTTING_ENABLED": "n"}
+# each factory's recorder also writes the running digest of the log (infrastructure.audit_digests)
+MEMORY_ENV = {
+    "PERSISTENCE_MODULE": "infrastructure.audit_digests:DigestPOPOFactory",
+    "IS_SNAPSHOTTING_ENABLED": "n",
+}
 
 
 def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
@@ -31,7 +35,7 @@ def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return common | {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": "infrastructure.audit_digests:DigestSQLiteFactory",
         "SQLITE_DBNAME": str(settings.data_dir / EVENTS_FILE),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
@@ -44,7 +48,7 @@ def postgres_env(url: str, *, timeout: float = 3.0) -> dict[str, str]:
     # libpq URLs may name a socket directory instead: postgresql://user@/db?host=/tmp/sock
     host = parse_qs(parsed.query).get("host", [parsed.hostname or "127.0.0.1"])[0]
     return {
-        "PERSISTENCE_MODULE": "infrastructure.postgres_event_store:BoundedPostgresFactory",
+        "PERSISTENCE_MODULE": "infrastructure.audit_digests:DigestPostgresFactory",
         "POSTGRES_DBNAME": (parsed.path or "/postgres").lstrip("/") or "postgres",
         "POSTGRES_HOST": host,
         "POSTGRES_PORT": str(parsed.port or 5432),

@@ -31,9 +31,9 @@ STORE_TIMEOUT = "STORE_TIMEOUT_SECONDS"  # the bound, in the ledger's environmen
 
 
 def _within_the_bound(decorated: Any) -> Any:
-    """The undecorated recorder method (eventsourcing's ``@retry`` keeps it as ``__wrapped__``),
-    tried again on a broken connection until the datastore's bound."""
-    method = decorated.__wrapped__
+    """The undecorated recorder method (eventsourcing's ``@retry`` keeps it as ``__wrapped__``;
+    a method of ours has none), tried again on a broken connection until the datastore's bound."""
+    method = getattr(decorated, "__wrapped__", decorated)
 
     @functools.wraps(method)
     def call(self: PostgresApplicationRecorder, *args: Any, **kwargs: Any) -> Any:

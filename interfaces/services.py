@@ -17,6 +17,7 @@ from application.quarantine import QuarantineService
 from application.relay import Relay, Tracking
 from application.scheduler import Scheduler
 from application.store import Store
+from infrastructure.audit_digests import backfill_digests
 from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
@@ -73,6 +74,7 @@ def migrate(settings: Settings) -> None:
         tracking = open_tracking(settings)
         tracking.migrate()  # tw_relay: the relay's position, and this migration's
         migrate_places(ledger, tracking)  # events written before each said where it belongs
+        backfill_digests(ledger)  # after it: the digests chain the events as they now stand
         tracking.close()
         if settings.database_url and settings.uses_postgres:
             migrate_rate_limits(settings.database_url)

@@ -1,0 +1,307 @@
+"""The ledger's recorders, each also writing the running digest of the log with every transaction.
+
+Each insert of events also writes one row ``(position, digest)`` into ``tw_audit_digests``, in
+the same database transaction as the events: ``position`` is the transaction's last event's,
+``digest`` the hash chain (``application.audit.chain``) over every stored event up to it, from
+``GENESIS``. It is computed from the previous row (the one with the greatest position) and this
+transaction's events only, so its cost does not grow with the log. The previous row is read after
+the events table is locked for the insert (Postgres: ``LOCK TABLE ... IN EXCLUSIVE MODE``, which
+also makes positions follow the commit order; SQLite: the insert holds the database's one write
+lock), so concurrent writers chain one after the other. A transaction whose digest cannot be
+written is not written at all: an event is never stored without its digest.
+
+In memory (``TASKWARDEN_MEMORY_STORE``) the rows are kept in the recorder, under its lock.
+
+``taskwarden migrate`` creates the table and, for events stored before there was one (or after
+its last row: written by an older version), chains them once and writes one row at the head
+(``backfill_digests``). Until then a write to a store whose table is missing fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Notification,
+    ProgrammingError,
+    StoredEvent,
+)
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from psycopg.sql import SQL, Identifier
+
+from application.audit.chain import GENESIS, canonical, link, record
+from infrastructure.postgres_event_store import (
+    BoundedApplicationRecorder,
+    BoundedPostgresFactory,
+    _within_the_bound,
+)
+
+TABLE = "tw_audit_digests"
+BACKFILL_BATCH = 1_000
+
+
+def chain_stored(previous: str, positions: Sequence[int], events: Sequence[StoredEvent]) -> str:
+    """The digest after stored events just inserted at ``positions`` (in position order)."""
+    digest = previous
+    for position, event in sorted(zip(positions, events, strict=True), key=lambda p: p[0]):
+        fields = record(
+            position, event.originator_id, event.originator_version, event.topic, event.state
+        )
+        digest = link(digest, canonical(fields))
+    return digest
+
+
+class _Reader(Protocol):
+    def select_notifications(
+        self, start: int, limit: int, *, inclusive_of_start: bool = True
+    ) -> Sequence[Notification]: ...
+
+
+def _chain_after(recorder: _Reader, head: tuple[int, str] | None) -> tuple[int, str] | None:
+    """The head after chaining every stored event after ``head`` (None: nothing after it)."""
+    after, digest = head or (0, GENESIS)
+    last = None
+    while batch := recorder.select_notifications(after, BACKFILL_BATCH, inclusive_of_start=False):
+        digest = chain_notifications(digest, batch)
+        after = last = batch[-1].id
+    return None if last is None else (last, digest)
+
+
+def chain_notifications(previous: str, notifications: Sequence[Notification]) -> str:
+    digest = previous
+    for n in notifications:
+        fields = record(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+        digest = link(digest, canonical(fields))
+    return digest
+
+
+class DigestPOPORecorder(POPOApplicationRecorder):
+    """In memory: the digests beside the events, under the recorder's one lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._digests: list[tuple[int, str]] = []
+
+    def _insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        with self._database_lock:
+            positions = super()._insert_events(stored_events, **kwargs)
+            if positions:
+                previous = self._digests[-1][1] if self._digests else GENESIS
+                digest = chain_stored(previous, positions, stored_events)
+                self._digests.append((max(positions), digest))
+            return positions
+
+    def digest_head(self) -> tuple[int, str] | None:
+        with self._database_lock:
+            return self._digests[-1] if self._digests else None
+
+    def select_digests(self, after: int, limit: int) -> list[tuple[int, str]]:
+        with self._database_lock:
+            return [d for d in self._digests if d[0] > after][:limit]
+
+    def backfill_digests(self) -> tuple[int, str] | None:
+        with self._database_lock:  # nothing in memory is older than its recorder
+            found = _chain_after(self, self._digests[-1] if self._digests else None)
+            if found:
+                self._digests.append(found)
+            return found
+
+
+class DigestPOPOFactory(POPOFactory):
+    """``PERSISTENCE_MODULE`` for the ledger in memory."""
+
+    def application_recorder(self) -> ApplicationRecorder:
+        return DigestPOPORecorder()
+
+
+class DigestSQLiteRecorder(SQLiteApplicationRecorder):
+    """SQLite: the digest row in the transaction that inserts the events (its cursor)."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {TABLE} "
+            "(position INTEGER PRIMARY KEY, digest TEXT NOT NULL)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        if positions:  # the inserts hold the write lock: no other writer reads this row now
+            c.execute(f"SELECT digest FROM {TABLE} ORDER BY position DESC LIMIT 1")  # noqa: S608
+            found = c.fetchone()
+            digest = chain_stored(found[0] if found else GENESIS, positions, stored_events)
+            c.execute(f"INSERT INTO {TABLE} VALUES (?, ?)", (max(positions), digest))  # noqa: S608
+        return positions
+
+    def digest_head(self) -> tuple[int, str] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position, digest FROM {TABLE} ORDER BY position DESC LIMIT 1")  # noqa: S608
+            found = c.fetchone()
+        return (found[0], found[1]) if found else None
+
+    def select_digests(self, after: int, limit: int) -> list[tuple[int, str]]:
+        statement = (
+            f"SELECT position, digest FROM {TABLE} WHERE position > ? ORDER BY position LIMIT ?"  # noqa: S608, E501
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, (after, limit))
+            return [(row[0], row[1]) for row in c.fetchall()]
+
+    def backfill_digests(self) -> tuple[int, str] | None:
+        with self.datastore.transaction(commit=True) as c:
+            # a write first: it takes the write lock, so no event lands while the chain is read
+            c.execute(f"DELETE FROM {TABLE} WHERE position < 0")  # noqa: S608
+            c.execute(f"SELECT position, digest FROM {TABLE} ORDER BY position DESC LIMIT 1")  # noqa: S608
+            row = c.fetchone()
+            head = (row[0], row[1]) if row else None
+            found = _chain_after(_CursorReader(self, c), head)
+            if found:
+                c.execute(f"INSERT INTO {TABLE} VALUES (?, ?)", found)  # noqa: S608
+            return found
+
+
+class _CursorReader:
+    """``select_notifications`` of a SQLite recorder, in a transaction already open."""
+
+    def __init__(self, recorder: DigestSQLiteRecorder, cursor: SQLiteCursor) -> None:
+        self._recorder, self._cursor = recorder, cursor
+
+    def select_notifications(
+        self, start: int, limit: int, *, inclusive_of_start: bool = True
+    ) -> list[Notification]:
+        table = self._recorder.events_table_name
+        op = ">=" if inclusive_of_start else ">"
+        self._cursor.execute(
+            f"SELECT rowid, * FROM {table} WHERE rowid {op} ? ORDER BY rowid LIMIT ?",  # noqa: S608
+            (start, limit),
+        )
+        return [
+            Notification(
+                id=row["rowid"],
+                originator_id=self._recorder.convert_originator_id(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"],
+            )
+            for row in self._cursor.fetchall()
+        ]
+
+
+class DigestSQLiteFactory(SQLiteFactory):
+    """``PERSISTENCE_MODULE`` for the ledger on SQLite."""
+
+    application_recorder_class = DigestSQLiteRecorder
+
+
+class DigestPostgresRecorder(BoundedApplicationRecorder):
+    """Postgres: eventsourcing's insert (lock the table, notify, insert, all pipelined in one
+    transaction), with the previous digest read after the lock and the new row inserted before
+    the commit; the round trips are eventsourcing's own two."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        table = Identifier(self.datastore.schema, TABLE)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (position bigint PRIMARY KEY, digest text NOT NULL)"
+            ).format(table)
+        )
+        self._select_head = SQL(
+            "SELECT position, digest FROM {0} ORDER BY position DESC LIMIT 1"
+        ).format(table)
+        self._select_digests = SQL(
+            "SELECT position, digest FROM {0} WHERE position > %s ORDER BY position LIMIT %s"
+        ).format(table)
+        self._insert_digest = SQL("INSERT INTO {0} (position, digest) VALUES (%s, %s)").format(
+            table
+        )
+
+    def _insert_with_digest(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if self.datastore.enable_db_functions:  # its function inserts without a digest
+            msg = "POSTGRES_ENABLE_DB_FUNCTIONS would write events without their digest"
+            raise NotImplementedError(msg)
+        if not stored_events:
+            return None
+        failed: Exception | None = None
+        positions: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline, conn.transaction():
+                with conn.cursor() as head, conn.cursor() as curs:
+                    try:
+                        self._lock_table(curs)
+                        self._notify_channel(curs)
+                        head.execute(self._select_head, prepare=True)
+                        self._insert_stored_events_only(curs, stored_events)
+                        pipeline.sync()  # a conflict raises here, the transaction aborted
+                    except Exception as error:  # noqa: BLE001 - as eventsourcing: after the pipeline
+                        failed = error
+                    else:  # anything raised from here on rolls the events back too
+                        positions = self._fetch_ids_after_insert_events(curs, stored_events)
+                        if not positions or len(positions) != len(stored_events):
+                            got = len(positions or ())
+                            msg = f"{got} positions for {len(stored_events)} events"
+                            raise ProgrammingError(msg)
+                        found = head.fetchone()
+                        previous = found["digest"] if found else GENESIS
+                        digest = chain_stored(previous, positions, stored_events)
+                        curs.execute(self._insert_digest, (max(positions), digest), prepare=True)
+            if failed:
+                raise failed
+        return positions
+
+    def _insert_stored_events_only(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """eventsourcing's insert of the rows, without its lock and notify (done above)."""
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        curs.execute(query=self.insert_events_statement, params=(rows,))
+
+    insert_events = _within_the_bound(_insert_with_digest)
+
+    def digest_head(self) -> tuple[int, str] | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_head)
+            found = curs.fetchone()
+        return (found["position"], found["digest"]) if found else None
+
+    def select_digests(self, after: int, limit: int) -> list[tuple[int, str]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_digests, (after, limit))
+            return [(row["position"], row["digest"]) for row in curs.fetchall()]
+
+    def backfill_digests(self) -> tuple[int, str] | None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._lock_table(curs)  # no event lands while the chain is read
+            curs.execute(self._select_head)
+            row = curs.fetchone()
+            head = (row["position"], row["digest"]) if row else None
+            found = _chain_after(self, head)  # reads on other connections: nothing can change
+            if found:
+                curs.execute(self._insert_digest, found)
+            return found
+
+
+class DigestPostgresFactory(BoundedPostgresFactory):
+    """``PERSISTENCE_MODULE`` for the ledger on Postgres."""
+
+    application_recorder_class = DigestPostgresRecorder
+
+
+def backfill_digests(ledger: Any) -> tuple[int, str] | None:
+    """Chains the events stored after the last digest row (all of them before there was one)
+    and writes one row at the head; None if every event is digested (``taskwarden migrate``)."""
+    recorder = ledger.recorder
+    if not hasattr(recorder, "backfill_digests"):
+        return None  # a ledger without digests (the benchmark's baseline)
+    found: tuple[int, str] | None = recorder.backfill_digests()
+    return found

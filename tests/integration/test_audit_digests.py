@@ -1,0 +1,288 @@
+"""The running digest of the log, written with every transaction (infrastructure/audit_digests.py).
+
+On every store the digest recorded at P is the chain over every stored event up to P, after
+single commits, group commits and concurrent writers; a row rewritten in the database afterwards
+is found at its position (``application.audit.digests.check_store``); ``taskwarden migrate``
+digests a store whose events were written without digests, once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from application.audit.chain import GENESIS, chain
+from application.audit.digests import Divergence, check_store
+from application.audit.head import audit_head
+from application.ledger import Ledger
+from application.store import Store
+from infrastructure.event_store import EVENTS_FILE, ledger_env
+from infrastructure.settings import Settings
+from interfaces.services import migrate
+from tests.builders import a_task
+from tests.clock import ManualClock
+from tests.stores import on_databases, on_every_store, open_store
+
+WRITERS = 4
+COMMITS_PER_WRITER = 15
+
+
+@pytest.fixture
+def settings(tmp_path: Path, event_store: dict[str, Any]) -> Settings:
+    return Settings(data_dir=tmp_path, workers=0, **event_store)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = open_store(settings, clock=ManualClock())
+    yield opened
+    opened.close()
+
+
+def everything(store: Store) -> list[Any]:
+    return list(store.notifications(0, 100_000))
+
+
+def recorded(store: Store) -> list[tuple[int, str]]:
+    return store.digests(0, 100_000)
+
+
+def assert_every_digest_is_the_chain_up_to_it(store: Store) -> None:
+    events = everything(store)
+    digests = recorded(store)
+    assert digests, "no digest recorded"
+    for position, digest in digests:
+        assert digest == chain(GENESIS, [n for n in events if n.id <= position]), position
+    assert digests[-1][0] == events[-1].id
+    assert store.digest_head() == digests[-1]
+    assert check_store(store) is None
+
+
+def tasks(count: int, title: str = "t") -> list[Any]:
+    return [a_task(title=f"{title}{i}") for i in range(count)]
+
+
+def rewrite_state(store: Store, settings: Settings, position: int, state: bytes) -> None:
+    """What someone with write access to the database could do: one stored row edited."""
+    table = store.events_table
+    if settings.uses_postgres:
+        with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+            conn.execute(
+                f"UPDATE {table} SET state = %s WHERE notification_id = %s",  # noqa: S608
+                (state, position),
+            )
+        return
+    with sqlite3.connect(settings.data_dir / EVENTS_FILE) as conn:
+        conn.execute(f"UPDATE {table} SET state = ? WHERE rowid = ?", (state, position))  # noqa: S608
+
+
+def delete_row(store: Store, settings: Settings, position: int) -> None:
+    table = store.events_table
+    if settings.uses_postgres:
+        with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+            conn.execute(f"DELETE FROM {table} WHERE notification_id = %s", (position,))  # noqa: S608
+        return
+    with sqlite3.connect(settings.data_dir / EVENTS_FILE) as conn:
+        conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (position,))  # noqa: S608
+
+
+# ---- what is recorded -------------------------------------------------------------------------
+
+
+@on_every_store
+def test_a_new_store_has_no_digest_and_its_head_is_genesis(store):
+    assert store.digest_head() is None
+    assert audit_head(store) == {"position": 0, "digest": GENESIS, "at": None}
+    assert check_store(store) is None
+
+
+@on_every_store
+def test_each_commit_records_the_chain_over_every_stored_event_up_to_its_last(store):
+    for size in (1, 3, 1, 7, 2):
+        store.commit(*tasks(size))
+    assert [p for p, _ in recorded(store)] == [1, 4, 5, 12, 14]
+    assert_every_digest_is_the_chain_up_to_it(store)
+
+
+@on_every_store
+def test_a_group_commit_of_many_callers_records_one_digest_at_its_end(store):
+    gate = threading.Barrier(WRITERS)
+
+    def write(i: int) -> None:
+        gate.wait()
+        store.commit(*tasks(2, title=f"w{i}-"))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(everything(store)) == 2 * WRITERS
+    assert_every_digest_is_the_chain_up_to_it(store)
+
+
+@on_every_store
+def test_the_head_names_the_newest_digest_and_the_time_of_its_event(store):
+    store.commit(*tasks(2))
+    clock = store.clock
+    assert isinstance(clock, ManualClock)
+    position = store.commit(*tasks(1, title="late"))
+    head = audit_head(store)
+    assert head["position"] == position == 3
+    assert head["digest"] == chain(GENESIS, everything(store))
+    event = store.decode(everything(store)[-1])
+    assert head["at"].startswith(event.timestamp.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert head["at"].endswith("Z")
+
+
+@on_every_store
+def test_a_conflicting_commit_writes_neither_its_events_nor_a_digest(store):
+    stored = a_task().collect_events()
+    store.committer.commit(stored)
+    before = recorded(store)
+    fresh = a_task(title="fresh").collect_events()
+    with pytest.raises(IntegrityError):
+        store.committer.commit([*fresh, *stored])  # version 1 of a stored task, again
+    assert recorded(store) == before
+    assert len(everything(store)) == 1
+    store.commit(*tasks(1))
+    assert_every_digest_is_the_chain_up_to_it(store)
+
+
+@on_databases
+def test_writers_in_other_processes_chain_one_after_the_other(settings, store):
+    """Several ledgers on one database (as API replicas and workers are), each with writers in
+    threads: positions follow the commit order and every digest chains from the one before."""
+    others = [open_store(settings, create_tables=False) for _ in range(WRITERS - 1)]
+    stores = [store, *others]
+    gate = threading.Barrier(WRITERS * 2)
+    failures: list[BaseException] = []
+
+    def write(on: Store, i: int) -> None:
+        gate.wait()
+        try:
+            for n in range(COMMITS_PER_WRITER):
+                on.commit(*tasks(1 + n % 3, title=f"w{i}-{n}-"))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [
+        threading.Thread(target=write, args=(stores[i % WRITERS], i)) for i in range(WRITERS * 2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for other in others:
+        other.close()
+    assert not failures
+    assert len(everything(store)) == 2 * WRITERS * sum(1 + n % 3 for n in range(15))
+    assert_every_digest_is_the_chain_up_to_it(store)
+
+
+# ---- what the check finds ---------------------------------------------------------------------
+
+
+@on_databases
+def test_an_old_row_rewritten_in_the_database_is_found_at_its_position(settings, store):
+    for _ in range(6):
+        store.commit(*tasks(1))
+    store.commit(*tasks(3))  # positions 7 to 9, one transaction
+    original = everything(store)[3]
+    rewrite_state(store, settings, 4, original.state.replace(b"t0", b"t9"))
+    found = check_store(store)
+    assert found == Divergence(4, found.reason if found else "")
+    assert found is not None and "positions 4" in found.reason
+    rewrite_state(store, settings, 4, original.state)  # put back: as digested again
+    assert check_store(store) is None
+    rewrite_state(store, settings, 8, everything(store)[7].state + b" ")
+    found = check_store(store)
+    assert found is not None and found.position == 9  # the transaction ends there
+    assert "positions 7 to 9" in found.reason
+
+
+@on_databases
+def test_a_row_removed_from_the_database_is_found(settings, store):
+    for _ in range(4):
+        store.commit(*tasks(1))
+    delete_row(store, settings, 2)
+    found = check_store(store)
+    assert found is not None and found.position == 2
+
+
+@on_databases
+def test_an_event_stored_without_a_digest_is_found(settings, store):
+    store.commit(*tasks(2))
+    plain = plain_ledger(settings)
+    plain.save(*tasks(1, title="bypass").pop().collect_events())
+    plain.close()
+    found = check_store(store)
+    assert found is not None and found.position == 3
+    assert "never digested" in found.reason
+
+
+# ---- migrate: a store written without digests ------------------------------------------------
+
+
+def plain_ledger(settings: Settings) -> Ledger:
+    """A ledger of the version before: eventsourcing's own recorders, no digests."""
+    env = ledger_env(settings, create_tables=True)
+    plain = {
+        "infrastructure.audit_digests:DigestSQLiteFactory": "eventsourcing.sqlite",
+        "infrastructure.audit_digests:DigestPostgresFactory": (
+            "infrastructure.postgres_event_store:BoundedPostgresFactory"
+        ),
+    }
+    return Ledger(env={**env, "PERSISTENCE_MODULE": plain[env["PERSISTENCE_MODULE"]]})
+
+
+@on_databases
+def test_migrate_digests_a_store_written_without_digests_once(settings):
+    ledger = plain_ledger(settings)
+    for size in (2, 1, 4):
+        ledger.save(*[e for t in tasks(size) for e in t.collect_events()])
+    ledger.close()
+    migrate(settings)
+    store = open_store(settings, create_tables=False)
+    try:
+        events = everything(store)
+        assert recorded(store) == [(7, chain(GENESIS, events))]
+        migrate(settings)  # nothing new: nothing written
+        assert recorded(store) == [(7, chain(GENESIS, events))]
+        store.commit(*tasks(2))  # and the next commit chains on from there
+        assert_every_digest_is_the_chain_up_to_it(store)
+    finally:
+        store.close()
+
+
+@on_databases
+def test_migrate_digests_events_written_after_the_last_digest(settings, store):
+    store.commit(*tasks(2))
+    plain = plain_ledger(settings)
+    plain.save(*[e for t in tasks(3, title="old") for e in t.collect_events()])
+    plain.close()
+    assert check_store(store) == Divergence(3, "stored after the last digest: never digested")
+    migrate(settings)
+    assert [p for p, _ in recorded(store)] == [2, 5]
+    assert_every_digest_is_the_chain_up_to_it(store)
+
+
+@on_databases
+def test_a_store_not_migrated_since_refuses_writes_rather_than_skip_a_digest(settings):
+    ledger = plain_ledger(settings)
+    ledger.save(*a_task().collect_events())
+    ledger.close()
+    store = open_store(settings, create_tables=False)  # this version, before its migrate
+    try:
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the database's: no such table
+            store.commit(a_task(title="refused"))
+        assert len(everything(store)) == 1
+    finally:
+        store.close()
