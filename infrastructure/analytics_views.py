@@ -136,13 +136,19 @@ VIEWS = (
             t.actual_duration AS actual_duration_seconds, (d ->> 'attempt')::integer AS attempts,
             (d ->> 'progress_percentage')::integer AS progress_percentage, t.tags,
             COALESCE(c.calls, 0)::bigint AS calls,
-            (COALESCE(c.cost_units, 0)::numeric / {UNITS})::numeric(18,8) AS cost_usd
+            (COALESCE(c.cost_units, 0)::numeric / {UNITS})::numeric(18,8) AS cost_usd,
+            f.agent, f.first_started_at::timestamptz AS first_started_at,
+            f.pickup_seconds, COALESCE(f.executions, 0) AS executions,
+            COALESCE(f.failures, 0) AS failures, f.last_failure_reason,
+            COALESCE(f.waits, 0) AS waits_on_people,
+            COALESCE(f.wait_seconds, 0) AS wait_on_people_seconds
         FROM tw_tasks AS t
         CROSS JOIN LATERAL (SELECT t.data::jsonb AS d) AS j
         JOIN tw_projects AS p ON p.id = t.project_id AND p.team_id = t.team_id
         LEFT JOIN (SELECT team_id, task_id, SUM(calls) AS calls, SUM(cost_units) AS cost_units
             FROM tw_costs GROUP BY team_id, task_id) AS c
-            ON c.team_id = t.team_id AND c.task_id = t.id""",  # noqa: S608 - our own constants
+            ON c.team_id = t.team_id AND c.task_id = t.id
+        LEFT JOIN tw_task_facts AS f ON f.task_id = t.id AND f.team_id = t.team_id""",  # noqa: S608 - our own constants
         {
             "team_id": "text: the team",
             "project_id": "text: the project's id (analytics.projects)",
@@ -169,6 +175,19 @@ VIEWS = (
             "tags": "text[]: the task's tags",
             "calls": "bigint: usage reports so far",
             "cost_usd": "numeric(18,8): what its usage cost so far, in US dollars",
+            "agent": "text: the agent of its latest execution request (else its agent metadata, "
+            "else default); NULL before the task facts counted it",
+            "first_started_at": "timestamptz: when its first execution started; NULL before",
+            "pickup_seconds": "double precision: from creation to the first execution start",
+            "executions": "integer: executions started",
+            "failures": "integer: executions that failed or timed out, and requests that "
+            "expired in the queue",
+            "last_failure_reason": "text: the reason of its last failure (at most 200 "
+            "characters); NULL without one",
+            "waits_on_people": "integer: questions, checkpoints and reviews that were answered "
+            "or decided",
+            "wait_on_people_seconds": "double precision: the time those waited on a person, "
+            "summed",
         },
     ),
     View(

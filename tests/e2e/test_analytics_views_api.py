@@ -152,6 +152,14 @@ def test_task_facts_and_projects_show_what_the_api_shows(api, spent, settings):
     assert named["calls"] == 2 and plain["priority_level"] == 3 and idle["calls"] == 0
     assert plain["estimated_duration_seconds"] == 600 and idle["started_at"] is None
     assert named["cost_usd"] > 0 and idle["cost_usd"] == 0
+    assert named["executions"] == plain["executions"] == 1 and idle["executions"] == 0
+    assert named["agent"] == "scripted" and named["failures"] == 0
+    # the facts time events by their stored timestamp, the listing by the start's own time
+    started = abs((named["first_started_at"] - named["started_at"]).total_seconds())
+    assert started < 1.0 and idle["first_started_at"] is None
+    pickup = (named["first_started_at"] - named["created_at"]).total_seconds()
+    assert named["pickup_seconds"] == pytest.approx(pickup, abs=1e-3)
+    assert idle["pickup_seconds"] is None and idle["waits_on_people"] == 0
 
     listed = get(api, "/api/projects/")["items"]
     rows = {row["project_id"]: row for row in view(url, "projects")}
