@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -144,10 +144,11 @@ def evolve_batch(
             live_tasks[key], last_position[key] = after, position
             if after is None and before is not None:
                 changes.deleted_tasks.add(key)
-            _record_task(changes, position, event, after or before)
-            live.task_event(position, event, key, partial(_row, after or before, position))
+            state = after or before
+            _record_task(changes, position, event, state)
+            live.task_event(position, event, key, state)
             if isinstance(event, Task.UsageRecorded):
-                add_usage(changes.costs, event, live.options.get(key), after or before, key)
+                add_usage(changes.costs, event, live.options.get(key), state, key)
         elif isinstance(event, Project.Event):
             key = id_text(event.originator_id)
             before_project = live_projects.get(key)
@@ -208,12 +209,10 @@ class _LiveExecution:
         self.hitl: dict[str, HitlRow | None] = dict(loaded.hitl)
         self.changes = changes
 
-    def task_event(
-        self, position: int, event: Any, key: str, task: Callable[[], TaskRow | None]
-    ) -> None:
-        """``key`` is the task's id; ``task`` renders its row after the event: only the events
-        the queue follows need it (``evolve_queue`` leaves the queue row as it is for the
-        others)."""
+    def task_event(self, position: int, event: Any, key: str, task: TaskState | None) -> None:
+        """``key`` is the task's id, ``task`` its state after the event, rendered as a row only
+        for the events the queue follows (``evolve_queue`` leaves the queue row as it is for
+        the others)."""
         if isinstance(event, Task.ExecutionRequested):
             self.options[key] = self.changes.options[key] = dict(event.options)
         elif isinstance(event, Task.Deleted):
@@ -221,7 +220,9 @@ class _LiveExecution:
         if type(event) not in QUEUE_HANDLERS:
             return
         before = self.queue.get(key)
-        context = QueueContext(task=task(), options=self.options.get(key) or {}, position=position)
+        context = QueueContext(
+            task=_row(task, position), options=self.options.get(key) or {}, position=position
+        )
         after = evolve_queue(before, event, context)
         if after is not before:
             self.queue[key] = self.changes.queue[key] = after
