@@ -26,6 +26,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_key: str | None = None
     admin_password: str | None = None
     jwt_secret: str | None = None
+    # the Ed25519 key that signs audit exports (a PEM private key file); None: one generated once
+    # into <data_dir>/audit_ed25519.pem (docs/audit.md, "Key handling")
+    audit_key_file: Path | None = None
     access_ttl: int = 900
     refresh_ttl: int = 30 * 24 * 3600
     # a used refresh token presented again this soon gets the same answer (docs/security.md)
@@ -158,6 +161,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             admin_key=env.get("TASKWARDEN_ADMIN_KEY") or None,
             admin_password=env.get("TASKWARDEN_ADMIN_PASSWORD") or None,
             jwt_secret=env.get("TASKWARDEN_JWT_SECRET") or None,
+            audit_key_file=_path(env.get("TASKWARDEN_AUDIT_KEY_FILE")),
             access_ttl=int(env.get("TASKWARDEN_ACCESS_TTL", "900")),
             refresh_ttl=int(env.get("TASKWARDEN_REFRESH_TTL", str(30 * 24 * 3600))),
             refresh_reuse_grace_seconds=float(

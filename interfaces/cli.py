@@ -1,5 +1,5 @@
 """``taskwarden``: serve, migrate, history, projections, worker, relay, webhooks, quarantine,
-analytics."""
+analytics, audit."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infrastructure.settings import Settings
-from interfaces import cli_analytics, cli_quarantine
+from interfaces import cli_analytics, cli_audit, cli_quarantine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     cli_quarantine.add(commands)
     cli_analytics.add(commands)
+    cli_audit.add(commands)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     return {
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webhooks": _webhooks,
         "quarantine": cli_quarantine.run,
         "analytics": cli_analytics.run,
+        "audit": cli_audit.run,
     }[args.command](settings, args)
 
 

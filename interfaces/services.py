@@ -18,6 +18,7 @@ from application.relay import Relay, Tracking
 from application.scheduler import Scheduler
 from application.store import Store
 from infrastructure.audit_digests import backfill_digests
+from infrastructure.audit_key import AuditKey, load_audit_key
 from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
@@ -51,6 +52,7 @@ class Services:
     relay: Relay  # started by the API process (Settings.relay_in_process) or `taskwarden relay`
     tracking: Tracking
     quarantine: QuarantineService  # every consumer's (docs/operations.md, "Quarantine")
+    audit_key: AuditKey  # signs audit exports' heads (docs/audit.md, "Key handling")
     rate_limiter: RateLimiter | None = None  # None: rate limits are off; closed by the lifespan
     consumers: Consumers = field(default_factory=Consumers)  # this process's, for health
     clock: Clock = field(default_factory=SystemClock)  # the store's (a test's own moves by hand)
@@ -124,6 +126,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
         consumers=consumers,
         clock=clock,
         codec=JwtCodec(load_secret(settings.jwt_secret, settings.data_dir), settings.access_ttl),
+        audit_key=load_audit_key(settings.audit_key_file, settings.data_dir),
         hasher=ScryptHasher(),
         rate_limiter=rate_limiter(settings),
     )
