@@ -34,6 +34,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/append.py
+	$(BIN)/python bench/audit_digest.py
 	$(BIN)/python bench/create_tasks.py
 	$(BIN)/python bench/execution.py
 	$(BIN)/python bench/fanout.py
