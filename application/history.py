@@ -1,19 +1,23 @@
-"""History for auditors, read from the event store itself, and state as of a moment."""
+"""History for auditors, read from the event store itself: a task's timeline
+(``application/timeline.py``), its changes field by field (seed 000's change view), and its state
+as of a moment (``application/board.py``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.domain import Aggregate
-
-from application.errors import NotFoundError
-from application.representations import task_data
-from application.store import Store, event_data
+from application.board import Moment, task_as_of
+from application.store import Store
+from application.timeline import TimelineQuery, display_names, jsonable, task_history
 from domain.naming import public_name
-from domain.task import Task
+from domain.task import Task, TaskState, evolve
+from domain.task_state import represent
 from domain.values import rfc3339
+
+__all__ = ["Moment", "TimelineQuery", "event_name", "task_as_of", "task_changes", "task_history"]
+
+# what every event changes, or what changes too often to be a change a person reads
+UNCHANGED = frozenset({"updated_at", "version", "lease_until", "usage", "actual_duration"})
 
 
 def event_name(event: Any) -> str:
@@ -21,54 +25,58 @@ def event_name(event: Any) -> str:
     return public_name(event)
 
 
-def task_history(store: Store, ref: str, team_id: str) -> dict[str, Any]:
-    """Every event of the task, deleted or not, with its position in the global log."""
+def task_changes(
+    store: Store, ref: str, team_id: str, after: int = 0, limit: int = 100
+) -> dict[str, Any]:
+    """Seed 000's change view: one entry per field an event changed (``status_changed`` for
+    the status, ``created`` once with the initial fields), after position ``after``, at most
+    ``limit``. Folds the task's events with the one task fold, so it reads them all."""
     task_id = store.resolve(ref, team_id, "task")
-    store.load(Task, task_id, team_id, "task")  # scope check: another team's task is not found
+    store.placed_first(task_id, team_id, "task")
     positions = store.positions_of(task_id)
-    entries = []
+    entries: list[dict[str, Any]] = []
+    state: TaskState | None = None
     for event in store.events_of(task_id, team_id):
-        data = event_data(event)
-        if not isinstance(event, Aggregate.Created):  # the place is the task's: said once
-            for name in getattr(event, "PLACE", ()):
-                data.pop(name, None)
-        entries.append(
-            {
-                "position": positions.get(event.originator_version),
-                "version": event.originator_version,
-                "type": event_name(event),
-                "timestamp": rfc3339(event.timestamp),
-                "actor": data.pop("actor", None),
-                "request_id": data.pop("request_id", None),
-                "data": _jsonable(data),
-            }
-        )
-    return {"task_id": str(task_id), "history": entries}
+        before, state = state, evolve(state, event)
+        position = positions.get(event.originator_version, 0)
+        if position > after:
+            entries += _changes(before, state, event, position)
+    page = entries[:limit]
+    names = display_names(store, team_id, {e["user_id"] for e in page if e["user_id"]})
+    for entry in page:
+        entry["user_name"] = names.get(entry["user_id"]) if entry["user_id"] else None
+    more = len(entries) > limit
+    return {
+        "task_id": str(task_id),
+        "history": page,
+        "next_after": page[-1]["position"] if more else None,
+    }
 
 
-def task_as_of(store: Store, ref: str, team_id: str, moment: datetime) -> dict[str, Any]:
-    task_id = store.resolve(ref, team_id, "task")
-    store.load(Task, task_id, team_id, "task")
-    task: Task | None = None
-    for event in store.events_of(task_id, team_id):
-        if event.timestamp > moment:
-            break
-        task = event.mutate(task)
-    if task is None:
-        raise NotFoundError("task", ref)
-    data = task_data(task)
-    data["as_of"] = rfc3339(moment)
-    data["deleted"] = task.deleted
-    return data
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    if isinstance(value, UUID):
-        return str(value)
-    return value
+def _changes(
+    before: TaskState | None, after: TaskState, event: Any, position: int
+) -> list[dict[str, Any]]:
+    common = {
+        "timestamp": rfc3339(event.timestamp),
+        "position": position,
+        "user_id": getattr(event, "actor", None),
+        "type": event_name(event),
+    }
+    new = represent(after)
+    if before is None or isinstance(event, Task.Created):
+        initial = {k: v for k, v in new.items() if k not in UNCHANGED and v not in (None, [], {})}
+        return [
+            {"action": "created", "field": None, "old_value": None, "new_value": initial, **common}
+        ]
+    old = represent(before)
+    return [
+        {
+            "action": "status_changed" if name == "status" else "updated",
+            "field": name,
+            "old_value": jsonable(old[name]),
+            "new_value": jsonable(new[name]),
+            **common,
+        }
+        for name in new
+        if name not in UNCHANGED and old[name] != new[name]
+    ]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import JSONTranscoder, Notification
+from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 
 from application import topics
@@ -95,3 +96,88 @@ class Ledger(Application[Any]):
             key = aggregate_id.hex if hasattr(aggregate_id, "hex") else str(aggregate_id)
             curs.execute(statement, (key,))
             return {row[0]: row[1] for row in curs.fetchall()}
+
+    def events_of_many(  # noqa: PLR0913
+        self,
+        ids: Collection[UUID],
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        topics: Collection[str] | None = None,
+        version: int | None = None,
+        upto: int | None = None,
+    ) -> list[tuple[int, Any]]:
+        """``(position, event)`` of the events of these aggregates after position ``after`` (up
+        to ``upto`` if given), in log order, at most ``limit``; only of ``topics`` and at
+        ``version`` if given. One query,
+        on the (originator_id, originator_version) key: a timeline's page, or the first events
+        of a page's actors, without a query per aggregate."""
+        if not ids or limit <= 0:
+            return []
+        rows = self._select_many(list(ids), (after, upto), limit, topics, version)
+        return [(position, self.mapper.to_domain_event(stored)) for position, stored in rows]
+
+    def _select_many(  # noqa: PLR0913
+        self,
+        ids: list[UUID],
+        span: tuple[int, int | None],
+        limit: int,
+        topics: Collection[str] | None,
+        version: int | None,
+    ) -> list[tuple[int, StoredEvent]]:
+        recorder: Any = self.recorder
+        after, upto = span
+        if isinstance(recorder, POPOApplicationRecorder):
+            return _select_in_memory(recorder, ids, span, limit, topics, version)
+        postgres = hasattr(recorder.datastore, "schema")
+        mark = "%s" if postgres else "?"
+        position = "notification_id" if postgres else "rowid"
+        parts = [f"originator_id IN ({', '.join(mark for _ in ids)})", f"{position} > {mark}"]
+        params: list[Any] = [*(i if postgres else i.hex for i in ids), after]
+        if topics is not None:
+            parts.append(f"topic IN ({', '.join(mark for _ in topics)})")
+            params += list(topics)
+        if version is not None:
+            parts.append(f"originator_version = {mark}")
+            params.append(version)
+        if upto is not None:
+            parts.append(f"{position} <= {mark}")
+            params.append(upto)
+        statement = (
+            f"SELECT originator_id, originator_version, topic, state, {position} "  # noqa: S608
+            f"FROM {recorder.events_table_name} WHERE {' AND '.join(parts)} "
+            f"ORDER BY {position} LIMIT {mark}"
+        )
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (*params, limit))
+            rows = curs.fetchall()
+        found = []
+        for row in rows:
+            values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+            originator = values[0] if postgres else recorder.convert_originator_id(values[0])
+            stored = StoredEvent(originator, values[1], values[2], bytes(values[3]))
+            found.append((int(values[4]), stored))
+        return found
+
+
+def _select_in_memory(  # noqa: PLR0913
+    recorder: POPOApplicationRecorder,
+    ids: list[UUID],
+    span: tuple[int, int | None],
+    limit: int,
+    topics: Collection[str] | None,
+    version: int | None,
+) -> list[tuple[int, StoredEvent]]:
+    after, upto = span
+    with recorder._database_lock:
+        found = [
+            (at + 1, recorder._stored_events[at])
+            for i in ids
+            for v, at in recorder._stored_events_index.get(str(i), {}).items()
+            if at + 1 > after
+            and (upto is None or at + 1 <= upto)
+            and (version is None or v == version)
+        ]
+    if topics is not None:
+        found = [(p, s) for p, s in found if s.topic in topics]
+    return sorted(found, key=lambda f: f[0])[:limit]

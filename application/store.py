@@ -11,7 +11,7 @@ business, and every read of it keeps the team's and the project's scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -147,6 +147,37 @@ class Store:
         if not events or getattr(events[0], "team_id", None) != team_id:
             return []
         return events
+
+    def placed_first(self, aggregate_id: UUID, team_id: str, kind: str) -> Any:
+        """The first event of one of the team's aggregates (it says where the aggregate is),
+        without loading the aggregate: another team's, one outside a scoped key's project, and a
+        missing one are not found. A read of a long history checks its scope with this."""
+        first = self.first_event(aggregate_id)
+        if first is None or getattr(first, "team_id", None) != team_id:
+            raise NotFoundError(kind, str(aggregate_id))
+        scope = _project_scope.get()
+        if scope is not None and getattr(first, "project_id", scope) != scope:
+            raise NotFoundError(kind, str(aggregate_id))
+        return first
+
+    def events_of_many(  # noqa: PLR0913
+        self,
+        ids: Collection[UUID],
+        team_id: str,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        topics: Collection[str] | None = None,
+        version: int | None = None,
+        upto: int | None = None,
+    ) -> list[tuple[int, Any]]:
+        """``(position, event)`` of the events of these aggregates after ``after`` (up to
+        ``upto``), in log order, at most ``limit`` (only of ``topics``, at ``version``, if
+        given), read in one query; events of another team's aggregates are left out."""
+        found = self.ledger.events_of_many(
+            ids, after=after, limit=limit, topics=topics, version=version, upto=upto
+        )
+        return [(p, e) for p, e in found if getattr(e, "team_id", None) == team_id]
 
     def positions_of(self, aggregate_id: UUID) -> dict[int, int]:
         """Maps each version of an aggregate to its position in the one ordered log."""

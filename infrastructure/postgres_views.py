@@ -24,6 +24,7 @@ from infrastructure.analytics_views import create_views
 from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
 from infrastructure.sql_fact_views import fact_schema
+from infrastructure.sql_member_views import member_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
 from infrastructure.sql_views import SqlReadModel
@@ -59,6 +60,7 @@ SCHEMA = (
     *cost_schema(big="BIGINT"),
     *execution_schema(real="DOUBLE PRECISION", big="BIGINT"),
     *fact_schema(real="DOUBLE PRECISION", big="BIGINT"),
+    *member_schema(big="BIGINT"),
 )
 TASK_UPSERT = """
     INSERT INTO tw_tasks (id, team_id, project_id, status, priority, title, assigned_to,

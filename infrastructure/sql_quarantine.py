@@ -32,6 +32,7 @@ class QuarantineWrites:
     _load_execution: Any
     _write: Any
     _write_facts: Any
+    _write_members: Any
 
     def probe(self) -> None:
         with self._writing() as cur:
@@ -62,5 +63,6 @@ class QuarantineWrites:
             changes.position = stored  # the tracking position stays where it is
             self._write(cur, changes)
             self._write_facts(cur, events)
+            self._write_members(cur, events)
             self._run(cur, UPSERT, [marker, position])
             return True

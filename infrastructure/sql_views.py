@@ -19,6 +19,7 @@ from infrastructure.sql_cost_views import SqlCostViews
 from infrastructure.sql_execution_views import SqlExecutionViews
 from infrastructure.sql_fact_views import SqlFactViews
 from infrastructure.sql_kpi_views import SqlKpiViews
+from infrastructure.sql_member_views import SqlMemberViews
 from infrastructure.sql_quarantine import QuarantineWrites
 from infrastructure.sql_rows import to_json
 from infrastructure.sql_search import PROJECT_FIELDS, TASK_FIELDS, Fragment, search_fragment
@@ -56,7 +57,9 @@ def moment(value: datetime) -> str:
     return rfc3339(value) or ""
 
 
-class SqlReadModel(QuarantineWrites, SqlCostViews, SqlKpiViews, SqlFactViews, SqlExecutionViews):
+class SqlReadModel(
+    QuarantineWrites, SqlCostViews, SqlKpiViews, SqlFactViews, SqlMemberViews, SqlExecutionViews
+):
     collate = ""  # appended to text sort columns so both backends order text by code point
 
     # ---- what a backend supplies ---------------------------------------------------------
@@ -150,6 +153,7 @@ class SqlReadModel(QuarantineWrites, SqlCostViews, SqlKpiViews, SqlFactViews, Sq
             )
             self._write(cur, changes)
             self._write_facts(cur, fresh)
+            self._write_members(cur, fresh)
             return changes.position
 
     def _load(self, cur: Any, table: str, ids: set[str], shape: type[Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import msgspec
 from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
 from infrastructure.sql_fact_views import fact_schema
+from infrastructure.sql_member_views import member_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
 from infrastructure.sql_views import SqlReadModel
@@ -52,6 +53,7 @@ SCHEMA = (
     *cost_schema(big="INTEGER"),
     *execution_schema(real="REAL", big="INTEGER"),
     *fact_schema(real="REAL", big="INTEGER"),
+    *member_schema(big="INTEGER"),
 )
 TASK_UPSERT = (
     "INSERT INTO tw_tasks (id, team_id, project_id, status, priority, title, assigned_to, "

@@ -21,9 +21,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     commands.add_parser("migrate", help="create the event store and read model tables")
-    history = commands.add_parser("history", help="print a task's history from the event store")
+    history = commands.add_parser("history", help="print a task's timeline from the event store")
     history.add_argument("task", help="task id or slug")
     history.add_argument("--team", default="default")
+    history.add_argument("--json", action="store_true", help="the whole answer as JSON")
+    history.add_argument(
+        "--include", default="", help="kinds, comma separated (docs/api.md: the task's history)"
+    )
     projections = commands.add_parser("projections", help="run the projection runner on its own")
     projections.add_argument(
         "--rebuild",
@@ -85,22 +89,37 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 def _history(settings: Settings, args: argparse.Namespace) -> int:
     from application.errors import NotFoundError  # noqa: PLC0415
     from application.history import task_history  # noqa: PLC0415
+    from application.timeline import KINDS  # noqa: PLC0415
     from interfaces.services import build  # noqa: PLC0415
 
+    words = [w.strip() for w in args.include.split(",") if w.strip()]
+    if unknown := sorted(set(words) - set(KINDS)):
+        print(f"unknown kinds {unknown}: include takes {', '.join(KINDS)}", file=sys.stderr)
+        return 2
     services = build(msgspec_replace(settings, run_projections=False))
     try:
-        data = task_history(services.store, args.task, args.team)
+        data = task_history(services.store, args.task, args.team, services.read_model)
+        if words:
+            data["history"] = [e for e in data["history"] if e["kind"] in words]
     except NotFoundError as error:
         print(error, file=sys.stderr)
         return 1
     finally:
         services.close()
+    if args.json:
+        import json  # noqa: PLC0415
+
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
     print(f"task {data['task_id']}")
-    print(f"{'POSITION':>8}  {'VER':>3}  {'TIMESTAMP':<24}  {'ACTOR':<16}  EVENT")
+    print(f"{'POSITION':>8}  {'VER':>3}  {'TIMESTAMP':<27}  {'ACTOR':<24}  EVENT")
     for e in data["history"]:
+        who = e["actor_name"] or e["actor"] or "-"
+        if e["actor"] and e["actor_name"] and e["actor_name"] != e["actor"]:
+            who = f"{e['actor_name']} ({e['actor']})"
         print(
-            f"{e['position'] or '':>8}  {e['version']:>3}  {e['timestamp']:<24}  "
-            f"{(e['actor'] or '-')[:16]:<16}  {e['type']}  {_short(e['data'])}"
+            f"{e['position'] or '':>8}  {e['version']:>3}  {e['timestamp']:<27}  "
+            f"{who[:24]:<24}  {e['type']}  {_short(e['data'])}"
         )
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 
 from projections.analytics import FactWindow, ProjectFigures
 from projections.cost_rows import CostGroup, CostQuery, Grouping
@@ -53,6 +54,14 @@ class ReadModel(ABC):
     @abstractmethod
     def task_ids_of_project(self, team_id: str, project_id: str) -> list[str]:
         """The project's live tasks."""
+
+    def task_ids_at(
+        self, team_id: str, project_id: str, at: int | datetime, limit: int
+    ) -> list[str]:
+        """The project's tasks alive at ``at`` (a position or a time): created by then and not
+        yet deleted, deleted ones included (``tw_task_members``), oldest first, at most
+        ``limit``."""
+        raise NotImplementedError
 
     # ---- execution (projections/execution_rows.py) ----------------------------------------
 

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from application.board import BoardTooLargeError
 from application.errors import (
     AdminKeyNotConfiguredError,
     AuthenticationError,
@@ -232,6 +233,9 @@ TABLE: dict[type, Answer | Refusal] = {
         details=lambda e: {"role": e.role, "permission": e.permission},
     ),
     AdminKeyNotConfiguredError: Refusal(503, "ADMIN_KEY_NOT_CONFIGURED"),
+    BoardTooLargeError: Refusal(
+        422, "VALIDATION_ERROR", details=lambda e: {"field": "as_of", "max_tasks": e.limit}
+    ),
     ProgramsDisabledError: Refusal(
         403, "COMMANDS_DISABLED", details=lambda e: {"setting": "TASKWARDEN_COMMANDS_ENABLED"}
     ),

@@ -155,6 +155,18 @@ class Query:
             raise BadRequestError(f"{name} needs a time zone (use Z)", field=name)
         return parsed
 
+    def as_of(self, name: str = "as_of") -> int | datetime | None:
+        """A position in the log (digits) or an RFC 3339 time: the moment a read is as of."""
+        value = self.params.get(name)
+        if not value:
+            return None
+        position = natural(value)
+        if position is not None:
+            if position < 1:
+                raise BadRequestError(f"{name} must be a position from 1 or a time", field=name)
+            return position
+        return self.moment(name)
+
     def paging(self) -> tuple[int, int]:
         """``page``/``page_size``, or their aliases ``limit``/``offset`` (seeds 002 and 003)."""
         size = self.integer("page_size", None, 1, 100)

@@ -4,17 +4,19 @@ string; what the caller may see is decided in ``application/listings.py``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from application import board
 from application.listings import narrow_tasks, projects_page
 from domain.project import Project
 from domain.values import Priority, TaskStatus
 from interfaces.http.envelope import ok
-from interfaces.http.errors import BadRequestError
+from interfaces.http.errors import BadRequestError, ReadModelBehindError
 from interfaces.http.inputs import PAGING, Query, actor, call, read_after
 from interfaces.http.role import services_of, store_of
 from projections.rows import Order, ProjectQuery, ProjectSort, TaskQuery, TaskSort
@@ -44,8 +46,10 @@ PROJECT_SORTS: frozenset[ProjectSort] = frozenset({"name", "created_at", "update
 ORDERS: frozenset[Order] = frozenset({"asc", "desc"})
 
 
-def task_query(request: Request, project_id: str | None = None) -> TaskQuery:
-    allowed = PAGING | TASK_FILTERS
+def task_query(
+    request: Request, project_id: str | None = None, also: frozenset[str] = frozenset()
+) -> TaskQuery:
+    allowed = PAGING | TASK_FILTERS | also
     if project_id is not None:
         allowed = allowed - {"project_id"}
     q = Query(request, allowed)
@@ -91,6 +95,9 @@ async def list_tasks(request: Request) -> Response:
 
 async def list_project_tasks(request: Request) -> Response:
     store = store_of(request)
+    at = Query(request, PAGING | TASK_FILTERS | {"as_of"}).as_of()
+    if at is not None:
+        return await _board_as_of(request, at)
     project = await call(
         store.load_live,
         Project,
@@ -99,6 +106,30 @@ async def list_project_tasks(request: Request) -> Response:
         "project",
     )
     return await _tasks_page(request, task_query(request, str(project.id)))
+
+
+async def _board_as_of(request: Request, at: int | datetime) -> Response:
+    """``?as_of=``: the project's tasks replayed from the store (``application/board.py``),
+    once the read model knows every task alive then (``?min_position=`` waits as well)."""
+    ref = request.path_params["project_id"]
+    query = task_query(request, ref, also=frozenset({"as_of"}))
+    await read_after(request)
+    services = services_of(request)
+    now = await call(services.store.max_position)
+    wanted = min(at, now) if isinstance(at, int) else now
+    timeout = request.app.state.settings.read_wait_seconds
+    if not await call(services.runner.wait_for, wanted, timeout):
+        raise ReadModelBehindError(wanted, services.runner.position)
+    data = await call(
+        board.project_tasks_as_of,
+        services.store,
+        services.read_model,
+        ref,
+        actor(request).team_id,
+        at,
+        query,
+    )
+    return ok(request, data)
 
 
 async def _tasks_page(request: Request, query: TaskQuery) -> Response:

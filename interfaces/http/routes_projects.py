@@ -165,6 +165,7 @@ ENDPOINTS = [
             "page",
             "page_size",
             "min_position",
+            "as_of",
         ),
     ),
     Endpoint(

@@ -8,7 +8,7 @@ from typing import TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from application import executions, history, tasks
+from application import executions, history, tasks, timeline
 from application.commands import (
     ApproveWork,
     CancelTask,
@@ -26,12 +26,21 @@ from domain.task import Task
 from domain.values import Permission
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.envelope import ok
-from interfaces.http.errors import written
-from interfaces.http.inputs import Query, actor, body, call, expected_version, idempotency
+from interfaces.http.errors import BadRequestError, written
+from interfaces.http.inputs import (
+    Query,
+    actor,
+    body,
+    call,
+    expected_version,
+    idempotency,
+    read_after,
+)
 from interfaces.http.listing import list_tasks
 from interfaces.http.role import services_of, store_of
 
 TASK_HEADERS = ("Idempotency-Key",)
+HISTORY_VIEWS = frozenset({"timeline", "changes"})
 C = TypeVar("C")
 
 
@@ -55,7 +64,7 @@ async def detail(request: Request) -> Response:
     query = Query(request, {"as_of"})
     ref = request.path_params["task_id"]
     by = actor(request)
-    moment = query.moment("as_of")
+    moment = query.as_of()
     if moment is not None:
         data = await call(history.task_as_of, store_of(request), ref, by.team_id, moment)
         return ok(request, data)
@@ -116,13 +125,23 @@ async def delete(request: Request) -> Response:
 
 
 async def task_history(request: Request) -> Response:
-    Query(request, set())
-    data = await call(
-        history.task_history,
-        store_of(request),
-        request.path_params["task_id"],
-        actor(request).team_id,
-    )
+    """The task's timeline (``application/timeline.py``), or ``?view=changes``: seed 000's
+    change view, field by field."""
+    query = Query(request, {"include", "after", "limit", "view"})
+    view = query.choice("view", "timeline", HISTORY_VIEWS)
+    after = query.integer("after", 0, 0, 10**18) or 0
+    limit = query.integer("limit", timeline.DEFAULT_LIMIT, 1, timeline.MAX_LIMIT)
+    kinds = timeline.chosen_kinds(query.words("include", frozenset(timeline.KINDS)))
+    ref, team = request.path_params["task_id"], actor(request).team_id
+    if view == "changes":
+        if "include" in query.params:
+            raise BadRequestError("include applies to the timeline view", field="include")
+        data = await call(history.task_changes, store_of(request), ref, team, after, limit)
+        return ok(request, data)
+    q = timeline.TimelineQuery(kinds=kinds, after=after, limit=limit or timeline.DEFAULT_LIMIT)
+    await read_after(request)  # ?min_position=: the items and output rows are the read model's
+    services = services_of(request)
+    data = await call(history.task_history, services.store, ref, team, services.read_model, q)
     return ok(request, data)
 
 
@@ -246,8 +265,10 @@ ENDPOINTS = [
         "GET",
         T + "/history",
         task_history,
-        "Every event of the task, from the event store",
+        "The task's timeline from the event store (its events and its questions, checkpoints, "
+        "experiences, usage, executions, webhook deliveries, output), or its changes",
         "tasks",
+        query=("include", "after", "limit", "view"),
     ),
     Endpoint(
         "POST",

@@ -103,7 +103,16 @@ class Api:
             time.sleep(0.5)  # READ_MODEL_BEHIND: the read model catches up after a restart
 
     def history(self, task_id: str) -> list[dict[str, Any]]:
-        return list(self.data("GET", f"/api/tasks/{task_id}/history")["history"])
+        """The task's own events (no items or deliveries: their positions are not the task's),
+        page after page."""
+        entries: list[dict[str, Any]] = []
+        after: int | None = 0
+        while after is not None:
+            query = f"include=task,reviews,usage,executions&limit=1000&after={after}"
+            page = self.data("GET", f"/api/tasks/{task_id}/history?{query}")
+            entries += page["history"]
+            after = page["next_after"]
+        return entries
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
