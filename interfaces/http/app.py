@@ -22,6 +22,7 @@ from interfaces.http import (
     routes_analytics,
     routes_api_keys,
     routes_artifacts,
+    routes_audit,
     routes_auth,
     routes_bulk,
     routes_costs,
@@ -73,6 +74,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_workers.ENDPOINTS,
     *routes_webhooks.ENDPOINTS,
     *routes_quarantine.ENDPOINTS,
+    *routes_audit.ENDPOINTS,
 ]
 
 
