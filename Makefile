@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test faults lint install bench clean
+.PHONY: serve test faults lint install bench bench-tools clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,7 +32,16 @@ faults: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+# wrk, the load generator of bench/http_load.py (Debian package; without it the benchmark uses
+# its Python client): installed by `make bench` only, CI runs no benchmarks
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q wrk >/dev/null 2>&1 \
+	  || { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q wrk >/dev/null 2>&1; } \
+	  || echo "wrk not installed: bench/http_load.py uses its Python client"; }
+
+bench: $(STAMP) bench-tools
 	$(BIN)/python bench/append.py
 	$(BIN)/python bench/audit_digest.py
 	$(BIN)/python bench/create_tasks.py
@@ -41,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/input_limits.py
 	$(BIN)/python bench/costs.py
 	$(BIN)/python bench/budgets.py
+	$(BIN)/python bench/http_load.py
 
 clean:
 	rm -rf $(VENV) data
