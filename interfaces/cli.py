@@ -20,6 +20,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the API (embedded mode migrates first)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes sharing the port (more than 1: Postgres and NATS; the first runs "
+        "what the environment configures, the others the API only: docs/operations.md)",
+    )
     commands.add_parser("migrate", help="create the event store and read model tables")
     history = commands.add_parser("history", help="print a task's timeline from the event store")
     history.add_argument("task", help="task id or slug")
@@ -66,11 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
+    from interfaces.bootstrap.replicas import refusal  # noqa: PLC0415
     from interfaces.http.app import create_app  # noqa: PLC0415
     from interfaces.http.server import server_options  # noqa: PLC0415
+    from interfaces.http.supervisor import serve_processes  # noqa: PLC0415
 
     host = args.host or settings.host
     port = args.port or settings.port
+    if (refused := refusal(settings, args.workers)) is not None:
+        print(refused, file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return serve_processes(settings, host, port, args.workers)
     # only the embedded mode creates its own tables; with Postgres run `taskwarden migrate` once
     app = create_app(settings, migrate_first=not settings.uses_postgres, bootstrap=True)
     uvicorn.run(app, host=host, port=port, log_level="info", **server_options(settings))
