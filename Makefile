@@ -51,6 +51,8 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python bench/costs.py
 	$(BIN)/python bench/budgets.py
 	$(BIN)/python bench/http_load.py
+	$(BIN)/python bench/history.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(VENV) data
