@@ -139,6 +139,26 @@ def test_a_range_past_the_log_ends_at_the_log_as_it_was_when_the_export_began(st
     assert checked(lines).intact
 
 
+def test_the_export_is_written_a_batch_at_a_time(store):
+    chunks = list(export(store, KEY, Scope(), batch=4))
+    assert [chunk.count(b"\n") for chunk in chunks] == [1, 4, 4, 4, 4, 2, 1]
+
+
+def test_events_committed_during_an_export_belong_to_the_next_one(store):
+    chunks = export(store, KEY, Scope(), batch=4)
+    header = record(next(chunks))
+    store.commit(a_task(team_id="team-1", title="committed meanwhile"))
+    lines = [header_line(header), *b"".join(chunks).splitlines(keepends=True)]
+    head = record(lines[-1])
+    assert (header["to"], head["to"], head["count"], head["last_position"]) == (18, 18, 18, 18)
+    assert checked(lines).intact
+    assert record(exported(store)[-1])["count"] == 19
+
+
+def header_line(header: dict) -> bytes:
+    return canonical(header) + b"\n"
+
+
 def test_the_team_of_an_event_is_read_from_its_stored_state():
     assert team_of(b'{"team_id":"team-1","x":1}') == "team-1"
     assert team_of(b'{"team_id":"team-1","x":NaN}') == "team-1"  # as json reads it
