@@ -28,7 +28,6 @@ from domain.naming import public_name
 from domain.task import Task
 from domain.values import rfc3339
 from domain.webhook_delivery import WebhookDelivery, delivery_id
-from projections.execution_rows import HitlQuery
 from projections.read_model import ReadModel
 
 DEFAULT_LIMIT = 100
@@ -142,10 +141,8 @@ def _items(
     wanted = tuple(k for k, name in ITEM_KINDS.items() if kinds is None or name in kinds)
     if not wanted:
         return {}
-    rows, _ = read_model.hitl_items(
-        team_id, HitlQuery(kinds=wanted, task_id=task_id, limit=MAX_ITEMS)
-    )
-    return {UUID(r.id): ITEM_KINDS[r.kind] for r in rows}
+    found = read_model.hitl_kinds(team_id, task_id, wanted, MAX_ITEMS)
+    return {UUID(i): ITEM_KINDS[kind] for i, kind in found.items()}
 
 
 def _topics(kinds: frozenset[str]) -> list[str]:

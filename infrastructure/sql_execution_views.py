@@ -188,6 +188,18 @@ class SqlExecutionViews(ReadModel):
             rows = self._run(cur, select, [*params, q.limit, q.offset]).fetchall()
         return [msgspec.json.decode(r[0], type=HitlRow) for r in rows], total
 
+    def hitl_kinds(
+        self, team_id: str, task_id: str, kinds: tuple[str, ...], limit: int
+    ) -> dict[str, str]:
+        kind_in, params = self._in("kind", list(kinds))
+        statement = (
+            "SELECT id, kind FROM tw_hitl WHERE task_id = ? AND team_id = ? "  # noqa: S608
+            f"AND {kind_in} ORDER BY position LIMIT ?"
+        )
+        with self._reading() as cur:
+            rows = self._run(cur, statement, [task_id, team_id, *params, limit]).fetchall()
+        return {r[0]: r[1] for r in rows}
+
     def hitl_due(self, now: float, limit: int = 100) -> list[HitlRow]:
         kinds, params = self._in("kind", list(DUE_KINDS))
         statement = (

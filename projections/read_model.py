@@ -80,6 +80,13 @@ class ReadModel(ABC):
     def hitl_items(self, team_id: str, q: HitlQuery) -> tuple[list[HitlRow], int]:
         """The team's items matching the query, newest first, and how many match in all."""
 
+    def hitl_kinds(
+        self, team_id: str, task_id: str, kinds: tuple[str, ...], limit: int
+    ) -> dict[str, str]:
+        """The task's items of these kinds (question, checkpoint, experience): id to kind,
+        oldest first, at most ``limit`` (a timeline's items, without their rows)."""
+        raise NotImplementedError
+
     @abstractmethod
     def hitl_due(self, now: float, limit: int = 100) -> list[HitlRow]:
         """Pending questions and checkpoints of every team whose deadline has passed."""

@@ -56,7 +56,7 @@ def test_concurrent_patches_without_if_match_all_answer_200_and_all_land(api):
     assert statuses == [200] * CLIENTS * UPDATES_EACH
     final = api.get(path)
     assert final.headers["etag"] == f'"{1 + CLIENTS * UPDATES_EACH}"'
-    history = api.ok("GET", f"{path}/history")["data"]["history"]
+    history = api.ok("GET", f"{path}/history", params={"limit": "1000"})["data"]["history"]
     titles = {e["data"]["changes"]["title"] for e in history if e["type"] == "task.updated"}
     wanted = {f"client {n} update {i}" for n in range(CLIENTS) for i in range(UPDATES_EACH)}
     assert titles == wanted

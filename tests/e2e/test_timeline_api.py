@@ -7,14 +7,17 @@ change view; and the project's tasks as they stood at a time or a position, dele
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
 import pytest
 
+from application import board as board_module
 from application import execution_reports
 from application.public_events import scan
 from application.webhooks.queueing import Queueing
+from interfaces import cli
 from tests.e2e.conftest import Api, make_settings
 from tests.e2e.test_hitl_api import ask, checkpoint, claimed, other_team, report
 from tests.e2e.test_users_api import add_user, bearer, login
@@ -239,3 +242,30 @@ def test_a_bad_as_of_is_refused(api):
                   params={"as_of": bad})  # fmt: skip
         api.error("GET", f"/api/tasks/{task}", 422, "VALIDATION_ERROR", params={"as_of": bad})
     assert board(api, project, "2000-01-01T00:00:00Z")["items"] == []
+
+
+def test_a_board_over_the_cap_is_refused_rather_than_replayed(api, monkeypatch):
+    project = api.project()["id"]
+    api.task(project)
+    api.task(project)
+    monkeypatch.setattr(board_module, "MAX_TASKS", 1)
+    error = api.error("GET", f"/api/projects/{project}/tasks", 422, "VALIDATION_ERROR",
+                      params={"as_of": str(api.position())})  # fmt: skip
+    assert error["details"] == {"field": "as_of", "max_tasks": 1}
+
+
+def test_the_cli_prints_the_timeline_with_names_and_as_json(api, settings, monkeypatch, capsys):
+    run = driven(api)
+    monkeypatch.setenv("TASKWARDEN_DATA_DIR", str(settings.data_dir))
+    if settings.database_url:
+        monkeypatch.setenv("TASKWARDEN_DATABASE_URL", settings.database_url)
+    served = history(api, run["task"], limit="1000")["history"]  # the read model caught up
+    assert cli.main(["history", run["task"], "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [e["type"] for e in data["history"]] == [e["type"] for e in served]
+    assert data["history"] == served
+    assert cli.main(["history", run["task"], "--include", "questions"]) == 0
+    out = capsys.readouterr().out
+    assert "ann (user:" in out and "question.answered" in out and "task.created" not in out
+    assert cli.main(["history", run["task"], "--include", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
