@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/create_tasks.py [--store sqlite|postgres|both] [--clients 1,16,64]
         [--requests 600] [--warmup 50] [--server process|thread] [--client httpx|raw]
+        [--server-workers 1,2]
 
 Both servers run under uvicorn on 127.0.0.1 with the same settings (log level warning). By default
 each runs in a child process, so that the server does not share a GIL with the load generator
@@ -13,6 +14,10 @@ httpx costs about 1 ms of client CPU per request, and its shared pool degrades b
 concurrent requests (bare endpoint p99 well over 100 ms at 16 clients on 2 cores), so a second
 load generator, ``--client raw`` (one keep-alive HTTP/1.1 connection per client on asyncio
 streams, about 0.04 ms per request), shows what belongs to the server.
+
+``--server-workers 1,2`` (Postgres only) serves the app with ``taskwarden serve --workers N``
+for each N (NATS configured, as that needs; nothing here relays or subscribes), beside the bare
+endpoint under ``uvicorn --workers N``; the CPU per request is that of every process serving.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,13 +49,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from application.commands import CreateTask
 from bench.common import (
     DEFAULT_POSTGRES,
+    ROOT,
     KeepAliveConnection,
+    free_port,
     machine,
     percentile,
     scratch_database,
     server_in_process,
     server_in_thread,
     table,
+    wait_until_healthy,
 )
 from infrastructure.settings import Settings
 
@@ -104,15 +113,47 @@ def serving(name: str, env: dict[str, str], mode: str) -> Iterator[tuple[str, in
                 os.environ[key] = value
 
 
+@contextmanager
+def serving_workers(name: str, env: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
+    """The app by ``taskwarden serve --workers N``, or the bare endpoint by ``uvicorn --workers
+    N``; yields the base URL and the pid of the process whose descendants serve."""
+    if name == "bare_app":
+        with server_in_process(f"bench.create_tasks:{name}", env, ["--workers", str(workers)]) as (
+            url,
+            pid,
+        ):
+            yield url, pid
+        return
+    port = free_port()
+    binary = str(Path(sys.executable).parent / "taskwarden")
+    child_env = os.environ | env
+    subprocess.run([binary, "migrate"], env=child_env, check=True, capture_output=True)
+    argv = [binary, "serve", "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
+    quiet = subprocess.DEVNULL  # an access log line per request
+    process = subprocess.Popen(argv, cwd=ROOT, env=child_env, stdout=quiet, stderr=quiet)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", timeout=90, process=process)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
 def cpu_seconds(pid: int | None) -> float | None:
-    """User plus system CPU time of a process (Linux), or None."""
+    """User plus system CPU time of a process and its descendants alive (Linux), or None."""
     if pid is None:
         return None
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = [
+            int(c)
+            for t in Path(f"/proc/{pid}/task").iterdir()
+            for c in (t / "children").read_text().split()
+        ]
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) or 0.0 for child in children)
 
 
 # ---- the load ---------------------------------------------------------------------------------
@@ -241,13 +282,21 @@ def measure(
 # ---- one store --------------------------------------------------------------------------------
 
 
-def run_store(store: str, env: dict[str, str], args: argparse.Namespace) -> list[list[Any]]:
-    with serving("bare_app", env, args.server) as (url, pid):
+def run_store(
+    store: str, env: dict[str, str], args: argparse.Namespace, workers: int = 0
+) -> list[list[Any]]:
+    """``workers``: served by that many processes (``serving_workers``); 0: ``serving``."""
+
+    def served(name: str) -> Any:
+        return serving_workers(name, env, workers) if workers else serving(name, env, args.server)
+
+    with served("bare_app") as (url, pid):
         # the bare endpoint gets the same header bytes; it does not verify them
         bare = measure(url, pid, str(uuid4()), "x" * 180, args)
-    with serving("real_app", env, args.server) as (url, pid):
+    with served("real_app") as (url, pid):
         project_id, token = new_project(url)
         app = measure(url, pid, project_id, token, args)
+    store = f"{store} x{workers}" if workers else store
     rows = []
     for a, b in zip(app, bare):
         rows.append(
@@ -326,8 +375,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="count every request as deployed (limits too high to refuse): the limiter's cost",
     )
+    p.add_argument(
+        "--server-workers",
+        default="",
+        help="comma list of process counts: Postgres served by taskwarden serve --workers N",
+    )
+    p.add_argument("--nats", default="nats://127.0.0.1:4222", help="for --server-workers")
     args = p.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",") if c]
+    args.server_workers = [int(n) for n in args.server_workers.split(",") if n]
     return args
 
 
@@ -354,7 +410,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.store in ("postgres", "both"):
         with scratch_database(args.postgres) as url, tempfile.TemporaryDirectory() as tmp:
             env = common_env | {"TASKWARDEN_DATABASE_URL": url, "TASKWARDEN_DATA_DIR": tmp}
-            rows += run_store("postgres", env, args)
+            if not args.server_workers:
+                rows += run_store("postgres", env, args)
+            for workers in args.server_workers:
+                stream = {"TASKWARDEN_NATS_URL": args.nats, "TASKWARDEN_NATS_STREAM": "TWBENCH"}
+                rows += run_store("postgres", env | stream, args, workers)
     print(table(HEADERS, rows))
     print()
     print(verdict(rows))
