@@ -23,7 +23,7 @@ again before the next level.
 Server CPU per request is the child's user + system time from ``/proc/<pid>/stat`` before and
 after a run, over the requests wrk completed; RSS is the child's ``VmHWM`` (peak) over the run,
 after resetting it through ``/proc/<pid>/clear_refs`` (when that is not writable: the peak since
-start), and ``VmRSS`` at the end.
+start), and ``VmRSS`` and the thread count (``threads``) at the end.
 """
 
 from __future__ import annotations
@@ -114,18 +114,29 @@ def bare_app() -> Starlette:
 
 def memory_mb(pid: int) -> tuple[float, float] | None:
     """``VmRSS`` and ``VmHWM`` (peak) of a process in MB (Linux), or None."""
+    values = _status(pid)
+    if "VmRSS" not in values or "VmHWM" not in values:
+        return None
+    return values["VmRSS"] / 1024, values["VmHWM"] / 1024  # kB
+
+
+def threads(pid: int) -> int | None:
+    """The process's thread count (Linux), or None."""
+    count = _status(pid).get("Threads")
+    return None if count is None else int(count)
+
+
+def _status(pid: int) -> dict[str, float]:
     try:
         text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return None
+        return {}
     values: dict[str, float] = {}
     for line in text.splitlines():
         name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0]) / 1024  # kB
-    if len(values) != 2:
-        return None
-    return values["VmRSS"], values["VmHWM"]
+        if name in ("VmRSS", "VmHWM", "Threads"):
+            values[name] = int(rest.split()[0])
+    return values
 
 
 def reset_peak(pid: int) -> bool:
@@ -257,6 +268,7 @@ class Run:
     cpu_ms: float | None
     peak_mb: float | None
     rss_mb: float | None
+    threads: int | None = None
 
 
 def measured(drive: Drive, url: str, pid: int, shape: Shape, conns: int, seconds: float) -> Run:
@@ -273,6 +285,7 @@ def measured(drive: Drive, url: str, pid: int, shape: Shape, conns: int, seconds
         cpu_ms,
         peak_mb=memory[1] if memory else None,
         rss_mb=memory[0] if memory else None,
+        threads=threads(pid),
     )
 
 
@@ -428,6 +441,7 @@ HEADERS = [
     "CPU ms/req",
     "bare CPU",
     "peak RSS MB",
+    "threads",
     "errors",
 ]
 
@@ -451,6 +465,7 @@ def report_rows(rows: list[Row]) -> list[list[Any]]:
                 _dash(r.app.cpu_ms),
                 _dash(r.bare.cpu_ms),
                 _dash(r.app.peak_mb),
+                _dash(r.app.threads),
                 a.errors + b.errors,
             ]
         )
