@@ -269,3 +269,35 @@ def test_the_cli_prints_the_timeline_with_names_and_as_json(api, settings, monke
     assert "ann (user:" in out and "question.answered" in out and "task.created" not in out
     assert cli.main(["history", run["task"], "--include", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_the_board_as_of_now_answers_every_filter_as_the_listing_does(api):
+    project = api.project()["id"]
+    api.task(project, title="Fix the login page", tags=["web", "auth"], priority="high")
+    api.task(project, title="Login throttling", description="rate limit", tags=["auth"])
+    api.task(project, title="Docs", description="the login guide", priority="low")
+    done = api.task(project, title="Release notes", assigned_to="ann")["id"]
+    api.ok("PUT", f"/api/tasks/{done}", json={"status": "completed"})
+    queries = [
+        {},
+        {"status": "completed"},
+        {"status": "pending,completed", "sort": "title", "order": "asc"},
+        {"tags": "web,auth"},
+        {"priority": "high"},
+        {"assigned_to": "ann"},
+        {"search": "login"},
+        {"search": '"login page"'},
+        {"search": "log*"},
+        {"search": "login NOT docs"},
+        {"search": "title:login OR description:rate"},
+        {"search": "tag:auth"},
+        {"sort": "priority", "order": "desc"},
+        {"sort": "status", "order": "asc", "page_size": "2", "page": "2"},
+    ]
+    now = str(api.position())
+    for query in queries:
+        listed = api.ok("GET", f"/api/projects/{project}/tasks",
+                        params={**query, "min_position": now})["data"]  # fmt: skip
+        replayed = board(api, project, now, **query)
+        assert [t["id"] for t in replayed["items"]] == [t["id"] for t in listed["items"]], query
+        assert replayed["total"] == listed["total"], query
