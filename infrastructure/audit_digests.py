@@ -32,7 +32,7 @@ from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from psycopg.sql import SQL, Identifier
 
-from application.audit.chain import GENESIS, canonical, link, record
+from application.audit.chain import GENESIS, canonical, chain, link, record
 from infrastructure.postgres_event_store import (
     BoundedApplicationRecorder,
     BoundedPostgresFactory,
@@ -65,17 +65,9 @@ def _chain_after(recorder: _Reader, head: tuple[int, str] | None) -> tuple[int, 
     after, digest = head or (0, GENESIS)
     last = None
     while batch := recorder.select_notifications(after, BACKFILL_BATCH, inclusive_of_start=False):
-        digest = chain_notifications(digest, batch)
+        digest = chain(digest, batch)
         after = last = batch[-1].id
     return None if last is None else (last, digest)
-
-
-def chain_notifications(previous: str, notifications: Sequence[Notification]) -> str:
-    digest = previous
-    for n in notifications:
-        fields = record(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-        digest = link(digest, canonical(fields))
-    return digest
 
 
 class DigestPOPORecorder(POPOApplicationRecorder):
