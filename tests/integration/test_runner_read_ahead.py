@@ -11,9 +11,7 @@ from tests.integration.views_world import BOB, world
 from tests.poison import unknown_topic_row
 
 
-def test_poison_in_a_batch_read_ahead_is_quarantined_and_the_rest_applied(
-    tmp_path, database_url
-):
+def test_poison_in_a_batch_read_ahead_is_quarantined_and_the_rest_applied(tmp_path, database_url):
     with world(tmp_path, database_url) as w:
         theirs = w.project("Theirs", by=BOB)
         for n in range(4):

@@ -13,7 +13,7 @@ from projections.cost_rows import CostQuery
 from tests.integration.test_cost_views import GPT, SONNET, running, spend
 from tests.integration.views_world import ALICE, world
 
-AWKWARD = "tab\there\nnew line \\N back\\slash \"quoted\" \r ünïcode \u2028 end\\"
+AWKWARD = 'tab\there\nnew line \\N back\\slash "quoted" \r ünïcode \u2028 end\\'
 
 
 def test_activity_rows_carry_any_text_exactly(tmp_path: Path, database_url: str | None) -> None:

@@ -46,7 +46,7 @@ VALUES = [
     {"id": UUID(int=7), "amount": Decimal("1.10"), "ids": [UUID(int=1), [UUID(int=2)]]},
     {"metadata": {"deep": [{"at": datetime(2026, 1, 1, tzinfo=UTC)}, {"_type_": "x"}]}},
     {"_type_": "not a transcoding: three keys", "_data_": 1, "other": 2},
-    {"text": "ünïcode \u2028 \\ \" \t", "big": 2**70, "neg": -(2**63) - 1, "f": 0.1, "z": -0.0},
+    {"text": 'ünïcode \u2028 \\ " \t', "big": 2**70, "neg": -(2**63) - 1, "f": 0.1, "z": -0.0},
     {"empty": {}, "list": [], "none": None, "flags": [True, False]},
     [1, "two", {"at": datetime(2026, 1, 1, tzinfo=UTC)}],
     "a string",
