@@ -575,7 +575,8 @@ def drivers(kind: str) -> Iterator[tuple[str, Callable[[str], Drive]]]:
     if kind == "wrk" and binary is None:
         raise SystemExit("wrk is not installed (apt-get install wrk, or --client raw)")
     if binary is None:
-        yield "raw keep-alive client (bench/common.py; wrk not installed)", raw_driver
+        why = "--client raw" if kind == "raw" else "wrk not installed"
+        yield f"raw keep-alive client (bench/common.py; {why})", raw_driver
         return
     with tempfile.TemporaryDirectory(prefix="tw_wrk_") as scripts:
         yield f"wrk ({binary}), 2 threads", lambda token: wrk_driver(binary, Path(scripts), token)
