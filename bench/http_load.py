@@ -559,7 +559,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--client", choices=["auto", "wrk", "raw"], default="auto")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 s runs, 300 tasks")
     args = p.parse_args(argv)
-    args.connections = [int(c) for c in args.connections.split(",") if c]
+    try:
+        args.connections = [int(c) for c in args.connections.split(",") if c]
+    except ValueError:
+        p.error(f"--connections takes a comma list of numbers: {args.connections!r}")
     if not args.connections or min(args.connections) < 1:
         p.error("--connections needs positive counts")
     if args.quick:
