@@ -122,13 +122,27 @@ def document(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     }
 
 
+# query parameters whose values are a closed set (a task's timeline, docs/api.md)
+_KIND = "(task|reviews|usage|executions|questions|checkpoints|experiences|webhooks|output)"
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "view": {"type": "string", "enum": ["timeline", "changes"]},
+    "include": {"type": "string", "pattern": f"^{_KIND}(,{_KIND})*$"},
+    "after": {"type": "integer", "minimum": 0, "maximum": 10**18},
+}
+TIMELINE_SCHEMAS = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}
+
+
 def _operation(e: Endpoint) -> dict[str, Any]:
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}}
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)}", e.path)
     ]
-    parameters += [{"name": q, "in": "query", "schema": {"type": "string"}} for q in e.query]
+    own = TIMELINE_SCHEMAS if e.path.endswith("/history") and e.tag == "tasks" else {}
+    parameters += [
+        {"name": q, "in": "query", "schema": own.get(q) or QUERY_SCHEMAS.get(q, {"type": "string"})}
+        for q in e.query
+    ]
     parameters += [{"name": h, "in": "header", "schema": {"type": "string"}} for h in e.headers]
     operation: dict[str, Any] = {
         "summary": e.summary,

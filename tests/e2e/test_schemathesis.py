@@ -66,7 +66,7 @@ BOUNDED = settings(
 FEW = settings(BOUNDED, max_examples=5)
 # scenarios of a few steps, only generated: failures are kept, not raised, so nothing replays
 STATEFUL = settings(
-    max_examples=20,
+    max_examples=30,
     stateful_step_count=6,
     phases=[Phase.generate],
     deadline=None,
