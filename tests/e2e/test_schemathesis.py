@@ -183,9 +183,20 @@ def test_the_stateful_phase_follows_the_links_to_the_objects_it_created(app, api
             if response.status_code < 300 and "{" in case.path:
                 reached.add((case.method.upper(), case.path))
 
+    collections = ("/api/projects/{project_id}", "/api/tasks/{task_id}")
+
+    def all_reached() -> bool:
+        return all(any(p.startswith(c) for _, p in reached) for c in collections)
+
+    # the derandomized scenarios first; which links a bounded exploration reaches can shift with
+    # what else the process generated before (xdist), so up to three more rounds of fresh ones
     Machine.run(settings=STATEFUL)
+    for _ in range(3):
+        if all_reached():
+            break
+        Machine.run(settings=settings(STATEFUL, derandomize=False))
     assert not failures, failures
-    for collection in ("/api/projects/{project_id}", "/api/tasks/{task_id}"):
+    for collection in collections:
         assert any(path.startswith(collection) for _, path in reached), reached
 
 
