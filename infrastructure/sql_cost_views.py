@@ -9,12 +9,11 @@ never its usage.
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
 
+from infrastructure.sql_backend import SqlBackend
 from projections.batch import Changes
 from projections.cost_rows import GROUP_COLUMNS, CostGroup, CostQuery, CostRow, Grouping
 from projections.costs import TOTALS, CostKey, CostTotals
@@ -42,32 +41,8 @@ COST_UPSERT = (
 SUMS = ", ".join(f"COALESCE(SUM({name}), 0)" for name in TOTALS)
 
 
-class SqlCostViews:
+class SqlCostViews(SqlBackend):
     """Mixed into SqlReadModel, which supplies the cursors and the backend's placeholders."""
-
-    collate: str
-
-    @abstractmethod
-    def _reading(self) -> AbstractContextManager[Any]: ...
-
-    @abstractmethod
-    def _sql(self, statement: str) -> str: ...
-
-    @abstractmethod
-    def _in(self, column: str, values: list[Any]) -> tuple[str, list[Any]]: ...
-
-    @abstractmethod
-    def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
-
-    @abstractmethod
-    def _insert_rows(
-        self,
-        cur: Any,
-        table: str,
-        columns: tuple[str, ...],
-        rows: list[tuple[Any, ...]],
-        conflict: str = "",
-    ) -> None: ...
 
     def _write_costs(self, cur: Any, changes: Changes) -> None:
         values = [(*key, *totals) for key, totals in sorted(changes.costs.items())]

@@ -10,12 +10,11 @@ writes each changed row once (``_insert_rows``: one ``COPY`` on Postgres).
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
 
+from infrastructure.sql_backend import SqlBackend
 from projections.analytics import (
     AgentFigures,
     DayCounts,
@@ -99,30 +98,8 @@ def fact_of(row: Any) -> TaskFact:
     return TaskFact(**fields)
 
 
-class SqlFactViews:
+class SqlFactViews(SqlBackend):
     """Mixed into SqlReadModel, which supplies the cursors and the backend's placeholders."""
-
-    @abstractmethod
-    def _reading(self) -> AbstractContextManager[Any]: ...
-
-    @abstractmethod
-    def _sql(self, statement: str) -> str: ...
-
-    @abstractmethod
-    def _in(self, column: str, values: list[Any]) -> tuple[str, list[Any]]: ...
-
-    @abstractmethod
-    def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
-
-    @abstractmethod
-    def _insert_rows(
-        self,
-        cur: Any,
-        table: str,
-        columns: tuple[str, ...],
-        rows: list[tuple[Any, ...]],
-        conflict: str = "",
-    ) -> None: ...
 
     def _write_facts(self, cur: Any, events: list[tuple[int, Any]]) -> None:
         """The task facts the events change, in the caller's transaction."""

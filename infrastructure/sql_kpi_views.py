@@ -5,22 +5,13 @@ asked. Each is one indexed aggregate over the team's rows."""
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from contextlib import AbstractContextManager
-from typing import Any
-
+from infrastructure.sql_backend import SqlBackend
 from projections.costs import UNKNOWN
 from projections.kpis import KpiCounts
 
 
-class SqlKpiViews:
+class SqlKpiViews(SqlBackend):
     """Mixed into SqlReadModel, which supplies the cursors and the backend's placeholders."""
-
-    @abstractmethod
-    def _reading(self) -> AbstractContextManager[Any]: ...
-
-    @abstractmethod
-    def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
 
     def kpi_counts(self, team_id: str, project_id: str | None) -> KpiCounts:
         narrow, more = ("", []) if project_id is None else (" AND project_id = ?", [project_id])

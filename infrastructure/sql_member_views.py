@@ -9,14 +9,13 @@ again (``taskwarden projections --rebuild``, needed once for tasks created befor
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 from domain.place import place_of
 from domain.task import Task
 from domain.values import rfc3339
+from infrastructure.sql_backend import SqlBackend
 
 
 def member_schema(big: str) -> tuple[str, ...]:
@@ -40,17 +39,8 @@ MEMBER_DELETED = (
 )
 
 
-class SqlMemberViews:
+class SqlMemberViews(SqlBackend):
     """Mixed into SqlReadModel, which supplies the cursors and the backend's placeholders."""
-
-    @abstractmethod
-    def _reading(self) -> AbstractContextManager[Any]: ...
-
-    @abstractmethod
-    def _sql(self, statement: str) -> str: ...
-
-    @abstractmethod
-    def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
 
     def _write_members(self, cur: Any, events: list[tuple[int, Any]]) -> None:
         """The tasks the events create or delete, in the caller's transaction."""

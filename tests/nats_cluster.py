@@ -6,10 +6,14 @@ the end."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from pathlib import Path
 
+import nats
+
+from infrastructure.nats_bus import MSG_ID
 from tests.nats_server import binary, free_port, has_jetstream
 
 CLUSTER = "twtest"
@@ -60,3 +64,22 @@ class NatsCluster:
                 process.kill()
                 process.wait(timeout=30)
         self._processes = []
+
+
+def stream_positions(url: str, stream: str = "TASKWARDEN") -> list[int]:
+    """Every message's position (``Nats-Msg-Id``) in stream order, read through ``url``."""
+
+    async def read() -> list[int]:
+        nc = await nats.connect(url, allow_reconnect=False)
+        try:
+            js = nc.jetstream()
+            state = (await js.stream_info(stream)).state
+            found = []
+            for sequence in range(state.first_seq, state.last_seq + 1):
+                message = await js.get_msg(stream, seq=sequence)
+                found.append(int((message.headers or {})[MSG_ID]))
+            return found
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())

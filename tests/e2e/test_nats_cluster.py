@@ -9,25 +9,22 @@ cluster electing its JetStream leader: in the main suite."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import msgspec
-import nats
 import pytest
 from starlette.testclient import TestClient
 
 from application.public_events import public_events
-from infrastructure.nats_bus import MSG_ID
 from interfaces.bootstrap.replicas import replica_settings
 from interfaces.http.app import create_app
 from interfaces.http.role import api_role
 from interfaces.services import migrate
 from tests.e2e.conftest import make_settings, signed_in
 from tests.e2e.test_websocket import connected, subscribed, written_at
-from tests.nats_cluster import NatsCluster
+from tests.nats_cluster import NatsCluster, stream_positions
 
 
 @pytest.fixture
@@ -38,25 +35,6 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
         yield nodes
     finally:
         nodes.close()
-
-
-def stream_positions(url: str, stream: str = "TASKWARDEN") -> list[int]:
-    """Every message's position (``Nats-Msg-Id``) in stream order, read through ``url``."""
-
-    async def read() -> list[int]:
-        nc = await nats.connect(url, allow_reconnect=False)
-        try:
-            js = nc.jetstream()
-            state = (await js.stream_info(stream)).state
-            found = []
-            for sequence in range(state.first_seq, state.last_seq + 1):
-                message = await js.get_msg(stream, seq=sequence)
-                found.append(int((message.headers or {})[MSG_ID]))
-            return found
-        finally:
-            await nc.close()
-
-    return asyncio.run(read())
 
 
 def test_every_event_reaches_a_socket_of_the_other_api_once_in_order(

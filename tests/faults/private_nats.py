@@ -5,12 +5,9 @@ holds, read message by message."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
-import nats
-
-from infrastructure.nats_bus import MSG_ID
+from tests.nats_cluster import stream_positions
 from tests.nats_server import NatsServer
 
 
@@ -28,18 +25,4 @@ class PrivateNats(NatsServer):
 
     def positions(self, stream: str = "TASKWARDEN") -> list[int]:
         """The position (``Nats-Msg-Id``) of every message the stream holds, in stream order."""
-
-        async def read() -> list[int]:
-            nc = await nats.connect(self.url, allow_reconnect=False)
-            try:
-                js = nc.jetstream()
-                state = (await js.stream_info(stream)).state
-                found = []
-                for sequence in range(state.first_seq, state.last_seq + 1):
-                    message = await js.get_msg(stream, seq=sequence)
-                    found.append(int((message.headers or {})[MSG_ID]))
-                return found
-            finally:
-                await nc.close()
-
-        return asyncio.run(read())
+        return stream_positions(self.url, stream)

@@ -1,0 +1,35 @@
+"""What the SQL read model's feature mixins (costs, KPIs, task facts, members) use of the backend:
+cursors, placeholders and batch writes, declared once. ``SqlReadModel`` and its SQLite and
+Postgres subclasses supply them."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any
+
+
+class SqlBackend:
+    collate: str  # appended to text sort columns so both backends order text by code point
+
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[Any]: ...
+
+    @abstractmethod
+    def _sql(self, statement: str) -> str: ...
+
+    @abstractmethod
+    def _in(self, column: str, values: list[Any]) -> tuple[str, list[Any]]: ...
+
+    @abstractmethod
+    def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
+
+    @abstractmethod
+    def _insert_rows(
+        self,
+        cur: Any,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        conflict: str = "",
+    ) -> None: ...
