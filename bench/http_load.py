@@ -4,6 +4,7 @@ run, with server CPU per request and the API process's RSS, SQLite and Postgres.
 
     .venv/bin/python bench/http_load.py [--store sqlite|postgres|both] [--duration 8]
         [--connections 16,64] [--tasks 2500] [--client auto|wrk|raw] [--quick]
+        [--paths create,list,...] [--profile]
 
 The load generator is wrk (``wrk -t2 -cN -dDs --latency`` with a Lua script per request shape,
 see ``bench/wrk.py``) when it is installed (``make bench`` installs the Debian package), else
@@ -24,6 +25,11 @@ Server CPU per request is the child's user + system time from ``/proc/<pid>/stat
 after a run, over the requests wrk completed; RSS is the child's ``VmHWM`` (peak) over the run,
 after resetting it through ``/proc/<pid>/clear_refs`` (when that is not writable: the peak since
 start), and ``VmRSS`` and the thread count (``threads``) at the end.
+
+``--paths`` measures only the named request shapes (``create``; ``get``, ``list``, ``list
+filtered``, ``list searched``, ``history``); ``--profile`` samples the app process with py-spy
+(``bench/profiling.py``, GIL-holding samples only) during each of its measured runs and prints
+where its time went after the run.
 """
 
 from __future__ import annotations
@@ -64,11 +70,13 @@ from bench.common import (
     table,
 )
 from bench.create_tasks import BENCH_ADMIN_KEY, cpu_seconds, new_project
+from bench.profiling import start_profile, stop_profile
 
 SEARCH_WORD = "login"
 PRIORITIES = ("low", "normal", "high", "urgent")
 HISTORY_UPDATES = 20
 COUNTER = "@N@"
+PATHS = ("get", "list", "list filtered", "list searched", "history", "create")
 
 # the issue's targets (issue 14, items 2, 3 and 6)
 TARGET_CREATE_CPU_MS = 0.45
@@ -271,11 +279,23 @@ class Run:
     threads: int | None = None
 
 
-def measured(drive: Drive, url: str, pid: int, shape: Shape, conns: int, seconds: float) -> Run:
+def measured(  # noqa: PLR0913
+    drive: Drive,
+    url: str,
+    pid: int,
+    shape: Shape,
+    conns: int,
+    seconds: float,
+    profile: argparse.Namespace | None = None,
+) -> Run:
+    """One run of ``shape``; with ``profile`` (the options), sampled by py-spy and printed."""
     reset_peak(pid)
+    profiler = start_profile(pid, profile) if profile is not None else None
     before = cpu_seconds(pid)
     figures = drive(url, shape, conns, seconds)
     after = cpu_seconds(pid)
+    if profiler is not None:
+        print(f"  py-spy, {shape.name} at {conns} connections:\n{stop_profile(profiler)}\n")
     memory = memory_mb(pid)
     cpu_ms = None
     if before is not None and after is not None and figures.requests:
@@ -384,7 +404,11 @@ def run_store(
         notes["seed_catch_up_s"] = caught_up(app_url, project_id, token, args.tasks)
         notes["rss_after_seed"] = memory_mb(app_pid)
         drive = drive_for(token)
-        shapes = app_shapes(project_id, create_project_id, task_id)
+        shapes = [
+            s
+            for s in app_shapes(project_id, create_project_id, task_id)
+            if not args.paths or s.name in args.paths
+        ]
         creates = 0
         rows: list[Row] = []
         if args.warmup > 0:
@@ -401,7 +425,8 @@ def run_store(
                         drive, bare_url, bare_pid, bare_shape(shape), conns, args.duration
                     )
                     bare_runs[shape.method] = bare
-                app = measured(drive, app_url, app_pid, shape, conns, args.duration)
+                profile = args if args.profile else None
+                app = measured(drive, app_url, app_pid, shape, conns, args.duration, profile)
                 rows.append(Row(store, shape.name, conns, app, bare))
                 print(f"  {store} {shape.name} at {conns}: {app.figures.rate:,.0f} req/s")
                 if shape.name == "create":
@@ -558,7 +583,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tasks", type=int, default=2500, help="tasks seeded in the listed project")
     p.add_argument("--client", choices=["auto", "wrk", "raw"], default="auto")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 s runs, 300 tasks")
+    p.add_argument("--paths", default="", help="comma list of the request shapes to measure")
+    p.add_argument("--profile", action="store_true", help="py-spy on the app during its runs")
     args = p.parse_args(argv)
+    args.paths = [n.strip() for n in args.paths.split(",") if n.strip()]
+    unknown = set(args.paths) - set(PATHS)
+    if unknown:
+        p.error(f"--paths: unknown {sorted(unknown)}; known: {', '.join(PATHS)}")
     try:
         args.connections = [int(c) for c in args.connections.split(",") if c]
     except ValueError:

@@ -47,6 +47,8 @@ def stop_profile(process: subprocess.Popen[bytes]) -> str:
         return "(py-spy did not stop)"
     path = Path(process.output)  # type: ignore[attr-defined]
     text = path.read_text() if path.exists() else ""
+    if os.environ.get("BENCH_PROFILE_KEEP"):  # the raw stacks too, for a closer look
+        return f"(raw stacks kept in {path})\n{summarize_stacks(text, top)}"
     path.unlink(missing_ok=True)
     return summarize_stacks(text, top)
 
