@@ -19,7 +19,14 @@ import jwt
 import pytest
 
 from application.ports import InvalidTokenError
-from infrastructure.tokens import AUDIENCE, ISSUER, SECRET_FILE, JwtCodec, load_secret
+from infrastructure.tokens import (
+    AUDIENCE,
+    ISSUER,
+    SECRET_FILE,
+    JwtCodec,
+    VerifiedTokens,
+    load_secret,
+)
 
 SECRET = b"s" * 32
 # a real RSA public key: the one a confused verifier might use as an HMAC secret
@@ -187,3 +194,82 @@ def test_without_a_configured_secret_one_is_generated_once_and_kept_private(
 
 def test_secrets_generated_in_different_data_dirs_differ(tmp_path: Path) -> None:
     assert load_secret(None, tmp_path / "a") != load_secret(None, tmp_path / "b")
+
+
+class _Verifier:
+    """A fake ``verify``: claims by token, refusing unknown ones, counting the calls."""
+
+    def __init__(self, claims: dict[str, dict[str, Any]]) -> None:
+        self.claims = claims
+        self.calls = 0
+
+    def __call__(self, token: str) -> dict[str, Any]:
+        self.calls += 1
+        if token not in self.claims:
+            raise InvalidTokenError("unknown")
+        return dict(self.claims[token])
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_verified_token_is_verified_again_only_once_its_expiry_or_the_max_age_passes() -> None:
+    verify = _Verifier({"short": {"sub": "a", "exp": 1_030}, "long": {"sub": "b", "exp": 9_000}})
+    clock = _Clock(1_000.0)
+    tokens = VerifiedTokens(verify, max_age=60, clock=clock)
+    for _ in range(3):
+        assert tokens.read("short")["sub"] == "a" and tokens.read("long")["sub"] == "b"
+    assert verify.calls == 2
+    clock.now = 1_030.0  # the short one's exp: verified again (and refused, were it expired)
+    tokens.read("short")
+    tokens.read("long")
+    assert verify.calls == 3
+    clock.now = 1_060.0  # the long one's max age
+    tokens.read("long")
+    assert verify.calls == 4
+
+
+def test_a_refused_token_is_never_remembered_and_a_caller_cannot_change_the_remembered_claims() -> (
+    None
+):
+    verify = _Verifier({"good": {"sub": "a", "exp": 2_000}})
+    tokens = VerifiedTokens(verify, clock=_Clock(1_000.0))
+    for _ in range(2):
+        with pytest.raises(InvalidTokenError):
+            tokens.read("forged")
+    assert verify.calls == 2 and len(tokens) == 0
+    tokens.read("good")["sub"] = "admin"
+    assert tokens.read("good")["sub"] == "a"
+
+
+def test_the_remembered_tokens_stay_within_the_size_the_expired_going_first() -> None:
+    claims = {f"t{i}": {"sub": str(i), "exp": 1_010 if 5 <= i < 10 else 5_000} for i in range(30)}
+    verify = _Verifier(claims)
+    clock = _Clock(1_000.0)
+    tokens = VerifiedTokens(verify, size=10, clock=clock)
+    for i in range(10):
+        tokens.read(f"t{i}")
+    clock.now = 1_020.0  # t5 to t9 expired: they make the room, the older t0 to t4 stay
+    for i in range(10, 15):
+        tokens.read(f"t{i}")
+    calls = verify.calls
+    for i in range(5):
+        tokens.read(f"t{i}")
+    assert verify.calls == calls and len(tokens) == 10
+    for i in range(15, 30):
+        tokens.read(f"t{i}")
+        assert len(tokens) <= 10
+
+
+def test_a_codec_that_verified_a_token_still_refuses_every_forgery_of_it() -> None:
+    codec = JwtCodec(SECRET)
+    genuine = signed(SECRET, HS256, valid_claims(CLAIMS))
+    assert codec.read(genuine)["sub"] == codec.read(genuine)["sub"] == "user:123"
+    for attack in ATTACKS.values():
+        with pytest.raises(InvalidTokenError):
+            codec.read(attack)
