@@ -20,7 +20,6 @@ CLOSE_GRACE_SECONDS = 5.0  # how long close() waits for calls running in other t
 CLOSE_POLL_SECONDS = 0.01  # it looks this often (a bound by count: it reads no clock)
 
 
-
 class Ledger(Application[Any]):
     """Every aggregate of every team lives here; a notification id is a global ``position``."""
 
@@ -159,16 +158,49 @@ class Ledger(Application[Any]):
             f"SELECT originator_id, originator_version, topic, state, {position} "  # noqa: S608
             f"FROM {table} WHERE {position} IN ({chosen}) ORDER BY {position}"
         )
-        with recorder.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, (*params, limit))
-            rows = curs.fetchall()
-        found = []
-        for row in rows:
-            values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
-            originator = values[0] if postgres else recorder.convert_originator_id(values[0])
-            stored = StoredEvent(originator, values[1], values[2], bytes(values[3]))
-            found.append((int(values[4]), stored))
-        return found
+        return _fetch(recorder, statement, (*params, limit))
+
+    def events_at(self, positions: Collection[int]) -> list[tuple[int, Any]]:
+        """``(position, event)`` of the events at these positions, in log order, read in one
+        query on the position's own index (a timeline page the read model's index chose)."""
+        if not positions:
+            return []
+        wanted = sorted(set(positions))
+        recorder: Any = self.recorder
+        if isinstance(recorder, POPOApplicationRecorder):
+            with recorder._database_lock:
+                stored = recorder._stored_events
+                rows = [(p, stored[p - 1]) for p in wanted if 0 < p <= len(stored)]
+        else:
+            table = recorder.events_table_name
+            params: tuple[Any, ...]
+            if hasattr(recorder.datastore, "schema"):  # Postgres: one array parameter
+                where, params = "notification_id = ANY(%s)", (wanted,)
+                position = "notification_id"
+            else:
+                where = f"rowid IN ({', '.join('?' for _ in wanted)})"
+                params, position = tuple(wanted), "rowid"
+            statement = (
+                f"SELECT originator_id, originator_version, topic, state, {position} "  # noqa: S608
+                f"FROM {table} WHERE {where} ORDER BY {position}"
+            )
+            rows = _fetch(recorder, statement, params)
+        return [(position, self.mapper.to_domain_event(s)) for position, s in rows]
+
+
+def _fetch(recorder: Any, statement: str, params: tuple[Any, ...]) -> list[tuple[int, StoredEvent]]:
+    """Rows of (originator_id, originator_version, topic, state, position) as stored events."""
+    postgres = hasattr(recorder.datastore, "schema")
+    with recorder.datastore.transaction(commit=False) as curs:
+        curs.execute(statement, params)
+        rows = curs.fetchall()
+    found = []
+    for row in rows:
+        values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+        originator = values[0] if postgres else recorder.convert_originator_id(values[0])
+        stored = StoredEvent(originator, values[1], values[2], bytes(values[3]))
+        found.append((int(values[4]), stored))
+    return found
 
 
 def _select_in_memory(  # noqa: PLR0913

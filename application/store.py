@@ -179,6 +179,12 @@ class Store:
         )
         return [(p, e) for p, e in found if getattr(e, "team_id", None) == team_id]
 
+    def events_at(self, positions: Collection[int], team_id: str) -> list[tuple[int, Any]]:
+        """``(position, event)`` of the events at these positions, in log order, read in one
+        query; events of another team's aggregates are left out."""
+        found = self.ledger.events_at(positions)
+        return [(p, e) for p, e in found if getattr(e, "team_id", None) == team_id]
+
     def positions_of(self, aggregate_id: UUID) -> dict[int, int]:
         """Maps each version of an aggregate to its position in the one ordered log."""
         return self.ledger.positions_of(aggregate_id)

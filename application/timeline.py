@@ -2,13 +2,16 @@
 attached to it (questions, checkpoints, experiences, webhook deliveries about it, its output), for
 auditors (docs/audit.md, "A task's timeline").
 
-Bounded: a page is one query of the event store over the task and its items (the read model's
-``tw_hitl`` names the items; output rows come from ``tw_output``), narrowed to the kinds asked
-for by topic, from ``after`` and at most ``limit``; only that page is decoded. A webhook
-delivery's id is derived from its webhook and the delivered event's position, so the page's
-deliveries are found from the team's webhooks and the page's positions, in one more query. Actor
-names are read in one query of the actors' first events. Nothing loads the task aggregate, so a
-history of any length costs a page, not a replay.
+Bounded: the read model indexes every event of a task and of its items by position and kind
+(``tw_timeline``, kinds from ``projections/timeline.py``), so a page is a range read of that
+index from ``after``, at most ``limit``, then one read of those events by position; only the
+page is read and decoded, however long the history. The task's own events the read model has
+not applied yet are read from the event store after its position, so they are on the page at
+once; an item's newer events once the read model has them (``?min_position=`` waits). Output
+rows come from ``tw_output``. A webhook delivery's id is derived from its webhook and the
+delivered event's position, so the page's deliveries are found from the team's webhooks and the
+page's positions, in one more query. Actor names are read in one query of the actors' first
+events. Nothing loads the task aggregate.
 """
 
 from __future__ import annotations
@@ -23,49 +26,28 @@ from eventsourcing.utils import get_topic
 
 from application.store import Store, event_data
 from application.webhooks.logs import team_webhooks
-from domain.hitl import Checkpoint, Experience, HitlItem, Question
+from domain.hitl import HitlItem
 from domain.naming import public_name
 from domain.task import Task
 from domain.values import rfc3339
 from domain.webhook_delivery import WebhookDelivery, delivery_id
 from projections.read_model import ReadModel
+from projections.timeline import (
+    INDEXED_KINDS,
+    ITEM_CLASSES,
+    ITEM_NAMES,
+    KINDS,
+    TASK_KINDS,
+    event_classes,
+)
+
+__all__ = ["KINDS", "TimelineQuery", "chosen_kinds", "task_history"]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-MAX_ITEMS = 10_000  # a task's questions, checkpoints and experiences read from tw_hitl
-ITEM_KINDS = {"question": "questions", "checkpoint": "checkpoints", "experience": "experiences"}
-KINDS = (
-    "task",
-    "reviews",
-    "usage",
-    "executions",
-    "questions",
-    "checkpoints",
-    "experiences",
-    "webhooks",
-    "output",
-)
+MAX_ITEMS = 10_000  # a task's items read from tw_hitl, for the part of a log before the index
 DEFAULT_KINDS = frozenset(KINDS) - {"output"}  # output chunks: too many, asked for by name
-
-# the task's own events by kind; every other task event is of kind "task"
-TASK_KINDS: dict[type, str] = {
-    Task.UsageRecorded: "usage",
-    Task.ReviewRequested: "reviews",
-    Task.WorkApproved: "reviews",
-    Task.WorkRejected: "reviews",
-    Task.ExecutionRequested: "executions",
-    Task.ExecutionStarted: "executions",
-    Task.LeaseRenewed: "executions",
-    Task.ProgressReported: "executions",
-    Task.PhaseChanged: "executions",
-    Task.ExpiredInQueue: "executions",
-    Task.ExecutionFinished: "executions",
-}
-ITEM_CLASSES: dict[str, type] = {
-    "questions": Question,
-    "checkpoints": Checkpoint,
-    "experiences": Experience,
-}
+Found = list[tuple[int, Any, str]]  # (position, event, kind)
 
 
 class TimelineQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,22 +88,19 @@ def timeline_page(
     task_id = store.resolve(ref, team_id, "task")
     store.placed_first(task_id, team_id, "task")
     anchors = "webhooks" in q.kinds  # every event may have been delivered: all are read
-    items = _items(read_model, team_id, str(task_id), None if anchors else q.kinds)
-    ids = [task_id, *items] if anchors or q.kinds & {"task", *TASK_KINDS.values()} else items
-    topics = None if anchors else _topics(q.kinds)
-    found = store.events_of_many(ids, team_id, after=q.after, limit=q.limit, topics=topics)
+    found = _events(store, team_id, task_id, read_model, q)
     output = []
     if "output" in q.kinds and read_model is not None:
         output = read_model.output(team_id, str(task_id), q.after, q.limit)
     page = sorted(
-        [(p, _event_entry(p, e, str(task_id), items)) for p, e in found]
+        [(p, _event_entry(p, e, kind, str(task_id))) for p, e, kind in found]
         + [(o.position, _output_entry(o)) for o in output],
         key=lambda pair: pair[0],
     )[: q.limit]
     entries = [e for _, e in page if e["kind"] in q.kinds]
     if anchors:
         last = page[-1][0] if page else q.after
-        entries = _with_deliveries(store, team_id, entries, [p for p, _ in found if p <= last])
+        entries = _with_deliveries(store, team_id, entries, [p for p, _, _ in found if p <= last])
     _name_actors(store, team_id, entries)
     more = len(page) == q.limit
     return {
@@ -132,17 +111,70 @@ def timeline_page(
     }
 
 
+def _events(
+    store: Store, team_id: str, task_id: UUID, read_model: ReadModel | None, q: TimelineQuery
+) -> Found:
+    """The page's events of the task and its items, with their kinds, in log order: those
+    before the index starts (read the old way), the indexed ones up to the read model's
+    position, then the task's own events after it."""
+    every = "webhooks" in q.kinds  # deliveries anchor on events of any kind
+    wanted = None if every else q.kinds & INDEXED_KINDS
+    if wanted is not None and not wanted:
+        return []
+    if read_model is None:
+        return _tail(store, team_id, task_id, q.after, q.limit, wanted)
+    start, applied = read_model.timeline_span()  # first: the index holds all up to applied
+    found: Found = []
+    if q.after < start:
+        found += _unindexed(store, team_id, task_id, read_model, q, start)
+    after = max(q.after, start)
+    if len(found) < q.limit and applied > after:
+        rows = read_model.timeline(
+            team_id, str(task_id), (after, applied), wanted, q.limit - len(found)
+        )
+        kinds = dict(rows)
+        found += [(p, e, kinds[p]) for p, e in store.events_at(list(kinds), team_id)]
+    if len(found) < q.limit:
+        found += _tail(store, team_id, task_id, max(after, applied), q.limit - len(found), wanted)
+    return found
+
+
+def _tail(
+    store: Store, team_id: str, task_id: UUID, after: int, limit: int, kinds: frozenset[str] | None
+) -> Found:
+    """The task's own events after ``after`` (those the read model has not applied yet)."""
+    if kinds is not None and not kinds & {"task", *TASK_KINDS.values()}:
+        return []
+    topics = None if kinds is None else _topics(kinds)
+    found = store.events_of_many([task_id], team_id, after=after, limit=limit, topics=topics)
+    return [(p, e, kind_of(e, {})) for p, e in found]
+
+
+def _unindexed(
+    store: Store, team_id: str, task_id: UUID, read_model: ReadModel, q: TimelineQuery, upto: int
+) -> Found:
+    """The page's events up to ``upto`` of a log the read model applied before it indexed
+    timelines: the task's and its items' (from ``tw_hitl``) events, read by aggregate."""
+    every = "webhooks" in q.kinds
+    items = _items(read_model, team_id, str(task_id), None if every else q.kinds)
+    wants_task = every or q.kinds & {"task", *TASK_KINDS.values()}
+    ids = [task_id, *items] if wants_task else list(items)
+    topics = None if every else _topics(q.kinds)
+    found = store.events_of_many(
+        ids, team_id, after=q.after, limit=q.limit, topics=topics, upto=upto
+    )
+    return [(p, e, kind_of(e, items)) for p, e in found]
+
+
 def _items(
-    read_model: ReadModel | None, team_id: str, task_id: str, kinds: frozenset[str] | None
+    read_model: ReadModel, team_id: str, task_id: str, kinds: frozenset[str] | None
 ) -> dict[UUID, str]:
     """The task's items (id to kind) of the kinds asked for (None: every kind)."""
-    if read_model is None:
-        return {}
-    wanted = tuple(k for k, name in ITEM_KINDS.items() if kinds is None or name in kinds)
+    wanted = tuple(k for k, name in ITEM_NAMES.items() if kinds is None or name in kinds)
     if not wanted:
         return {}
     found = read_model.hitl_kinds(team_id, task_id, wanted, MAX_ITEMS)
-    return {UUID(i): ITEM_KINDS[kind] for i, kind in found.items()}
+    return {UUID(i): ITEM_NAMES[kind] for i, kind in found.items()}
 
 
 def _topics(kinds: frozenset[str]) -> list[str]:
@@ -150,20 +182,12 @@ def _topics(kinds: frozenset[str]) -> list[str]:
     are the classes' own, ``application/topics.py``)."""
     classes: list[type] = [c for c, kind in TASK_KINDS.items() if kind in kinds]
     if "task" in kinds:
-        classes += [c for c in _task_classes() if c not in TASK_KINDS]
+        classes += [c for c in event_classes(Task) if c not in TASK_KINDS]
     for kind, item in ITEM_CLASSES.items():
         if kind in kinds:
-            classes += [v for v in vars(item).values() if _is_event(v)]
+            classes += event_classes(item)
             classes.append(HitlItem.Withdrawn)
     return sorted({get_topic(c) for c in classes})
-
-
-def _task_classes() -> list[type]:
-    return [v for v in vars(Task).values() if _is_event(v)]
-
-
-def _is_event(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, Aggregate.Event)
 
 
 def kind_of(event: Any, items: dict[UUID, str]) -> str:
@@ -174,14 +198,14 @@ def kind_of(event: Any, items: dict[UUID, str]) -> str:
     return items.get(event.originator_id, "task")
 
 
-def _event_entry(position: int, event: Any, task_id: str, items: dict[UUID, str]) -> dict[str, Any]:
+def _event_entry(position: int, event: Any, kind: str, task_id: str) -> dict[str, Any]:
     data = event_data(event)
     if not (isinstance(event, Aggregate.Created) and str(event.originator_id) == task_id):
         for name in getattr(event, "PLACE", ()):  # the task's place: said once, on its creation
             data.pop(name, None)
     return {
         "position": position,
-        "kind": kind_of(event, items),
+        "kind": kind,
         "type": public_name(event),
         "aggregate_id": str(event.originator_id),
         "version": event.originator_version,

@@ -27,6 +27,7 @@ from infrastructure.sql_fact_views import fact_schema
 from infrastructure.sql_member_views import member_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
+from infrastructure.sql_timeline_views import timeline_schema
 from infrastructure.sql_views import SqlReadModel
 from projections.rows import ProjectRow, TaskRow
 from projections.search import Term, index_text
@@ -61,6 +62,7 @@ SCHEMA = (
     *execution_schema(real="DOUBLE PRECISION", big="BIGINT"),
     *fact_schema(real="DOUBLE PRECISION", big="BIGINT"),
     *member_schema(big="BIGINT"),
+    *timeline_schema(big="BIGINT"),
 )
 TASK_UPSERT = """
     INSERT INTO tw_tasks (id, team_id, project_id, status, priority, title, assigned_to,
@@ -120,8 +122,10 @@ class PostgresReadModel(SqlReadModel):
 
     def migrate(self) -> None:
         with self._writing() as cur:
+            indexed = cur.execute("SELECT to_regclass('tw_timeline')").fetchone()[0]
             for statement in SCHEMA:
                 cur.execute(statement)
+            self._mark_timeline_start(cur, indexed is not None, self._stored_position(cur))
             create_views(cur)  # analytics.*: over the tables, so after them
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ class QuarantineWrites:
     _write: Any
     _write_facts: Any
     _write_members: Any
+    _write_timeline: Any
 
     def probe(self) -> None:
         with self._writing() as cur:
@@ -64,5 +65,6 @@ class QuarantineWrites:
             self._write(cur, changes)
             self._write_facts(cur, events)
             self._write_members(cur, events)
+            self._write_timeline(cur, events)
             self._run(cur, UPSERT, [marker, position])
             return True

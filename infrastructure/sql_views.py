@@ -23,6 +23,7 @@ from infrastructure.sql_member_views import SqlMemberViews
 from infrastructure.sql_quarantine import QuarantineWrites
 from infrastructure.sql_rows import to_json
 from infrastructure.sql_search import PROJECT_FIELDS, TASK_FIELDS, Fragment, search_fragment
+from infrastructure.sql_timeline_views import SqlTimelineViews
 from projections.batch import Activity, Changes, affected_ids, evolve_batch
 from projections.rows import (
     ActivityRow,
@@ -58,7 +59,13 @@ def moment(value: datetime) -> str:
 
 
 class SqlReadModel(
-    QuarantineWrites, SqlCostViews, SqlKpiViews, SqlFactViews, SqlMemberViews, SqlExecutionViews
+    QuarantineWrites,
+    SqlCostViews,
+    SqlKpiViews,
+    SqlFactViews,
+    SqlMemberViews,
+    SqlTimelineViews,
+    SqlExecutionViews,
 ):
     collate = ""  # appended to text sort columns so both backends order text by code point
 
@@ -154,6 +161,7 @@ class SqlReadModel(
             self._write(cur, changes)
             self._write_facts(cur, fresh)
             self._write_members(cur, fresh)
+            self._write_timeline(cur, fresh)
             return changes.position
 
     def _load(self, cur: Any, table: str, ids: set[str], shape: type[Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from infrastructure.sql_fact_views import fact_schema
 from infrastructure.sql_member_views import member_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
+from infrastructure.sql_timeline_views import timeline_schema
 from infrastructure.sql_views import SqlReadModel
 from projections.rows import ProjectRow, TaskRow
 from projections.search import Term, index_text
@@ -54,6 +55,7 @@ SCHEMA = (
     *execution_schema(real="REAL", big="INTEGER"),
     *fact_schema(real="REAL", big="INTEGER"),
     *member_schema(big="INTEGER"),
+    *timeline_schema(big="INTEGER"),
 )
 TASK_UPSERT = (
     "INSERT INTO tw_tasks (id, team_id, project_id, status, priority, title, assigned_to, "
@@ -122,8 +124,12 @@ class SqliteReadModel(SqlReadModel):
 
     def migrate(self) -> None:
         with self._transaction("BEGIN IMMEDIATE") as cur:
+            indexed = cur.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tw_timeline'"
+            ).fetchone()
             for statement in SCHEMA:
                 cur.execute(statement)
+            self._mark_timeline_start(cur, indexed is not None, self._stored_position(cur))
 
     def close(self) -> None:
         with self._lock:

@@ -87,6 +87,25 @@ class ReadModel(ABC):
         oldest first, at most ``limit`` (a timeline's items, without their rows)."""
         raise NotImplementedError
 
+    def timeline(
+        self,
+        team_id: str,
+        task_id: str,
+        span: tuple[int, int],
+        kinds: frozenset[str] | None,
+        limit: int,
+    ) -> list[tuple[int, str]]:
+        """``(position, kind)`` of the task's own and its items' events in ``(after, upto]``
+        (``tw_timeline``, kinds from ``projections/timeline.py``), of ``kinds`` (None: all),
+        in log order, at most ``limit``."""
+        raise NotImplementedError
+
+    def timeline_span(self) -> tuple[int, int]:
+        """``(start, applied)``: the index holds every event after ``start`` up to ``applied``,
+        the position the read model has applied (``start`` is 0 unless the read model was
+        migrated from before the index existed: it holds none of the events before it)."""
+        return 0, self.position()
+
     @abstractmethod
     def hitl_due(self, now: float, limit: int = 100) -> list[HitlRow]:
         """Pending questions and checkpoints of every team whose deadline has passed."""
