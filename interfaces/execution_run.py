@@ -4,6 +4,11 @@ Three things run at once: the agent's messages are pumped to the backend (output
 messages reported in order), a watcher heartbeats (lease, cancel, decisions written back to the
 agent, the timeout), and the run waits for the process to end. The end is recorded only once the
 process group is gone.
+
+The watcher heartbeats every ``POLL_RUNNING`` seconds, or at once when the run's ``nudge`` is set:
+a local worker's pool sets it when a cancel of the task is published
+(``interfaces/execution_host.py``), so the cancel reaches the agent without waiting for the next
+heartbeat. The nudge only says "look now": whether to stop is the heartbeat's answer, as always.
 """
 
 from __future__ import annotations
@@ -87,10 +92,36 @@ def prompt(claim: Claim) -> str:
     return f"{claim.title}\n\n{claim.description}".strip()
 
 
+@dataclass(frozen=True)
+class Pace:
+    """When the watcher heartbeats: every ``running`` seconds while the agent works, ``waiting``
+    while it waits on a person, and at once when ``nudge`` is set (then cleared)."""
+
+    running: float = POLL_RUNNING
+    waiting: float = POLL_WAITING
+    nudge: asyncio.Event | None = None
+
+    async def wait(self, waiting_on: str | None) -> None:
+        seconds = self.waiting if waiting_on else self.running
+        if self.nudge is None:
+            await asyncio.sleep(seconds)
+            return
+        # not asyncio.wait_for: on 3.11 it can lose a cancel (cpython gh-86296)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.nudge.wait()
+        self.nudge.clear()
+
+
 async def run_execution(
-    claim: Claim, backend: Backend, settings: Settings, agents: dict[str, AgentSpec]
+    claim: Claim,
+    backend: Backend,
+    settings: Settings,
+    agents: dict[str, AgentSpec],
+    pace: Pace | None = None,
 ) -> None:
     """Runs the claimed execution and reports its end; never raises for the agent's failures."""
+    pace = pace or Pace()
     started = time.monotonic()
     name = agent_name(claim, settings)
     spec = agents.get(name)
@@ -135,7 +166,7 @@ async def run_execution(
         await _finish(backend, claim, "failed", {"error": str(error), "agent": name})
         return
     state = RunState()
-    exit_code = await _supervise(claim, backend, settings, process, state)
+    exit_code = await _supervise(claim, backend, settings, process, state, pace)
     if state.lost:
         log.warning("execution %s was recovered elsewhere; not reporting", claim.execution_id)
         return
@@ -144,15 +175,20 @@ async def run_execution(
     await _finish(backend, claim, outcome, result)
 
 
-async def _supervise(
-    claim: Claim, backend: Backend, settings: Settings, process: AgentProcess, state: RunState
+async def _supervise(  # noqa: PLR0913
+    claim: Claim,
+    backend: Backend,
+    settings: Settings,
+    process: AgentProcess,
+    state: RunState,
+    pace: Pace,
 ) -> int:
     async def flush(chunks: list[Any]) -> None:  # no NUL: no Postgres text column holds one
         await backend.output(claim, [(c.seq, c.stream, storable(c.text)) for c in chunks])
 
     batcher = OutputBatcher(flush, cap_bytes=settings.output_cap_bytes)
     pump = asyncio.ensure_future(_pump(claim, backend, process, batcher, state))
-    watch = asyncio.ensure_future(_watch(claim, backend, process, state))
+    watch = asyncio.ensure_future(_watch(claim, backend, process, state, pace))
     try:
         exit_code = await process.wait()
         await pump  # the rest of its output, in order
@@ -197,13 +233,15 @@ async def _report(
         st.waiting_on, st.agent_item_id = item_id, message.id
 
 
-async def _watch(claim: Claim, backend: Backend, process: AgentProcess, st: RunState) -> None:
+async def _watch(
+    claim: Claim, backend: Backend, process: AgentProcess, st: RunState, pace: Pace
+) -> None:
     """Heartbeats until cancelled; ends the agent on cancel, on timeout, or when the lease is
     lost. Time spent waiting on a person does not count toward the timeout."""
     budget = float(claim.options.get("timeout") or 3600)
     last = time.monotonic()
     while True:
-        await asyncio.sleep(POLL_WAITING if st.waiting_on else POLL_RUNNING)
+        await pace.wait(st.waiting_on)
         now = time.monotonic()
         if st.waiting_on is None:
             budget -= now - last

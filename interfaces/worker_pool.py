@@ -1,8 +1,10 @@
 """Workers in this process: each claims an execution, runs it, and claims again.
 
 Idle workers sleep until the views move on (a new queued execution shows up there first) or a
-poll interval passes. A sweeper does the housekeeping of ``application.sweeps`` every second.
-In embedded mode the API process runs a pool; with Postgres, ``taskwarden worker`` runs one.
+poll interval passes. A running execution heartbeats every ``heartbeat`` seconds, or at once when
+``nudge(task_id)`` says its task changed (``interfaces/execution_host.py`` does on a cancel). A
+sweeper does the housekeeping of ``application.sweeps`` every second. In embedded mode the API
+process runs a pool; with Postgres, ``taskwarden worker`` runs one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from application.scheduler import Claim
 from application.store import Store
 from infrastructure.agent.catalog import AgentSpec
 from infrastructure.settings import Settings
-from interfaces.execution_run import run_execution
+from interfaces.execution_run import POLL_RUNNING, Pace, run_execution
 from interfaces.worker_backend import Backend
 from projections.read_model import ReadModel
 
@@ -44,11 +46,17 @@ class WorkerPool:
         settings: Settings,
         agents: dict[str, AgentSpec],
         count: int,
+        *,
+        heartbeat: float = POLL_RUNNING,
+        idle: float = IDLE_POLL_SECONDS,
     ) -> None:
         self._backend = backend
         self._settings = settings
         self._agents = agents
         self._count = count
+        self._heartbeat = heartbeat
+        self._idle = idle  # seconds an idle worker sleeps when nothing wakes it
+        self._nudges: dict[str, asyncio.Event] = {}  # task id -> its running execution's nudge
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,6 +79,17 @@ class WorkerPool:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 self._loop.call_soon_threadsafe(self._wake.set)
 
+    def nudge(self, task_id: str) -> None:
+        """Thread-safe: the task's running execution (if this pool runs it) heartbeats now."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._nudge, task_id)
+
+    def _nudge(self, task_id: str) -> None:
+        nudge = self._nudges.get(task_id)
+        if nudge is not None:
+            nudge.set()
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -92,12 +111,14 @@ class WorkerPool:
                 # not asyncio.wait_for: on 3.11 it loses a cancel that lands as the wait
                 # completes (cpython gh-86296), and stop() would wait for ever
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_POLL_SECONDS):
+                    async with asyncio.timeout(self._idle):
                         await self._wake.wait()
                 continue
             self.busy += 1
+            nudge = self._nudges[claim.task_id] = asyncio.Event()  # one execution per task
+            pace = Pace(running=self._heartbeat, nudge=nudge)
             try:
-                await run_execution(claim, self._backend, self._settings, self._agents)
+                await run_execution(claim, self._backend, self._settings, self._agents, pace)
             except asyncio.CancelledError:  # stopping: the agent is gone, its end is recorded
                 await asyncio.shield(self._stopped(claim))
                 raise
@@ -105,6 +126,8 @@ class WorkerPool:
                 log.exception("worker %s: execution %s crashed", worker_id, claim.execution_id)
             finally:
                 self.busy -= 1
+                if self._nudges.get(claim.task_id) is nudge:
+                    del self._nudges[claim.task_id]
 
     async def _stopped(self, claim: Claim) -> None:
         """Failed, and retried when attempts are left; already ended: nothing to record."""
