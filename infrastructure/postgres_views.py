@@ -13,6 +13,7 @@ SQLite view.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from infrastructure.analytics_views import create_views
 from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
 from infrastructure.sql_fact_views import fact_schema
+from infrastructure.sql_listing import task_indexes
 from infrastructure.sql_member_views import member_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
@@ -32,6 +34,7 @@ from infrastructure.sql_views import SqlReadModel
 from projections.rows import ProjectRow, TaskRow
 from projections.search import Term, index_text
 
+CODE_POINTS = ' COLLATE "C"'  # text sort keys ordered as SQLite orders them
 LOCK_KEY = 0x7477_7669_6577  # "twview": one advisory lock for every write of the read models
 POOL_TIMEOUT_SECONDS = 3.0  # TASKWARDEN_DATABASE_TIMEOUT_SECONDS
 TASK_WEIGHTS = {"title": "A", "description": "B", "tags": "C"}
@@ -43,8 +46,7 @@ SCHEMA = (
         status TEXT NOT NULL, priority INTEGER NOT NULL, title TEXT NOT NULL, assigned_to TEXT,
         created_at TEXT NOT NULL, updated_at TEXT NOT NULL, actual_duration DOUBLE PRECISION,
         tags TEXT[] NOT NULL, data TEXT NOT NULL, search TSVECTOR NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS tw_tasks_team_created ON tw_tasks (team_id, created_at)",
-    "CREATE INDEX IF NOT EXISTS tw_tasks_team_project ON tw_tasks (team_id, project_id, status)",
+    *task_indexes(CODE_POINTS),
     "CREATE INDEX IF NOT EXISTS tw_tasks_search ON tw_tasks USING GIN (search)",
     "CREATE INDEX IF NOT EXISTS tw_tasks_tags ON tw_tasks USING GIN (tags)",
     """CREATE TABLE IF NOT EXISTS tw_projects (
@@ -89,7 +91,7 @@ PROJECT_UPSERT = """
 
 class PostgresReadModel(SqlReadModel):
     schema = SCHEMA
-    collate = ' COLLATE "C"'
+    collate = CODE_POINTS
 
     def __init__(self, url: str, max_size: int = 8, timeout: float = POOL_TIMEOUT_SECONDS) -> None:
         """``timeout``: a read waits this long at most for a connection, then fails (503). The
@@ -167,6 +169,14 @@ class PostgresReadModel(SqlReadModel):
 
     def _in(self, column: str, values: list[Any]) -> Fragment:
         return f"{column} = ANY(?)", [list(values)]
+
+    def _estimate_count(self, cur: Any, where: str, params: list[Any]) -> int:
+        """The planner's estimate of the matching rows (from the table's statistics)."""
+        statement = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM tw_tasks WHERE {where}"  # noqa: S608
+        plan = self._run(cur, statement, params).fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
 
     def _has_any_tag(self, tags: list[str]) -> Fragment:
         return "tags && ?::text[]", [list(tags)]

@@ -9,16 +9,15 @@ from __future__ import annotations
 import re
 from abc import abstractmethod
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from domain.values import rfc3339
 from infrastructure.sql_cost_views import SqlCostViews
 from infrastructure.sql_execution_views import SqlExecutionViews
 from infrastructure.sql_fact_views import SqlFactViews
 from infrastructure.sql_kpi_views import SqlKpiViews
+from infrastructure.sql_listing import SqlTaskListing
 from infrastructure.sql_member_views import SqlMemberViews
 from infrastructure.sql_quarantine import QuarantineWrites
 from infrastructure.sql_rows import to_json
@@ -31,7 +30,6 @@ from projections.rows import (
     ProjectQuery,
     ProjectRow,
     ProjectStats,
-    TaskQuery,
     TaskRow,
     page_of,
     project_stats,
@@ -39,27 +37,14 @@ from projections.rows import (
 from projections.search import Term
 
 TRACKING_NAME = "views"
-TASK_SORTS = {
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "priority": "priority",
-    "title": "title",
-    "status": "status",
-}
 PROJECT_SORTS = {"name": "name", "created_at": "created_at", "updated_at": "updated_at"}
-TEXT_SORTS = frozenset({"title", "status", "name"})
+TEXT_SORTS = frozenset({"name"})
 ACTIVITY_COLUMNS = ("position", "team_id", "project_id", "task_id", "data")
-
-
-def moment(value: datetime) -> str:
-    """A filter bound as stored text; a naive time is taken as UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return rfc3339(value) or ""
 
 
 class SqlReadModel(
     QuarantineWrites,
+    SqlTaskListing,
     SqlCostViews,
     SqlKpiViews,
     SqlFactViews,
@@ -204,39 +189,6 @@ class SqlReadModel(
         )
 
     # ---- queries -----------------------------------------------------------------------------
-
-    def list_tasks(self, team_id: str, q: TaskQuery) -> Page:
-        where, params = self._task_filters(team_id, q)
-        order = self._order(TASK_SORTS[q.sort], q.sort in TEXT_SORTS, q.order)
-        return self._page("tw_tasks", where, params, order, q.page, q.page_size, TaskRow)
-
-    def _task_filters(self, team_id: str, q: TaskQuery) -> Fragment:
-        # the tasks of a deleted project leave the listings with it (their rows stay for history)
-        parts = ["team_id = ?", "project_id IN (SELECT id FROM tw_projects WHERE team_id = ?)"]
-        params: list[Any] = [team_id, team_id]
-        if q.status:
-            part, more = self._in("status", list(q.status))
-            parts.append(part)
-            params += more
-        for column, value in (("project_id", q.project_id), ("assigned_to", q.assigned_to)):
-            if value is not None:
-                parts.append(f"{column} = ?")
-                params.append(value)
-        if q.tags:
-            part, more = self._has_any_tag(list(q.tags))
-            parts.append(part)
-            params += more
-        if q.priority is not None:
-            parts.append("priority >= ?")
-            params.append(q.priority)
-        if q.created_after is not None:
-            parts.append("created_at >= ?")
-            params.append(moment(q.created_after))
-        if q.created_before is not None:
-            parts.append("created_at <= ?")
-            params.append(moment(q.created_before))
-        self._add_search(parts, params, q.search, "tasks")
-        return " AND ".join(parts), params
 
     def list_projects(self, team_id: str, q: ProjectQuery) -> Page:
         parts, params = ["team_id = ?"], [team_id]

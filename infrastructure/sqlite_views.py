@@ -18,6 +18,7 @@ import msgspec
 from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
 from infrastructure.sql_fact_views import fact_schema
+from infrastructure.sql_listing import task_indexes
 from infrastructure.sql_member_views import member_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
@@ -35,8 +36,7 @@ SCHEMA = (
         project_id TEXT NOT NULL, status TEXT NOT NULL, priority INTEGER NOT NULL,
         title TEXT NOT NULL, assigned_to TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
         actual_duration REAL, tags TEXT NOT NULL, data TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS tw_tasks_team_created ON tw_tasks (team_id, created_at)",
-    "CREATE INDEX IF NOT EXISTS tw_tasks_team_project ON tw_tasks (team_id, project_id, status)",
+    *task_indexes(""),
     "CREATE VIRTUAL TABLE IF NOT EXISTS tw_tasks_fts USING fts5("
     f"title, description, tags, {FTS_OPTIONS})",
     """CREATE TABLE IF NOT EXISTS tw_projects (

@@ -10,7 +10,14 @@ from projections.cost_rows import CostGroup, CostQuery, Grouping
 from projections.costs import CostTotals
 from projections.execution_rows import HitlQuery, HitlRow, OutputRow, QueueRow
 from projections.kpis import KpiCounts
-from projections.rows import ActivityRow, Page, ProjectQuery, ProjectStats, TaskQuery
+from projections.rows import (
+    ActivityRow,
+    Page,
+    ProjectQuery,
+    ProjectStats,
+    TaskPage,
+    TaskQuery,
+)
 
 
 class ReadModel(ABC):
@@ -36,8 +43,9 @@ class ReadModel(ABC):
         """
 
     @abstractmethod
-    def list_tasks(self, team_id: str, q: TaskQuery) -> Page:
-        """Live tasks of the team that match the query."""
+    def list_tasks(self, team_id: str, q: TaskQuery, raw: bool = False) -> TaskPage:
+        """Live tasks of the team that match the query; ``raw``: the items are the stored rows'
+        JSON (``msgspec.Raw``), for a response that embeds them as they are."""
 
     @abstractmethod
     def list_projects(self, team_id: str, q: ProjectQuery) -> Page:

@@ -21,6 +21,13 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     does not (it would take a subclass for a mutable one)."""
 
 
+class Keyset(Row, frozen=True):
+    """A place in a sorted listing: the sort key and id of the last row served."""
+
+    key: int | str
+    id: str
+
+
 class TaskQuery(Row, frozen=True):
     status: list[str] = []
     project_id: str | None = None
@@ -34,6 +41,7 @@ class TaskQuery(Row, frozen=True):
     order: Order = "desc"
     page: PageNumber = 1
     page_size: PageSize = 50
+    after: Keyset | None = None  # a cursor's place: the rows after it, instead of a page number
 
 
 class ProjectQuery(Row, frozen=True):
@@ -146,6 +154,23 @@ class Page(Row, frozen=True):
     pages: int
     has_next: bool
     has_previous: bool
+
+
+class TaskPage(Row, frozen=True):
+    """A page of the task listing. ``page`` is None when the page was asked for by cursor;
+    ``total`` is exact when ``total_exact``, else an estimate above the count bound
+    (``infrastructure/sql_listing.py``); ``next_cursor`` is where the next page starts (None at
+    the end), in the sort and order of this one."""
+
+    items: list[Any]
+    total: int
+    total_exact: bool
+    page: int | None
+    page_size: int
+    pages: int
+    has_next: bool
+    has_previous: bool
+    next_cursor: str | None
 
 
 def page_of(items: list[Any], total: int, page: int, page_size: int) -> Page:

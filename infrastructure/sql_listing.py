@@ -1,0 +1,183 @@
+"""The task listing in SQL: a keyset or page-number page, a bounded count, and the indexes they
+walk.
+
+Costs that grow with the table are kept off a page: every sort has an index that ends in the sort
+key and the id (per team, per project, and per status for the two time sorts), so a page is an
+ordered index walk that stops after ``page_size + 1`` rows; a cursor (``projections/cursor.py``)
+starts the walk after the last row served instead of skipping ``OFFSET`` rows; the count stops
+at ``COUNT_BOUND`` matches, past which ``total`` is an estimate (Postgres: the planner's row
+estimate) or a lower bound (SQLite, which keeps no estimate), and says so in ``total_exact``.
+
+Rows leave as stored: ``raw=True`` hands the stored JSON to the encoder as it is (the row is the
+API shape, ``projections/rows.py`` TaskRow), instead of a decode and a re-encode per row.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from domain.values import rfc3339
+from infrastructure.sql_backend import SqlBackend
+from infrastructure.sql_search import Fragment
+from projections.cursor import encode_cursor
+from projections.rows import Keyset, TaskPage, TaskQuery, TaskRow
+
+COUNT_BOUND = 10_000  # a listing counts its matches exactly up to this many
+TASK_SORTS = ("created_at", "updated_at", "priority", "title", "status")
+TEXT_SORTS = frozenset({"title", "status"})
+STATUS_SORTS = ("created_at", "updated_at")  # a status filter keeps their index walk ordered
+
+
+def task_indexes(collate: str) -> tuple[str, ...]:
+    """The listing's indexes (``collate``: the backend's code-point collation for text sort
+    keys), and the two they replace (their columns lead some of these)."""
+    statements = [
+        "DROP INDEX IF EXISTS tw_tasks_team_created",
+        "DROP INDEX IF EXISTS tw_tasks_team_project",
+    ]
+    for sort in TASK_SORTS:
+        key = sort + (collate if sort in TEXT_SORTS else "")
+        statements += [
+            f"CREATE INDEX IF NOT EXISTS tw_tasks_team_{sort} ON tw_tasks (team_id, {key}, id)",
+            f"CREATE INDEX IF NOT EXISTS tw_tasks_project_{sort} "
+            f"ON tw_tasks (team_id, project_id, {key}, id)",
+        ]
+    for sort in STATUS_SORTS:
+        statements += [
+            f"CREATE INDEX IF NOT EXISTS tw_tasks_team_status_{sort} "
+            f"ON tw_tasks (team_id, status, {sort}, id)",
+            f"CREATE INDEX IF NOT EXISTS tw_tasks_project_status_{sort} "
+            f"ON tw_tasks (team_id, project_id, status, {sort}, id)",
+        ]
+    return tuple(statements)
+
+
+class SqlTaskListing(SqlBackend):
+    count_bound = COUNT_BOUND
+
+    @abstractmethod
+    def _has_any_tag(self, tags: list[str]) -> Fragment: ...
+
+    @abstractmethod
+    def _add_search(
+        self, parts: list[str], params: list[Any], text: str | None, table: str
+    ) -> None: ...
+
+    def _estimate_count(self, cur: Any, where: str, params: list[Any]) -> int:
+        """How many tasks match, estimated without counting them; 0 if the backend cannot
+        tell (then ``total`` is the bound + 1: at least that many)."""
+        return 0
+
+    def list_tasks(self, team_id: str, q: TaskQuery, raw: bool = False) -> TaskPage:
+        """Live tasks of the team that match ``q``; ``raw``: items are the stored JSON
+        (``msgspec.Raw``), else decoded rows."""
+        where, params = self._task_filters(team_id, q)
+        size = q.page_size
+        statement, more = self._page_statement(where, q)
+        with self._reading() as cur:
+            rows = self._run(cur, statement, [*params, *more]).fetchall()
+            total, exact = self._bounded_count(cur, where, params)
+        has_next = len(rows) > size
+        rows = rows[:size]
+        items = [
+            msgspec.Raw(r[0]) if raw else msgspec.json.decode(r[0], type=TaskRow) for r in rows
+        ]
+        next_cursor = None
+        if has_next:
+            next_cursor = encode_cursor(q.sort, q.order, Keyset(key=rows[-1][1], id=rows[-1][2]))
+        page = None if q.after else q.page
+        if exact and rows:  # a row written between the two statements (Postgres reads committed)
+            total = max(total, ((page or 1) - 1) * size + len(rows))
+        return TaskPage(
+            items=items,
+            total=total,
+            total_exact=exact,
+            page=page,
+            page_size=size,
+            pages=math.ceil(total / size),
+            has_next=has_next,
+            has_previous=page is None or page > 1,
+            next_cursor=next_cursor,
+        )
+
+    def _page_statement(self, where: str, q: TaskQuery) -> tuple[str, list[Any]]:
+        """The page's SELECT (data, sort key, id) and its parameters after the filters'."""
+        key = q.sort + (self.collate if q.sort in TEXT_SORTS else "")
+        direction = "DESC" if q.order == "desc" else "ASC"
+        params: list[Any] = []
+        if q.after is not None:
+            where += f" AND ({key}, id) {'<' if q.order == 'desc' else '>'} (?, ?)"
+            params += [q.after.key, q.after.id]
+        statement = (
+            f"SELECT data, {q.sort}, id FROM tw_tasks WHERE {where} "  # noqa: S608 - our names
+            f"ORDER BY {key} {direction}, id {direction} LIMIT ?"
+        )
+        params.append(q.page_size + 1)
+        if q.after is None and q.page > 1:
+            statement += " OFFSET ?"
+            params.append((q.page - 1) * q.page_size)
+        return statement, params
+
+    def _bounded_count(self, cur: Any, where: str, params: list[Any]) -> tuple[int, bool]:
+        """The number of matches and True, or past the bound an estimate and False."""
+        bound = self.count_bound
+        statement = (
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM tw_tasks WHERE {where} "  # noqa: S608
+            "LIMIT ?) AS bounded"
+        )
+        found = int(self._run(cur, statement, [*params, bound + 1]).fetchone()[0])
+        if found <= bound:
+            return found, True
+        return max(self._estimate_count(cur, where, params), bound + 1), False
+
+    def _task_filters(self, team_id: str, q: TaskQuery) -> Fragment:
+        # the tasks of a deleted project leave the listings with it (their rows stay for history)
+        parts = ["team_id = ?"]
+        params: list[Any] = [team_id]
+        if q.project_id is not None:
+            parts += [
+                "project_id = ?",
+                "EXISTS (SELECT 1 FROM tw_projects WHERE id = ? AND team_id = ?)",
+            ]
+            params += [q.project_id, q.project_id, team_id]
+        else:
+            parts.append(
+                "EXISTS (SELECT 1 FROM tw_projects WHERE tw_projects.id = tw_tasks.project_id "
+                "AND tw_projects.team_id = ?)"
+            )
+            params.append(team_id)
+        if len(q.status) == 1:  # an equality keeps the status indexes' walk in sort order
+            parts.append("status = ?")
+            params.append(q.status[0])
+        elif q.status:
+            part, more = self._in("status", list(q.status))
+            parts.append(part)
+            params += more
+        if q.assigned_to is not None:
+            parts.append("assigned_to = ?")
+            params.append(q.assigned_to)
+        if q.tags:
+            part, more = self._has_any_tag(list(q.tags))
+            parts.append(part)
+            params += more
+        if q.priority is not None:
+            parts.append("priority >= ?")
+            params.append(q.priority)
+        for bound, op in ((q.created_after, ">="), (q.created_before, "<=")):
+            if bound is not None:
+                parts.append(f"created_at {op} ?")
+                params.append(moment(bound))
+        self._add_search(parts, params, q.search, "tasks")
+        return " AND ".join(parts), params
+
+
+def moment(value: datetime) -> str:
+    """A filter bound as stored text; a naive time is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return rfc3339(value) or ""
