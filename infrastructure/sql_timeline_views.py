@@ -29,10 +29,7 @@ def timeline_schema(big: str) -> tuple[str, ...]:
     )
 
 
-TIMELINE_INSERT = (
-    "INSERT INTO tw_timeline (task_id, position, team_id, kind) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (task_id, position) DO NOTHING"
-)
+TIMELINE_COLUMNS = ("task_id", "position", "team_id", "kind")
 
 
 class SqlTimelineViews(SqlBackend):
@@ -48,8 +45,8 @@ class SqlTimelineViews(SqlBackend):
                 continue
             task_id, team_id, kind = entry
             rows.append((task_id, position, team_id, kind or self._item_kind(cur, event)))
-        if rows:
-            cur.executemany(self._sql(TIMELINE_INSERT), rows)
+        # one set (Postgres: COPY): a position is applied once, so no row is there already
+        self._insert_rows(cur, "tw_timeline", TIMELINE_COLUMNS, rows)
 
     def _item_kind(self, cur: Any, event: Any) -> str:
         found = self._run(
