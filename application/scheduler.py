@@ -90,7 +90,7 @@ class Scheduler:
                 rows = [r for r in self._read_model.in_flight(team_id) if r.state == "queued"]
             if not rows:
                 return None
-            running = Counter(r.project_id for r in self._read_model.in_flight() if r.worker_id)
+            running: Counter[str] | None = None  # read once a capped project needs it
             ready = [r for r in rows if r.not_before <= now and not _expired(r, now)]
             ready.sort(key=lambda r: (-effective_priority(r, now, self._aging), r.requested_at))
             paused: dict[str, QueueControl | None] = {}
@@ -102,12 +102,20 @@ class Scheduler:
                 if not budgets.open(row.team_id, row.project_id):
                     continue  # the team's daily limit or the project's budget is spent
                 cap = self._cap(row, caps)
-                if cap is not None and running[row.project_id] >= cap:
-                    continue
+                if cap is not None:
+                    if running is None:
+                        running = self._running()
+                    if running[row.project_id] >= cap:
+                        continue
                 claim = self._start(row, worker_id, moment)
                 if claim is not None:
                     return claim
             return None
+
+    def _running(self) -> Counter[str]:
+        """Executions started per project, from the view (the claims of this process included:
+        each waited until the view showed it)."""
+        return Counter(r.project_id for r in self._read_model.in_flight() if r.worker_id)
 
     def _start(self, row: QueueRow, worker_id: str, now: datetime) -> Claim | None:
         task = self._store.find(Task, UUID(row.task_id), row.team_id)
