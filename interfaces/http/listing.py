@@ -19,6 +19,7 @@ from interfaces.http.envelope import ok
 from interfaces.http.errors import BadRequestError, ReadModelBehindError
 from interfaces.http.inputs import PAGING, Query, actor, call, read_after
 from interfaces.http.role import services_of, store_of
+from projections.cursor import MAX_CURSOR_CHARS, CursorError, decode_cursor
 from projections.rows import Order, ProjectQuery, ProjectSort, TaskQuery, TaskSort
 
 STATUSES = frozenset(s.value for s in TaskStatus)
@@ -49,7 +50,7 @@ ORDERS: frozenset[Order] = frozenset({"asc", "desc"})
 def task_query(
     request: Request, project_id: str | None = None, also: frozenset[str] = frozenset()
 ) -> TaskQuery:
-    allowed = PAGING | TASK_FILTERS | also
+    allowed = PAGING | TASK_FILTERS | {"cursor"} | also
     if project_id is not None:
         allowed = allowed - {"project_id"}
     q = Query(request, allowed)
@@ -76,11 +77,32 @@ def task_query(
         created_after=q.moment("created_after"),
         created_before=q.moment("created_before"),
         search=q.text("search"),
-        sort=q.choice("sort", "created_at", TASK_SORTS),
-        order=q.choice("order", "desc", ORDERS),
-        page=page,
         page_size=size,
+        **_position(q, page),
     )
+
+
+def _position(q: Query, page: int) -> dict[str, Any]:
+    """Sort, order and where the page starts: a page number, or a cursor (which carries the sort
+    and order it was issued under; naming others with it is refused)."""
+    sort = q.choice("sort", "created_at", TASK_SORTS)
+    order = q.choice("order", "desc", ORDERS)
+    text = q.text("cursor", MAX_CURSOR_CHARS)
+    if text is None:
+        return {"sort": sort, "order": order, "page": page}
+    if q.params.get("page") or q.params.get("offset"):
+        raise BadRequestError("give cursor or page (offset), not both", field="cursor")
+    try:
+        issued_sort, issued_order, after = decode_cursor(text)
+    except CursorError as e:
+        raise BadRequestError(str(e), field="cursor") from None
+    given = {"sort": q.params.get("sort") or issued_sort, "order": q.params.get("order")}
+    if given["sort"] != issued_sort or (given["order"] or issued_order) != issued_order:
+        raise BadRequestError(
+            f"cursor was issued for sort={issued_sort} and order={issued_order}",
+            field="cursor",
+        )
+    return {"sort": issued_sort, "order": issued_order, "after": after}
 
 
 def page_data(page: Any) -> dict[str, Any]:
@@ -95,8 +117,10 @@ async def list_tasks(request: Request) -> Response:
 
 async def list_project_tasks(request: Request) -> Response:
     store = store_of(request)
-    at = Query(request, PAGING | TASK_FILTERS | {"as_of"}).as_of()
+    at = Query(request, PAGING | TASK_FILTERS | {"as_of", "cursor"}).as_of()
     if at is not None:
+        if "cursor" in request.query_params:
+            raise BadRequestError("as_of pages by page number, not cursor", field="cursor")
         return await _board_as_of(request, at)
     project = await call(
         store.load_live,
@@ -135,8 +159,8 @@ async def _board_as_of(request: Request, at: int | datetime) -> Response:
 async def _tasks_page(request: Request, query: TaskQuery) -> Response:
     await read_after(request)
     read_model = services_of(request).read_model
-    page = await call(read_model.list_tasks, actor(request).team_id, query)
-    return ok(request, page_data(page))
+    page = await call(read_model.list_tasks, actor(request).team_id, query, raw=True)
+    return ok(request, msgspec.structs.asdict(page))  # shallow: the items stay stored JSON
 
 
 async def list_projects(request: Request) -> Response:

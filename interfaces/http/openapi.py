@@ -16,6 +16,7 @@ import msgspec
 from application import limits
 from interfaces.http.endpoint import Endpoint
 from interfaces.http.openapi_links import links, operation_id
+from projections.cursor import MAX_CURSOR_CHARS
 
 ENVELOPE = {
     "type": "object",
@@ -128,6 +129,7 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "view": {"type": "string", "enum": ["timeline", "changes"]},
     "include": {"type": "string", "pattern": f"^{_KIND}(,{_KIND})*$"},
     "after": {"type": "integer", "minimum": 0, "maximum": 10**18},
+    "cursor": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": MAX_CURSOR_CHARS},
 }
 TIMELINE_SCHEMAS = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}
 

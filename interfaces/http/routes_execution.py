@@ -189,6 +189,7 @@ TASK_LIST_QUERY = (
     "page_size",
     "limit",
     "offset",
+    "cursor",
     "min_position",
 )
 T = "/api/tasks/{task_id}"

@@ -164,6 +164,7 @@ ENDPOINTS = [
             "order",
             "page",
             "page_size",
+            "cursor",
             "min_position",
             "as_of",
         ),

@@ -233,6 +233,7 @@ ENDPOINTS = [
             "page_size",
             "limit",
             "offset",
+            "cursor",
             "min_position",
         ),
     ),
