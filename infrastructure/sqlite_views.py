@@ -1,11 +1,13 @@
 """The read models in one SQLite file (WAL), searched through FTS5 tables.
 
-Each thread gets its own connection. ``apply`` runs under ``BEGIN IMMEDIATE``, so two runners
-(threads or processes) over the same file take turns and each event is applied once.
+Connections come from a bounded pool (``POOL_SIZE``), whatever the number of threads. ``apply``
+runs under ``BEGIN IMMEDIATE``, so two runners (threads or processes) over the same file take turns
+and each event is applied once.
 """
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from projections.rows import ProjectRow, TaskRow
 from projections.search import Term, index_text
 
 BUSY_TIMEOUT_SECONDS = 30.0
+POOL_SIZE = 6  # connections at most; more threads than that wait for one (2 cores serve them)
 FTS_OPTIONS = "tokenize = 'unicode61 remove_diacritics 0'"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS tw_tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL)",
@@ -78,43 +81,60 @@ PROJECT_UPSERT = (
 class SqliteReadModel(SqlReadModel):
     schema = SCHEMA
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, pool_size: int = POOL_SIZE) -> None:
         self._path = path
-        self._local = threading.local()
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self._path,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._lock:
+            self._connections.append(conn)
         return conn
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Cursor]:
-        conn = self._connection()
-        cur = conn.cursor()
-        cur.execute(begin)
+    def _lease(self) -> Iterator[sqlite3.Connection]:
+        """One of at most ``pool_size`` connections, the most recently used first: each keeps
+        SQLite's page cache (up to 2 MB), so a connection per thread of the server's pool (40
+        and more) held most of the API process's memory (docs/performance.md, "Memory")."""
+        if not self._slots.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            raise sqlite3.OperationalError("every read model connection stayed busy")
         try:
-            yield cur
-        except BaseException:
-            if conn.in_transaction:
-                cur.execute("ROLLBACK")
-            raise
-        else:
-            cur.execute("COMMIT")
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._open()
+            try:
+                yield conn
+            finally:
+                self._idle.put(conn)
         finally:
-            cur.close()
+            self._slots.release()
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Cursor]:
+        with self._lease() as conn:
+            cur = conn.cursor()
+            cur.execute(begin)
+            try:
+                yield cur
+            except BaseException:
+                if conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
 
     def _writing(self) -> Any:
         return self._transaction("BEGIN IMMEDIATE")
@@ -136,7 +156,7 @@ class SqliteReadModel(SqlReadModel):
             connections, self._connections = self._connections, []
         for conn in connections:
             conn.close()
-        self._local = threading.local()
+        self._idle = queue.LifoQueue()
 
     def _sql(self, statement: str) -> str:
         return statement
