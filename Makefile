@@ -52,6 +52,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python bench/budgets.py
 	$(BIN)/python bench/http_load.py
 	$(BIN)/python bench/history.py
+	$(BIN)/python bench/listings.py
 	$(BIN)/python bench/audit.py
 
 clean:
