@@ -1,5 +1,6 @@
 """What wakes a local worker: a cancel reaches a running agent without waiting for a heartbeat,
-and a queued execution starts without waiting for an idle worker's poll.
+and a queued execution starts without waiting for an idle worker's poll, or, committed by another
+process, for this process's projection runner's poll.
 
 The workers here heartbeat and poll once an hour, so that only the immediate paths can deliver
 within a test's wait: were either broken, the test would wait out its deadline and fail. Real
@@ -8,6 +9,7 @@ app (embedded mode: the relay and the in-process bus, or NATS), real store, the 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,3 +107,39 @@ def test_a_cancel_published_on_nats_reaches_a_running_agent(tmp_path, postgres_u
             assert wait_status(api, task_id, "cancelled", "failed")["status"] == "cancelled"
     finally:
         server.stop()
+
+
+def test_a_request_from_another_process_wakes_the_worker_process_over_nats(tmp_path, postgres_url):
+    """The API process (no workers) commits the request; the worker process, whose projection
+    runner and idle workers poll once an hour, starts it because the request reached it on NATS
+    (the wake watch pokes its runner, whose advance wakes its workers)."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    base = running_settings(tmp_path, postgres_url, workers=0, lease_seconds=AN_HOUR)
+    settings = msgspec.structs.replace(base, nats_url=server.url, run_relay=True)
+    migrate(settings)
+    workers = build(msgspec.structs.replace(settings, workers=1, run_relay=False))
+    workers.runner._poll_interval = AN_HOUR  # noqa: SLF001 - only a wake can make it look
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            api = signed_in(client)
+            project = api.project(name="Across processes")
+            task_id = scripted(api, project["id"], [{"say": "hello"}])
+            asyncio.run(_run_worker_process(workers, api, task_id))
+    finally:
+        workers.close()
+        server.stop()
+
+
+async def _run_worker_process(workers: Any, api: Api, task_id: str) -> None:
+    host = ExecutionHost(workers, 1, heartbeat=AN_HOUR, idle=AN_HOUR)
+    host.start()
+    try:
+        assert host.wakes is not None
+        for listening in host.wakes.listening.values():  # subscribed before the request
+            await asyncio.wait_for(listening.wait(), 30)
+        await asyncio.to_thread(execute, api, task_id)
+        ended = await asyncio.to_thread(wait_status, api, task_id, "completed", "failed")
+        assert ended["status"] == "completed", ended
+    finally:
+        await host.stop()
