@@ -8,16 +8,25 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 
 from application import topics
+from application.snapshots import (
+    SNAPSHOTTED,
+    LedgerRepository,
+    SnapshotWriter,
+    TaskStateAsDict,
+    due,
+    replay,
+)
 from application.transcoder import LedgerTranscoder
 
 CLOSE_GRACE_SECONDS = 5.0  # how long close() waits for calls running in other threads
 CLOSE_POLL_SECONDS = 0.01  # it looks this often (a bound by count: it reads no clock)
+SNAPSHOT_INTERVAL = "SNAPSHOT_INTERVAL"  # events between a task's snapshots; 0 or unset: none
 
 
 class Ledger(Application[Any]):
@@ -36,6 +45,50 @@ class Ledger(Application[Any]):
         self.register_transcodings(transcoder)
         return transcoder
 
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(TaskStateAsDict())  # a task's state, in its snapshots
+
+    # ---- snapshots (application/snapshots.py) ------------------------------------------------
+
+    snapshot_writer: SnapshotWriter | None = None
+
+    def construct_repository(self) -> Repository[Any]:
+        """eventsourcing's repository, reading a task's newest snapshot when SNAPSHOT_INTERVAL is
+        more than 0 (the table exists whenever tables are created: ``ledger_env``)."""
+        interval = int(self.env.get(SNAPSHOT_INTERVAL) or 0)
+        snapshots = self.snapshots if interval > 0 else None
+        intervals = {cls: interval for cls in SNAPSHOTTED} if snapshots else {}
+        self.snapshotting_intervals = intervals  # type: ignore[misc]  # per ledger: a setting
+        if snapshots is not None:
+            self.snapshot_writer = SnapshotWriter(self._take_due_snapshot)
+        cache_maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return LedgerRepository(
+            self.events,
+            snapshot_store=snapshots,
+            cache_maxsize=int(cache_maxsize) if cache_maxsize else None,
+            intervals=self.snapshotting_intervals,
+            offer=self._offer_snapshot,
+        )
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[Any]) -> None:
+        """eventsourcing's step after each ``save``: here the snapshots due are handed to the
+        writer's thread (the committer saves events, and no commit waits for a snapshot)."""
+        found = due(processing_event.events, self.snapshotting_intervals)
+        for aggregate_id, version in found.items():
+            self._offer_snapshot(aggregate_id, version)
+
+    def _offer_snapshot(self, aggregate_id: Any, version: int) -> None:
+        if self.snapshot_writer is not None:
+            self.snapshot_writer.offer(aggregate_id, version)
+
+    def _take_due_snapshot(self, aggregate_id: Any, version: int) -> None:
+        self.take_snapshot(aggregate_id, version=version, projector_func=replay)
+
+    def flush_snapshots(self, timeout: float = 5.0) -> bool:
+        """Waits until the snapshots due are taken; False if some were not within ``timeout``."""
+        return self.snapshot_writer is None or self.snapshot_writer.flush(timeout)
+
     @property
     def events_table(self) -> str:
         """The events table's name: the SQLite and Postgres recorders both have one, the
@@ -49,7 +102,9 @@ class Ledger(Application[Any]):
         give their connections back, then closes. eventsourcing's pool closes the connections in
         use too, and closing a SQLite connection while another thread executes on it crashes the
         process: a background check cancelled at shutdown leaves its thread running (seen once,
-        a ``max_position`` during an app's shutdown)."""
+        a ``max_position`` during an app's shutdown). The snapshots due are taken first."""
+        if self.snapshot_writer is not None:
+            self.snapshot_writer.close()
         pool = getattr(getattr(self.recorder, "datastore", None), "pool", None)
         if pool is not None and hasattr(pool, "num_in_use"):  # SQLite (psycopg's pool differs)
             for _ in range(math.ceil(self.close_grace / CLOSE_POLL_SECONDS)):

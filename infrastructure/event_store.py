@@ -10,22 +10,22 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import psycopg
 
+from application.ledger import SNAPSHOT_INTERVAL
 from infrastructure.postgres_event_store import STORE_TIMEOUT
 from infrastructure.settings import Settings
 
 EVENTS_FILE = "events.sqlite3"
 # each factory's recorder also writes the running digest of the log (infrastructure.audit_digests)
-MEMORY_ENV = {
-    "PERSISTENCE_MODULE": "infrastructure.audit_digests:DigestPOPOFactory",
-    "IS_SNAPSHOTTING_ENABLED": "n",
-}
+MEMORY_ENV = {"PERSISTENCE_MODULE": "infrastructure.audit_digests:DigestPOPOFactory"}
 
 
 def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
-    """Tables are created only by an explicit migrate step (or the embedded ``serve``)."""
+    """Tables are created only by an explicit migrate step (or the embedded ``serve``); the
+    snapshots' table with them whatever the interval, so that raising it needs no migration."""
     common = {
         "CREATE_TABLE": "y" if create_tables else "n",
-        "IS_SNAPSHOTTING_ENABLED": "n",
+        "IS_SNAPSHOTTING_ENABLED": "y" if create_tables or settings.snapshot_interval else "n",
+        SNAPSHOT_INTERVAL: str(settings.snapshot_interval),
     }
     if settings.event_store == "memory":
         return common | MEMORY_ENV
