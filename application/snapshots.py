@@ -13,9 +13,10 @@ events table only. A snapshot that no longer decodes (its class gone, its state'
 is passed over, and the load replays the events.
 
 When: eventsourcing's rule, an event whose version is a multiple of the interval
-(TASKWARDEN_SNAPSHOT_INTERVAL) makes a snapshot due, and also a load that replayed at least an
-interval's events (a task from before snapshots, or a snapshot lost with a process). Due snapshots
-are taken in a thread of their own after the commit: no request waits for one.
+(TASKWARDEN_SNAPSHOT_INTERVAL) makes a snapshot due, and also a load that replayed two intervals'
+events or more (a task from before snapshots, or a snapshot lost with a process; one interval
+would also catch the snapshot the writer is about to take). Due snapshots are taken in a thread
+of their own after the commit: no request waits for one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ log = logging.getLogger("taskwarden.snapshots")
 DEFAULT_INTERVAL = 100
 SNAPSHOTTED: tuple[type[Any], ...] = (Task,)  # aggregates whose history grows without bound
 CLOSE_SECONDS = 5.0  # how long close() waits for the snapshots still due
+LATE = 2  # a load that replayed this many intervals' events offers a snapshot
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -95,8 +97,8 @@ class LedgerRepository(Repository[Any]):
                 f"Aggregate {aggregate_id!r} version {version!r} not found."
             )
         interval = self.intervals.get(type(aggregate))
-        if version is None and interval and aggregate.version - base >= interval:
-            self._offer(aggregate_id, aggregate.version)  # replayed an interval or more
+        if version is None and interval and aggregate.version - base >= LATE * interval:
+            self._offer(aggregate_id, aggregate.version)  # one is missing, not just on its way
         return aggregate
 
     def _newest_snapshot(self, aggregate_id: Any, version: int | None) -> Any:

@@ -127,7 +127,7 @@ def test_a_snapshot_of_a_moved_class_resolves_through_its_old_topic(ledger):
     assert loaded.__dict__ == replayed(ledger, task).__dict__
 
 
-def test_a_task_written_without_snapshots_gets_one_when_a_load_replayed_an_interval(ledger):
+def test_a_task_written_without_snapshots_gets_one_when_a_load_replayed_two_intervals(ledger):
     old = memory_ledger(interval=0)
     task = a_task_at(old, 25)
     stored = list(old.recorder.select_events(task.id))
