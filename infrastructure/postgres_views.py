@@ -170,7 +170,7 @@ class PostgresReadModel(SqlReadModel):
     def _in(self, column: str, values: list[Any]) -> Fragment:
         return f"{column} = ANY(?)", [list(values)]
 
-    def _estimate_count(self, cur: Any, where: str, params: list[Any]) -> int:
+    def _estimate_count(self, cur: Any, where: str, params: list[Any]) -> int | None:
         """The planner's estimate of the matching rows (from the table's statistics)."""
         statement = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM tw_tasks WHERE {where}"  # noqa: S608
         plan = self._run(cur, statement, params).fetchone()[0]

@@ -4,9 +4,12 @@ walk.
 Costs that grow with the table are kept off a page: every sort has an index that ends in the sort
 key and the id (per team, per project, and per status for the two time sorts), so a page is an
 ordered index walk that stops after ``page_size + 1`` rows; a cursor (``projections/cursor.py``)
-starts the walk after the last row served instead of skipping ``OFFSET`` rows; the count stops
-at ``COUNT_BOUND`` matches, past which ``total`` is an estimate (Postgres: the planner's row
-estimate) or a lower bound (SQLite, which keeps no estimate), and says so in ``total_exact``.
+starts the walk after the last row served instead of skipping ``OFFSET`` rows. The count: none
+on a last page by number (the page tells); else at most ``COUNT_BOUND + 1`` matches are counted,
+past which ``total`` is an estimate (Postgres: the planner's row estimate) or a lower bound
+(SQLite, which keeps no estimate), and says so in ``total_exact``; on Postgres a planner's
+estimate over ``TRUSTED`` bounds is answered without counting (counting 10,000 index entries
+costs more than the rest of the page).
 
 Rows leave as stored: ``raw=True`` hands the stored JSON to the encoder as it is (the row is the
 API shape, ``projections/rows.py`` TaskRow), instead of a decode and a re-encode per row.
@@ -28,6 +31,7 @@ from projections.cursor import encode_cursor
 from projections.rows import Keyset, TaskPage, TaskQuery, TaskRow
 
 COUNT_BOUND = 10_000  # a listing counts its matches exactly up to this many
+TRUSTED = 2  # an estimate over this many bounds is answered without counting
 TASK_SORTS = ("created_at", "updated_at", "priority", "title", "status")
 TEXT_SORTS = frozenset({"title", "status"})
 STATUS_SORTS = ("created_at", "updated_at")  # a status filter keeps their index walk ordered
@@ -68,10 +72,10 @@ class SqlTaskListing(SqlBackend):
         self, parts: list[str], params: list[Any], text: str | None, table: str
     ) -> None: ...
 
-    def _estimate_count(self, cur: Any, where: str, params: list[Any]) -> int:
-        """How many tasks match, estimated without counting them; 0 if the backend cannot
+    def _estimate_count(self, cur: Any, where: str, params: list[Any]) -> int | None:
+        """How many tasks match, estimated without counting them; None if the backend cannot
         tell (then ``total`` is the bound + 1: at least that many)."""
-        return 0
+        return None
 
     def list_tasks(self, team_id: str, q: TaskQuery, raw: bool = False) -> TaskPage:
         """Live tasks of the team that match ``q``; ``raw``: items are the stored JSON
@@ -79,20 +83,24 @@ class SqlTaskListing(SqlBackend):
         where, params = self._task_filters(team_id, q)
         size = q.page_size
         statement, more = self._page_statement(where, q)
+        page = None if q.after else q.page
         with self._reading() as cur:
             rows = self._run(cur, statement, [*params, *more]).fetchall()
-            total, exact = self._bounded_count(cur, where, params)
-        has_next = len(rows) > size
-        rows = rows[:size]
+            has_next = len(rows) > size
+            rows = rows[:size]
+            skipped = ((page or 1) - 1) * size
+            if page is not None and not has_next and (rows or page == 1):
+                total, exact = skipped + len(rows), True  # the last page: nothing to count
+            else:
+                total, exact = self._bounded_count(cur, where, params)
         items = [
             msgspec.Raw(r[0]) if raw else msgspec.json.decode(r[0], type=TaskRow) for r in rows
         ]
         next_cursor = None
         if has_next:
             next_cursor = encode_cursor(q.sort, q.order, Keyset(key=rows[-1][1], id=rows[-1][2]))
-        page = None if q.after else q.page
         if exact and rows:  # a row written between the two statements (Postgres reads committed)
-            total = max(total, ((page or 1) - 1) * size + len(rows))
+            total = max(total, skipped + len(rows))
         return TaskPage(
             items=items,
             total=total,
@@ -126,6 +134,9 @@ class SqlTaskListing(SqlBackend):
     def _bounded_count(self, cur: Any, where: str, params: list[Any]) -> tuple[int, bool]:
         """The number of matches and True, or past the bound an estimate and False."""
         bound = self.count_bound
+        estimate = self._estimate_count(cur, where, params)
+        if estimate is not None and estimate > TRUSTED * bound:
+            return estimate, False  # far past the bound: counting up to it would be wasted
         statement = (
             f"SELECT COUNT(*) FROM (SELECT 1 FROM tw_tasks WHERE {where} "  # noqa: S608
             "LIMIT ?) AS bounded"
@@ -133,7 +144,7 @@ class SqlTaskListing(SqlBackend):
         found = int(self._run(cur, statement, [*params, bound + 1]).fetchone()[0])
         if found <= bound:
             return found, True
-        return max(self._estimate_count(cur, where, params), bound + 1), False
+        return max(estimate or 0, bound + 1), False
 
     def _task_filters(self, team_id: str, q: TaskQuery) -> Fragment:
         # the tasks of a deleted project leave the listings with it (their rows stay for history)

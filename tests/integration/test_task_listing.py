@@ -122,6 +122,7 @@ def test_the_count_is_exact_up_to_the_bound_then_says_it_is_not(w):
     assert bounded.has_next and len(bounded.items) == 4
     last = rm.list_tasks(TEAM, TaskQuery(page=3, page_size=4))
     assert [len(last.items), last.has_next, last.next_cursor] == [2, False, None]
+    assert (last.total, last.total_exact) == (10, True)  # a last page counts itself
     queued = rm.list_tasks(TEAM, TaskQuery(status=["queued"], page_size=4))
     assert (queued.total, queued.total_exact) == (2, True)  # under the bound: exact
 
