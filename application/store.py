@@ -20,10 +20,12 @@ from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
 from eventsourcing.domain import Aggregate, AggregateEvent, DomainEvent, DomainEventProtocol
 from eventsourcing.persistence import Notification
 
+from application.command_locks import CommandLocks
 from application.committer import Committer
 from application.conflict_retry import ConflictRetry
 from application.errors import NotFoundError, PermissionDeniedError, VersionConflictError
 from application.ledger import Ledger
+from application.open_projects import OpenProjects
 from application.ports import Clock
 from domain.claim import SlugClaim, claim_id
 from domain.hitl import HitlItem
@@ -36,6 +38,7 @@ E = TypeVar("E", bound=DomainEvent)
 R = TypeVar("R")
 
 _project_scope: ContextVar[str | None] = ContextVar("project_scope", default=None)
+TAKING_TURNS: tuple[type[Aggregate], ...] = (Task,)  # aggregates many clients write at once
 
 
 def narrow_to_project(project_id: str | None) -> None:
@@ -72,6 +75,8 @@ class Store:
         self.committer = committer
         self.clock = clock  # the handlers' time: what they stamp, and what they compare with
         self.retry = retry or ConflictRetry(clock=clock)
+        self.command_locks = CommandLocks()  # commands on one task take turns (in this process)
+        self.open_projects = OpenProjects()  # application/open_projects.py
 
     # ---- loading what a caller names ---------------------------------------------------
 
@@ -81,6 +86,11 @@ class Store:
         if aggregate is None or not _in_scope(aggregate):  # outside a scoped key's project too
             raise NotFoundError(kind, str(aggregate_id))
         return aggregate
+
+    def visible(self, aggregate: Aggregate, team_id: str) -> bool:
+        """Whether a caller of ``team_id`` sees this aggregate in this context (narrowed to a
+        project or not): what ``load`` checks, for a copy kept between requests."""
+        return getattr(aggregate, "team_id", None) == team_id and _in_scope(aggregate)
 
     def load_ref(self, cls: type[A], ref: str, team_id: str, kind: str) -> A:
         """``load`` by an id a caller names as text (an object without a slug): text that is
@@ -115,6 +125,8 @@ class Store:
         (given ``team_id``) another team's. For ids the system derives (claims, a team's queue
         control or notices) or holds (a log's entries, a task's dependencies, a queued
         execution); an id a client names goes through ``load``, which the project narrows too."""
+        if cls in TAKING_TURNS:  # inside a command: after the one before it on this task
+            self.command_locks.take(aggregate_id)
         try:
             aggregate: Aggregate = self.ledger.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -234,18 +246,33 @@ class Store:
 
     # ---- writing -------------------------------------------------------------------------
 
-    def commit(self, *aggregates: Aggregate, logged: Sequence[DomainEvent] = ()) -> int:
+    def commit(
+        self,
+        *aggregates: Aggregate,
+        logged: Sequence[DomainEvent] = (),
+        unchanged: Collection[Aggregate] = (),
+    ) -> int:
         """Writes every pending event of the given aggregates, and the ``logged`` events of
-        event-sourced logs, in one transaction.
+        event-sourced logs, in one transaction; if ``unchanged`` are given (aggregates the
+        decision read and relies on), only if each is still at the version read, else raises
+        ``StaleReadError`` (a conflict: ``with_retries`` decides again).
 
         Returns the position of the last event written, or the current one if nothing changed.
         """
         for aggregate in aggregates:
             _check_writable(aggregate)
+            if isinstance(aggregate, Project):  # this process's copy of it is no longer the one
+                self.open_projects.forget(aggregate.id)
         events = [e for a in aggregates for e in a.collect_events()] + list(logged)
         if not events:
             return self.max_position()  # nothing changed: the state is as of now
-        recordings = self.committer.commit(events)
+        relied = {a.id: a.version for a in unchanged}
+        try:
+            recordings = self.committer.commit(events, relied)
+        finally:  # and again: a create may have kept the version before this one meanwhile
+            for aggregate in aggregates:
+                if isinstance(aggregate, Project):
+                    self.open_projects.forget(aggregate.id)
         return max(r.notification.id for r in recordings)
 
     def on_commit(self, listener: Callable[[int], None]) -> None:
@@ -256,8 +283,9 @@ class Store:
     def with_retries(self, decide: Callable[[], R]) -> R:
         """Runs a load-decide-commit function again when a concurrent writer won the race, until
         the retry bound passes (``application.conflict_retry``). An ``If-Match`` check inside
-        ``decide`` fails at once on the fresh state: that conflict is not retried."""
-        return self.retry.run(decide)
+        ``decide`` fails at once on the fresh state: that conflict is not retried. Commands on
+        one task in this process take turns (``application.command_locks``)."""
+        return self.retry.run(lambda: self.command_locks.attempt(decide))
 
     def close(self) -> None:
         """Writes what is queued, then closes the ledger."""
