@@ -16,15 +16,17 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Recording
 
 from application.ledger import Ledger
 
 _STOP = object()
+Item = tuple[list[Any], Future[list[Recording[Any]]], dict[UUID, int]]
 log = logging.getLogger("taskwarden.committer")
 
 
@@ -57,14 +59,18 @@ class Committer:
         """``listener(position)`` runs after each committed batch (wakes in-process readers)."""
         self._listeners.append(listener)
 
-    def commit(self, events: Sequence[Any]) -> list[Recording[Any]]:
+    def commit(
+        self, events: Sequence[Any], unchanged: Mapping[UUID, int] | None = None
+    ) -> list[Recording[Any]]:
+        """Writes ``events`` (with other callers' in one transaction), if the aggregates in
+        ``unchanged`` are still at those versions (``infrastructure/unchanged.py``)."""
         if not events:
             return []
         future: Future[list[Recording[Any]]] = Future()
         with self._gate:
             if self._closed.is_set():
                 raise CommitterClosedError("the committer is closed: the service is stopping")
-            self._queue.put((list(events), future))
+            self._queue.put((list(events), future, dict(unchanged or {})))
         try:
             return future.result(timeout=self._wait)
         except TimeoutError:
@@ -111,26 +117,29 @@ class Committer:
             if batch:
                 self._write(batch)
 
-    def _write(self, batch: list[tuple[list[Any], Future[list[Recording[Any]]]]]) -> None:
-        if len(batch) > 1:
+    def _write(self, batch: list[Item]) -> None:
+        relied = _relied(batch)
+        if len(batch) > 1 and relied is not None:
             try:
-                recordings = self._ledger.save(*[e for events, _ in batch for e in events])
+                recordings = self._ledger.save(
+                    *[e for events, _, _ in batch for e in events], **_guarded(relied)
+                )
             except IntegrityError:
                 pass  # someone in the batch conflicts: fall through and write each alone
             except Exception as error:  # noqa: BLE001 - handed to every waiting caller
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.set_exception(error)
                 return
             else:
                 start = 0
-                for events, future in batch:
+                for events, future, _ in batch:
                     future.set_result(recordings[start : start + len(events)])
                     start += len(events)
                 self._notify(recordings)
                 return
-        for events, future in batch:
+        for events, future, unchanged in batch:
             try:
-                recordings = self._ledger.save(*events)
+                recordings = self._ledger.save(*events, **_guarded(unchanged))
             except Exception as error:  # noqa: BLE001 - handed to the waiting caller
                 future.set_exception(error)
             else:
@@ -146,3 +155,18 @@ class Committer:
                 listener(position)
             except Exception:  # a listener's failure must never stop the writes
                 log.exception("commit listener failed")
+
+
+def _relied(batch: list[Item]) -> dict[UUID, int] | None:
+    """The versions every command of the batch relies on; None if two disagree (each is then
+    written alone, so that only the stale one fails)."""
+    relied: dict[UUID, int] = {}
+    for _, _, unchanged in batch:
+        for key, version in unchanged.items():
+            if relied.setdefault(key, version) != version:
+                return None
+    return relied
+
+
+def _guarded(relied: dict[UUID, int]) -> dict[str, Any]:
+    return {"unchanged": relied} if relied else {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -19,6 +19,11 @@ R = TypeVar("R", Created, Queued, Submitted)
 # the record's status field is no longer written: the interface answers each kind of result with
 # its own status, for a replay as for the first answer (records written before keep theirs)
 NO_STATUS = 0
+# what a decision returns: the representation, the aggregates to save, and those it relies on
+Decision = (
+    tuple[dict[str, Any], list[Aggregate]]
+    | tuple[dict[str, Any], list[Aggregate], Sequence[Aggregate]]
+)
 
 
 def fingerprint(scope: str, payload: Any) -> str:
@@ -36,10 +41,11 @@ def write_once(
     scope: str,
     idempotency: Idempotency | None,
     kind: type[R],
-    decide: Callable[[], tuple[dict[str, Any], list[Aggregate]]],
+    decide: Callable[[], Decision],
 ) -> R:
-    """Runs ``decide`` (which returns the representation of what it wrote and the aggregates to
-    save) exactly once per key, and answers a ``kind`` of result.
+    """Runs ``decide`` (which returns the representation of what it wrote, the aggregates to
+    save, and maybe the aggregates it read and relies on unchanged: ``Store.commit``) exactly
+    once per key, and answers a ``kind`` of result.
 
     The record of the representation is committed in the same transaction as the change itself;
     a replay answers the same kind with the recorded representation.
@@ -54,7 +60,7 @@ def write_once(
                         "this Idempotency-Key was used with a different request"
                     )
                 return kind(data=previous.body, position=store.max_position(), replayed=True)
-        data, aggregates = decide()
+        data, aggregates, *relied = decide()
         if idempotency is not None:
             aggregates.append(
                 IdempotencyRecord(
@@ -66,7 +72,8 @@ def write_once(
                     body=data,
                 )
             )
-        return kind(data=data, position=store.commit(*aggregates))
+        unchanged = relied[0] if relied else ()
+        return kind(data=data, position=store.commit(*aggregates, unchanged=unchanged))
 
     return store.with_retries(attempt)
 

@@ -71,6 +71,26 @@ def create_project(
     return write_once(store, by.team_id, "create_project", idempotency, Created, decide)
 
 
+def open_project(store: Store, ref: str, team_id: str, *, kept: bool) -> Project:
+    """The caller's live and active project ``ref``, to create tasks in: this process's copy of
+    it when ``kept`` and there is one (``application/open_projects.py``: the commit must then rely
+    on it unchanged), else read from the store (and kept for the next create if open)."""
+    try:
+        project_id: UUID | None = UUID(ref)
+    except ValueError:
+        project_id = None  # a slug: resolved by the store
+    if project_id is not None:
+        copy = store.open_projects.get(project_id)
+        if kept and copy is not None and store.visible(copy, team_id):
+            return copy
+        if not kept:  # the copy proved stale: dropped, kept again below if still open
+            store.open_projects.forget(project_id)
+    project = store.load_live(Project, ref, team_id, "project")
+    store.open_projects.keep(project)
+    project.require_open()
+    return project
+
+
 def default_project(store: Store, by: Actor) -> tuple[Project, list[Aggregate]]:
     """The team's ``default`` project (seed 003 tasks name none), created on first use."""
     claim = store.find(SlugClaim, claim_id(by.team_id, "slug:project", DEFAULT_SLUG))

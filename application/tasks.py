@@ -17,8 +17,8 @@ from application.commands import (
     UpdateTask,
     given,
 )
-from application.idempotency import Idempotency, write_once
-from application.projects import default_project
+from application.idempotency import Decision, Idempotency, write_once
+from application.projects import default_project, open_project
 from application.representations import task_data
 from application.results import Changed, Created, Deleted, Submitted
 from application.store import Store, check_version, project_scope
@@ -31,9 +31,12 @@ from domain.values import Actor, TaskStatus
 def create_task(
     store: Store, cmd: CreateTask, by: Actor, idempotency: Idempotency | None = None
 ) -> Created:
-    def decide() -> tuple[dict[str, Any], list[Aggregate]]:
-        project = store.load_live(Project, cmd.project_id, by.team_id, "project")
-        project.require_open()
+    tries = 0
+
+    def decide() -> Decision:
+        nonlocal tries
+        tries += 1  # the first try decides on this process's copy of the project, if any
+        project = open_project(store, cmd.project_id, by.team_id, kept=tries == 1)
         deps = [
             str(dependency(store, ref, by.team_id).id) for ref in dict.fromkeys(cmd.dependencies)
         ]
@@ -58,7 +61,7 @@ def create_task(
         pending: list[Aggregate] = [task]
         if cmd.slug:
             pending.append(slugs.take(store, by.team_id, "task", cmd.slug, task.id))
-        return task_data(task), pending
+        return task_data(task), pending, [project]  # written only if the project is unchanged
 
     return write_once(store, by.team_id, "create_task", idempotency, Created, decide)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol
+from uuid import UUID
 
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -33,12 +34,12 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from psycopg.sql import SQL, Identifier
 
 from application.audit.chain import GENESIS, canonical, chain, link, record
+from infrastructure import unchanged
 from infrastructure.postgres_event_store import (
     BoundedApplicationRecorder,
     BoundedPostgresFactory,
     _within_the_bound,
 )
-from infrastructure.snapshot_store import PostgresSnapshotRecorder, SQLiteSnapshotRecorder
 
 TABLE = "tw_audit_digests"
 BACKFILL_BATCH = 1_000
@@ -82,6 +83,11 @@ class DigestPOPORecorder(POPOApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         with self._database_lock:
+            relied = unchanged.expected(kwargs)
+            if relied:
+                index = self._stored_events_index
+                current = {k: max(index.get(str(k)) or [0]) for k in relied}
+                unchanged.check(relied, current, stored_events)
             positions = super()._insert_events(stored_events, **kwargs)
             if positions:
                 previous = self._digests[-1][1] if self._digests else GENESIS
@@ -126,6 +132,16 @@ class DigestSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
+        relied = unchanged.expected(kwargs)
+        if relied:  # after the inserts, which hold the write lock: raising rolls them back
+            keys = [k.hex for k in relied]
+            c.execute(
+                f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "  # noqa: S608
+                f"WHERE originator_id IN ({', '.join('?' for _ in keys)}) GROUP BY originator_id",
+                keys,
+            )
+            current = {UUID(row[0]): row[1] for row in c.fetchall()}
+            unchanged.check(relied, current, ())
         if positions:  # the inserts hold the write lock: no other writer reads this row now
             c.execute(f"SELECT digest FROM {TABLE} ORDER BY position DESC LIMIT 1")  # noqa: S608
             found = c.fetchone()
@@ -191,7 +207,6 @@ class DigestSQLiteFactory(SQLiteFactory):
     """``PERSISTENCE_MODULE`` for the ledger on SQLite."""
 
     application_recorder_class = DigestSQLiteRecorder
-    aggregate_recorder_class = SQLiteSnapshotRecorder  # the snapshots' (no digest)
 
 
 class DigestPostgresRecorder(BoundedApplicationRecorder):
@@ -216,6 +231,10 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
         self._insert_digest = SQL("INSERT INTO {0} (position, digest) VALUES (%s, %s)").format(
             table
         )
+        self._select_versions = SQL(
+            "SELECT originator_id AS id, MAX(originator_version) AS version FROM {0} "
+            "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+        ).format(Identifier(self.datastore.schema, self.events_table_name))
 
     def _insert_with_digest(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -229,11 +248,14 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
         positions: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:
             with conn.pipeline() as pipeline, conn.transaction():
-                with conn.cursor() as head, conn.cursor() as curs:
+                relied = unchanged.expected(kwargs)
+                with conn.cursor() as head, conn.cursor() as curs, conn.cursor() as read:
                     try:
                         self._lock_table(curs)
                         self._notify_channel(curs)
                         head.execute(self._select_head, prepare=True)
+                        if relied:  # after the lock, before the inserts: checked below
+                            read.execute(self._select_versions, (list(relied),), prepare=True)
                         self._insert_stored_events_only(curs, stored_events)
                         pipeline.sync()  # a conflict raises here, the transaction aborted
                     except Exception as error:  # noqa: BLE001 - as eventsourcing: after the pipeline
@@ -244,6 +266,9 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
                             got = len(positions or ())
                             msg = f"{got} positions for {len(stored_events)} events"
                             raise ProgrammingError(msg)
+                        if relied:
+                            current = {r["id"]: r["version"] for r in read.fetchall()}
+                            unchanged.check(relied, current, stored_events)
                         found = head.fetchone()
                         previous = found["digest"] if found else GENESIS
                         digest = chain_stored(previous, positions, stored_events)
@@ -289,7 +314,6 @@ class DigestPostgresFactory(BoundedPostgresFactory):
     """``PERSISTENCE_MODULE`` for the ledger on Postgres."""
 
     application_recorder_class = DigestPostgresRecorder
-    aggregate_recorder_class = PostgresSnapshotRecorder  # the snapshots' (no digest)
 
 
 def backfill_digests(ledger: Any) -> tuple[int, str] | None:
