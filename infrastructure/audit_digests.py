@@ -40,6 +40,7 @@ from infrastructure.postgres_event_store import (
     BoundedPostgresFactory,
     _within_the_bound,
 )
+from infrastructure.snapshot_store import PostgresSnapshotRecorder, SQLiteSnapshotRecorder
 
 TABLE = "tw_audit_digests"
 BACKFILL_BATCH = 1_000
@@ -207,6 +208,7 @@ class DigestSQLiteFactory(SQLiteFactory):
     """``PERSISTENCE_MODULE`` for the ledger on SQLite."""
 
     application_recorder_class = DigestSQLiteRecorder
+    aggregate_recorder_class = SQLiteSnapshotRecorder  # the snapshots' (no digest)
 
 
 class DigestPostgresRecorder(BoundedApplicationRecorder):
@@ -314,6 +316,7 @@ class DigestPostgresFactory(BoundedPostgresFactory):
     """``PERSISTENCE_MODULE`` for the ledger on Postgres."""
 
     application_recorder_class = DigestPostgresRecorder
+    aggregate_recorder_class = PostgresSnapshotRecorder  # the snapshots' (no digest)
 
 
 def backfill_digests(ledger: Any) -> tuple[int, str] | None:
