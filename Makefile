@@ -53,6 +53,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python bench/http_load.py
 	$(BIN)/python bench/history.py
 	$(BIN)/python bench/listings.py
+	$(BIN)/python bench/snapshots.py
 	$(BIN)/python bench/audit.py
 
 clean:
