@@ -242,7 +242,8 @@ def _withdrawn(store: Store, run: Claim, item_id: str | None, outcome: str) -> l
     if item_id is None:
         return []
     item = _item(store, run, item_id)
-    item.withdraw(f"the execution ended: {outcome}", f"worker:{run.worker_id}")
+    # the request of a worker's report is its execution (``_by``), as on the task's events
+    item.withdraw(f"the execution ended: {outcome}", f"worker:{run.worker_id}", run.execution_id)
     return [item]
 
 

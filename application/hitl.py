@@ -90,7 +90,7 @@ def respond(store: Store, cmd: Targeted[Respond], by: Actor) -> Changed:
         question = load_item(store, answer.question_id, by, Question)
         if question.task_id != str(task.id):
             raise NotFoundError("question", answer.question_id)
-        question.answer(answer.response, by.id)
+        question.answer(answer.response, by.id, request_id=by.request_id)
         _resume(task, question, by)
         position = store.commit(question, task)
         return Changed(data={**item_data(question), "task_status": task.status}, position=position)
@@ -110,7 +110,7 @@ def decide_item(
                 "a question is answered, not approved: POST /api/tasks/{task_id}/respond",
                 field="item_id",
             )
-        item.decide(approved, cmd.command.reason, by.id)
+        item.decide(approved, cmd.command.reason, by.id, request_id=by.request_id)
         touched: list[Any] = [item]
         if isinstance(item, Checkpoint):
             task = store.load(Task, UUID(item.task_id), by.team_id, "task")

@@ -74,7 +74,7 @@ def recover_leases(store: Store, views: ReadModel) -> int:
         if task.waiting_on is not None:
             item = store.find(HitlItem, UUID(task.waiting_on), task.team_id)
             if item is not None:
-                item.withdraw("the worker's lease expired", by.id)
+                item.withdraw("the worker's lease expired", by.id, by.request_id)
                 pending.append(item)
         error = {"error": "lease expired: the worker stopped reporting"} | {
             "worker_id": task.worker_id

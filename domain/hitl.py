@@ -32,12 +32,24 @@ class HitlItem(Placed):
         project_id: str
         task_id: str
 
-    class Withdrawn(Event):
+    class Decided(Event):
+        """What a decision's events have in common (answered, approved, rejected, withdrawn):
+        who made it and, from version 3, the request it was made in (None in older events and
+        in decisions no request made, such as the scheduler's)."""
+
+        class_version = 3
+        actor: str
+        request_id: str | None
+
+        @classmethod
+        def upcast_v2_v3(cls, state: dict[str, Any]) -> None:
+            state.setdefault("request_id", None)
+
+    class Withdrawn(Decided):
         """Shared by the three kinds of item: ``item`` says which (question, checkpoint,
         experience), so that the event alone says what was withdrawn."""
 
         reason: str
-        actor: str
         item: str
 
         @classmethod
@@ -68,12 +80,12 @@ class HitlItem(Placed):
             f"this {type(self).__name__.lower()} is already {self.status}", status=self.status
         )
 
-    def withdraw(self, reason: str, actor: str) -> None:
+    def withdraw(self, reason: str, actor: str, request_id: str | None = None) -> None:
         if self.status == PENDING:
-            self._withdrawn(reason=reason, actor=actor, item=self.item)
+            self._withdrawn(reason=reason, actor=actor, item=self.item, request_id=request_id)
 
     @event(Withdrawn)
-    def _withdrawn(self, reason: str, actor: str, item: str) -> None:
+    def _withdrawn(self, reason: str, actor: str, item: str, request_id: str | None) -> None:
         self.status = WITHDRAWN
         self.reason = reason
         self.decided_by = actor
@@ -84,7 +96,6 @@ class Question(HitlItem):
 
     if TYPE_CHECKING:
         Asked: ClassVar[type[Aggregate.Created]]
-        Answered: ClassVar[type[Aggregate.Event]]
 
     @event("Asked")
     def __init__(
@@ -113,15 +124,28 @@ class Question(HitlItem):
         self.reason: str | None = None
         self.by_default = False
 
-    def answer(self, response: str, actor: str, *, by_default: bool = False) -> bool:
+    class Answered(HitlItem.Decided):
+        response: str
+        by_default: bool
+
+    def answer(
+        self,
+        response: str,
+        actor: str,
+        *,
+        by_default: bool = False,
+        request_id: str | None = None,
+    ) -> bool:
         """Returns False when the same answer was already given."""
         if not self._require_pending(ANSWERED, response == self.response):
             return False
-        self._answered(response=response, actor=actor, by_default=by_default)
+        self._answered(response=response, actor=actor, by_default=by_default, request_id=request_id)
         return True
 
-    @event("Answered")
-    def _answered(self, response: str, actor: str, by_default: bool) -> None:
+    @event(Answered)
+    def _answered(
+        self, response: str, actor: str, by_default: bool, request_id: str | None
+    ) -> None:
         self.status = ANSWERED
         self.response = response
         self.decided_by = actor
@@ -133,8 +157,6 @@ class Checkpoint(HitlItem):
 
     if TYPE_CHECKING:
         Requested: ClassVar[type[Aggregate.Created]]
-        Approved: ClassVar[type[Aggregate.Event]]
-        Rejected: ClassVar[type[Aggregate.Event]]
 
     @event("Requested")
     def __init__(
@@ -162,28 +184,44 @@ class Checkpoint(HitlItem):
         self.reason: str | None = None
         self.by_default = False
 
-    def decide(
-        self, approved: bool, reason: str | None, actor: str, *, by_default: bool = False
+    class Approved(HitlItem.Decided):
+        reason: str | None
+        by_default: bool
+
+    class Rejected(HitlItem.Decided):
+        reason: str | None
+        by_default: bool
+
+    def decide(  # noqa: PLR0913
+        self,
+        approved: bool,
+        reason: str | None,
+        actor: str,
+        *,
+        by_default: bool = False,
+        request_id: str | None = None,
     ) -> bool:
         """Returns False when the same decision was already made; a contrary one raises."""
         wanted = APPROVED if approved else REJECTED
         if not self._require_pending(wanted, True):
             return False
-        if approved:
-            self._approved(reason=reason, actor=actor, by_default=by_default)
-        else:
-            self._rejected(reason=reason, actor=actor, by_default=by_default)
+        decision = self._approved if approved else self._rejected
+        decision(reason=reason, actor=actor, by_default=by_default, request_id=request_id)
         return True
 
-    @event("Approved")
-    def _approved(self, reason: str | None, actor: str, by_default: bool) -> None:
+    @event(Approved)
+    def _approved(
+        self, reason: str | None, actor: str, by_default: bool, request_id: str | None
+    ) -> None:
         self.status = APPROVED
         self.reason = reason
         self.decided_by = actor
         self.by_default = by_default
 
-    @event("Rejected")
-    def _rejected(self, reason: str | None, actor: str, by_default: bool) -> None:
+    @event(Rejected)
+    def _rejected(
+        self, reason: str | None, actor: str, by_default: bool, request_id: str | None
+    ) -> None:
         self.status = REJECTED
         self.reason = reason
         self.decided_by = actor
@@ -195,8 +233,6 @@ class Experience(HitlItem):
 
     if TYPE_CHECKING:
         Proposed: ClassVar[type[Aggregate.Created]]
-        Approved: ClassVar[type[Aggregate.Event]]
-        Rejected: ClassVar[type[Aggregate.Event]]
 
     @event("Proposed")
     def __init__(
@@ -221,24 +257,30 @@ class Experience(HitlItem):
         self.decided_by: str | None = None
         self.reason: str | None = None
 
-    def decide(self, approved: bool, reason: str | None, actor: str) -> bool:
+    class Approved(HitlItem.Decided):
+        reason: str | None
+
+    class Rejected(HitlItem.Decided):
+        reason: str | None
+
+    def decide(
+        self, approved: bool, reason: str | None, actor: str, request_id: str | None = None
+    ) -> bool:
         wanted = APPROVED if approved else REJECTED
         if not self._require_pending(wanted, True):
             return False
-        if approved:
-            self._approved(reason=reason, actor=actor)
-        else:
-            self._rejected(reason=reason, actor=actor)
+        decision = self._approved if approved else self._rejected
+        decision(reason=reason, actor=actor, request_id=request_id)
         return True
 
-    @event("Approved")
-    def _approved(self, reason: str | None, actor: str) -> None:
+    @event(Approved)
+    def _approved(self, reason: str | None, actor: str, request_id: str | None) -> None:
         self.status = APPROVED
         self.reason = reason
         self.decided_by = actor
 
-    @event("Rejected")
-    def _rejected(self, reason: str | None, actor: str) -> None:
+    @event(Rejected)
+    def _rejected(self, reason: str | None, actor: str, request_id: str | None) -> None:
         self.status = REJECTED
         self.reason = reason
         self.decided_by = actor

@@ -55,11 +55,12 @@ def driven(api: Api) -> dict[str, Any]:
     api.ok("PATCH", f"/api/tasks/{task}", json={"description": "by the bot"},
            headers=bearer(key["key"]))  # fmt: skip
     question = ask(api, claim, "Which database?")
-    api.ok("POST", f"/api/tasks/{task}/respond", headers=bearer(ann),
+    as_ann = bearer(ann)
+    api.ok("POST", f"/api/tasks/{task}/respond", headers=as_ann | {"X-Request-ID": "req-answer"},
            json={"question_id": question, "response": "Postgres"})  # fmt: skip
     first = checkpoint(api, claim, "git push --force")
-    api.ok("POST", f"/api/checkpoints/{first}/reject", headers=bearer(ann),
-           json={"reason": "not on main"})  # fmt: skip
+    api.ok("POST", f"/api/checkpoints/{first}/reject", json={"reason": "not on main"},
+           headers=as_ann | {"X-Request-ID": "req-reject"})  # fmt: skip
     second = checkpoint(api, claim, "git push")
     api.ok("POST", f"/api/checkpoints/{second}/approve", headers=bearer(ann), json={})
     report(api, claim, {"type": "experience", "title": "Lint first", "content": "ruff"})
@@ -86,13 +87,14 @@ def test_the_timeline_interleaves_the_tasks_events_with_its_items_usage_and_deli
     assert asked["data"]["question"] == "Which database?" and asked["kind"] == "questions"
     assert answered["data"]["response"] == "Postgres"
     assert answered["actor_name"] == "ann" and answered["actor"].startswith("user:")
-    resumed = next(e for e in entries if e["type"] == "task.resumed")  # the same request: the
-    # item's own events carry no request id
-    assert resumed["request_id"] and resumed["actor_name"] == "ann"
+    resumed = next(e for e in entries if e["type"] == "task.resumed")  # in the same request
+    assert answered["request_id"] == resumed["request_id"] == "req-answer"
+    assert resumed["actor_name"] == "ann"
     assert resumed["position"] in (answered["position"] - 1, answered["position"] + 1)
     rejected = [e for e in entries if e["type"] == "checkpoint.rejected"]
     assert [e["data"]["reason"] for e in rejected] == ["not on main"]
     assert rejected[0]["aggregate_id"] == run["rejected"]
+    assert rejected[0]["request_id"] == "req-reject"
     approved = by_type["checkpoint.approved"]
     assert approved["aggregate_id"] == run["approved"] and approved["actor_name"] == "ann"
     assert by_type["experience.proposed"]["data"]["title"] == "Lint first"

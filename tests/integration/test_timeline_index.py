@@ -144,7 +144,9 @@ def test_a_withdrawal_that_does_not_say_its_item_takes_the_items_kind(w):
     checkpoint = Checkpoint(team_id=TEAM, project_id=task.project_id, task_id=task_id,
                             execution_id=task.execution_id or "", action="old",
                             description=None, data={}, deadline=None)  # fmt: skip
-    checkpoint._withdrawn(reason="old", actor=ALICE.id, item=None)  # as written before v2
+    checkpoint._withdrawn(
+        reason="old", actor=ALICE.id, item=None, request_id=None
+    )  # as written before v2
     w.ledger.save(checkpoint)
     w.runner().catch_up()
     rows = w.read_model.timeline(TEAM, task_id, (0, 10**9), None, 1000)
