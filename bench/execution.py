@@ -3,7 +3,8 @@ a floor measured in the same run, on SQLite and Postgres.
 
     .venv/bin/python bench/execution.py [--store sqlite|postgres|both] [--postgres ADMIN_URL]
         [--database-url URL] [--runs 100] [--cancels 20] [--tasks 200] [--workers 2,4]
-        [--throughput-workers 4] [--warmup 5] [--cases start,cancel,throughput]
+        [--throughput-workers 4] [--warmup 5] [--cases start,split,cancel,throughput]
+        [--nats nats://127.0.0.1:4222]
 
 Everything runs in this process, as in embedded mode: ``interfaces.services.build``, the relay
 (publishing to the in-process bus) and an ``ExecutionHost`` (in-process workers, the sweeper and
@@ -19,6 +20,12 @@ handler's worker thread would call them; no HTTP, no authentication.
    before any worker can claim it). The same runs also give execute -> ``task.execution_finished``
    (a whole trivial run), beside the same agent started and awaited alone through
    ``AgentProcess``.
+   **split** (Postgres only): the same, with an API side (no workers, the relay, NATS) that
+   executes and a worker side (two idle workers, its own projection runner, NATS) that starts,
+   as ``taskwarden serve`` and ``taskwarden worker`` would: woken when the request arrives on
+   NATS (the wake watch), and as the baseline without (its runner's 50 ms poll finds it). Floor:
+   the API side's projection lag. ``--nats`` names the server; the stream and subject prefix are
+   the run's own, deleted afterwards.
 2. **cancel -> exit**: script ``[{"say": "ready"}, {"sleep": 60}]``; once "ready" shows in the
    output view and a random fraction of a heartbeat interval later, ``cancel_task``, and from its
    return to the ``task.execution_finished`` event (outcome cancelled). Floor: the same agent
@@ -40,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -48,6 +56,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -76,6 +85,7 @@ from interfaces.services import Services, build, migrate
 
 T = TypeVar("T")
 
+DEFAULT_NATS = "nats://127.0.0.1:4222"
 TARGET_START_P95_MS = 5.0  # issue 14, item 7 (issue 4 asked for 100)
 TARGET_CANCEL_P95_MS = 100.0  # issue 14, item 7, a local worker (issue 4 asked for 2,000)
 TEAM = "bench"
@@ -98,13 +108,34 @@ DEADLINE_SECONDS = 120.0
 # ---- the engine, in this process --------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Nats:
+    """A NATS server, and a stream and subject prefix of this run's own."""
+
+    url: str
+    stream: str
+    prefix: str
+
+
 class Engine:
-    """Services and an ExecutionHost with ``count`` workers on an asyncio loop in a thread."""
+    """Services and an ExecutionHost with ``count`` workers (none: no host) on an asyncio loop in
+    a thread; the relay when ``relay``; with ``nats``, a NATS bus in place of the in-process one."""
 
     stops_retried = 0  # over every engine of this run: stops that needed a second cancel
 
-    def __init__(self, settings: Settings, count: int, *, wake_on_bus: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        count: int,
+        *,
+        wake_on_bus: bool = True,
+        relay: bool = True,
+        nats: Nats | None = None,
+    ) -> None:
         self.services: Services = build(settings)
+        if nats is not None:
+            on_nats(self.services, nats)
+        self._relay = relay
         self._changed = threading.Event()
         self.services.runner.on_advance(lambda position: self._changed.set())
         self._loop = asyncio.new_event_loop()
@@ -112,13 +143,15 @@ class Engine:
             target=self._loop.run_forever, name="bench-workers", daemon=True
         )
         self._thread.start()
-        self._host = ExecutionHost(self.services, count, wake_on_bus=wake_on_bus)
+        self._host = ExecutionHost(self.services, count, wake_on_bus=wake_on_bus) if count else None
         self.lost_cancels = 0
         self._call(self._start())
 
     async def _start(self) -> None:
-        self._host.start()
-        self.services.relay.start()  # as the API process does in embedded mode
+        if self._host is not None:
+            self._host.start()
+        if self._relay:
+            self.services.relay.start()  # as the API process does in embedded mode
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(DEADLINE_SECONDS)
@@ -131,6 +164,9 @@ class Engine:
         the pool stops keeps looping, and ``WorkerPool.stop`` waits for it forever.
         """
         await self.services.relay.stop()
+        if self._host is None:
+            await self.services.bus.close()
+            return
         stopping = asyncio.ensure_future(self._host.stop())
         while not (await asyncio.wait([stopping], timeout=5.0))[0]:
             self.lost_cancels += 1
@@ -138,6 +174,7 @@ class Engine:
                 if task not in (stopping, asyncio.current_task()):
                     task.cancel()
         stopping.result()
+        await self.services.bus.close()
         if self.lost_cancels:
             Engine.stops_retried += 1
 
@@ -184,9 +221,29 @@ class Engine:
         return self.services.store
 
 
+def on_nats(services: Services, nats: Nats) -> None:
+    """The services' bus and relay on NATS, with the run's stream and prefix (the settings have
+    no prefix: ``taskwarden.>`` would meet any other stream on a shared server)."""
+    from application.relay import Relay  # noqa: PLC0415 - only this case needs NATS
+    from infrastructure.nats_bus import NatsBus  # noqa: PLC0415
+
+    services.bus = NatsBus(nats.url, nats.stream, prefix=nats.prefix)
+    services.relay = Relay(
+        services.ledger, services.bus, services.tracking, clock=services.store.clock
+    )
+    services.store.on_commit(services.relay.poke)
+
+
 @contextmanager
-def engine(settings: Settings, count: int, *, wake_on_bus: bool = True) -> Iterator[Engine]:
-    running = Engine(settings, count, wake_on_bus=wake_on_bus)
+def engine(
+    settings: Settings,
+    count: int,
+    *,
+    wake_on_bus: bool = True,
+    relay: bool = True,
+    nats: Nats | None = None,
+) -> Iterator[Engine]:
+    running = Engine(settings, count, wake_on_bus=wake_on_bus, relay=relay, nats=nats)
     try:
         yield running
     finally:
@@ -349,6 +406,57 @@ def enqueue_to_start(
     return Samples(figure, starts, "projection lag", lags, TARGET_START_P95_MS), whole
 
 
+def split_start(
+    settings: Settings, project_id: str, args: argparse.Namespace, *, wake: bool
+) -> Samples:
+    """Enqueue -> start across two processes' worth of services on one Postgres and NATS: an API
+    side (no workers, the relay) executes, a worker side (2 idle workers, its own projection
+    runner) starts. ``wake``: the worker side's wake watch pokes its runner when the request
+    arrives on NATS; else its runner finds it at its next poll (every 50 ms)."""
+    task_ids = new_tasks(settings, project_id, SHORT, args.warmup + args.runs)
+    tag = uuid.uuid4().hex[:8]
+    nats = Nats(args.nats, f"TWBENCH_EXEC_{tag}", f"twbenchexec{tag}")
+    starts: list[float] = []
+    lags: list[float] = []
+    try:
+        with (
+            engine(settings, 0, nats=nats) as api,
+            engine(settings, 2, wake_on_bus=wake, relay=False, nats=nats) as workers,
+        ):
+            for i, task_id in enumerate(task_ids):
+                time.sleep(SETTLE_SECONDS)
+                written = execute(api.services, task_id)
+                returned = time.time()
+                api.services.runner.wait_for(written.position, 5.0)
+                applied = time.time()
+                task = workers.finished(task_id)
+                if task.status != "completed":
+                    raise RuntimeError(f"run {i} ended {task.status}: {task.result}")
+                started = workers.event(task_id, Task.ExecutionStarted).timestamp.timestamp()
+                if i >= args.warmup:
+                    starts.append((started - returned) * 1000)
+                    lags.append((applied - returned) * 1000)
+    finally:
+        delete_stream(args.nats, nats.stream)
+    how = "woken on NATS" if wake else "at the runner's poll (before)"
+    figure = f"execute -> started, worker process, {how}"
+    return Samples(figure, starts, "API side's projection lag", lags, TARGET_START_P95_MS)
+
+
+def delete_stream(url: str, stream: str) -> None:
+    import nats as nats_client  # noqa: PLC0415 - only this case needs NATS
+
+    async def delete() -> None:
+        client = await nats_client.connect(url, allow_reconnect=False)
+        try:
+            with contextlib.suppress(nats_client.errors.Error):
+                await client.jetstream().delete_stream(stream)
+        finally:
+            await client.close()
+
+    asyncio.run(delete())
+
+
 # ---- 2. cancel -> exit ------------------------------------------------------------------------
 
 
@@ -474,6 +582,10 @@ def run_store(store: str, settings: Settings, args: argparse.Namespace) -> tuple
         whole_rows.append(Samples(figure, whole, "agent alone", bare_whole).row(store))
         print(f"  {store}: {workers} workers done ({time.perf_counter() - started:.0f} s)")
     rows += whole_rows
+    if "split" in args.cases and store == "postgres":
+        for wake in (False, True):
+            rows.append(split_start(settings, project_id, args, wake=wake).row(store))
+        print(f"  {store}: worker process starts done ({time.perf_counter() - started:.0f} s)")
     if "cancel" in args.cases:
         terminate = "AgentProcess.terminate"
         for at_once, figure, target in (
@@ -540,7 +652,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tasks", type=int, default=200, help="runs in the throughput case")
     p.add_argument("--throughput-workers", type=int, default=4)
     p.add_argument("--warmup", type=int, default=5, help="unmeasured runs before each case")
-    p.add_argument("--cases", default="start,cancel,throughput", help="comma list of cases")
+    p.add_argument("--cases", default="start,split,cancel,throughput", help="comma list of cases")
+    p.add_argument("--nats", default=DEFAULT_NATS, help="NATS server of the split case")
     args = p.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",") if w]
     args.cases = {c for c in args.cases.split(",") if c}
