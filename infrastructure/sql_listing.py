@@ -8,8 +8,9 @@ starts the walk after the last row served instead of skipping ``OFFSET`` rows. T
 on a last page by number (the page tells); else at most ``COUNT_BOUND + 1`` matches are counted,
 past which ``total`` is an estimate (Postgres: the planner's row estimate) or a lower bound
 (SQLite, which keeps no estimate), and says so in ``total_exact``; on Postgres a planner's
-estimate over ``TRUSTED`` bounds is answered without counting (counting 10,000 index entries
-costs more than the rest of the page).
+estimate over ``TRUSTED`` bounds is answered without counting. The bound is small because a
+count costs per row whatever the page: 10,001 index entries took 17 to 35 ms on Postgres and a
+search's 10,001 matches 51 ms on SQLite (100,000 tasks, a loaded machine), the page itself 1 to 8.
 
 Rows leave as stored: ``raw=True`` hands the stored JSON to the encoder as it is (the row is the
 API shape, ``projections/rows.py`` TaskRow), instead of a decode and a re-encode per row.
@@ -30,7 +31,7 @@ from infrastructure.sql_search import Fragment
 from projections.cursor import encode_cursor
 from projections.rows import Keyset, TaskPage, TaskQuery, TaskRow
 
-COUNT_BOUND = 10_000  # a listing counts its matches exactly up to this many
+COUNT_BOUND = 1_000  # a listing counts its matches exactly up to this many
 TRUSTED = 2  # an estimate over this many bounds is answered without counting
 TASK_SORTS = ("created_at", "updated_at", "priority", "title", "status")
 TEXT_SORTS = frozenset({"title", "status"})
@@ -156,11 +157,8 @@ class SqlTaskListing(SqlBackend):
                 "EXISTS (SELECT 1 FROM tw_projects WHERE id = ? AND team_id = ?)",
             ]
             params += [q.project_id, q.project_id, team_id]
-        else:
-            parts.append(
-                "EXISTS (SELECT 1 FROM tw_projects WHERE tw_projects.id = tw_tasks.project_id "
-                "AND tw_projects.team_id = ?)"
-            )
+        else:  # the team's projects: one set for the query, not one look-up per row
+            parts.append("project_id IN (SELECT id FROM tw_projects WHERE team_id = ?)")
             params.append(team_id)
         if len(q.status) == 1:  # an equality keeps the status indexes' walk in sort order
             parts.append("status = ?")
