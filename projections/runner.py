@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NAME = "projections"
+CATCH_UP_GROWTH = 10  # a catch-up's batches grow to 10 times the configured one (5,000 at 500)
 Quarantine = Callable[[Any, Any, BaseException, int], None]  # notification, event, error, attempts
 Decoded = list[tuple[Any, Any]]  # (notification, its event or the error decoding it raised)
 
@@ -69,6 +70,9 @@ class ProjectionRunner:
         self._store = store
         self._read_model = read_model
         self._batch = batch
+        # behind by more than a batch, each full batch doubles the next, up to this: fewer,
+        # larger transactions on a rebuild or a long catch-up; a live runner stays at ``batch``
+        self._max_batch = batch * CATCH_UP_GROWTH
         self._poll_interval = poll_interval
         # under a stream of commits, apply at most one batch per ``coalesce`` seconds, so that
         # each transaction carries many events; an idle runner still applies at once
@@ -119,22 +123,26 @@ class ProjectionRunner:
 
         After a full batch, the next one is read and decoded on another thread while this one is
         applied, so that the database writes one batch while this process reads the next; it
-        is used only if the batch before it was applied up to its end."""
+        is used only if the batch before it was applied up to its end. Each full batch doubles
+        the next one's size, up to ``CATCH_UP_GROWTH`` times ``batch``: far behind (a rebuild),
+        the views are written in fewer, larger transactions."""
         position = self._read_model.position()
         self._advance(position)
         ahead: tuple[int, Future[Decoded]] | None = None
+        size = self._batch
         while not self._stopping.is_set():
             if ahead is not None and ahead[0] == position:
                 decoded = ahead[1].result()
             else:
-                decoded = self._read(position)
+                decoded = self._read(position, size)
             ahead = None
             if not decoded:
                 break
-            full = len(decoded) == self._batch
+            full = len(decoded) == size
             if full:
                 after = decoded[-1][0].id
-                ahead = (after, self._reading_ahead().submit(self._read, after))
+                size = min(size * 2, self._max_batch)
+                ahead = (after, self._reading_ahead().submit(self._read, after, size))
             try:
                 position = self._apply(decoded)
             except EventFailedError as failed:
@@ -145,11 +153,11 @@ class ProjectionRunner:
                 break
         return position
 
-    def _read(self, position: int) -> Decoded:
-        """The next batch after ``position``, each notification with its event, or with the
-        error its decoding raised (``_apply`` deals with it in order)."""
+    def _read(self, position: int, size: int) -> Decoded:
+        """The next ``size`` events after ``position``, each notification with its event, or
+        with the error its decoding raised (``_apply`` deals with it in order)."""
         decoded: Decoded = []
-        for notification in self._store.notifications(position, self._batch):
+        for notification in self._store.notifications(position, size):
             try:
                 decoded.append((notification, self._store.decode(notification)))
             except Exception as error:  # noqa: BLE001 - the event at fault, dealt with in order

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from projections.read_model import ReadModel
-from projections.runner import ProjectionRunner
+from projections.runner import CATCH_UP_GROWTH, ProjectionRunner
 from tests.integration.views_world import (
     World,
     all_tasks,
@@ -115,8 +115,11 @@ def test_catch_up_applies_the_log_in_batches(tmp_path, database_url):
         counting = CountingReadModel(w.read_model)
         head = w.ledger.max_position()
         assert w.runner(counting, batch=4).catch_up() == head
-        assert all(size <= 4 for size in counting.batches)
         assert sum(counting.batches) == head
+        # far behind, each full batch doubles the next, up to CATCH_UP_GROWTH times the batch
+        grown = [min(4 * 2**i, 4 * CATCH_UP_GROWTH) for i in range(len(counting.batches))]
+        assert counting.batches[:-1] == grown[:-1] and counting.batches[-1] <= grown[-1]
+        assert len(counting.batches) < head / 4
         assert_complete(w, w.read_model, project)
 
 
@@ -224,7 +227,7 @@ from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
 from infrastructure.views import open_read_model
-from projections.runner import ProjectionRunner
+from projections.runner import CATCH_UP_GROWTH, ProjectionRunner
 
 settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[2] or None)
 ledger = Ledger(env=ledger_env(settings, create_tables=False))
