@@ -237,6 +237,17 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
             "SELECT originator_id AS id, MAX(originator_version) AS version FROM {0} "
             "WHERE originator_id = ANY(%s) GROUP BY originator_id"
         ).format(Identifier(self.datastore.schema, self.events_table_name))
+        # the rows as four arrays in binary, not eventsourcing's one array of a composite type:
+        # psycopg writes a composite array as escaped text in Python, about 60 us of CPU per
+        # event against 14 (bench/append.py, group commit); unnest keeps the arrays' order
+        self._insert_rows = SQL(
+            "INSERT INTO {0} AS t (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{1}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
+        ).format(
+            Identifier(self.datastore.schema, self.events_table_name),
+            SQL(self.datastore.originator_id_type),  # uuid or text: checked by the datastore
+        )
 
     def _insert_with_digest(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -280,12 +291,15 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
         return positions
 
     def _insert_stored_events_only(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
-        """eventsourcing's insert of the rows, without its lock and notify (done above)."""
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
-        curs.execute(query=self.insert_events_statement, params=(rows,))
+        """eventsourcing's insert of the rows (the same columns, order and RETURNING), without its
+        lock and notify (done above)."""
+        columns = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        curs.execute(self._insert_rows, columns)
 
     insert_events = _within_the_bound(_insert_with_digest)
 
