@@ -55,18 +55,21 @@ class Ledger(Application[Any]):
 
     def construct_repository(self) -> Repository[Any]:
         """eventsourcing's repository, reading a task's newest snapshot when SNAPSHOT_INTERVAL is
-        more than 0 (the table exists whenever tables are created: ``ledger_env``)."""
+        more than 0 (the table exists whenever tables are created: ``ledger_env``), and keeping
+        the AGGREGATE_CACHE_MAXSIZE aggregates loaded last (eventsourcing's cache, brought up to
+        date from the stored events on each load: what other processes wrote is read, as
+        without it)."""
         interval = int(self.env.get(SNAPSHOT_INTERVAL) or 0)
         snapshots = self.snapshots if interval > 0 else None
         intervals = {cls: interval for cls in SNAPSHOTTED} if snapshots else {}
         self.snapshotting_intervals = intervals  # type: ignore[misc]  # per ledger: a setting
         if snapshots is not None:
             self.snapshot_writer = SnapshotWriter(self._take_due_snapshot)
-        cache_maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        cache_size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)  # 0: no cache
         return LedgerRepository(
             self.events,
             snapshot_store=snapshots,
-            cache_maxsize=int(cache_maxsize) if cache_maxsize else None,
+            cache_maxsize=cache_size if cache_size > 0 else None,  # eventsourcing's 0: unbounded
             intervals=self.snapshotting_intervals,
             offer=self._offer_snapshot,
         )

@@ -26,6 +26,7 @@ def ledger_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
         "CREATE_TABLE": "y" if create_tables else "n",
         "IS_SNAPSHOTTING_ENABLED": "y" if create_tables or settings.snapshot_interval else "n",
         SNAPSHOT_INTERVAL: str(settings.snapshot_interval),
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
     }
     if settings.event_store == "memory":
         return common | MEMORY_ENV

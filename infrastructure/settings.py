@@ -41,6 +41,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # a task's snapshot every this many events: a load reads the newest and replays the events
     # after it (docs/architecture.md, "Snapshots"); 0: none taken and none read
     snapshot_interval: int = 100
+    # aggregates each process keeps as last loaded, brought up to date from the events on each
+    # load (docs/architecture.md, "Snapshots"); 0: none kept
+    aggregate_cache_size: int = 256
     # requests per window: per client IP without authentication, per principal with it, and per
     # username and per IP on POST /api/auth/login (docs/security.md, "Rate limits")
     rate_limit_enabled: bool = True
@@ -142,8 +145,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         limits = (self.rate_limit_anonymous, self.rate_limit_user, self.rate_limit_login)
         if min(*limits, self.rate_limit_window) < 1:
             raise ValueError("rate limits and their window must be at least 1")
-        if self.snapshot_interval < 0:
-            raise ValueError("TASKWARDEN_SNAPSHOT_INTERVAL must be 0 (none) or more")
+        if self.snapshot_interval < 0 or self.aggregate_cache_size < 0:
+            raise ValueError(
+                "TASKWARDEN_SNAPSHOT_INTERVAL and TASKWARDEN_AGGREGATE_CACHE_SIZE: 0 (none) or more"
+            )
         if self.database_timeout_seconds <= 0:
             raise ValueError("TASKWARDEN_DATABASE_TIMEOUT_SECONDS must be more than 0")
         if min(self.conflict_retry_seconds, self.refresh_reuse_grace_seconds) < 0:
@@ -175,6 +180,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             conflict_retry_seconds=float(env.get("TASKWARDEN_CONFLICT_RETRY_SECONDS", "5")),
             database_timeout_seconds=float(env.get("TASKWARDEN_DATABASE_TIMEOUT_SECONDS", "3")),
             snapshot_interval=int(env.get("TASKWARDEN_SNAPSHOT_INTERVAL", "100")),
+            aggregate_cache_size=int(env.get("TASKWARDEN_AGGREGATE_CACHE_SIZE", "256")),
             rate_limit_enabled=env.get("TASKWARDEN_RATE_LIMIT_ENABLED", "1")
             not in ("0", "false", "no"),
             rate_limit_anonymous=int(env.get("TASKWARDEN_RATE_LIMIT_ANONYMOUS", "100")),

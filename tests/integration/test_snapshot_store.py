@@ -144,3 +144,59 @@ def test_four_writers_on_one_long_task_all_land_in_order(store):
     assert [e.originator_version for e in events] == list(range(1, 107))
     loaded = store.load(Task, UUID(task_id), ALICE.team_id, "task")
     assert loaded.__dict__ == replay(None, events).__dict__
+
+
+def test_a_task_kept_by_one_process_is_loaded_with_what_another_wrote(database_url, tmp_path):
+    one = open_store(settings_for(database_url, tmp_path))
+    other = open_store(settings_for(database_url, tmp_path), create_tables=False)
+    try:
+        assert one.ledger.repository.cache is not None  # eventsourcing's, kept per process
+        task_id = long_task(one, 5)
+        assert one.load(Task, UUID(task_id), ALICE.team_id, "task").title == "title 4"
+        cmd = Targeted(target=task_id, command=UpdateTask(title="by the other"))
+        update_task(other, cmd, ALICE)
+        loaded = one.load(Task, UUID(task_id), ALICE.team_id, "task")
+        assert (loaded.version, loaded.title) == (7, "by the other")
+    finally:
+        other.close()
+        one.close()
+
+
+def test_writers_in_two_processes_on_one_task_all_land_in_order(database_url, tmp_path):
+    clock = SystemClock()
+    stores = [
+        open_store(settings_for(database_url, tmp_path), retry=ConflictRetry(60.0, clock=clock)),
+        open_store(
+            settings_for(database_url, tmp_path),
+            create_tables=False,
+            retry=ConflictRetry(60.0, clock=clock),
+        ),
+    ]
+    try:
+        task_id = long_task(stores[0], 15)
+        failures: list[BaseException] = []
+        start = threading.Barrier(4)
+
+        def writer(n: int) -> None:
+            start.wait()
+            try:
+                for i in range(10):
+                    cmd = Targeted(target=task_id, command=UpdateTask(title=f"writer {n} {i}"))
+                    update_task(stores[n % 2], cmd, ALICE)
+            except BaseException as error:  # noqa: BLE001 - reported below
+                failures.append(error)
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not failures
+        events = list(stores[0].ledger.events.get(UUID(task_id)))
+        assert [e.originator_version for e in events] == list(range(1, 57))
+        for store in stores:
+            loaded = store.load(Task, UUID(task_id), ALICE.team_id, "task")
+            assert loaded.__dict__ == replay(None, events).__dict__
+    finally:
+        for store in stores:
+            store.close()

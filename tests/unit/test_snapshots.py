@@ -174,6 +174,15 @@ def test_the_interval_is_a_setting():
     assert Settings.from_env({"TASKWARDEN_SNAPSHOT_INTERVAL": "0"}).snapshot_interval == 0
     with pytest.raises(ValueError, match="SNAPSHOT_INTERVAL"):
         Settings(snapshot_interval=-1)
+    assert Settings.from_env({}).aggregate_cache_size == 256
+    kept = memory_ledger()
+    assert kept.repository.cache is not None
+    kept.close()
+    none = Ledger(
+        env=ledger_env(Settings(memory_store=True, aggregate_cache_size=0), create_tables=True)
+    )
+    assert none.repository.cache is None  # 0 is none (eventsourcing's 0 would be unbounded)
+    none.close()
 
 
 class SnapshotMachine(TaskMachine):
