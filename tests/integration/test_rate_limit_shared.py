@@ -130,3 +130,56 @@ def test_two_api_instances_on_one_database_share_one_budget(url: str, tmp_path: 
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
     assert answers[-1].json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+
+
+def tat_of(url: str, key: str) -> float | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT tat FROM tw_rate_limits WHERE key = %s", [key]).fetchone()
+    return None if row is None else float(row[0])
+
+
+def test_a_budget_far_from_spent_is_counted_in_the_table_after_the_requests_not_before(
+    url: str,
+) -> None:
+    clock = Clock()
+
+    async def scenario() -> list[Allowance]:
+        limiter = limited(url, clock)
+        try:
+            seen = [await limiter.hit("actor:a", 1000, 60) for _ in range(10)]
+            assert tat_of(url, "actor:a") is None  # nothing waited for the table
+            await limiter.flush()
+            return seen
+        finally:
+            await limiter.close()
+
+    seen = asyncio.run(scenario())
+    assert [s.remaining for s in seen] == list(range(999, 989, -1))
+    assert tat_of(url, "actor:a") == pytest.approx(clock.now + 10 * 60 / 1000)
+
+
+def test_processes_allowing_at_once_run_ahead_of_the_limit_by_their_share_at_most(
+    url: str,
+) -> None:
+    async def scenario() -> list[Allowance]:
+        a, b = limited(url), limited(url)
+        try:
+            return [await (a, b)[n % 2].hit("actor:a", 100, 60) for n in range(300)]
+        finally:
+            await a.close()
+            await b.close()
+
+    allowed = sum(s.allowed for s in asyncio.run(scenario()))
+    assert 100 <= allowed <= 100 + 2 * (100 // 20)
+
+
+def test_a_budget_under_the_local_minimum_never_runs_ahead(url: str) -> None:
+    async def scenario() -> list[bool]:
+        a, b = limited(url), limited(url)
+        try:
+            return [(await (a, b)[n % 2].hit("login-ip:x", 99, 60)).allowed for n in range(120)]
+        finally:
+            await a.close()
+            await b.close()
+
+    assert sum(asyncio.run(scenario())) == 99
