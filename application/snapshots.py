@@ -36,7 +36,6 @@ from domain.task_state import STATE_FIELDS, TaskState
 
 log = logging.getLogger("taskwarden.snapshots")
 
-DEFAULT_INTERVAL = 100
 SNAPSHOTTED: tuple[type[Any], ...] = (Task,)  # aggregates whose history grows without bound
 CLOSE_SECONDS = 5.0  # how long close() waits for the snapshots still due
 LATE = 2  # a load that replayed this many intervals' events offers a snapshot

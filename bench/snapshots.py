@@ -7,13 +7,16 @@ baseline in the same run.
 
 Loads go through the Store (``Store.load``, what ``GET /api/tasks/{id}`` and every command on the
 task do), on a ledger with snapshots every ``--interval`` events and on one without (interval 0:
-every event replayed), on the same database. A task of 10,000 events sits on a snapshot; one of
-10,099 replays the 99 events after the newest, the most there can be. Baselines: loading a task of
+every event replayed), on the same database, both without the aggregate cache (every load reads
+the store as a first load does). A task of 10,000 events sits on a snapshot; one of
+10,099 replays the events after the newest (49 at the default interval, the most there can be;
+99 at an interval of 100). Baselines: loading a task of
 one event, and the bare ``SELECT`` of the 10,000-event task's rows (eventsourcing's recorder, no
 decoding). Concurrent updates: ``--clients`` threads each run ``update_task`` (the handler of
-``PATCH /api/tasks/{id}``, retried on a lost race) on one task of 500 events for ``--seconds``,
-beside the same clients each updating a task of its own (no contention: what group commit does)
-and one client alone.
+``PATCH /api/tasks/{id}``, retried on a lost race) on one task of 500 events for ``--seconds``:
+replaying (as before snapshots), with snapshots, and with snapshots and the aggregate cache (the
+defaults); beside the same clients each updating a task of its own (no contention: what group
+commit does) and one client alone.
 """
 
 from __future__ import annotations
@@ -115,9 +118,9 @@ def updates_per_second(store: Store, targets: list[str], seconds: float) -> tupl
 
 
 def run_store(name: str, settings: Settings, args: argparse.Namespace) -> tuple[list, list]:
-    with_snapshots = settings_with(settings, args.interval)
-    store = open_store(with_snapshots, create_tables=True)
-    replaying = open_store(settings_with(settings, 0))
+    store = open_store(settings_with(settings, args.interval, 0), create_tables=True)
+    replaying = open_store(settings_with(settings, 0, 0))
+    kept = open_store(settings_with(settings, args.interval, args.cache))
     loads: list[list[Any]] = []
     updates: list[list[Any]] = []
     try:
@@ -135,25 +138,31 @@ def run_store(name: str, settings: Settings, args: argparse.Namespace) -> tuple[
                 median, p95 = timed(load, count if events > 1 else args.loads)
                 what = "baseline: load" if events == 1 else "load"
                 loads.append([name, what, events, label, median, p95])
-        for label, which in (("snapshots", store), ("replay", replaying)):
+        both = f"snapshots, cache {args.cache}"
+        runs = (("replay, no cache", replaying), ("snapshots, no cache", store), (both, kept))
+        for label, which in runs:
             hot = str(new_task(which, project_id, 500))
             rate, count, errors = updates_per_second(which, [hot] * args.clients, args.seconds)
             updates.append([name, f"{args.clients} clients, one task", label, rate, count, errors])
-        own = [str(new_task(store, project_id, 500)) for _ in range(args.clients)]
-        rate, count, errors = updates_per_second(store, own, args.seconds)
-        updates.append([name, f"baseline: {args.clients} clients, a task each", "snapshots",
+        own = [str(new_task(kept, project_id, 500)) for _ in range(args.clients)]
+        rate, count, errors = updates_per_second(kept, own, args.seconds)
+        updates.append([name, f"baseline: {args.clients} clients, a task each", both,
                         rate, count, errors])  # fmt: skip
-        rate, count, errors = updates_per_second(store, own[:1], args.seconds)
-        updates.append([name, "baseline: 1 client", "snapshots", rate, count, errors])
+        rate, count, errors = updates_per_second(kept, own[:1], args.seconds)
+        updates.append([name, "baseline: 1 client", both, rate, count, errors])
     finally:
+        kept.close()
         replaying.close()
         store.close()
     return loads, updates
 
 
-def settings_with(settings: Settings, interval: int) -> Settings:
+def settings_with(settings: Settings, interval: int, cache: int) -> Settings:
     return Settings(
-        data_dir=settings.data_dir, database_url=settings.database_url, snapshot_interval=interval
+        data_dir=settings.data_dir,
+        database_url=settings.database_url,
+        snapshot_interval=interval,
+        aggregate_cache_size=cache,
     )
 
 
@@ -165,7 +174,7 @@ def verdicts(loads: list[list[Any]], updates: list[list[Any]]) -> list[str]:
             lines.append(f"target: load of a task of {row[2]:,} events < {TARGET_LOAD_MS:g} ms on "
                          f"{row[0]}: median {row[4]:.2f} ms, {met}")  # fmt: skip
     for row in updates:
-        if row[1].endswith("one task") and row[2] == "snapshots":
+        if row[1].endswith("one task") and "cache" in row[2] and "no cache" not in row[2]:
             met = "met" if row[3] >= TARGET_UPDATES and row[5] == 0 else "NOT met"
             lines.append(f"target: one task, {row[1]} >= {TARGET_UPDATES:g} updates/s with no "
                          f"error on {row[0]}: {row[3]:.0f}/s, {row[5]} errors, {met}")  # fmt: skip
@@ -179,7 +188,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--loads", type=int, default=30, help="measured loads per task")
     p.add_argument("--seconds", type=float, default=5.0, help="of concurrent updates per run")
     p.add_argument("--clients", type=int, default=4)
-    p.add_argument("--interval", type=int, default=100, help="TASKWARDEN_SNAPSHOT_INTERVAL")
+    p.add_argument("--interval", type=int, default=Settings().snapshot_interval,
+                   help="TASKWARDEN_SNAPSHOT_INTERVAL")  # fmt: skip
+    p.add_argument("--cache", type=int, default=256, help="TASKWARDEN_AGGREGATE_CACHE_SIZE")
     return p.parse_args(argv)
 
 

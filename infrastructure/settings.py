@@ -40,7 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_timeout_seconds: float = 3.0
     # a task's snapshot every this many events: a load reads the newest and replays the events
     # after it (docs/architecture.md, "Snapshots"); 0: none taken and none read
-    snapshot_interval: int = 100
+    snapshot_interval: int = 50
     # aggregates each process keeps as last loaded, brought up to date from the events on each
     # load (docs/architecture.md, "Snapshots"); 0: none kept
     aggregate_cache_size: int = 256
@@ -179,7 +179,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             conflict_retry_seconds=float(env.get("TASKWARDEN_CONFLICT_RETRY_SECONDS", "5")),
             database_timeout_seconds=float(env.get("TASKWARDEN_DATABASE_TIMEOUT_SECONDS", "3")),
-            snapshot_interval=int(env.get("TASKWARDEN_SNAPSHOT_INTERVAL", "100")),
+            snapshot_interval=int(env.get("TASKWARDEN_SNAPSHOT_INTERVAL", "50")),
             aggregate_cache_size=int(env.get("TASKWARDEN_AGGREGATE_CACHE_SIZE", "256")),
             rate_limit_enabled=env.get("TASKWARDEN_RATE_LIMIT_ENABLED", "1")
             not in ("0", "false", "no"),

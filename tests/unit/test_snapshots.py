@@ -170,7 +170,7 @@ def test_another_teams_task_is_not_found_through_its_snapshot():
 
 
 def test_the_interval_is_a_setting():
-    assert Settings.from_env({}).snapshot_interval == 100
+    assert Settings.from_env({}).snapshot_interval == 50
     assert Settings.from_env({"TASKWARDEN_SNAPSHOT_INTERVAL": "0"}).snapshot_interval == 0
     with pytest.raises(ValueError, match="SNAPSHOT_INTERVAL"):
         Settings(snapshot_interval=-1)
