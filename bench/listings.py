@@ -5,6 +5,7 @@ number, beside a bare Starlette endpoint in the same run, SQLite and Postgres.
     .venv/bin/python bench/listings.py [--store sqlite|postgres|both] [--tasks 100000]
         [--requests 300] [--warmup 30]
     .venv/bin/python bench/listings.py --store postgres --tasks 1000000
+    .venv/bin/python bench/listings.py --seeded DIR-OR-POSTGRES-URL --tasks N  # seeded before
 
 The tasks are written through the real event store and projected (``bench/seed_tasks.py``); the
 real app then runs in a child process and one keep-alive client asks each path in turn
@@ -31,6 +32,8 @@ from bench.common import DEFAULT_POSTGRES, machine, scratch_database, table
 from bench.costs import BENCH_ADMIN_KEY, _p50_p95, latencies, serving
 from bench.seed_tasks import SEARCHED, TEAM, report, seed
 from infrastructure.settings import Settings
+from infrastructure.views import open_read_model
+from projections.rows import ProjectQuery
 
 LIST_P95_MS = 10.0  # at 100,000 tasks, every listing
 BIG_P95_MS = 20.0  # at 1,000,000 tasks on Postgres, filtered and searched
@@ -74,20 +77,34 @@ def token_for(url: str) -> str:
 def run_store(
     name: str, settings: Settings, env: dict[str, str], args: argparse.Namespace
 ) -> list[list[Any]]:
-    done = seed(settings, args.tasks)
-    print(f"{name}: {report(done)}", flush=True)
+    project_id = seeded_project(settings) if args.seeded else None
+    if project_id is None:
+        done = seed(settings, args.tasks)
+        print(f"{name}: {report(done)}", flush=True)
+        project_id = done.project_id
     rows: list[list[Any]] = []
     with serving("bare_app", env) as url:
         samples = asyncio.run(latencies(url, "/bare", "x" * 180, args.warmup, args.requests))
         rows.append([name, args.tasks, "bare /bare", *_p50_p95(samples), "-"])
     with serving("real_app", env) as url:
         token = token_for(url)
-        for label, path in paths(done.project_id, args.tasks, token, url):
+        for label, path in paths(project_id, args.tasks, token, url):
             samples = asyncio.run(latencies(url, path, token, args.warmup, args.requests))
             rows.append(
                 [name, args.tasks, label, *_p50_p95(samples), answer_total(url, path, token)]
             )
     return rows
+
+
+def seeded_project(settings: Settings) -> str | None:
+    """The big project of a data set ``bench/seed_tasks.py`` wrote before, if there is one."""
+    read_model = open_read_model(settings)
+    try:
+        read_model.migrate()
+        found = read_model.list_projects(TEAM, ProjectQuery(search="big")).items
+    finally:
+        read_model.close()
+    return found[0].id if found else None
 
 
 def answer_total(url: str, path: str, token: str) -> str:
@@ -125,6 +142,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tasks", type=int, default=100_000)
     p.add_argument("--requests", type=int, default=300, help="measured GETs per path")
     p.add_argument("--warmup", type=int, default=30, help="unmeasured GETs before each path")
+    p.add_argument(
+        "--seeded",
+        default=None,
+        help="measure the tasks bench/seed_tasks.py wrote before: a data directory (SQLite) or "
+        "a Postgres URL, instead of seeding a scratch one (--tasks: how many it holds)",
+    )
     return p.parse_args(argv)
 
 
@@ -138,11 +161,18 @@ def main(argv: list[str] | None = None) -> None:
         "TASKWARDEN_WORKERS": "0",
     }
     rows: list[list[Any]] = []
-    if args.store in ("sqlite", "both"):
+    if args.seeded:
+        url = args.seeded if args.seeded.startswith("postgres") else None
+        data = Path(tempfile.mkdtemp(prefix="tw_bench_")) if url else Path(args.seeded)
+        env = common_env | {"TASKWARDEN_DATA_DIR": str(data)}
+        env |= {"TASKWARDEN_DATABASE_URL": url} if url else {}
+        settings = Settings(data_dir=data, database_url=url)
+        rows += run_store("postgres" if url else "sqlite", settings, env, args)
+    elif args.store in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="tw_bench_") as tmp:
             settings = Settings(data_dir=Path(tmp))
             rows += run_store("sqlite", settings, common_env | {"TASKWARDEN_DATA_DIR": tmp}, args)
-    if args.store in ("postgres", "both"):
+    if not args.seeded and args.store in ("postgres", "both"):
         with scratch_database(args.postgres) as url, tempfile.TemporaryDirectory() as tmp:
             settings = Settings(data_dir=Path(tmp), database_url=url)
             env = common_env | {"TASKWARDEN_DATABASE_URL": url, "TASKWARDEN_DATA_DIR": tmp}

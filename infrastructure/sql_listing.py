@@ -73,6 +73,15 @@ class SqlTaskListing(SqlBackend):
         self, parts: list[str], params: list[Any], text: str | None, table: str
     ) -> None: ...
 
+    def _few_matches(self, cur: Any, q: TaskQuery) -> bool:
+        """Whether the search matches so few tasks that a page is best read from them and
+        sorted (then ``_task_filters`` is given ``+``, SQLite's way to keep a column's indexes
+        out of a plan), rather than by walking the sort's index until a page of them is met,
+        which a rare word makes a walk of the whole listing. A common word is the other way
+        round: its matches are many rows read at random, the walk meets a page soon. False:
+        the planner chooses (Postgres, whose statistics know the words)."""
+        return False
+
     def _estimate_count(self, cur: Any, where: str, params: list[Any]) -> int | None:
         """How many tasks match, estimated without counting them; None if the backend cannot
         tell (then ``total`` is the bound + 1: at least that many)."""
@@ -81,11 +90,12 @@ class SqlTaskListing(SqlBackend):
     def list_tasks(self, team_id: str, q: TaskQuery, raw: bool = False) -> TaskPage:
         """Live tasks of the team that match ``q``; ``raw``: items are the stored JSON
         (``msgspec.Raw``), else decoded rows."""
-        where, params = self._task_filters(team_id, q)
         size = q.page_size
-        statement, more = self._page_statement(where, q)
         page = None if q.after else q.page
         with self._reading() as cur:
+            plus = "+" if self._few_matches(cur, q) else ""
+            where, params = self._task_filters(team_id, q, plus)
+            statement, more = self._page_statement(where, q)
             rows = self._run(cur, statement, [*params, *more]).fetchall()
             has_next = len(rows) > size
             rows = rows[:size]
@@ -147,39 +157,40 @@ class SqlTaskListing(SqlBackend):
             return found, True
         return max(estimate or 0, bound + 1), False
 
-    def _task_filters(self, team_id: str, q: TaskQuery) -> Fragment:
+    def _task_filters(self, team_id: str, q: TaskQuery, plus: str = "") -> Fragment:
+        """``plus``: see ``_few_matches``."""
         # the tasks of a deleted project leave the listings with it (their rows stay for history)
-        parts = ["team_id = ?"]
+        parts = [f"{plus}team_id = ?"]
         params: list[Any] = [team_id]
         if q.project_id is not None:
             parts += [
-                "project_id = ?",
+                f"{plus}project_id = ?",
                 "EXISTS (SELECT 1 FROM tw_projects WHERE id = ? AND team_id = ?)",
             ]
             params += [q.project_id, q.project_id, team_id]
         else:  # the team's projects: one set for the query, not one look-up per row
-            parts.append("project_id IN (SELECT id FROM tw_projects WHERE team_id = ?)")
+            parts.append(f"{plus}project_id IN (SELECT id FROM tw_projects WHERE team_id = ?)")  # noqa: S608
             params.append(team_id)
         if len(q.status) == 1:  # an equality keeps the status indexes' walk in sort order
-            parts.append("status = ?")
+            parts.append(f"{plus}status = ?")
             params.append(q.status[0])
         elif q.status:
-            part, more = self._in("status", list(q.status))
+            part, more = self._in(f"{plus}status", list(q.status))
             parts.append(part)
             params += more
         if q.assigned_to is not None:
-            parts.append("assigned_to = ?")
+            parts.append(f"{plus}assigned_to = ?")
             params.append(q.assigned_to)
         if q.tags:
             part, more = self._has_any_tag(list(q.tags))
             parts.append(part)
             params += more
         if q.priority is not None:
-            parts.append("priority >= ?")
+            parts.append(f"{plus}priority >= ?")
             params.append(q.priority)
         for bound, op in ((q.created_after, ">="), (q.created_before, "<=")):
             if bound is not None:
-                parts.append(f"created_at {op} ?")
+                parts.append(f"{plus}created_at {op} ?")
                 params.append(moment(bound))
         self._add_search(parts, params, q.search, "tasks")
         return " AND ".join(parts), params

@@ -23,11 +23,11 @@ from infrastructure.sql_fact_views import fact_schema
 from infrastructure.sql_listing import task_indexes
 from infrastructure.sql_member_views import member_schema
 from infrastructure.sql_rows import project_columns, task_columns
-from infrastructure.sql_search import Fragment
+from infrastructure.sql_search import TASK_FIELDS, Fragment
 from infrastructure.sql_timeline_views import timeline_schema
 from infrastructure.sql_views import SqlReadModel
-from projections.rows import ProjectRow, TaskRow
-from projections.search import Term, index_text
+from projections.rows import ProjectRow, TaskQuery, TaskRow
+from projections.search import Term, index_text, parse
 
 BUSY_TIMEOUT_SECONDS = 30.0
 POOL_SIZE = 6  # connections at most; more threads than that wait for one (2 cores serve them)
@@ -80,6 +80,7 @@ PROJECT_UPSERT = (
 
 class SqliteReadModel(SqlReadModel):
     schema = SCHEMA
+    search_first_below = 2_000  # few matches: see _few_matches
 
     def __init__(self, path: Path, pool_size: int = POOL_SIZE) -> None:
         self._path = path
@@ -171,6 +172,23 @@ class SqliteReadModel(SqlReadModel):
             f"WHERE json_each.value IN ({marks}))",
             list(tags),
         )
+
+    def _few_matches(self, cur: Any, q: TaskQuery) -> bool:
+        """For a search of one term: fewer than ``search_first_below`` tasks of any team match
+        it (counted in the full-text index alone)."""
+        node = parse(q.search)
+        if not isinstance(node, Term):
+            return False  # several terms: the planner chooses
+        columns = [c for c in TASK_FIELDS.values() if c is not None]
+        if node.field is not None:
+            columns = [TASK_FIELDS[node.field] or ""]
+        expression = self._search_leaf(node, "tasks", columns)[1]
+        statement = (
+            "SELECT COUNT(*) FROM (SELECT rowid FROM tw_tasks_fts "
+            "WHERE tw_tasks_fts MATCH ? LIMIT ?)"
+        )
+        found = cur.execute(statement, [*expression, self.search_first_below]).fetchone()[0]
+        return int(found) < self.search_first_below
 
     def _search_leaf(self, term: Term, table: str, columns: list[str]) -> Fragment:
         expression = "{" + " ".join(columns) + '} : "' + " ".join(term.words) + '"'

@@ -102,11 +102,26 @@ def test_a_cursor_walk_keeps_the_filters(w):
         {"status": ["queued"]},
         {"status": ["queued", "pending"], "project_id": other},
         {"search": "fig OR kiwi"},
+        {"search": "fig"},
+        {"search": "fig", "sort": "title", "order": "asc", "project_id": project},
         {"priority": 3, "sort": "title", "order": "asc"},
     ):
         walked = [r.id for r in walk(w.read_model, **kw)]
         assert walked == listed(w.read_model, **kw), kw
         assert walked
+
+
+@pytest.mark.parametrize("few", [1, 1_000])
+def test_a_search_pages_alike_whether_its_matches_drive_the_query_or_the_sort_does(w, few):
+    """SQLite reads a page from a rare word's matches, a common word's by walking the sort's
+    index (``search_first_below``); Postgres's planner chooses. The same pages either way."""
+    project = w.project("Web")
+    seed(w, project, 14)
+    w.read_model.search_first_below = few
+    for sort in SORTS:
+        walked = [r.id for r in walk(w.read_model, search="kiwi", sort=sort)]
+        assert walked == listed(w.read_model, search="kiwi", sort=sort)
+        assert walked and all("kiwi" in r.title for r in walk(w.read_model, search="kiwi"))
 
 
 def test_the_count_is_exact_up_to_the_bound_then_says_it_is_not(w):
