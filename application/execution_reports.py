@@ -24,7 +24,7 @@ from domain.errors import InvalidTransitionError
 from domain.hitl import Checkpoint, Experience, HitlItem, Question
 from domain.output import OutputChunk
 from domain.task import Task
-from domain.values import TaskStatus
+from domain.values import Actor, TaskStatus
 
 OUTCOMES = {
     s.value: s
@@ -178,7 +178,7 @@ def _report(
         made.append(table)  # written only when it changed (created, or a model noted)
     elif kind in ("question", "checkpoint"):
         deadline = store.clock.now() + timedelta(seconds=hitl_timeout) if hitl_timeout else None
-        item = _ask(run, message, deadline)
+        item = _ask(run, message, deadline, by)
         item_id = str(item.id)
         task.wait_for(run.execution_id, item_id, kind, by)
         made.append(item)
@@ -191,6 +191,8 @@ def _report(
             title=message.get("title") or "",
             content=message.get("content") or "",
             tags=list(message.get("tags") or []),
+            actor=by.id,
+            request_id=by.request_id,
         )
         item_id = str(experience.id)
         made.append(experience)
@@ -200,7 +202,8 @@ def _report(
     return item_id
 
 
-def _ask(run: Claim, message: dict[str, Any], deadline: datetime | None) -> HitlItem:
+def _ask(run: Claim, message: dict[str, Any], deadline: datetime | None, by: Actor) -> HitlItem:
+    made = {"actor": by.id, "request_id": by.request_id}  # the worker, in its execution
     if message["type"] == "question":
         return Question(
             team_id=run.team_id,
@@ -211,6 +214,7 @@ def _ask(run: Claim, message: dict[str, Any], deadline: datetime | None) -> Hitl
             options=list(message.get("options") or []),
             default=message.get("default"),
             deadline=deadline,
+            **made,
         )
     return Checkpoint(
         team_id=run.team_id,
@@ -221,6 +225,7 @@ def _ask(run: Claim, message: dict[str, Any], deadline: datetime | None) -> Hitl
         description=message.get("description"),
         data=dict(message.get("data") or {}),
         deadline=deadline,
+        **made,
     )
 
 

@@ -83,7 +83,8 @@ def write_task(store: Store, ledger: Ledger, project_id: str, events: int) -> tu
         elif i % 12 == 5:
             question = Question(team_id=TEAM, project_id=task.project_id, task_id=task_id,
                                 execution_id=execution, question=f"question {i}?", options=[],
-                                default=None, deadline=None)  # fmt: skip
+                                default=None, deadline=None, actor=WORKER.id,
+                                request_id=execution)  # fmt: skip
             question.answer(f"answer {i}", "user:bench")
             pending.append(question)
             written += 2

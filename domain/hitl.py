@@ -8,9 +8,9 @@ A question or checkpoint is answered in the same transaction as the task it hold
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from domain.errors import InvalidTransitionError
 from domain.place import IN_TASK, Placed
@@ -20,6 +20,12 @@ ANSWERED = "answered"
 APPROVED = "approved"
 REJECTED = "rejected"
 WITHDRAWN = "withdrawn"  # the execution ended (cancel, timeout, crash) before anyone answered
+
+
+def made_by_nobody_known(state: dict[str, Any]) -> None:
+    """An item's creation stored before version 3 names neither its maker nor the request."""
+    state.setdefault("actor", None)
+    state.setdefault("request_id", None)
 
 
 class HitlItem(Placed):
@@ -94,11 +100,24 @@ class HitlItem(Placed):
 class Question(HitlItem):
     """The agent waits for an answer; the task waits in ``needs_input``."""
 
-    if TYPE_CHECKING:
-        Asked: ClassVar[type[Aggregate.Created]]
+    class Asked(HitlItem.Created):
+        """Version 3 names who asked (the worker) and the request (its execution)."""
 
-    @event("Asked")
-    def __init__(
+        class_version = 3
+        execution_id: str
+        question: str
+        options: list[str]
+        default: str | None
+        deadline: datetime | None
+        actor: str | None
+        request_id: str | None
+
+        @classmethod
+        def upcast_v2_v3(cls, state: dict[str, Any]) -> None:
+            made_by_nobody_known(state)
+
+    @event(Asked)
+    def __init__(  # noqa: PLR0913
         self,
         *,
         team_id: str,
@@ -109,6 +128,8 @@ class Question(HitlItem):
         options: list[str],
         default: str | None,
         deadline: datetime | None,
+        actor: str | None,
+        request_id: str | None,
     ) -> None:
         self.team_id = team_id
         self.project_id = project_id
@@ -155,11 +176,24 @@ class Question(HitlItem):
 class Checkpoint(HitlItem):
     """The agent waits for approval of an action; the task waits in ``awaiting_approval``."""
 
-    if TYPE_CHECKING:
-        Requested: ClassVar[type[Aggregate.Created]]
+    class Requested(HitlItem.Created):
+        """Version 3 names who asked (the worker) and the request (its execution)."""
 
-    @event("Requested")
-    def __init__(
+        class_version = 3
+        execution_id: str
+        action: str
+        description: str | None
+        data: dict[str, Any]
+        deadline: datetime | None
+        actor: str | None
+        request_id: str | None
+
+        @classmethod
+        def upcast_v2_v3(cls, state: dict[str, Any]) -> None:
+            made_by_nobody_known(state)
+
+    @event(Requested)
+    def __init__(  # noqa: PLR0913
         self,
         *,
         team_id: str,
@@ -170,6 +204,8 @@ class Checkpoint(HitlItem):
         description: str | None,
         data: dict[str, Any],
         deadline: datetime | None,
+        actor: str | None,
+        request_id: str | None,
     ) -> None:
         self.team_id = team_id
         self.project_id = project_id
@@ -231,11 +267,23 @@ class Checkpoint(HitlItem):
 class Experience(HitlItem):
     """A lesson the agent proposes for the team's memory (seed 001); nothing waits on it."""
 
-    if TYPE_CHECKING:
-        Proposed: ClassVar[type[Aggregate.Created]]
+    class Proposed(HitlItem.Created):
+        """Version 3 names who proposed it (the worker) and the request (its execution)."""
 
-    @event("Proposed")
-    def __init__(
+        class_version = 3
+        execution_id: str
+        title: str
+        content: str
+        tags: list[str]
+        actor: str | None
+        request_id: str | None
+
+        @classmethod
+        def upcast_v2_v3(cls, state: dict[str, Any]) -> None:
+            made_by_nobody_known(state)
+
+    @event(Proposed)
+    def __init__(  # noqa: PLR0913
         self,
         *,
         team_id: str,
@@ -245,6 +293,8 @@ class Experience(HitlItem):
         title: str,
         content: str,
         tags: list[str],
+        actor: str | None,
+        request_id: str | None,
     ) -> None:
         self.team_id = team_id
         self.project_id = project_id

@@ -85,6 +85,9 @@ def test_the_timeline_interleaves_the_tasks_events_with_its_items_usage_and_deli
     by_type = {e["type"]: e for e in entries}
     asked, answered = by_type["question.asked"], by_type["question.answered"]
     assert asked["data"]["question"] == "Which database?" and asked["kind"] == "questions"
+    started = by_type["task.execution_started"]  # the worker asked, in its execution
+    assert asked["actor"] == "worker:w1" and asked["actor_name"] == "w1"
+    assert asked["request_id"] == started["data"]["execution_id"]
     assert answered["data"]["response"] == "Postgres"
     assert answered["actor_name"] == "ann" and answered["actor"].startswith("user:")
     resumed = next(e for e in entries if e["type"] == "task.resumed")  # in the same request

@@ -70,6 +70,7 @@ def ask(w: World, task_id: str, by: Actor = ALICE, **fields: Any) -> str:
         execution_id=str(task.execution_id),
         **(
             {"question": "Which?", "options": ["a", "b"], "default": None, "deadline": None}
+            | {"actor": "worker:w1", "request_id": str(task.execution_id)}
             | fields
         ),
     )
@@ -88,6 +89,8 @@ def checkpoint(w: World, task_id: str, deadline: datetime | None = None) -> str:
         description=None,
         data={"env": "staging"},
         deadline=deadline,
+        actor="worker:w1",
+        request_id=str(task.execution_id),
     )
     w.store.commit(item)
     return str(item.id)
@@ -103,6 +106,8 @@ def propose(w: World, task_id: str) -> str:
         title="Cache the wheels",
         content="pip is slow",
         tags=["ci"],
+        actor="worker:w1",
+        request_id=str(task.execution_id),
     )
     w.store.commit(item)
     return str(item.id)

@@ -43,6 +43,8 @@ def asks_and_is_answered(w: World, task_id: str) -> None:
         options=[],
         default=None,
         deadline=None,
+        actor="worker:w1",
+        request_id=task.execution_id,
     )
     task.wait_for(task.execution_id or "", str(question.id), "question", ALICE)
     w.store.commit(task, question)

@@ -53,11 +53,12 @@ def add_round(w: World, task_id: str, i: int) -> None:
     task.record_usage(execution, Usage(model="m", input_tokens=10 + i, output_tokens=1), ALICE)
     question = Question(team_id=TEAM, project_id=task.project_id, task_id=task_id,
                         execution_id=execution, question=f"q{i}?", options=[], default=None,
-                        deadline=None)  # fmt: skip
+                        deadline=None, actor="worker:w1", request_id=execution)  # fmt: skip
     question.answer(f"a{i}", ALICE.id)
     checkpoint = Checkpoint(team_id=TEAM, project_id=task.project_id, task_id=task_id,
                             execution_id=execution, action=f"c{i}", description=None,
-                            data={}, deadline=None)  # fmt: skip
+                            data={}, deadline=None, actor="worker:w1",
+                            request_id=execution)  # fmt: skip
     checkpoint.withdraw("moved on", ALICE.id)
     w.ledger.save(task, question, checkpoint)
 
@@ -143,7 +144,8 @@ def test_a_withdrawal_that_does_not_say_its_item_takes_the_items_kind(w):
     task = w.store.load(Task, UUID(task_id), TEAM, "task")
     checkpoint = Checkpoint(team_id=TEAM, project_id=task.project_id, task_id=task_id,
                             execution_id=task.execution_id or "", action="old",
-                            description=None, data={}, deadline=None)  # fmt: skip
+                            description=None, data={}, deadline=None, actor=None,
+                            request_id=None)  # fmt: skip
     checkpoint._withdrawn(
         reason="old", actor=ALICE.id, item=None, request_id=None
     )  # as written before v2

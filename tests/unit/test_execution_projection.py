@@ -311,6 +311,8 @@ def ask(deadline: datetime | None = DEADLINE) -> Question:
         options=["sqlite", "postgres"],
         default="sqlite",
         deadline=deadline,
+        actor="worker:w1",
+        request_id="exec-1",
     )
 
 
@@ -324,6 +326,8 @@ def checkpoint(deadline: datetime | None = None) -> Checkpoint:
         description="push to main",
         data={"branch": "main"},
         deadline=deadline,
+        actor="worker:w1",
+        request_id="exec-1",
     )
 
 
@@ -336,6 +340,8 @@ def experience() -> Experience:
         title="Run migrations first",
         content="Tests need the schema.",
         tags=["db"],
+        actor="worker:w1",
+        request_id="exec-1",
     )
 
 

@@ -27,7 +27,7 @@ def new_question(**fields: Any) -> Question:
         options=["sqlite", "postgres"],
         default="sqlite",
         deadline=DEADLINE,
-        **fields,
+        **({"actor": "worker:w1", "request_id": "execution-1"} | fields),
     )
 
 
@@ -39,6 +39,8 @@ def new_checkpoint() -> Checkpoint:
         description="remove the old migrations",
         data={"paths": ["migrations/0001.py"]},
         deadline=DEADLINE,
+        actor="worker:w1",
+        request_id="execution-1",
     )
 
 
@@ -49,6 +51,8 @@ def new_experience() -> Experience:
         title="Run the migrations first",
         content="The tests need a migrated database.",
         tags=["testing"],
+        actor="worker:w1",
+        request_id="execution-1",
     )
 
 
