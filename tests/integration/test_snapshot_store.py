@@ -200,3 +200,17 @@ def test_writers_in_two_processes_on_one_task_all_land_in_order(database_url, tm
     finally:
         for store in stores:
             store.close()
+
+
+def test_migrate_creates_the_snapshots_table_whatever_the_interval(database_url, tmp_path):
+    from interfaces.services import migrate  # noqa: PLC0415
+
+    settings = settings_for(database_url, tmp_path, interval=0)
+    migrate(settings)  # `taskwarden migrate` with snapshots off
+    store = open_store(settings_for(database_url, tmp_path), create_tables=False)
+    try:
+        assert {"stored_snapshots", "taskwarden_snapshots"} & tables(store)
+        task_id = long_task(store, 24)
+        assert stored_snapshots(store, task_id)[-1] == 20
+    finally:
+        store.close()
