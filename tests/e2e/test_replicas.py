@@ -227,9 +227,12 @@ def serves_api(pid: int) -> bool:
         return False
 
 
-def test_serve_with_two_workers_serves_one_port_from_two_processes_and_stops_on_sigterm(
+@contextmanager
+def serving_two(
     tmp_path: Path, postgres_url: str
-) -> None:
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """``taskwarden serve --workers 2`` on a free port, once both processes answer; killed at the
+    end if it still runs."""
     settings = msgspec.structs.replace(make_settings(tmp_path, postgres_url), nats_url=NATS)
     migrate(settings)
     port = free_port()
@@ -255,6 +258,17 @@ def test_serve_with_two_workers_serves_one_port_from_two_processes_and_stops_on_
             if started == 2 and _answers(url):
                 break
             time.sleep(0.1)  # a port and a file to poll: nothing to wait on
+        yield process, url, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_with_two_workers_serves_one_port_from_two_processes_and_stops_on_sigterm(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with serving_two(tmp_path, postgres_url) as (process, url, log):
         assert len([p for p in children(process.pid) if serves_api(p)]) == 2
         minted = httpx.post(
             f"{url}/api/auth/token",
@@ -265,10 +279,29 @@ def test_serve_with_two_workers_serves_one_port_from_two_processes_and_stops_on_
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0, log.read_text()
         assert log.read_text().count("Finished server process") == 2
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+
+def test_a_process_that_dies_stops_the_others_and_the_command_exits_1(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Under a service manager the whole service restarts, rather than serving on with a part
+    of its processes (process 0 alone runs the projections, the relay, the workers)."""
+    with serving_two(tmp_path, postgres_url) as (process, _, log):
+        api = [p for p in children(process.pid) if serves_api(p)]
+        assert len(api) == 2
+        os.kill(api[1], signal.SIGKILL)
+        assert process.wait(timeout=90) == 1, log.read_text()
+        assert "exited (-9): stopping" in log.read_text()
+        assert not [p for p in api if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    """A process that still runs (not gone, not a zombie waiting for its parent)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _answers(url: str) -> bool:
