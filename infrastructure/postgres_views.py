@@ -183,6 +183,10 @@ class PostgresReadModel(SqlReadModel):
 
     def _search_leaf(self, term: Term, table: str, columns: list[str]) -> Fragment:
         weights = TASK_WEIGHTS if table == "tasks" else PROJECT_WEIGHTS
+        if len(term.words) == 1 and set(columns) == set(weights):
+            # a word in any field: every position matches, so no weights to name, and the
+            # planner's estimate is the word's own (a rare word is then read from the index)
+            return "search @@ to_tsquery('simple', ?)", [term.words[0] + (":*" * term.prefix)]
         alternatives = []
         for column in columns:
             weight = weights[column]
