@@ -13,6 +13,7 @@ already being saved may still land, which the caller is told.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -66,19 +67,43 @@ class Committer:
         ``unchanged`` are still at those versions (``infrastructure/unchanged.py``)."""
         if not events:
             return []
+        future = self._queued(events, unchanged)
+        try:
+            return future.result(timeout=self._wait)
+        except TimeoutError:
+            self._give_up(future)
+            raise  # not reached: _give_up raises
+
+    async def commit_soon(
+        self, events: Sequence[Any], unchanged: Mapping[UUID, int] | None = None
+    ) -> list[Recording[Any]]:
+        """``commit`` for a caller on an event loop: the same batches and the same bound, and no
+        thread held while the batch is written."""
+        if not events:
+            return []
+        future = self._queued(events, unchanged)
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self._wait)
+        except TimeoutError:
+            self._give_up(future)
+            raise  # not reached: _give_up raises
+
+    def _queued(
+        self, events: Sequence[Any], unchanged: Mapping[UUID, int] | None
+    ) -> Future[list[Recording[Any]]]:
         future: Future[list[Recording[Any]]] = Future()
         with self._gate:
             if self._closed.is_set():
                 raise CommitterClosedError("the committer is closed: the service is stopping")
             self._queue.put((list(events), future, dict(unchanged or {})))
-        try:
-            return future.result(timeout=self._wait)
-        except TimeoutError:
-            if future.cancel():  # still queued: the writer will skip it
-                message = f"the event store took no commit for {self._wait:g} s; nothing written"
-                raise CommitTimeoutError(message, written=False) from None
-            message = f"the commit did not finish within {self._wait:g} s; it may still land"
-            raise CommitTimeoutError(message, written=None) from None
+        return future
+
+    def _give_up(self, future: Future[list[Recording[Any]]]) -> None:
+        if future.cancel():  # still queued: the writer will skip it
+            message = f"the event store took no commit for {self._wait:g} s; nothing written"
+            raise CommitTimeoutError(message, written=False) from None
+        message = f"the commit did not finish within {self._wait:g} s; it may still land"
+        raise CommitTimeoutError(message, written=None) from None
 
     def close(self) -> None:
         """Writes what was queued before, then refuses: a late caller (a background thread

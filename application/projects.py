@@ -71,6 +71,16 @@ def create_project(
     return write_once(store, by.team_id, "create_project", idempotency, Created, decide)
 
 
+def kept_project(store: Store, ref: str, team_id: str) -> Project | None:
+    """This process's copy of the caller's open project ``ref`` (an id), if it keeps one."""
+    try:
+        project_id = UUID(ref)
+    except ValueError:
+        return None
+    copy = store.open_projects.get(project_id)
+    return copy if copy is not None and store.visible(copy, team_id) else None
+
+
 def open_project(store: Store, ref: str, team_id: str, *, kept: bool) -> Project:
     """The caller's live and active project ``ref``, to create tasks in: this process's copy of
     it when ``kept`` and there is one (``application/open_projects.py``: the commit must then rely
@@ -80,8 +90,8 @@ def open_project(store: Store, ref: str, team_id: str, *, kept: bool) -> Project
     except ValueError:
         project_id = None  # a slug: resolved by the store
     if project_id is not None:
-        copy = store.open_projects.get(project_id)
-        if kept and copy is not None and store.visible(copy, team_id):
+        copy = kept_project(store, ref, team_id) if kept else None
+        if copy is not None:
             return copy
         if not kept:  # the copy proved stale: dropped, kept again below if still open
             store.open_projects.forget(project_id)

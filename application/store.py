@@ -259,21 +259,41 @@ class Store:
 
         Returns the position of the last event written, or the current one if nothing changed.
         """
-        for aggregate in aggregates:
-            _check_writable(aggregate)
-            if isinstance(aggregate, Project):  # this process's copy of it is no longer the one
-                self.open_projects.forget(aggregate.id)
-        events = [e for a in aggregates for e in a.collect_events()] + list(logged)
+        events = self._pending(aggregates, logged)
         if not events:
             return self.max_position()  # nothing changed: the state is as of now
         relied = {a.id: a.version for a in unchanged}
         try:
             recordings = self.committer.commit(events, relied)
-        finally:  # and again: a create may have kept the version before this one meanwhile
-            for aggregate in aggregates:
-                if isinstance(aggregate, Project):
-                    self.open_projects.forget(aggregate.id)
+        finally:
+            self._forget_projects(aggregates)
         return max(r.notification.id for r in recordings)
+
+    async def commit_soon(
+        self, *aggregates: Aggregate, unchanged: Collection[Aggregate] = ()
+    ) -> int:
+        """``commit`` awaited on an event loop, no thread waiting for the writer: for a decision
+        that read nothing from the store (``tasks.create_task_soon``). Something to write."""
+        events = self._pending(aggregates, ())
+        relied = {a.id: a.version for a in unchanged}
+        try:
+            recordings = await self.committer.commit_soon(events, relied)
+        finally:
+            self._forget_projects(aggregates)
+        return max(r.notification.id for r in recordings)
+
+    def _pending(self, aggregates: Sequence[Aggregate], logged: Sequence[DomainEvent]) -> list[Any]:
+        for aggregate in aggregates:
+            _check_writable(aggregate)
+        self._forget_projects(aggregates)
+        return [e for a in aggregates for e in a.collect_events()] + list(logged)
+
+    def _forget_projects(self, aggregates: Sequence[Aggregate]) -> None:
+        """This process's copy of a project it writes is no longer the one (again after the
+        write: a create may have kept the version before it meanwhile)."""
+        for aggregate in aggregates:
+            if isinstance(aggregate, Project):
+                self.open_projects.forget(aggregate.id)
 
     def on_commit(self, listener: Callable[[int], None]) -> None:
         """``listener(position)`` runs after each committed batch of this process (wakes the

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
 
 from application import slugs
 from application.commands import (
@@ -18,7 +19,7 @@ from application.commands import (
     given,
 )
 from application.idempotency import Decision, Idempotency, write_once
-from application.projects import default_project, open_project
+from application.projects import default_project, kept_project, open_project
 from application.representations import task_data
 from application.results import Changed, Created, Deleted, Submitted
 from application.store import Store, check_version, project_scope
@@ -40,30 +41,54 @@ def create_task(
         deps = [
             str(dependency(store, ref, by.team_id).id) for ref in dict.fromkeys(cmd.dependencies)
         ]
-        task = new_task(
-            by,
-            str(project.id),
-            cmd.title,
-            description=cmd.description,
-            priority=int(priority(cmd.priority)),
-            tags=list(dict.fromkeys(cmd.tags)),
-            metadata=cmd.metadata,
-            assigned_to=cmd.assigned_to,
-            estimated_duration=duration(cmd.estimated_duration),
-            slug=cmd.slug,
-            dependencies=deps,
-            repository_url=cmd.repository_url,
-            base_branch=cmd.base_branch,
-            ticket_id=cmd.ticket_id,
-            ticket_summary=cmd.ticket_summary,
-            test_command=cmd.test_command,
-        )
+        task = _task_of(cmd, by, project, deps)
         pending: list[Aggregate] = [task]
         if cmd.slug:
             pending.append(slugs.take(store, by.team_id, "task", cmd.slug, task.id))
         return task_data(task), pending, [project]  # written only if the project is unchanged
 
     return write_once(store, by.team_id, "create_task", idempotency, Created, decide)
+
+
+async def create_task_soon(store: Store, cmd: CreateTask, by: Actor) -> Created | None:
+    """``create_task`` on an event loop when it needs nothing from the store: no slug to claim,
+    no dependencies to read, and this process keeps a copy of the project the caller sees
+    (``application/open_projects.py``); the commit is awaited with no thread held. None when the
+    create needs the store (or the copy proved stale: nothing was written), for ``create_task``
+    to do off the loop. Without an ``Idempotency-Key`` only: a key is looked up in the store."""
+    if cmd.slug or cmd.dependencies:
+        return None
+    project = kept_project(store, cmd.project_id, by.team_id)
+    if project is None:
+        return None
+    task = _task_of(cmd, by, project, [])
+    try:
+        position = await store.commit_soon(task, unchanged=[project])
+    except IntegrityError:  # the project changed since it was kept: nothing written
+        store.open_projects.forget(project.id)
+        return None
+    return Created(data=task_data(task), position=position)
+
+
+def _task_of(cmd: CreateTask, by: Actor, project: Project, deps: list[str]) -> Task:
+    return new_task(
+        by,
+        str(project.id),
+        cmd.title,
+        description=cmd.description,
+        priority=int(priority(cmd.priority)),
+        tags=list(dict.fromkeys(cmd.tags)),
+        metadata=cmd.metadata,
+        assigned_to=cmd.assigned_to,
+        estimated_duration=duration(cmd.estimated_duration),
+        slug=cmd.slug,
+        dependencies=deps,
+        repository_url=cmd.repository_url,
+        base_branch=cmd.base_branch,
+        ticket_id=cmd.ticket_id,
+        ticket_summary=cmd.ticket_summary,
+        test_command=cmd.test_command,
+    )
 
 
 def submit_task(

@@ -46,9 +46,10 @@ C = TypeVar("C")
 
 async def create(request: Request) -> Response:
     cmd = await body(request, CreateTask)
-    result = await call(
-        tasks.create_task, store_of(request), cmd, actor(request), idempotency(request, cmd)
-    )
+    store, by, key = store_of(request), actor(request), idempotency(request, cmd)
+    result = None if key else await tasks.create_task_soon(store, cmd, by)
+    if result is None:  # it needs the store: off the event loop
+        result = await call(tasks.create_task, store, cmd, by, key)
     return written(request, result)
 
 
