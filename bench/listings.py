@@ -89,7 +89,10 @@ def run_store(
     with serving("real_app", env) as url:
         token = token_for(url)
         for label, path in paths(project_id, args.tasks, token, url):
-            samples = asyncio.run(latencies(url, path, token, args.warmup, args.requests))
+            count, warm = args.requests, args.warmup
+            if "page=" in label:  # reads every row it skips: a few suffice
+                count, warm = max(10, count // 10), 2
+            samples = asyncio.run(latencies(url, path, token, warm, count))
             rows.append(
                 [name, args.tasks, label, *_p50_p95(samples), answer_total(url, path, token)]
             )
