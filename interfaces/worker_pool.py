@@ -2,7 +2,7 @@
 
 Idle workers sleep until the views move on (a new queued execution shows up there first) or a
 poll interval passes. A running execution heartbeats every ``heartbeat`` seconds, or at once when
-``nudge(task_id)`` says its task changed (``interfaces/execution_host.py`` does on a cancel). A
+``nudge(task_id)`` says its task changed (``interfaces/wake_watch.py`` does on a cancel). A
 sweeper does the housekeeping of ``application.sweeps`` every second. In embedded mode the API
 process runs a pool; with Postgres, ``taskwarden worker`` runs one.
 """
