@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from application import hitl
 from application.store import project_scope
+from projections.cursor import decode_cursor
 from projections.execution_rows import HitlQuery
 from projections.read_model import ReadModel
 from projections.rows import TaskQuery, TaskRow
@@ -40,25 +43,24 @@ def reviews(
     checkpoint is listed as the checkpoint), newest first, and how many there are."""
     in_flight = {r.task_id for r in read_model.in_flight(team_id)}
     found: list[dict[str, Any]] = []
-    total, page = 0, 1
-    while True:
-        query = TaskQuery(
-            status=["awaiting_approval"],
-            project_id=project_id,
-            sort="updated_at",
-            order="desc",
-            page=page,
-            page_size=REVIEW_PAGE,
-        )
+    total = 0
+    query = TaskQuery(
+        status=["awaiting_approval"],
+        project_id=project_id,
+        sort="updated_at",
+        order="desc",
+        page_size=REVIEW_PAGE,
+    )
+    while True:  # by cursor: each page starts where the last ended
         result = read_model.list_tasks(team_id, query)
         for row in result.items:
             if row.id not in in_flight:
                 total += 1
                 if len(found) < limit:
                     found.append(review_data(row))
-        if not result.has_next:
+        if result.next_cursor is None:
             return found, total
-        page += 1
+        query = msgspec.structs.replace(query, after=decode_cursor(result.next_cursor)[2])
 
 
 def unified_queue(

@@ -28,6 +28,7 @@ from domain.claim import SlugClaim, claim_id
 from domain.errors import AlreadyExistsError, RuleViolationError
 from domain.user import User
 from domain.values import GRANTS, Actor, Role, rfc3339
+from projections.cursor import decode_cursor
 from projections.read_model import ReadModel
 from projections.rows import ProjectQuery, TaskQuery
 
@@ -200,16 +201,15 @@ def user_statistics(read_model: ReadModel, team_id: str, actor_id: str) -> dict[
     are paged through."""
     projects = read_model.list_projects(team_id, ProjectQuery(created_by=actor_id, page_size=1))
     created = completed = 0
-    page = 1
-    while True:
-        query = TaskQuery(sort="created_at", order="asc", page=page, page_size=STATISTICS_PAGE)
+    query = TaskQuery(sort="created_at", order="asc", page_size=STATISTICS_PAGE)
+    while True:  # by cursor: each page starts where the last ended, not after skipping them all
         result = read_model.list_tasks(team_id, query)
         mine = [row for row in result.items if row.created_by == actor_id]
         created += len(mine)
         completed += sum(1 for row in mine if row.status == "completed")
-        if not result.has_next:
+        if result.next_cursor is None:
             break
-        page += 1
+        query = msgspec.structs.replace(query, after=decode_cursor(result.next_cursor)[2])
     return {
         "tasks_created": created,
         "tasks_completed": completed,

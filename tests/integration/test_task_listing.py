@@ -11,11 +11,12 @@ from typing import Any
 import msgspec
 import pytest
 
+from application import users
 from infrastructure.postgres_views import PostgresReadModel
 from projections.cursor import decode_cursor
 from projections.read_model import ReadModel
 from projections.rows import Keyset, TaskPage, TaskQuery, TaskRow
-from tests.integration.views_world import World, world
+from tests.integration.views_world import ALICE, World, world
 
 TEAM = "team-a"
 SORTS = ["created_at", "updated_at", "priority", "title", "status"]
@@ -199,3 +200,10 @@ def explain(rm: Any, q: TaskQuery) -> str:
             return "\n".join(r[0] for r in rows)
         rows = rm._run(cur, "EXPLAIN QUERY PLAN " + statement, [*params, *more]).fetchall()
         return "\n".join(str(r[-1]) for r in rows)
+
+
+def test_a_users_statistics_walk_every_page_of_the_teams_tasks_by_cursor(w, monkeypatch):
+    project = w.project("Web")
+    seed(w, project, 9)
+    monkeypatch.setattr(users, "STATISTICS_PAGE", 2)
+    assert users.user_statistics(w.read_model, TEAM, ALICE.id)["tasks_created"] == 9
