@@ -56,8 +56,9 @@ def serve_processes(settings: Settings, host: str, port: int, workers: int) -> i
         print(f"serving on http://{host}:{port} with {workers} processes", flush=True)
         while not stopping:
             ended = wait([wake_read, *(c.sentinel for c in children)])
-            if any(c.sentinel in ended for c in children) and not stopping:
-                dead = [c for c in children if not c.is_alive()]
+            dead = [c for c in children if c.sentinel in ended]
+            if dead and not stopping:  # by its sentinel: is_alive() may not see it gone yet
+                dead[0].join(STOP_SECONDS)
                 log.error("%s exited (%s): stopping", dead[0].name, dead[0].exitcode)
                 _stop(children)
                 return 1
