@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test faults lint install bench bench-tools clean
+.PHONY: serve test slow faults lint install bench bench-tools clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,7 +21,13 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 4 tests --ignore=tests/faults
+	$(BIN)/python -m pytest -n 4 -m "not slow" tests --ignore=tests/faults
+
+# the tests that start servers or processes (serve --workers, the relay, the webhook sender, remote
+# and killed workers, a NATS cluster, a Postgres outage) or run for many seconds: a tier of their
+# own, so that make test stays well under ten minutes; CI runs it after make test
+slow: $(STAMP)
+	$(BIN)/python -m pytest -n 4 -m slow tests --ignore=tests/faults
 
 # the fault suite (tests/faults): real processes and servers killed and restarted, one test at a
 # time; each test may take 4 minutes at most, the whole suite 10 (SIGINT, so its fixtures still

@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 BIN = Path(sys.executable).parent / "taskwarden"
 WAIT = 30  # seconds one answer or message may take on a loaded machine
 
@@ -80,6 +82,7 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+@pytest.mark.slow
 def test_serve_in_embedded_mode_keeps_data_across_a_restart(tmp_path):
     process, url = _serve(tmp_path)
     try:
@@ -110,6 +113,7 @@ def test_serve_in_embedded_mode_keeps_data_across_a_restart(tmp_path):
     assert "task.created" in history.stdout and "user:" in history.stdout
 
 
+@pytest.mark.slow
 def test_serve_creates_the_first_admin_with_a_generated_password_shown_once(tmp_path):
     process, _ = _serve(tmp_path, password=None)
     _stop(process)

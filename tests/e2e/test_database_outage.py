@@ -24,6 +24,8 @@ from interfaces.services import migrate
 from tests.e2e.conftest import Api, make_settings, signed_in
 from tests.faults.private_postgres import PrivatePostgres
 
+pytestmark = pytest.mark.slow  # servers and processes: make slow (CI runs it)
+
 
 @pytest.fixture
 def postgres() -> Iterator[PrivatePostgres]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+import pytest
 from starlette.testclient import TestClient
 
 from infrastructure.settings import Settings
@@ -54,6 +55,7 @@ def test_openapi_lists_every_route_and_its_schemas(api):
     assert "http://" not in page.text and "https://" not in page.text  # renders offline
 
 
+@pytest.mark.slow
 def test_ready_is_503_while_the_store_is_unreachable(
     tmp_path: Path, postgres_admin_url, postgres_url
 ):

@@ -464,6 +464,7 @@ BY_ID_WRITES = [e for e in WITH_ID if e.method != "GET"]
 
 
 @pytest.mark.parametrize("endpoints", [BY_ID_READS, BY_ID_WRITES], ids=["reads", "writes"])
+@pytest.mark.slow
 def test_the_same_requests_by_team_a_succeed(api, teams, endpoints):
     """B's 404 is the team check, not a malformed request: A's identical request succeeds. The
     reads share one world; each write gets a fresh one (it may delete or end what it names)."""

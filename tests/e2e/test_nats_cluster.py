@@ -26,6 +26,8 @@ from tests.e2e.conftest import make_settings, signed_in
 from tests.e2e.test_websocket import connected, subscribed, written_at
 from tests.nats_cluster import NatsCluster, stream_positions
 
+pytestmark = pytest.mark.slow  # servers and processes: make slow (CI runs it)
+
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[NatsCluster]:

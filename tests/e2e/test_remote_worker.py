@@ -32,6 +32,8 @@ from interfaces.services import migrate
 from interfaces.worker_pool import WorkerPool
 from tests.e2e.conftest import ADMIN_KEY, Api, token
 
+pytestmark = pytest.mark.slow  # servers and processes: make slow (CI runs it)
+
 W = "/api/workers"
 
 

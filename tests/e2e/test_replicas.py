@@ -270,6 +270,7 @@ def serving_two(
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_serve_with_two_workers_serves_one_port_from_two_processes_and_stops_on_sigterm(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -287,6 +288,7 @@ def test_serve_with_two_workers_serves_one_port_from_two_processes_and_stops_on_
 
 
 @pytest.mark.parametrize("which", [0, 1])  # process 0 (started first: the lower pid), then 1
+@pytest.mark.slow
 def test_a_process_that_dies_stops_the_others_and_the_command_exits_1(
     tmp_path: Path, postgres_url: str, which: int
 ) -> None:

@@ -161,6 +161,7 @@ def test_invalid_bodies_are_refused_in_the_envelope_never_with_a_server_error(
     run(api_schema, endpoint, check, BOUNDED, GenerationMode.NEGATIVE)
 
 
+@pytest.mark.slow
 def test_the_stateful_phase_follows_the_links_to_the_objects_it_created(app, api_schema):
     reached: set[tuple[str, str]] = set()  # linked operations that found their object
     failures: list[str] = []

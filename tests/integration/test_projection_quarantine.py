@@ -4,6 +4,8 @@ reach the views; a retry after a fix applies it late; an outage quarantines noth
 
 from __future__ import annotations
 
+import pytest
+
 from application.consumer_state import ConsumerState, Policy
 from application.ports import Clock
 from application.quarantine import QuarantineService, stored_poison
@@ -138,6 +140,7 @@ def test_two_runners_quarantine_the_same_event_once(tmp_path, database_url):
         assert len(service.entries()) == 1 and alerts(w, "team-a") == 1
 
 
+@pytest.mark.slow
 def test_while_the_database_is_unreachable_nothing_is_quarantined(
     tmp_path, postgres_admin_url, postgres_url
 ):

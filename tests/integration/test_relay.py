@@ -318,6 +318,7 @@ def test_the_relay_wakes_on_a_commit_without_waiting_for_its_poll(tmp_path):
         assert run(scenario).type == "project.created"
 
 
+@pytest.mark.slow
 def test_taskwarden_relay_runs_until_sigterm(tmp_path):
     """The CLI against its own NATS server (the default stream and subjects are its own)."""
     server = NatsServer(tmp_path / "nats")

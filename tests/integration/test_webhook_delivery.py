@@ -650,6 +650,7 @@ def test_deliveries_come_from_a_durable_jetstream_consumer_that_resumes_in_anoth
     assert [n_of(r) for r in receiver.on("/js")] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_taskwarden_webhooks_sends_from_jetstream_until_sigterm(tmp_path, receiver):
     """The relay and the sender as their own processes, on a NATS server of their own."""
     server = NatsServer(tmp_path / "nats")

@@ -41,7 +41,7 @@ LEASE_SECONDS = "3"  # a killed worker's lease runs out soon; a live one renews 
 LONG_LEASE = "600"  # for tests where no lease may run out, however loaded the machine
 ADMIN_KEY = "worker-process-admin-key-0123456789"
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # processes killed: make slow
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
