@@ -33,7 +33,7 @@ from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from psycopg.sql import SQL, Identifier
 
-from application.audit.chain import GENESIS, canonical, chain, link, record
+from application.audit.chain import GENESIS, canonical_of, chain, links
 from infrastructure import unchanged
 from infrastructure.postgres_event_store import (
     BoundedApplicationRecorder,
@@ -48,13 +48,13 @@ BACKFILL_BATCH = 1_000
 
 def chain_stored(previous: str, positions: Sequence[int], events: Sequence[StoredEvent]) -> str:
     """The digest after stored events just inserted at ``positions`` (in position order)."""
-    digest = previous
-    for position, event in sorted(zip(positions, events, strict=True), key=lambda p: p[0]):
-        fields = record(
-            position, event.originator_id, event.originator_version, event.topic, event.state
-        )
-        digest = link(digest, canonical(fields))
-    return digest
+    return links(
+        previous,
+        (
+            canonical_of(p, e.originator_id, e.originator_version, e.topic, e.state)
+            for p, e in sorted(zip(positions, events, strict=True), key=lambda pair: pair[0])
+        ),
+    )
 
 
 class _Reader(Protocol):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from typing import Any, Final
 from uuid import UUID
 
@@ -59,14 +60,51 @@ def canonical(fields: dict[str, Any]) -> bytes:
     return _encoder.encode(fields)
 
 
+def canonical_of(
+    position: int, originator_id: UUID | str, version: int, topic: str, state: bytes
+) -> bytes:
+    """``canonical(record(...))``, the same bytes, put together without the dict: the event
+    store computes it for every event it writes (``infrastructure/audit_digests.py``). The keys
+    in sorted order; msgspec encodes each string as it does inside the record."""
+    try:
+        body = b',"state":' + _encoder.encode(state.decode("utf-8"))
+    except UnicodeDecodeError:
+        body = b',"state_base64":' + _encoder.encode(base64.b64encode(state).decode("ascii"))
+    return b"".join(
+        (
+            b'{"originator_id":',
+            _encoder.encode(str(originator_id)),
+            b',"originator_version":',
+            b"%d" % version,
+            b',"position":',
+            b"%d" % position,
+            body,
+            b',"topic":',
+            _encoder.encode(topic),
+            b"}",
+        )
+    )
+
+
 def link(previous: str, canonical_record: bytes) -> str:
     """The hash of a record after ``previous`` (hex), as hex."""
     return hashlib.sha256(bytes.fromhex(previous) + canonical_record).hexdigest()
 
 
+def links(previous: str, canonical_records: Iterable[bytes]) -> str:
+    """``link`` over records in order, as hex: the digest kept as bytes between them."""
+    digest = bytes.fromhex(previous)
+    for canonical_record in canonical_records:
+        digest = hashlib.sha256(digest + canonical_record).digest()
+    return digest.hex()
+
+
 def chain(previous: str, notifications: Any) -> str:
     """The hash after the given stored events, in order, starting from ``previous``."""
-    digest = previous
-    for notification in notifications:
-        digest = link(digest, canonical(of(notification)))
-    return digest
+    return links(
+        previous,
+        (
+            canonical_of(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in notifications
+        ),
+    )
