@@ -37,6 +37,7 @@ from projections.timeline import (
     ITEM_CLASSES,
     ITEM_NAMES,
     KINDS,
+    OWN_KINDS,
     TASK_KINDS,
     event_classes,
 )
@@ -143,7 +144,7 @@ def _tail(
     store: Store, team_id: str, task_id: UUID, after: int, limit: int, kinds: frozenset[str] | None
 ) -> Found:
     """The task's own events after ``after`` (those the read model has not applied yet)."""
-    if kinds is not None and not kinds & {"task", *TASK_KINDS.values()}:
+    if kinds is not None and not kinds & OWN_KINDS:
         return []
     topics = None if kinds is None else _topics(kinds)
     found = store.events_of_many([task_id], team_id, after=after, limit=limit, topics=topics)
@@ -157,7 +158,7 @@ def _unindexed(
     timelines: the task's and its items' (from ``tw_hitl``) events, read by aggregate."""
     every = "webhooks" in q.kinds
     items = _items(read_model, team_id, str(task_id), None if every else q.kinds)
-    wants_task = every or q.kinds & {"task", *TASK_KINDS.values()}
+    wants_task = every or q.kinds & OWN_KINDS
     ids = [task_id, *items] if wants_task else list(items)
     topics = None if every else _topics(q.kinds)
     found = store.events_of_many(

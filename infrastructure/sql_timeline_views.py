@@ -16,7 +16,7 @@ from typing import Any
 
 from infrastructure.sql_backend import SqlBackend
 from infrastructure.sql_quarantine import TRACKING  # the read model's own tracking row
-from projections.timeline import entry_of
+from projections.timeline import ITEM_NAMES, entry_of
 
 TIMELINE_FROM = "timeline_from"  # a tw_tracking row: the first position the index holds
 
@@ -52,7 +52,7 @@ class SqlTimelineViews(SqlBackend):
         found = self._run(
             cur, "SELECT kind FROM tw_hitl WHERE id = ?", [str(event.originator_id)]
         ).fetchone()
-        return f"{found[0]}s" if found else "task"
+        return ITEM_NAMES.get(found[0], "task") if found else "task"
 
     def timeline(  # noqa: PLR0913
         self,

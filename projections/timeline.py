@@ -50,6 +50,7 @@ ITEM_CLASSES: dict[str, type] = {
     "experiences": Experience,
 }
 ITEM_NAMES = {"question": "questions", "checkpoint": "checkpoints", "experience": "experiences"}
+OWN_KINDS = frozenset({"task", *TASK_KINDS.values()})  # the kinds of the task's own events
 
 
 def event_classes(item: type) -> list[type]:
