@@ -19,7 +19,8 @@ its last row: written by an older version), chains them once and writes one row 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -46,15 +47,22 @@ TABLE = "tw_audit_digests"
 BACKFILL_BATCH = 1_000
 
 
-def chain_stored(previous: str, positions: Sequence[int], events: Sequence[StoredEvent]) -> str:
-    """The digest after stored events just inserted at ``positions`` (in position order)."""
-    return links(
-        previous,
-        (
-            canonical_of(p, e.originator_id, e.originator_version, e.topic, e.state)
-            for p, e in sorted(zip(positions, events, strict=True), key=lambda pair: pair[0])
-        ),
+def chain_stored(
+    previous: str,
+    positions: Sequence[int],
+    events: Sequence[StoredEvent],
+    *,
+    ascending: bool = False,
+) -> str:
+    """The digest after stored events just inserted at ``positions``, chained in position order
+    (``ascending``: the positions are known to be in order already)."""
+    pairs: Iterable[tuple[int, StoredEvent]] = zip(positions, events, strict=True)
+    if not ascending and list(positions) != sorted(positions):
+        pairs = sorted(pairs, key=lambda pair: pair[0])
+    records = (
+        canonical_of(p, e.originator_id, e.originator_version, e.topic, e.state) for p, e in pairs
     )
+    return links(previous, records)
 
 
 class _Reader(Protocol):
@@ -120,7 +128,20 @@ class DigestPOPOFactory(POPOFactory):
 
 
 class DigestSQLiteRecorder(SQLiteApplicationRecorder):
-    """SQLite: the digest row in the transaction that inserts the events (its cursor)."""
+    """SQLite: the digest row in the transaction that inserts the events (its cursor).
+
+    The previous digest is the last row's, which the recorder remembers from its own last commit
+    (``_head``): when a transaction's first event lands right after that head's position, no
+    other connection or process has committed since (positions are the events table's rowids,
+    given in order under the one write lock), so the row need not be read. Otherwise (another
+    writer came between, or nothing is remembered yet) it is read, after the inserts took the
+    write lock. The head is remembered only once its transaction has committed.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head: tuple[int, str] | None = None  # the last digest row this recorder committed
+        self._written = threading.local()  # the row a transaction wrote, until it commits
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -129,10 +150,32 @@ class DigestSQLiteRecorder(SQLiteApplicationRecorder):
             "(position INTEGER PRIMARY KEY, digest TEXT NOT NULL)",
         ]
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        self._written.row = None
+        with self.datastore.transaction(commit=True) as c:
+            positions = self._insert_events(c, stored_events, **kwargs)
+        if self._written.row is not None:  # committed
+            self._head = self._written.row
+        return positions
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
+        if positions:  # the inserts hold the write lock: no other writer reads this row now
+            head = self._head
+            if head is not None and positions[0] == head[0] + 1:
+                previous = head[1]
+            else:
+                c.execute(f"SELECT digest FROM {TABLE} ORDER BY position DESC LIMIT 1")  # noqa: S608
+                found = c.fetchone()
+                previous = found[0] if found else GENESIS
+            # the rowids of the inserts, in the order inserted (SQLiteApplicationRecorder)
+            row = (positions[-1], chain_stored(previous, positions, stored_events, ascending=True))
+            c.execute(f"INSERT INTO {TABLE} VALUES (?, ?)", row)  # noqa: S608
+            self._written.row = row
         relied = unchanged.expected(kwargs)
         if relied:  # after the inserts, which hold the write lock: raising rolls them back
             keys = [k.hex for k in relied]
@@ -143,11 +186,6 @@ class DigestSQLiteRecorder(SQLiteApplicationRecorder):
             )
             current = {UUID(row[0]): row[1] for row in c.fetchall()}
             unchanged.check(relied, current, ())
-        if positions:  # the inserts hold the write lock: no other writer reads this row now
-            c.execute(f"SELECT digest FROM {TABLE} ORDER BY position DESC LIMIT 1")  # noqa: S608
-            found = c.fetchone()
-            digest = chain_stored(found[0] if found else GENESIS, positions, stored_events)
-            c.execute(f"INSERT INTO {TABLE} VALUES (?, ?)", (max(positions), digest))  # noqa: S608
         return positions
 
     def digest_head(self) -> tuple[int, str] | None:
@@ -216,6 +254,8 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
     transaction), with the previous digest read after the lock and the new row inserted before
     the commit; the round trips are eventsourcing's own two."""
 
+    chained = True  # False only for bench/audit_digest.py's baseline: the same inserts, no digest
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         table = Identifier(self.datastore.schema, TABLE)
@@ -239,15 +279,37 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
         ).format(Identifier(self.datastore.schema, self.events_table_name))
         # the rows as four arrays in binary, not eventsourcing's one array of a composite type:
         # psycopg writes a composite array as escaped text in Python, about 60 us of CPU per
-        # event against 14 (bench/append.py, group commit); unnest keeps the arrays' order
-        self._insert_rows = SQL(
+        # event against 14 (bench/append.py, group commit); unnest keeps the arrays' order. The
+        # previous digest comes back with each position (the same statement, so no round of
+        # the pipeline of its own: about 30 us of CPU per transaction), read after the lock
+        insert = (
             "INSERT INTO {0} AS t (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::{1}[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
-        ).format(
-            Identifier(self.datastore.schema, self.events_table_name),
-            SQL(self.datastore.originator_id_type),  # uuid or text: checked by the datastore
         )
+        events = Identifier(self.datastore.schema, self.events_table_name)
+        id_type = SQL(self.datastore.originator_id_type)  # uuid or text: checked by the datastore
+        self._insert_rows = SQL(insert).format(events, id_type)
+        after_head = "WITH head AS (SELECT digest FROM {2} ORDER BY position DESC LIMIT 1) "
+        after_head += insert + ", (SELECT digest FROM head) AS previous"  # noqa: S608 - SQL composes the names
+        self._insert_rows_after_head = SQL(after_head).format(events, id_type, table)
+        self._texts: dict[str, str] | None = None
+        self._locks: list[str] = []
+
+    def _statements(self, conn: Any) -> dict[str, str]:
+        """The insert's statements as text, composed once: psycopg composes an ``SQL`` object
+        again on every execute (about 30 us of CPU each, seven per transaction)."""
+        if self._texts is None:
+            # eventsourcing's _lock_table: SET LOCAL lock_timeout, LOCK TABLE ... EXCLUSIVE
+            self._locks = [_text(sql, conn) for sql in self.lock_table_statements]
+            composed = {
+                "notify": SQL("NOTIFY {0}").format(Identifier(self.channel_name)),
+                "select_versions": self._select_versions,
+                "insert_rows": self._insert_rows_after_head if self.chained else self._insert_rows,
+                "insert_digest": self._insert_digest,
+            }
+            self._texts = {name: sql.as_string(conn) for name, sql in composed.items()}
+        return self._texts
 
     def _insert_with_digest(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -260,21 +322,23 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
         failed: Exception | None = None
         positions: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:
+            sql = self._statements(conn)
             with conn.pipeline() as pipeline, conn.transaction():
                 relied = unchanged.expected(kwargs)
-                with conn.cursor() as head, conn.cursor() as curs, conn.cursor() as read:
+                with conn.cursor() as curs, conn.cursor() as read:
                     try:
-                        self._lock_table(curs)
-                        self._notify_channel(curs)
-                        head.execute(self._select_head, prepare=True)
+                        for lock in self._locks:  # eventsourcing's _lock_table
+                            curs.execute(lock, prepare=True)
+                        curs.execute(sql["notify"])  # eventsourcing's _notify_channel
                         if relied:  # after the lock, before the inserts: checked below
-                            read.execute(self._select_versions, (list(relied),), prepare=True)
-                        self._insert_stored_events_only(curs, stored_events)
+                            read.execute(sql["select_versions"], (list(relied),), prepare=True)
+                        self._insert_stored_events_only(curs, stored_events, sql["insert_rows"])
                         pipeline.sync()  # a conflict raises here, the transaction aborted
                     except Exception as error:  # noqa: BLE001 - as eventsourcing: after the pipeline
                         failed = error
                     else:  # anything raised from here on rolls the events back too
-                        positions = self._fetch_ids_after_insert_events(curs, stored_events)
+                        rows = curs.fetchall()
+                        positions = [row["notification_id"] for row in rows]
                         if not positions or len(positions) != len(stored_events):
                             got = len(positions or ())
                             msg = f"{got} positions for {len(stored_events)} events"
@@ -282,15 +346,18 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
                         if relied:
                             current = {r["id"]: r["version"] for r in read.fetchall()}
                             unchanged.check(relied, current, stored_events)
-                        found = head.fetchone()
-                        previous = found["digest"] if found else GENESIS
-                        digest = chain_stored(previous, positions, stored_events)
-                        curs.execute(self._insert_digest, (max(positions), digest), prepare=True)
+                        if self.chained:
+                            previous = rows[0]["previous"] or GENESIS
+                            digest = chain_stored(previous, positions, stored_events)
+                            row = (max(positions), digest)
+                            curs.execute(sql["insert_digest"], row, prepare=True)
             if failed:
                 raise failed
         return positions
 
-    def _insert_stored_events_only(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
+    def _insert_stored_events_only(
+        self, curs: Any, stored_events: Sequence[StoredEvent], statement: str
+    ) -> None:
         """eventsourcing's insert of the rows (the same columns, order and RETURNING), without its
         lock and notify (done above)."""
         columns = (
@@ -299,7 +366,7 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
             [e.topic for e in stored_events],
             [e.state for e in stored_events],
         )
-        curs.execute(self._insert_rows, columns)
+        curs.execute(statement, columns)
 
     insert_events = _within_the_bound(_insert_with_digest)
 
@@ -324,6 +391,11 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
             if found:
                 curs.execute(self._insert_digest, found)
             return found
+
+
+def _text(statement: Any, conn: Any) -> str:
+    """A statement as text: composed with the connection's quoting if it is an ``SQL`` object."""
+    return statement if isinstance(statement, str) else str(statement.as_string(conn))
 
 
 class DigestPostgresFactory(BoundedPostgresFactory):

@@ -60,30 +60,39 @@ def canonical(fields: dict[str, Any]) -> bytes:
     return _encoder.encode(fields)
 
 
+class _Record(msgspec.Struct):
+    """An audit record whose state is UTF-8, its fields in sorted order: msgspec encodes a struct's
+    fields in the order they are declared, so ``encode`` gives ``canonical(record(...))``."""
+
+    originator_id: UUID | str
+    originator_version: int
+    position: int
+    state: str
+    topic: str
+
+
+class _Record64(msgspec.Struct):
+    """An audit record whose state is not UTF-8 (``state_base64``), fields in sorted order."""
+
+    originator_id: UUID | str
+    originator_version: int
+    position: int
+    state_base64: str
+    topic: str
+
+
 def canonical_of(
     position: int, originator_id: UUID | str, version: int, topic: str, state: bytes
 ) -> bytes:
-    """``canonical(record(...))``, the same bytes, put together without the dict: the event
-    store computes it for every event it writes (``infrastructure/audit_digests.py``). The keys
-    in sorted order; msgspec encodes each string as it does inside the record."""
+    """``canonical(record(...))``, the same bytes, encoded in one call without the dict: the
+    event store computes it for every event it writes (``infrastructure/audit_digests.py``).
+    msgspec writes a UUID as ``str`` does and each string as it does inside the record."""
     try:
-        body = b',"state":' + _encoder.encode(state.decode("utf-8"))
+        text = state.decode("utf-8")
     except UnicodeDecodeError:
-        body = b',"state_base64":' + _encoder.encode(base64.b64encode(state).decode("ascii"))
-    return b"".join(
-        (
-            b'{"originator_id":',
-            _encoder.encode(str(originator_id)),
-            b',"originator_version":',
-            b"%d" % version,
-            b',"position":',
-            b"%d" % position,
-            body,
-            b',"topic":',
-            _encoder.encode(topic),
-            b"}",
-        )
-    )
+        b64 = base64.b64encode(state).decode("ascii")
+        return _encoder.encode(_Record64(originator_id, version, position, b64, topic))
+    return _encoder.encode(_Record(originator_id, version, position, text, topic))
 
 
 def link(previous: str, canonical_record: bytes) -> str:

@@ -25,6 +25,7 @@ from application.ledger import Ledger
 from application.store import Store
 from infrastructure.event_store import EVENTS_FILE, ledger_env
 from infrastructure.settings import Settings
+from infrastructure.unchanged import StaleReadError
 from interfaces.services import migrate
 from tests.builders import a_task
 from tests.clock import ManualClock
@@ -184,6 +185,24 @@ def test_writers_in_other_processes_chain_one_after_the_other(settings, store):
         other.close()
     assert not failures
     assert len(everything(store)) == 2 * WRITERS * sum(1 + n % 3 for n in range(15))
+    assert_every_digest_is_the_chain_up_to_it(store)
+
+
+@on_databases
+def test_a_writer_whose_commit_failed_chains_from_the_row_another_writer_committed(store, settings):
+    """A writer remembers the last digest it committed, not one it computed in a transaction
+    that was then rolled back: here the commit relies on an aggregate that is not where it was
+    read (refused after the events and the digest row were written), another writer then commits
+    at the positions the refused events took, and the first writer's next commit chains from
+    that other writer's row."""
+    store.commit(*tasks(1))
+    with pytest.raises(StaleReadError):
+        store.commit(*tasks(2, title="refused"), unchanged=[a_task()])  # never stored
+    other = open_store(settings, create_tables=False)
+    other.commit(*tasks(2, title="other"))
+    other.close()
+    store.commit(*tasks(1, title="after"))
+    assert len(everything(store)) == 4
     assert_every_digest_is_the_chain_up_to_it(store)
 
 
