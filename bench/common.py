@@ -19,6 +19,8 @@ import httpx
 import psycopg
 import uvicorn
 
+from interfaces.http.server import HTTP_IMPLEMENTATION
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -85,6 +87,8 @@ def server_in_process(
         str(port),
         "--log-level",
         "warning",
+        "--http",
+        HTTP_IMPLEMENTATION,  # as taskwarden serve parses HTTP/1.1, for the bare endpoint too
         *options,
     ]
     path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)

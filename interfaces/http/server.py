@@ -7,6 +7,10 @@ rather than left to ``auto`` (which answers a plain 404 to every upgrade when no
 importable). A client's frames are limited to the request body limit: the gateway's messages are
 small, and uvicorn closes a socket sending more with 1009 instead of buffering up to its 16 MiB
 default.
+
+HTTP/1.1 is parsed by httptools (llhttp, in C), named too: with ``auto`` uvicorn falls back to
+h11, in Python, when httptools is not importable, and h11's parsing was the largest part of a
+request's CPU after the app's own (bench/http_load.py, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from typing import Any
 from infrastructure.settings import Settings
 
 WEBSOCKET_IMPLEMENTATION = "websockets-sansio"
+HTTP_IMPLEMENTATION = "httptools"
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run`` and ``uvicorn.Config`` beyond the app and address."""
     return {
+        "http": HTTP_IMPLEMENTATION,
         "ws": WEBSOCKET_IMPLEMENTATION,
         "ws_max_size": settings.max_body_bytes,
         "proxy_headers": False,  # X-Forwarded-For is honoured by the app, from trusted proxies only
