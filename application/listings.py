@@ -20,7 +20,7 @@ from domain.errors import RuleViolationError
 from domain.project import Project
 from domain.task import Task
 from projections.read_model import ReadModel
-from projections.rows import Page, ProjectQuery, ProjectRow, TaskQuery, page_of
+from projections.rows import Page, ProjectQuery, ProjectRow, TaskPage, TaskQuery, page_of
 
 
 def narrow_tasks(store: Store, team_id: str, query: TaskQuery) -> TaskQuery:
@@ -31,6 +31,12 @@ def narrow_tasks(store: Store, team_id: str, query: TaskQuery) -> TaskQuery:
         return query
     project = store.load_live(Project, project_ref, team_id, "project")
     return msgspec.structs.replace(query, project_id=str(project.id))
+
+
+def tasks_page(store: Store, views: ReadModel, team_id: str, query: TaskQuery) -> TaskPage:
+    """A page of the team's task listing, narrowed (``narrow_tasks``), its rows as stored JSON:
+    the project's look-up and the read in one call (one hop to a thread for a request)."""
+    return views.list_tasks(team_id, narrow_tasks(store, team_id, query), raw=True)
 
 
 def narrow_items(

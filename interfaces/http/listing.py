@@ -12,13 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from application import board
-from application.listings import narrow_tasks, projects_page
-from domain.project import Project
+from application.listings import projects_page, tasks_page
 from domain.values import Priority, TaskStatus
 from interfaces.http.envelope import ok
 from interfaces.http.errors import BadRequestError, ReadModelBehindError
 from interfaces.http.inputs import PAGING, Query, actor, call, read_after
-from interfaces.http.role import services_of, store_of
+from interfaces.http.role import services_of
 from projections.cursor import MAX_CURSOR_CHARS, CursorError, decode_cursor
 from projections.rows import Order, ProjectQuery, ProjectSort, TaskQuery, TaskSort
 
@@ -110,26 +109,16 @@ def page_data(page: Any) -> dict[str, Any]:
 
 
 async def list_tasks(request: Request) -> Response:
-    store = store_of(request)
-    query = await call(narrow_tasks, store, actor(request).team_id, task_query(request))
-    return await _tasks_page(request, query)
+    return await _tasks_page(request, task_query(request))
 
 
 async def list_project_tasks(request: Request) -> Response:
-    store = store_of(request)
     at = Query(request, PAGING | TASK_FILTERS | {"as_of", "cursor"}).as_of()
     if at is not None:
         if "cursor" in request.query_params:
             raise BadRequestError("as_of pages by page number, not cursor", field="cursor")
         return await _board_as_of(request, at)
-    project = await call(
-        store.load_live,
-        Project,
-        request.path_params["project_id"],
-        actor(request).team_id,
-        "project",
-    )
-    return await _tasks_page(request, task_query(request, str(project.id)))
+    return await _tasks_page(request, task_query(request, request.path_params["project_id"]))
 
 
 async def _board_as_of(request: Request, at: int | datetime) -> Response:
@@ -158,8 +147,9 @@ async def _board_as_of(request: Request, at: int | datetime) -> Response:
 
 async def _tasks_page(request: Request, query: TaskQuery) -> Response:
     await read_after(request)
-    read_model = services_of(request).read_model
-    page = await call(read_model.list_tasks, actor(request).team_id, query, raw=True)
+    services = services_of(request)
+    team_id = actor(request).team_id
+    page = await call(tasks_page, services.store, services.read_model, team_id, query)
     return ok(request, msgspec.structs.asdict(page))  # shallow: the items stay stored JSON
 
 
