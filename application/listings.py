@@ -11,6 +11,8 @@ and reads.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import msgspec
 
 from application.errors import NotFoundError
@@ -34,9 +36,29 @@ def narrow_tasks(store: Store, team_id: str, query: TaskQuery) -> TaskQuery:
 
 
 def tasks_page(store: Store, views: ReadModel, team_id: str, query: TaskQuery) -> TaskPage:
-    """A page of the team's task listing, narrowed (``narrow_tasks``), its rows as stored JSON:
-    the project's look-up and the read in one call (one hop to a thread for a request)."""
+    """A page of the team's task listing, narrowed (``narrow_tasks``), its rows as stored JSON.
+
+    A listing narrowed to a project named by id is read first without loading the project: the
+    listing's own statement reads only tasks of a project the read model holds as the team's
+    and not deleted, so a page with rows shows the project is the caller's. An empty page may
+    be a project the read model does not know yet (just created), a deleted one or another
+    team's: then it is loaded through the Store, which answers not found or the page again."""
+    ref = query.project_id or project_scope()
+    scope = project_scope()
+    known = _uuid(ref) if ref else None
+    if known is not None and (scope is None or scope == known):
+        page = views.list_tasks(team_id, msgspec.structs.replace(query, project_id=known), True)
+        if page.items:
+            return page
     return views.list_tasks(team_id, narrow_tasks(store, team_id, query), raw=True)
+
+
+def _uuid(ref: str) -> str | None:
+    """``ref`` as an id's canonical text, or None if it is not an id (a slug)."""
+    try:
+        return str(UUID(ref))
+    except ValueError:
+        return None
 
 
 def narrow_items(
