@@ -64,6 +64,7 @@ def task_indexes(collate: str) -> tuple[str, ...]:
 
 class SqlTaskListing(SqlBackend):
     count_bound = COUNT_BOUND
+    keeps_statistics = True  # False: the planner must be told which index walks the page in order
 
     @abstractmethod
     def _has_any_tag(self, tags: list[str]) -> Fragment: ...
@@ -95,7 +96,7 @@ class SqlTaskListing(SqlBackend):
         with self._reading() as cur:
             plus = "+" if self._few_matches(cur, q) else ""
             where, params = self._task_filters(team_id, q, plus)
-            statement, more = self._page_statement(where, q)
+            statement, more = self._page_statement(self._page_where(team_id, q, plus, where), q)
             rows = self._run(cur, statement, [*params, *more]).fetchall()
             has_next = len(rows) > size
             rows = rows[:size]
@@ -157,8 +158,28 @@ class SqlTaskListing(SqlBackend):
             return found, True
         return max(estimate or 0, bound + 1), False
 
-    def _task_filters(self, team_id: str, q: TaskQuery, plus: str = "") -> Fragment:
-        """``plus``: see ``_few_matches``."""
+    def _page_where(self, team_id: str, q: TaskQuery, plus: str, where: str) -> str:
+        """The page's filters: ``where`` (the count's), or the same with the range filters kept
+        off the indexes when the page is best read by status (``_walk_by_status``)."""
+        if plus or not self._walk_by_status(q):
+            return where
+        return self._task_filters(team_id, q, "", ranges="+")[0]
+
+    def _walk_by_status(self, q: TaskQuery) -> bool:
+        """Whether a page is best read by walking the status index of its sort in order, the
+        range filters (priority, creation time) checked on each row, stopping at a page: one
+        status and a sort that has a status index. A planner without statistics (SQLite's read
+        model, never analysed) walks the priority index instead and sorts every task in the
+        range: at 2,500 tasks, 1.2 ms against 0.05 for ``status=pending&priority=high``. The
+        count is left to the planner (the priority range counts fewer rows)."""
+        return not self.keeps_statistics and len(q.status) == 1 and q.sort in STATUS_SORTS
+
+    def _task_filters(
+        self, team_id: str, q: TaskQuery, plus: str = "", ranges: str = ""
+    ) -> Fragment:
+        """``plus``: see ``_few_matches``; ``ranges``: the same for the range filters only
+        (``_walk_by_status``)."""
+        ranges = ranges or plus
         # the tasks of a deleted project leave the listings with it (their rows stay for history)
         parts = [f"{plus}team_id = ?"]
         params: list[Any] = [team_id]
@@ -186,11 +207,11 @@ class SqlTaskListing(SqlBackend):
             parts.append(part)
             params += more
         if q.priority is not None:
-            parts.append(f"{plus}priority >= ?")
+            parts.append(f"{ranges}priority >= ?")
             params.append(q.priority)
         for bound, op in ((q.created_after, ">="), (q.created_before, "<=")):
             if bound is not None:
-                parts.append(f"{plus}created_at {op} ?")
+                parts.append(f"{ranges}created_at {op} ?")
                 params.append(moment(bound))
         self._add_search(parts, params, q.search, "tasks")
         return " AND ".join(parts), params

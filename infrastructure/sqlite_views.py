@@ -81,6 +81,7 @@ PROJECT_UPSERT = (
 class SqliteReadModel(SqlReadModel):
     schema = SCHEMA
     search_first_below = 2_000  # few matches: see _few_matches
+    keeps_statistics = False  # never analysed: see _walk_by_status
 
     def __init__(self, path: Path, pool_size: int = POOL_SIZE) -> None:
         self._path = path

@@ -5,6 +5,7 @@ page queries walk."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,10 @@ QUERIES = [
     *({"sort": s, "project": True} for s in SORTS),
     {"status": ["running"]},
     {"status": ["queued"], "sort": "updated_at", "project": True},
+    # a range filter beside the status: the page still walks the status index in order
+    {"status": ["pending"], "priority": 3, "project": True},
+    {"status": ["pending"], "priority": 2, "sort": "updated_at"},
+    {"status": ["pending"], "created_after": datetime(2026, 1, 1, tzinfo=UTC), "project": True},
 ]
 
 
@@ -190,7 +195,7 @@ def test_each_documented_sort_and_filter_is_an_ordered_index_walk(w, shape, afte
 
 def explain(rm: Any, q: TaskQuery) -> str:
     where, params = rm._task_filters(TEAM, q)
-    statement, more = rm._page_statement(where, q)
+    statement, more = rm._page_statement(rm._page_where(TEAM, q, "", where), q)
     with rm._reading() as cur:
         if isinstance(rm, PostgresReadModel):  # a tiny table: make any other plan cost more
             for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
