@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from infrastructure.analytics_views import create_views
@@ -121,6 +122,25 @@ class PostgresReadModel(SqlReadModel):
     def _reading(self) -> Iterator[Any]:
         with self._pool.connection() as conn, conn.cursor() as cur:
             yield cur
+
+    def refresh_statistics(self) -> None:
+        """``ANALYZE`` of the read model's tables (a sample of each: its cost does not grow with
+        the table). Without statistics, as after a rebuild until autovacuum's next round (up to
+        a minute or more), the planner guesses: a team's listing of 100,000 tasks read in
+        105-129 ms against 1.3-2.9 ms once analysed (bench/listings.py), and ``total`` is no
+        estimate at all."""
+        with self._pool.connection() as conn, conn.cursor() as cur:
+            tables = [
+                row[0]
+                for row in cur.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename LIKE 'tw\\_%' AND tablename <> 'tw_audit_digests'"
+                ).fetchall()
+            ]
+            if tables:
+                cur.execute(
+                    sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables)))
+                )
 
     def migrate(self) -> None:
         with self._writing() as cur:

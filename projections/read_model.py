@@ -160,6 +160,13 @@ class ReadModel(ABC):
     def ping(self) -> None:
         """Raises if the database is unreachable."""
 
+    def refresh_statistics(self) -> None:
+        """Tells the database's planner what the tables now hold, after many rows were written
+        at once (``ProjectionRunner``: a rebuild or a long catch-up). Nothing by default: the
+        in-memory views plan nothing, and SQLite's are read by plans that assume no statistics
+        (``SqlTaskListing.keeps_statistics``)."""
+        return
+
     # ---- quarantine (docs/operations.md, "Quarantine") ---------------------------------------
 
     def probe(self) -> None:

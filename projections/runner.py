@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NAME = "projections"
 CATCH_UP_GROWTH = 10  # a catch-up's batches grow to 10 times the configured one (5,000 at 500)
+ANALYZE_AFTER = 10_000  # events one catch-up applied, after which the planner is told (below)
 Quarantine = Callable[[Any, Any, BaseException, int], None]  # notification, event, error, attempts
 Decoded = list[tuple[Any, Any]]  # (notification, its event or the error decoding it raised)
 
@@ -66,8 +67,13 @@ class ProjectionRunner:
         state: ConsumerState | None = None,
         quarantine: Quarantine | None = None,
         retries: RetryRequests | None = None,
+        analyze_after: int = ANALYZE_AFTER,
     ) -> None:
         self._store = store
+        # a catch-up that applied this many events refreshes the read model's statistics: the
+        # database's own refresh (autovacuum) comes a minute or more later, and until then its
+        # planner reads a table it was told is empty (``ReadModel.refresh_statistics``)
+        self._analyze_after = analyze_after
         self._read_model = read_model
         self._batch = batch
         # behind by more than a batch, each full batch doubles the next, up to this: fewer,
@@ -126,7 +132,7 @@ class ProjectionRunner:
         is used only if the batch before it was applied up to its end. Each full batch doubles
         the next one's size, up to ``CATCH_UP_GROWTH`` times ``batch``: far behind (a rebuild),
         the views are written in fewer, larger transactions."""
-        position = self._read_model.position()
+        position = started = self._read_model.position()
         self._advance(position)
         ahead: tuple[int, Future[Decoded]] | None = None
         size = self._batch
@@ -151,7 +157,15 @@ class ProjectionRunner:
             self._advance(position)
             if not full:
                 break
+        if position - started >= self._analyze_after:
+            self._refresh_statistics()
         return position
+
+    def _refresh_statistics(self) -> None:
+        try:
+            self._read_model.refresh_statistics()
+        except Exception:  # the views are applied: a planner left uninformed is not an outage
+            log.exception("refreshing the read model's statistics failed")
 
     def _read(self, position: int, size: int) -> Decoded:
         """The next ``size`` events after ``position``, each notification with its event, or
