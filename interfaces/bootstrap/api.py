@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.programs.registry import ProgramRegistry
+from infrastructure import malloc_arenas
 from infrastructure.settings import Settings
 from interfaces.bootstrap.shutdown import stop_in_order
 from interfaces.bootstrap.threads import Threads
@@ -34,6 +35,7 @@ class ApiRole:
     def from_settings(cls, settings: Settings, *, services: Services | None = None) -> ApiRole:
         """``services``: built by the caller (a test's clock, a benchmark's bus); the role owns
         them from then on and closes them when it stops."""
+        malloc_arenas.limit()  # before the role's threads: infrastructure/malloc_arenas.py
         services = services or build(settings)
         return cls(
             services=services,
