@@ -42,15 +42,16 @@ def tasks_page(store: Store, views: ReadModel, team_id: str, query: TaskQuery) -
     listing's own statement reads only tasks of a project the read model holds as the team's
     and not deleted, so a page with rows shows the project is the caller's. An empty page may
     be a project the read model does not know yet (just created), a deleted one or another
-    team's: then it is loaded through the Store, which answers not found or the page again."""
-    ref = query.project_id or project_scope()
+    team's: then the Store decides (not found, or the empty page stands)."""
     scope = project_scope()
+    ref = query.project_id or scope
     known = _uuid(ref) if ref else None
-    if known is not None and (scope is None or scope == known):
-        page = views.list_tasks(team_id, msgspec.structs.replace(query, project_id=known), True)
-        if page.items:
-            return page
-    return views.list_tasks(team_id, narrow_tasks(store, team_id, query), raw=True)
+    if known is None or scope not in (None, known):
+        return views.list_tasks(team_id, narrow_tasks(store, team_id, query), raw=True)
+    page = views.list_tasks(team_id, msgspec.structs.replace(query, project_id=known), raw=True)
+    if not page.items:
+        narrow_tasks(store, team_id, query)  # raises not found unless the caller's, live
+    return page
 
 
 def _uuid(ref: str) -> str | None:
