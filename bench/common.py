@@ -89,6 +89,7 @@ def server_in_process(
         "warning",
         "--http",
         HTTP_IMPLEMENTATION,  # as taskwarden serve parses HTTP/1.1, for the bare endpoint too
+        "--no-proxy-headers",  # as taskwarden serve (server_options): the app reads them itself
         *options,
     ]
     path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
