@@ -101,13 +101,17 @@ class WorkerPool:
     async def _work(self, worker_id: str) -> None:
         assert self._wake is not None  # set by start()
         while True:
+            # cleared before the claim reads the views, not after: a poke that lands while the
+            # claim runs (the view moved on after the claim read it) stays set and the worker
+            # claims again at once; cleared after the claim, it was lost and the worker slept a
+            # whole idle interval with work queued
+            self._wake.clear()
             try:
                 claim = await self._backend.claim(worker_id)
             except Exception:  # the store may be down: wait and try again
                 log.exception("worker %s: claiming failed", worker_id)
                 claim = None
             if claim is None:
-                self._wake.clear()
                 # not asyncio.wait_for: on 3.11 it loses a cancel that lands as the wait
                 # completes (cpython gh-86296), and stop() would wait for ever
                 with contextlib.suppress(TimeoutError):
