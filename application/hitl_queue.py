@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from application import hitl
+from application.listings import every_task
 from application.store import project_scope
-from projections.cursor import decode_cursor
 from projections.execution_rows import HitlQuery
 from projections.read_model import ReadModel
 from projections.rows import TaskQuery, TaskRow
@@ -51,16 +49,12 @@ def reviews(
         order="desc",
         page_size=REVIEW_PAGE,
     )
-    while True:  # by cursor: each page starts where the last ended
-        result = read_model.list_tasks(team_id, query)
-        for row in result.items:
-            if row.id not in in_flight:
-                total += 1
-                if len(found) < limit:
-                    found.append(review_data(row))
-        if result.next_cursor is None:
-            return found, total
-        query = msgspec.structs.replace(query, after=decode_cursor(result.next_cursor)[2])
+    for row in every_task(read_model, team_id, query):
+        if row.id not in in_flight:
+            total += 1
+            if len(found) < limit:
+                found.append(review_data(row))
+    return found, total
 
 
 def unified_queue(

@@ -11,6 +11,7 @@ and reads.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from uuid import UUID
 
 import msgspec
@@ -21,8 +22,17 @@ from application.store import Store, project_scope
 from domain.errors import RuleViolationError
 from domain.project import Project
 from domain.task import Task
+from projections.cursor import decode_cursor
 from projections.read_model import ReadModel
-from projections.rows import Page, ProjectQuery, ProjectRow, TaskPage, TaskQuery, page_of
+from projections.rows import (
+    Page,
+    ProjectQuery,
+    ProjectRow,
+    TaskPage,
+    TaskQuery,
+    TaskRow,
+    page_of,
+)
 
 
 def narrow_tasks(store: Store, team_id: str, query: TaskQuery) -> TaskQuery:
@@ -33,6 +43,17 @@ def narrow_tasks(store: Store, team_id: str, query: TaskQuery) -> TaskQuery:
         return query
     project = store.load_live(Project, project_ref, team_id, "project")
     return msgspec.structs.replace(query, project_id=str(project.id))
+
+
+def every_task(views: ReadModel, team_id: str, query: TaskQuery) -> Iterator[TaskRow]:
+    """Every row of the team's task listing ``query`` selects, page by page by cursor: each page
+    starts where the last ended, rather than after skipping every row before it."""
+    while True:
+        page = views.list_tasks(team_id, query)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        query = msgspec.structs.replace(query, after=decode_cursor(page.next_cursor)[2])
 
 
 def tasks_page(store: Store, views: ReadModel, team_id: str, query: TaskQuery) -> TaskPage:

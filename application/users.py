@@ -21,6 +21,7 @@ from eventsourcing.domain import DomainEvent
 
 from application.auth import USERNAMES, username_claim
 from application.commands import CreateUser, SetPreferences, Targeted, UpdateUser, given
+from application.listings import every_task
 from application.ports import PasswordHasher
 from application.results import Changed, Created
 from application.store import Store, check_version
@@ -28,7 +29,6 @@ from domain.claim import SlugClaim, claim_id
 from domain.errors import AlreadyExistsError, RuleViolationError
 from domain.user import User
 from domain.values import GRANTS, Actor, Role, rfc3339
-from projections.cursor import decode_cursor
 from projections.read_model import ReadModel
 from projections.rows import ProjectQuery, TaskQuery
 
@@ -202,14 +202,11 @@ def user_statistics(read_model: ReadModel, team_id: str, actor_id: str) -> dict[
     projects = read_model.list_projects(team_id, ProjectQuery(created_by=actor_id, page_size=1))
     created = completed = 0
     query = TaskQuery(sort="created_at", order="asc", page_size=STATISTICS_PAGE)
-    while True:  # by cursor: each page starts where the last ended, not after skipping them all
-        result = read_model.list_tasks(team_id, query)
-        mine = [row for row in result.items if row.created_by == actor_id]
-        created += len(mine)
-        completed += sum(1 for row in mine if row.status == "completed")
-        if result.next_cursor is None:
-            break
-        query = msgspec.structs.replace(query, after=decode_cursor(result.next_cursor)[2])
+    for row in every_task(read_model, team_id, query):
+        if row.created_by == actor_id:
+            created += 1
+            if row.status == "completed":
+                completed += 1
     return {
         "tasks_created": created,
         "tasks_completed": completed,
