@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -293,22 +293,22 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
         after_head = "WITH head AS (SELECT digest FROM {2} ORDER BY position DESC LIMIT 1) "
         after_head += insert + ", (SELECT digest FROM head) AS previous"  # noqa: S608 - SQL composes the names
         self._insert_rows_after_head = SQL(after_head).format(events, id_type, table)
-        self._texts: dict[str, str] | None = None
-        self._locks: list[str] = []
+        self._texts: _Statements | None = None
 
-    def _statements(self, conn: Any) -> dict[str, str]:
-        """The insert's statements as text, composed once: psycopg composes an ``SQL`` object
-        again on every execute (about 30 us of CPU each, seven per transaction)."""
+    def _statements(self, conn: Any) -> _Statements:
+        """The insert's statements as text, composed once (one object, set once, so threads
+        never see half of it): psycopg composes an ``SQL`` object again on every execute
+        (about 30 us of CPU each, seven per transaction)."""
         if self._texts is None:
-            # eventsourcing's _lock_table: SET LOCAL lock_timeout, LOCK TABLE ... EXCLUSIVE
-            self._locks = [_text(sql, conn) for sql in self.lock_table_statements]
-            composed = {
-                "notify": SQL("NOTIFY {0}").format(Identifier(self.channel_name)),
-                "select_versions": self._select_versions,
-                "insert_rows": self._insert_rows_after_head if self.chained else self._insert_rows,
-                "insert_digest": self._insert_digest,
-            }
-            self._texts = {name: sql.as_string(conn) for name, sql in composed.items()}
+            insert_rows = self._insert_rows_after_head if self.chained else self._insert_rows
+            self._texts = _Statements(
+                # eventsourcing's _lock_table: SET LOCAL lock_timeout, LOCK TABLE ... EXCLUSIVE
+                locks=tuple(_text(sql, conn) for sql in self.lock_table_statements),
+                notify=_text(SQL("NOTIFY {0}").format(Identifier(self.channel_name)), conn),
+                select_versions=_text(self._select_versions, conn),
+                insert_rows=_text(insert_rows, conn),
+                insert_digest=_text(self._insert_digest, conn),
+            )
         return self._texts
 
     def _insert_with_digest(
@@ -327,12 +327,12 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
                 relied = unchanged.expected(kwargs)
                 with conn.cursor() as curs, conn.cursor() as read:
                     try:
-                        for lock in self._locks:  # eventsourcing's _lock_table
+                        for lock in sql.locks:  # eventsourcing's _lock_table
                             curs.execute(lock, prepare=True)
-                        curs.execute(sql["notify"])  # eventsourcing's _notify_channel
+                        curs.execute(sql.notify)  # eventsourcing's _notify_channel
                         if relied:  # after the lock, before the inserts: checked below
-                            read.execute(sql["select_versions"], (list(relied),), prepare=True)
-                        self._insert_stored_events_only(curs, stored_events, sql["insert_rows"])
+                            read.execute(sql.select_versions, (list(relied),), prepare=True)
+                        self._insert_stored_events_only(curs, stored_events, sql.insert_rows)
                         pipeline.sync()  # a conflict raises here, the transaction aborted
                     except Exception as error:  # noqa: BLE001 - as eventsourcing: after the pipeline
                         failed = error
@@ -350,7 +350,7 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
                             previous = rows[0]["previous"] or GENESIS
                             digest = chain_stored(previous, positions, stored_events)
                             row = (max(positions), digest)
-                            curs.execute(sql["insert_digest"], row, prepare=True)
+                            curs.execute(sql.insert_digest, row, prepare=True)
             if failed:
                 raise failed
         return positions
@@ -391,6 +391,16 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
             if found:
                 curs.execute(self._insert_digest, found)
             return found
+
+
+class _Statements(NamedTuple):
+    """``DigestPostgresRecorder``'s insert, as text."""
+
+    locks: tuple[str, ...]
+    notify: str
+    select_versions: str
+    insert_rows: str
+    insert_digest: str
 
 
 def _text(statement: Any, conn: Any) -> str:
