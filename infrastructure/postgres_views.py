@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -38,6 +39,7 @@ from projections.search import Term, index_text
 CODE_POINTS = ' COLLATE "C"'  # text sort keys ordered as SQLite orders them
 LOCK_KEY = 0x7477_7669_6577  # "twview": one advisory lock for every write of the read models
 POOL_TIMEOUT_SECONDS = 3.0  # TASKWARDEN_DATABASE_TIMEOUT_SECONDS
+ROWS_IN_JSON = 64  # a batch of more rows for one table is copied (``_insert_rows``)
 TASK_WEIGHTS = {"title": "A", "description": "B", "tags": "C"}
 PROJECT_WEIGHTS = {"name": "A", "description": "B"}
 SCHEMA = (
@@ -164,14 +166,29 @@ class PostgresReadModel(SqlReadModel):
         rows: list[tuple[Any, ...]],
         conflict: str = "",
     ) -> None:
-        """One ``COPY`` instead of a statement per row (a batch's activity, its cost rows): a
-        plain insert copies into the table; an upsert copies into a temporary table of the
-        table's shape (this connection's, emptied at each commit) and goes on from there in one
-        ``INSERT ... SELECT``. Rows bound to one statement cost more: psycopg converts and
-        prepares each statement text anew."""
+        """A batch's rows (its activity, cost rows, facts, timeline) in one statement, not one per
+        row (psycopg converts and prepares each statement text anew). Up to ``ROWS_IN_JSON``
+        rows travel as one JSON array read by ``json_populate_recordset`` with the table's own
+        column types: one round trip, where ``COPY`` takes two or three and an upsert through
+        ``COPY`` a temporary table and two statements more (a live runner's batch is a few
+        rows: each round trip is a part of the lag between a commit and its rows). More rows
+        (a rebuild, a long catch-up) are copied: a plain insert into the table, an upsert into
+        a temporary table of the table's shape (this connection's, emptied at each commit),
+        then one ``INSERT ... SELECT``."""
         if not rows:
             return
         names = ", ".join(columns)
+        if len(rows) <= ROWS_IN_JSON:
+            cur.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - our own names
+                f"FROM json_populate_recordset(NULL::{table}, %s::json) {conflict}",
+                [
+                    msgspec.json.encode(
+                        [dict(zip(columns, row, strict=True)) for row in rows]
+                    ).decode()
+                ],
+            )
+            return
         target = table
         if conflict:
             target = f"tw_staged_{table}"
@@ -219,14 +236,20 @@ class PostgresReadModel(SqlReadModel):
     def _save_tasks(self, cur: Any, rows: list[TaskRow], deleted: list[str]) -> None:
         if deleted:
             cur.execute("DELETE FROM tw_tasks WHERE id = ANY(%s)", [deleted])
-        if rows:
-            cur.executemany(TASK_UPSERT, [_task_params(row) for row in rows])
+        _upsert(cur, TASK_UPSERT, [_task_params(row) for row in rows])
 
     def _save_projects(self, cur: Any, rows: list[ProjectRow], deleted: list[str]) -> None:
         if deleted:
             cur.execute("DELETE FROM tw_projects WHERE id = ANY(%s)", [deleted])
-        if rows:
-            cur.executemany(PROJECT_UPSERT, [_project_params(row) for row in rows])
+        _upsert(cur, PROJECT_UPSERT, [_project_params(row) for row in rows])
+
+
+def _upsert(cur: Any, statement: str, params: list[dict[str, Any]]) -> None:
+    """One row in one ``execute`` (``SqlBackend._run_many``), several in an ``executemany``."""
+    if len(params) == 1:
+        cur.execute(statement, params[0])
+    elif params:
+        cur.executemany(statement, params)
 
 
 def _task_params(row: TaskRow) -> dict[str, Any]:

@@ -33,3 +33,12 @@ class SqlBackend:
         rows: list[tuple[Any, ...]],
         conflict: str = "",
     ) -> None: ...
+
+    def _run_many(self, cur: Any, statement: str, rows: list[Any]) -> None:
+        """``statement`` (placeholders ``?``) once per row. One row is one ``execute``: psycopg's
+        ``executemany`` enters and leaves a pipeline even for one row, two round trips where one
+        does, and a live runner's batch is mostly one row per table."""
+        if len(rows) == 1:
+            self._run(cur, statement, rows[0])
+        elif rows:
+            cur.executemany(self._sql(statement), rows)

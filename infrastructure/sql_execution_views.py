@@ -7,14 +7,12 @@ here is written once, with ``?`` placeholders, and runs on both backends.
 
 from __future__ import annotations
 
-from abc import abstractmethod
-from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
 
+from infrastructure.sql_backend import SqlBackend
 from infrastructure.sql_rows import to_json
-from infrastructure.sql_search import Fragment
 from projections.batch import Changes, ExecutionRows, execution_keys
 from projections.execution_rows import HitlQuery, HitlRow, OutputRow, QueueRow
 from projections.read_model import ReadModel
@@ -65,22 +63,8 @@ HITL_UPSERT = (
 OUTPUT_INSERT = "INSERT INTO tw_output (position, team_id, task_id, data) VALUES (?, ?, ?, ?)"
 
 
-class SqlExecutionViews(ReadModel):
+class SqlExecutionViews(SqlBackend, ReadModel):
     """Mixed into SqlReadModel, which supplies the cursors and the backend's fragments."""
-
-    collate: str
-
-    @abstractmethod
-    def _reading(self) -> AbstractContextManager[Any]: ...
-
-    @abstractmethod
-    def _run(self, cur: Any, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> Any: ...
-
-    @abstractmethod
-    def _sql(self, statement: str) -> str: ...
-
-    @abstractmethod
-    def _in(self, column: str, values: list[Any]) -> Fragment: ...
 
     # ---- apply -------------------------------------------------------------------------------
 
@@ -106,7 +90,7 @@ class SqlExecutionViews(ReadModel):
     def _write_execution(self, cur: Any, changes: Changes) -> None:
         queue, options = changes.queue, changes.options
         self._delete(cur, "tw_queue", "task_id", [k for k, r in queue.items() if r is None])
-        self._many(
+        self._run_many(
             cur,
             QUEUE_UPSERT,
             [
@@ -118,10 +102,10 @@ class SqlExecutionViews(ReadModel):
         self._delete(
             cur, "tw_queue_options", "task_id", [k for k, o in options.items() if o is None]
         )
-        self._many(
+        self._run_many(
             cur, OPTIONS_UPSERT, [(k, to_json(o)) for k, o in options.items() if o is not None]
         )
-        self._many(
+        self._run_many(
             cur,
             HITL_UPSERT,
             [
@@ -129,7 +113,7 @@ class SqlExecutionViews(ReadModel):
                 for r in changes.hitl.values()
             ],
         )
-        self._many(
+        self._run_many(
             cur,
             OUTPUT_INSERT,
             [(o.row.position, o.team_id, o.row.task_id, to_json(o.row)) for o in changes.output],
@@ -139,10 +123,6 @@ class SqlExecutionViews(ReadModel):
         if ids:
             where, params = self._in(key, sorted(ids))
             self._run(cur, f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
-
-    def _many(self, cur: Any, statement: str, values: list[tuple[Any, ...]]) -> None:
-        if values:
-            cur.executemany(self._sql(statement), values)
 
     # ---- the queue ---------------------------------------------------------------------------
 

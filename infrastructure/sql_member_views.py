@@ -54,10 +54,8 @@ class SqlMemberViews(SqlBackend):
             for p, e in events
             if isinstance(e, Task.Deleted)
         ]
-        if made:
-            cur.executemany(self._sql(MEMBER_INSERT), made)
-        if gone:
-            cur.executemany(self._sql(MEMBER_DELETED), gone)
+        self._run_many(cur, MEMBER_INSERT, made)
+        self._run_many(cur, MEMBER_DELETED, gone)
 
     def task_ids_at(
         self, team_id: str, project_id: str, at: int | datetime, limit: int
