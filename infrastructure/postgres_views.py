@@ -236,20 +236,12 @@ class PostgresReadModel(SqlReadModel):
     def _save_tasks(self, cur: Any, rows: list[TaskRow], deleted: list[str]) -> None:
         if deleted:
             cur.execute("DELETE FROM tw_tasks WHERE id = ANY(%s)", [deleted])
-        _upsert(cur, TASK_UPSERT, [_task_params(row) for row in rows])
+        self._run_many(cur, TASK_UPSERT, [_task_params(row) for row in rows])
 
     def _save_projects(self, cur: Any, rows: list[ProjectRow], deleted: list[str]) -> None:
         if deleted:
             cur.execute("DELETE FROM tw_projects WHERE id = ANY(%s)", [deleted])
-        _upsert(cur, PROJECT_UPSERT, [_project_params(row) for row in rows])
-
-
-def _upsert(cur: Any, statement: str, params: list[dict[str, Any]]) -> None:
-    """One row in one ``execute`` (``SqlBackend._run_many``), several in an ``executemany``."""
-    if len(params) == 1:
-        cur.execute(statement, params[0])
-    elif params:
-        cur.executemany(statement, params)
+        self._run_many(cur, PROJECT_UPSERT, [_project_params(row) for row in rows])
 
 
 def _task_params(row: TaskRow) -> dict[str, Any]:
