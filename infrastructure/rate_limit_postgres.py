@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from application.ports import Allowance
 from infrastructure.rate_limit import SWEEP_SECONDS, MemoryRateLimiter, allowance, step
@@ -140,6 +140,7 @@ class PostgresRateLimiter:
         self._clock = clock
         self._timeout = timeout
         self._pool: AsyncConnectionPool | None = None
+        self._closed = False
         self._pending: list[_Hit] = []
         self._flushing: asyncio.Future[None] | None = None
         self._fallback = MemoryRateLimiter(clock)
@@ -261,7 +262,12 @@ class PostgresRateLimiter:
             hit.settle(self._fallback.take(hit.key, hit.limit, hit.window))
 
     async def _opened(self) -> AsyncConnectionPool:
-        """Opened by the first batch; one batch runs at a time, so only once."""
+        """Opened by the first batch; one batch runs at a time, so only once. Never after
+        ``close``, and known to ``close`` before it is opened: a pool left open when the event
+        loop ends hangs the loop's end (psycopg_pool's async workers swallow the cancellation
+        of a task they are running and wait for the next)."""
+        if self._closed:
+            raise PoolClosed("the rate limiter is closed")
         if self._pool is None:  # one statement at a time: two connections cover a reconnect
             pool = AsyncConnectionPool(
                 self._url,
@@ -275,13 +281,18 @@ class PostgresRateLimiter:
                 open=False,
                 name="taskwarden-rate-limits",
             )
-            await pool.open()
             self._pool = pool
+            await pool.open()
         return self._pool
 
     async def close(self) -> None:
+        """Ends the batch under way (its requests answered, from the table or failing open),
+        then closes the pool, which that batch may have been opening."""
+        self._closed = True
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
+        if self._flushing is not None and not self._flushing.done():
+            await asyncio.wait([self._flushing])
         if self._pool is not None:
             await self._pool.close()

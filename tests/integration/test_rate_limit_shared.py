@@ -183,3 +183,23 @@ def test_a_budget_under_the_local_minimum_never_runs_ahead(url: str) -> None:
             await b.close()
 
     assert sum(asyncio.run(scenario())) == 99
+
+
+def test_a_close_while_a_batch_is_under_way_leaves_no_pool_open(url: str) -> None:
+    """The app's lifespan closes the limiter while a request's batch may be about to open the
+    pool: the batch ends first, no pool is opened after the close or left open by it (an async
+    pool left open hangs the end of the event loop: its workers swallow the cancellation, seen
+    as a test's teardown waiting for ever), and every request is still answered."""
+
+    async def scenario() -> tuple[Allowance, Allowance, Any]:
+        limiter = limited(url)
+        request = asyncio.ensure_future(limiter.hit("ip:x", 4, 60))  # a budget the table decides
+        await asyncio.sleep(0)  # the request is waiting on its batch
+        await limiter.close()
+        answer = await request
+        after = await limiter.hit("ip:y", 4, 60)
+        return answer, after, limiter._pool
+
+    answer, after, pool = asyncio.run(scenario())
+    assert answer.allowed and after.allowed
+    assert pool is None or pool.closed
