@@ -13,6 +13,7 @@ SQLite view.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import msgspec
+import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -122,8 +124,17 @@ class PostgresReadModel(SqlReadModel):
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:
-        with self._pool.connection() as conn, conn.cursor() as cur:
-            yield cur
+        """A cursor whose statements each read what is committed when it starts, outside any
+        transaction: a read's statements never relied on one snapshot (read committed), and a
+        transaction cost one more round trip per read to end it."""
+        with self._pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            finally:
+                with contextlib.suppress(psycopg.Error):  # a broken one: the pool discards it
+                    conn.autocommit = False  # as the pool gives it to the writers
 
     def refresh_statistics(self) -> None:
         """``ANALYZE`` of the read model's tables (a sample of each: its cost does not grow with

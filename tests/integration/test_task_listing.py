@@ -198,10 +198,10 @@ def explain(rm: Any, q: TaskQuery) -> str:
     statement, more = rm._page_statement(rm._page_where(TEAM, q, "", where), q)
     with rm._reading() as cur:
         if isinstance(rm, PostgresReadModel):  # a tiny table: make any other plan cost more
-            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
-                rm._run(cur, f"SET LOCAL {setting} = off")
-            rows = rm._run(cur, "EXPLAIN " + statement, [*params, *more]).fetchall()
-            cur.connection.rollback()
+            with cur.connection.transaction():  # a read is outside one: SET LOCAL needs one
+                for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                    rm._run(cur, f"SET LOCAL {setting} = off")
+                rows = rm._run(cur, "EXPLAIN " + statement, [*params, *more]).fetchall()
             return "\n".join(r[0] for r in rows)
         rows = rm._run(cur, "EXPLAIN QUERY PLAN " + statement, [*params, *more]).fetchall()
         return "\n".join(str(r[-1]) for r in rows)
