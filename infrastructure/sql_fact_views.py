@@ -5,7 +5,8 @@ project's analytics summed over its rows created or finished in a window of UTC 
 an answer reads one project's rows of the period, never the log.
 
 A batch loads the rows of the tasks its fact events name (one query), folds them in memory and
-writes each changed row once (``_insert_rows``: one ``COPY`` on Postgres).
+writes each changed row once (``_insert_rows``: one statement on Postgres, ``COPY`` for a large
+batch).
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ class SqlTimelineViews(SqlBackend):
                 continue
             task_id, team_id, kind = entry
             rows.append((task_id, position, team_id, kind or self._item_kind(cur, event)))
-        # one set (Postgres: COPY): a position is applied once, so no row is there already
+        # one set (Postgres: one statement, or COPY for a large batch): a position is applied
+        # once, so no row is there already
         self._insert_rows(cur, "tw_timeline", TIMELINE_COLUMNS, rows)
 
     def _item_kind(self, cur: Any, event: Any) -> str:

@@ -100,7 +100,8 @@ class SqlReadModel(
     ) -> None:
         """Inserts ``rows`` (values in the order of ``columns``) into ``table``, then
         ``conflict``: an ``ON CONFLICT`` clause that names ``excluded``. The rows must differ in
-        the conflict's key. A backend may write them as one set (Postgres: ``COPY``)."""
+        the conflict's key. A backend may write them as one set (Postgres: one statement, or
+        ``COPY`` for a large batch)."""
         if rows:
             statement = (
                 f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - our own names
