@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -161,7 +162,7 @@ class Ledger(Application[Any]):
                 f"SELECT originator_version, notification_id FROM {table} "  # noqa: S608
                 "WHERE originator_id = %s"
             )
-            with recorder.datastore.transaction(commit=False) as curs:
+            with _reading(recorder) as curs:
                 curs.execute(statement, (aggregate_id,))
                 rows = curs.fetchall()
             return {r["originator_version"]: r["notification_id"] for r in rows}
@@ -263,10 +264,25 @@ class Ledger(Application[Any]):
         return [(position, self.mapper.to_domain_event(s)) for position, s in rows]
 
 
+@contextmanager
+def _reading(recorder: Any) -> Iterator[Any]:
+    """A cursor for one statement that reads. On Postgres outside a transaction, as
+    eventsourcing's own reads are (the pool's connections are in autocommit; one statement sees
+    one snapshot either way): a transaction cost two more round trips, and the ``ROLLBACK`` that
+    ended it made psycopg deallocate every statement prepared on the connection, the event
+    store's insert and its head statement among them (``infrastructure.audit_digests``)."""
+    if hasattr(recorder.datastore, "schema"):
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            yield curs
+    else:
+        with recorder.datastore.transaction(commit=False) as curs:
+            yield curs
+
+
 def _fetch(recorder: Any, statement: str, params: tuple[Any, ...]) -> list[tuple[int, StoredEvent]]:
     """Rows of (originator_id, originator_version, topic, state, position) as stored events."""
     postgres = hasattr(recorder.datastore, "schema")
-    with recorder.datastore.transaction(commit=False) as curs:
+    with _reading(recorder) as curs:
         curs.execute(statement, params)
         rows = curs.fetchall()
     found = []

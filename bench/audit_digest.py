@@ -21,23 +21,27 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from psycopg.sql import SQL, Identifier
+
 from application.ledger import Ledger
 from bench.append import app_group_commit, app_saves, new_events
 from bench.common import DEFAULT_POSTGRES, machine, scratch_database, table
-from infrastructure.audit_digests import (
-    DigestPostgresFactory,
-    DigestPostgresRecorder,
-    chain_stored,
-)
+from infrastructure.audit_digests import _text, chain_stored
 from infrastructure.event_store import ledger_env
+from infrastructure.postgres_event_store import (
+    BoundedApplicationRecorder,
+    BoundedPostgresFactory,
+    _within_the_bound,
+)
 from infrastructure.settings import Settings
+from infrastructure.snapshot_store import PostgresSnapshotRecorder
 
 TARGET = 0.10
 PLAIN = {  # the digest recorders' factories, and eventsourcing's own in their place
@@ -46,15 +50,52 @@ PLAIN = {  # the digest recorders' factories, and eventsourcing's own in their p
 }
 
 
-class PlainPostgresRecorder(DigestPostgresRecorder):
-    """The product's Postgres recorder (its inserts as four binary arrays, not eventsourcing's
-    composite-type array) without the digest: on Postgres the baseline that isolates the digest."""
+class PlainPostgresRecorder(BoundedApplicationRecorder):
+    """The product's Postgres transaction without the digest, the baseline that isolates it:
+    the same three messages (``BEGIN``, the lock and ``NOTIFY`` as one simple query; the insert
+    as binary arrays, not eventsourcing's composite-type array; ``COMMIT``), positions from the
+    column's sequence, no head read, no digest column written. The benchmark's saves rely on no
+    other aggregate's version (``infrastructure.unchanged``), so it checks none."""
 
-    chained = False
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._texts: tuple[str, str] | None = None
+
+    def _plain_insert(self, stored_events: Sequence[Any], **_: Any) -> list[int]:
+        with self.datastore.get_connection() as conn:
+            if self._texts is None:
+                events = Identifier(self.datastore.schema, self.events_table_name)
+                statements = [
+                    *self.lock_table_statements,
+                    SQL("NOTIFY {0}").format(Identifier(self.channel_name)),
+                ]
+                insert = SQL(
+                    "INSERT INTO {0} (originator_id, originator_version, topic, state) "
+                    "SELECT * FROM unnest(%b::{1}[], %b::bigint[], %b::text[], %b::bytea[]) "
+                    "RETURNING notification_id"
+                ).format(events, SQL(self.datastore.originator_id_type))
+                begin = "; ".join(["BEGIN", *(_text(s, conn) for s in statements)])
+                self._texts = (begin, _text(insert, conn))
+            begin, text = self._texts
+            with conn.cursor() as curs:
+                curs.execute(begin, prepare=False)
+                columns = (
+                    [e.originator_id for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events],
+                    [e.state for e in stored_events],
+                )
+                curs.execute(text, columns, prepare=True)
+                positions = [row["notification_id"] for row in curs.fetchall()]
+                curs.execute("COMMIT", prepare=False)
+        return positions
+
+    insert_events = _within_the_bound(_plain_insert)
 
 
-class PlainPostgresFactory(DigestPostgresFactory):
+class PlainPostgresFactory(BoundedPostgresFactory):
     application_recorder_class = PlainPostgresRecorder
+    aggregate_recorder_class = PostgresSnapshotRecorder  # as the product's
 
 
 def open_ledger(settings: Settings, *, digest: bool) -> Ledger:

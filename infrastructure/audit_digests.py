@@ -1,38 +1,41 @@
 """The ledger's recorders, each also writing the running digest of the log with every transaction.
 
-Each insert of events also writes one row ``(position, digest)`` into ``tw_audit_digests``, in
-the same database transaction as the events: ``position`` is the transaction's last event's,
-``digest`` the hash chain (``application.audit.chain``) over every stored event up to it, from
-``GENESIS``. It is computed from the previous row (the one with the greatest position) and this
-transaction's events only, so its cost does not grow with the log. The previous row is read after
-the events table is locked for the insert (Postgres: ``LOCK TABLE ... IN EXCLUSIVE MODE``, which
-also makes positions follow the commit order; SQLite: the insert holds the database's one write
-lock), so concurrent writers chain one after the other. A transaction whose digest cannot be
-written is not written at all: an event is never stored without its digest.
+Each insert of events also records one pair ``(position, digest)``, in the same database
+transaction as the events: ``position`` is the transaction's last event's, ``digest`` the hash
+chain (``application.audit.chain``) over every stored event up to it, from ``GENESIS``. It is
+computed from the previous digest (the one at the greatest position) and this transaction's events
+only, so its cost does not grow with the log. Where it is kept: on SQLite a row of the table
+``tw_audit_digests``; on Postgres the column ``digest`` of the transaction's last events row (null
+on the others: no second relation written per transaction); in memory a list in the recorder.
+The previous digest is read after the events table is locked for the insert (Postgres: ``LOCK
+TABLE ... IN EXCLUSIVE MODE``, which also makes positions follow the commit order; SQLite: the
+insert holds the database's one write lock), so concurrent writers chain one after the other. A
+transaction whose digest cannot be written is not written at all: an event is never stored
+without its digest.
 
-In memory (``TASKWARDEN_MEMORY_STORE``) the rows are kept in the recorder, under its lock.
-
-``taskwarden migrate`` creates the table and, for events stored before there was one (or after
-its last row: written by an older version), chains them once and writes one row at the head
-(``backfill_digests``). Until then a write to a store whose table is missing fails.
+``taskwarden migrate`` creates the table or column and, for events stored before there was one (or
+after the last digest: written by an older version), chains them once and records one digest at
+the head (``backfill_digests``). Until then a write to a store not migrated fails.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import (
     ApplicationRecorder,
     Notification,
-    ProgrammingError,
     StoredEvent,
 )
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from application.audit.chain import GENESIS, canonical_of, chain, links
 from infrastructure import unchanged
@@ -250,94 +253,103 @@ class DigestSQLiteFactory(SQLiteFactory):
 
 
 class DigestPostgresRecorder(BoundedApplicationRecorder):
-    """Postgres: eventsourcing's transaction (lock the table, notify, insert), sent as three
-    messages, with the previous digest read after the lock and the new row inserted before the
-    commit.
+    """Postgres: the digest in the events table itself, on the last row of each transaction
+    (column ``digest``, null on the others), the transaction sent as three messages.
 
-    1. ``BEGIN; SET LOCAL lock_timeout ...; LOCK TABLE ... IN EXCLUSIVE MODE; NOTIFY ...``: one
-       simple query, one round trip (the connection is in autocommit, so the transaction is this
-       ``BEGIN``'s).
-    2. The insert of the rows (a prepared statement, binary parameters), returning the positions
-       and, read in the same statement after the lock, the previous digest; with ``relied``
-       versions (``infrastructure.unchanged``) also the current versions of the relied-on
-       aggregates as they were before the insert, checked before anything commits.
-    3. ``INSERT INTO tw_audit_digests VALUES (position, 'digest'); COMMIT``: one simple query.
+    1. ``BEGIN; SET LOCAL lock_timeout ...; LOCK TABLE ... IN EXCLUSIVE MODE; NOTIFY ...;
+       EXECUTE tw_digest_head_...``: one simple query, one round trip (the connection is in
+       autocommit, so the transaction is this ``BEGIN``'s). The prepared head statement reads,
+       after the lock, the last stored row: its position, and its digest (the last digested
+       row's, if the last row has none: written around this recorder).
+    2. The insert of the rows at the positions after it (a prepared statement, binary arrays),
+       the digest computed beforehand on the last row; with ``relied`` versions
+       (``infrastructure.unchanged``) the statement also returns the relied-on aggregates'
+       versions as they were before the insert, checked before anything commits.
+    3. ``COMMIT``.
 
-    psycopg's pipeline sent each statement as a packet of its own (eight to ten per transaction,
-    each waking the server): about 730 µs of client CPU per single save against 390 this way,
-    and the wall time 1.4 -> 0.85 ms (bench/audit_digest.py). Anything that fails rolls the
-    transaction back (the pool's connection context does, psycopg's ``Connection.__exit__``), so
-    an event is never stored without its digest, nor a digest without its events."""
+    Positions are given here, not by the column's sequence: under the table's lock they follow
+    the commit order without gaps (as SQLite's rowids do), and the digest can be computed before
+    the insert, so it adds no statement and no second relation to the transaction. The column's
+    default is dropped (``sql_create_statements``), so a writer that does not give positions
+    (eventsourcing's own recorder, a version before this one) is refused rather than store an
+    event without a digest. ``taskwarden migrate`` adds the column and moves the digests of the
+    version before, kept in a table of their own (``tw_audit_digests``), onto their rows.
 
-    chained = True  # False only for bench/audit_digest.py's baseline: the same inserts, no digest
+    The digest's share of a one-event save: 17.5 % with its own row in ``tw_audit_digests``
+    (that row's insert and its statement's parse at the commit, and the previous digest read
+    from that table), measured against the same transaction without a digest
+    (bench/audit_digest.py); see docs/performance.md for the figures this way. Anything that
+    fails rolls the transaction back (the pool's connection context does, psycopg's
+    ``Connection.__exit__``), so an event is never stored without its digest."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        table = Identifier(self.datastore.schema, TABLE)
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {0} (position bigint PRIMARY KEY, digest text NOT NULL)"
-            ).format(table)
+        schema = self.datastore.schema
+        events = Identifier(schema, self.events_table_name)
+        self.sql_create_statements += _layout_statements(events, schema)
+        digested = SQL(
+            "SELECT notification_id AS position, digest FROM {0} WHERE digest IS NOT NULL "
+        ).format(events)
+        self._select_head = digested + SQL("ORDER BY notification_id DESC LIMIT 1")
+        self._select_digests = digested + SQL(
+            "AND notification_id > %s ORDER BY notification_id LIMIT %s"
         )
-        self._select_head = SQL(
-            "SELECT position, digest FROM {0} ORDER BY position DESC LIMIT 1"
-        ).format(table)
-        self._select_digests = SQL(
-            "SELECT position, digest FROM {0} WHERE position > %s ORDER BY position LIMIT %s"
-        ).format(table)
-        self._insert_digest = SQL("INSERT INTO {0} (position, digest) VALUES (%s, %s)").format(
-            table
+        self._write_digest = SQL("UPDATE {0} SET digest = %s WHERE notification_id = %s").format(
+            events
         )
-        self._digest_values = SQL("INSERT INTO {0} (position, digest) VALUES ").format(table)
-        events = Identifier(self.datastore.schema, self.events_table_name)
+        self._head = SQL(  # coalesce evaluates its subquery only when the last row has no digest
+            "SELECT notification_id AS last, coalesce(digest, (SELECT digest FROM {0} "
+            "WHERE digest IS NOT NULL ORDER BY notification_id DESC LIMIT 1)) AS previous "
+            "FROM {0} ORDER BY notification_id DESC LIMIT 1"
+        ).format(events)
         id_type = SQL(self.datastore.originator_id_type)  # uuid or text: checked by the datastore
-        # the rows as four arrays in binary, not eventsourcing's one array of a composite type:
-        # psycopg writes a composite array as escaped text in Python, about 60 us of CPU per
-        # event against 14 (bench/append.py, group commit); unnest keeps the arrays' order.
-        # Each row comes back with the values read in the same statement: all of it sees the
-        # tables as they were before the insert, after the lock (the statement before)
-        heads = {
-            "previous": "(SELECT digest FROM {2} ORDER BY position DESC LIMIT 1)",
-            "relied_ids": "(SELECT array_agg(id) FROM versions)",
-            "relied_versions": "(SELECT array_agg(version) FROM versions)",
-        }
-        versions = (
-            "WITH versions AS (SELECT originator_id AS id, MAX(originator_version) AS version "
-            "FROM {0} WHERE originator_id = ANY(%s) GROUP BY originator_id) "
+        # the rows as binary arrays, not eventsourcing's one array of a composite type: psycopg
+        # writes a composite array as escaped text in Python, about 60 us of CPU per event
+        # against 14 (bench/append.py, group commit); unnest keeps the arrays' order, and each
+        # row's ordinality gives its position after the last (the first parameter) and marks the
+        # transaction's last row, the one that carries the digest (the second and third)
+        insert = SQL(
+            "INSERT INTO {0} (notification_id, originator_id, originator_version, topic, state, "
+            "digest) SELECT %b::bigint + o, i, v, t, s, CASE WHEN o = %b::bigint THEN %b::text END "
+            "FROM unnest(%b::{1}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "WITH ORDINALITY AS u (i, v, t, s, o)"
+        ).format(events, id_type)
+        self._insert = insert
+        # relied-on versions read in the statement that inserts: its CTEs all see the tables as
+        # they were before the insert, after the lock (the message before)
+        self._insert_relied = (
+            SQL(
+                "WITH versions AS (SELECT originator_id AS id, MAX(originator_version) AS version "
+                "FROM {0} WHERE originator_id = ANY(%s) GROUP BY originator_id), inserted AS ("
+            ).format(events)
+            + insert
+            + SQL(
+                " RETURNING 1) SELECT (SELECT array_agg(id) FROM versions) AS relied_ids, "
+                "(SELECT array_agg(version) FROM versions) AS relied_versions"
+            )
         )
-        insert = (
-            "INSERT INTO {0} AS t (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::{1}[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "RETURNING notification_id"
-        )
-        self._inserts = {}
-        for chained in (True, False):
-            for relied in (True, False):
-                names = (["previous"] if chained else []) + (
-                    ["relied_ids", "relied_versions"] if relied else []
-                )
-                text = (versions if relied else "") + insert
-                text += "".join(f", {heads[name]} AS {name}" for name in names)
-                self._inserts[chained, relied] = SQL(text).format(events, id_type, table)
         self._texts: _Statements | None = None
 
     def _statements(self, conn: Any) -> _Statements:
         """The transaction's statements as text, composed once (one object, set once, so threads
         never see half of it): psycopg composes an ``SQL`` object again on every execute."""
         if self._texts is None:
+            head = _text(self._head, conn)
+            name = "tw_digest_head_" + hashlib.sha256(head.encode()).hexdigest()[:16]
             begin = [
                 "BEGIN",
                 # eventsourcing's _lock_table (SET LOCAL lock_timeout, LOCK TABLE ... EXCLUSIVE)
                 # and _notify_channel
                 *(_text(sql, conn) for sql in self.lock_table_statements),
                 _text(SQL("NOTIFY {0}").format(Identifier(self.channel_name)), conn),
+                f"EXECUTE {name}",
             ]
-            chained = self.chained
             self._texts = _Statements(
                 begin="; ".join(begin),
-                insert=_text(self._inserts[chained, False], conn),
-                insert_relied=_text(self._inserts[chained, True], conn),
-                digest_values=_text(self._digest_values, conn),
+                prepare_head=f"PREPARE {name} AS {head}",
+                head_name=name,
+                insert=_text(self._insert, conn),
+                insert_relied=_text(self._insert_relied, conn),
             )
         return self._texts
 
@@ -353,50 +365,57 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
         with self.datastore.get_connection() as conn:
             sql = self._statements(conn)
             with conn.cursor() as curs:
-                curs.execute(sql.begin, prepare=False)  # a simple query: never prepared
-                columns = (
-                    [e.originator_id for e in stored_events],
-                    [e.originator_version for e in stored_events],
-                    [e.topic for e in stored_events],
-                    [e.state for e in stored_events],
-                )
-                if relied:
-                    curs.execute(sql.insert_relied, (list(relied), *columns), prepare=True)
-                else:
-                    curs.execute(sql.insert, columns, prepare=True)
-                rows = curs.fetchall()
-                positions = [row["notification_id"] for row in rows]
-                if len(positions) != len(stored_events):
-                    msg = f"{len(positions)} positions for {len(stored_events)} events"
-                    raise ProgrammingError(msg)
-                if relied:
-                    ids, versions = rows[0]["relied_ids"], rows[0]["relied_versions"]
-                    current = dict(zip(ids or (), versions or (), strict=True))
-                    unchanged.check(relied, current, stored_events)
-                last = self._commit(sql, rows[0], positions, stored_events)
-                curs.execute(last, prepare=False)  # a text of its own each time
-        return positions
+                try:
+                    return self._write(conn, curs, sql, stored_events, relied)
+                except BaseException:
+                    # the rollback that follows makes psycopg send DEALLOCATE ALL (its own
+                    # prepared statements' state is lost with a rollback, it holds): ours too
+                    _prepared.get(conn, set()).discard(sql.head_name)
+                    raise
 
-    def _commit(
-        self, sql: _Statements, first: Any, positions: list[int], events: Sequence[StoredEvent]
-    ) -> str:
-        """The last message: the digest's row and the commit (only the commit without a chain)."""
-        if not self.chained:
-            return "COMMIT"
-        digest = chain_stored(first["previous"] or GENESIS, positions, events)
-        # both values are ours, not the caller's: an int, and SHA-256 as hex
-        return f"{sql.digest_values}({max(positions):d}, '{digest}'); COMMIT"
+    def _write(
+        self,
+        conn: Any,
+        curs: Any,
+        sql: _Statements,
+        stored_events: Sequence[StoredEvent],
+        relied: Any,
+    ) -> list[int]:
+        """The transaction's three messages (the class's docstring)."""
+        head = _begin(conn, curs, sql)
+        last, previous = (head["last"], head["previous"]) if head else (0, None)
+        positions = list(range(last + 1, last + 1 + len(stored_events)))
+        digest = chain_stored(previous or GENESIS, positions, stored_events, ascending=True)
+        columns = (
+            last,
+            len(stored_events),
+            digest,
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        if relied:
+            curs.execute(sql.insert_relied, (list(relied), *columns), prepare=True)
+            found = curs.fetchone() or {}
+            ids, versions = found.get("relied_ids"), found.get("relied_versions")
+            current = dict(zip(ids or (), versions or (), strict=True))
+            unchanged.check(relied, current, stored_events)
+        else:
+            curs.execute(sql.insert, columns, prepare=True)
+        curs.execute("COMMIT", prepare=False)
+        return positions
 
     insert_events = _within_the_bound(_insert_with_digest)
 
     def digest_head(self) -> tuple[int, str] | None:
-        with self.datastore.transaction(commit=False) as curs:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:  # autocommit
             curs.execute(self._select_head)
             found = curs.fetchone()
         return (found["position"], found["digest"]) if found else None
 
     def select_digests(self, after: int, limit: int) -> list[tuple[int, str]]:
-        with self.datastore.transaction(commit=False) as curs:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:  # autocommit
             curs.execute(self._select_digests, (after, limit))
             return [(row["position"], row["digest"]) for row in curs.fetchall()]
 
@@ -408,17 +427,74 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
             head = (row["position"], row["digest"]) if row else None
             found = _chain_after(self, head)  # reads on other connections: nothing can change
             if found:
-                curs.execute(self._insert_digest, found)
+                curs.execute(self._write_digest, (found[1], found[0]))
             return found
+
+
+def _layout_statements(events: Identifier, schema: str) -> list[Any]:
+    """What ``taskwarden migrate`` runs after eventsourcing's own table statements: the digest
+    column, no default position, and the version before's digests moved onto their rows (a
+    digest whose row is gone stops the migration: the table is kept, nothing is lost)."""
+    old = Identifier(schema, TABLE)
+    return [
+        SQL("ALTER TABLE {0} ADD COLUMN IF NOT EXISTS digest text").format(events),
+        SQL("ALTER TABLE {0} ALTER COLUMN notification_id DROP DEFAULT").format(events),
+        SQL(
+            "DO $$ DECLARE moved bigint; BEGIN "
+            "IF to_regclass({name}) IS NULL THEN RETURN; END IF; "
+            "UPDATE {events} e SET digest = d.digest FROM {old} d "
+            "WHERE e.notification_id = d.position; "
+            "GET DIAGNOSTICS moved = ROW_COUNT; "
+            "IF moved <> (SELECT count(*) FROM {old}) THEN RAISE EXCEPTION "
+            "'% of the digests in {table} are at positions with no stored event', "
+            "(SELECT count(*) FROM {old}) - moved; END IF; "
+            "DROP TABLE {old}; END $$"
+        ).format(name=Literal(f"{schema}.{TABLE}"), events=events, old=old, table=SQL(TABLE)),
+    ]
+
+
+# the names of our statements prepared on each connection (a prepared statement lasts as long as
+# the server's session: a connection the pool replaces is a new object)
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _begin(conn: Any, curs: Any, sql: _Statements) -> Any:
+    """Sends the first message (``BEGIN`` ... ``EXECUTE`` the head) and returns the head's row,
+    preparing the head statement first on a connection that has not got it. A statement gone
+    all the same (deallocated by a rollback elsewhere on this connection, as psycopg does on
+    every rollback once it has prepared statements of its own) is prepared again and the
+    message sent again, once."""
+    names = _prepared.get(conn)
+    if names is None:
+        names = _prepared[conn] = set()
+    for attempt in (1, 2):
+        if sql.head_name not in names:
+            try:
+                conn.execute(sql.prepare_head, prepare=False)  # autocommit: its own statement
+            except psycopg.errors.DuplicatePreparedStatement:
+                pass  # still there: forgotten after a failure that did not deallocate it
+            names.add(sql.head_name)
+        try:
+            curs.execute(sql.begin, prepare=False)  # a simple query: never prepared
+        except psycopg.errors.InvalidSqlStatementName:
+            names.discard(sql.head_name)
+            if attempt == 2:  # noqa: PLR2004
+                raise
+            conn.rollback()  # out of the aborted BEGIN
+            continue
+        curs.set_result(-1)  # the last statement's: the head
+        return curs.fetchone()
+    return None  # not reached: the second attempt returns or raises
 
 
 class _Statements(NamedTuple):
     """``DigestPostgresRecorder``'s transaction, as text."""
 
-    begin: str  # BEGIN, the lock, NOTIFY: one simple query
+    begin: str  # BEGIN, the lock, NOTIFY, the head: one simple query
+    prepare_head: str  # PREPARE of the head statement, once per connection
+    head_name: str
     insert: str
     insert_relied: str  # the insert, also returning the relied-on aggregates' versions
-    digest_values: str  # INSERT INTO tw_audit_digests ... VALUES
 
 
 def _text(statement: Any, conn: Any) -> str:

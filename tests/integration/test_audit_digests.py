@@ -23,6 +23,7 @@ from application.audit.digests import Divergence, check_store
 from application.audit.head import audit_head
 from application.ledger import Ledger
 from application.store import Store
+from infrastructure import audit_digests
 from infrastructure.event_store import EVENTS_FILE, ledger_env
 from infrastructure.settings import Settings
 from infrastructure.unchanged import StaleReadError
@@ -233,21 +234,63 @@ def test_a_row_removed_from_the_database_is_found(settings, store):
         store.commit(*tasks(1))
     delete_row(store, settings, 2)
     found = check_store(store)
-    assert found is not None and found.position == 2
+    if settings.uses_postgres:  # its digest went with the row: the next transaction's now spans it
+        assert found == Divergence(3, found.reason if found else "")
+        assert found is not None and "positions 2 to 3" in found.reason
+    else:  # its digest's row is still there, naming it
+        assert found is not None and found.position == 2
 
 
 @on_databases
 def test_an_event_stored_without_a_digest_is_found(settings, store):
     store.commit(*tasks(2))
-    plain = plain_ledger(settings)
-    plain.save(*tasks(1, title="bypass").pop().collect_events())
-    plain.close()
+    store_around(store, settings, tasks(1, title="bypass"))
     found = check_store(store)
     assert found is not None and found.position == 3
     assert "never digested" in found.reason
+    store.commit(*tasks(1, title="after"))  # at the next position, chained from the last digest
+    (_, before), (at, after) = recorded(store)
+    assert at == 4 and after == chain(before, everything(store)[3:])
+
+
+@pytest.mark.parametrize("event_store", ["postgres"], indirect=True)
+def test_on_postgres_a_writer_that_gives_no_position_is_refused(settings, store):
+    """eventsourcing's own recorder (as a version before this one wrote) leaves positions to the
+    column's default, which the digest's layout drops: its events are refused, not stored
+    without a digest."""
+    store.commit(*tasks(1))
+    plain = plain_ledger(settings)
+    try:
+        with pytest.raises(IntegrityError, match="notification_id"):
+            plain.save(*a_task(title="refused").collect_events())
+    finally:
+        plain.close()
+    assert len(everything(store)) == 1
+    assert check_store(store) is None
 
 
 # ---- migrate: a store written without digests ------------------------------------------------
+
+
+def store_around(store: Store, settings: Settings, written: list[Any]) -> None:
+    """Events stored around the digests, after the last one: on SQLite by the version before
+    (eventsourcing's recorder), on Postgres, where such a writer is refused, straight into the
+    table at the next positions."""
+    events = [e for t in written for e in t.collect_events()]
+    if not settings.uses_postgres:
+        plain = plain_ledger(settings)
+        plain.save(*events)
+        plain.close()
+        return
+    stored = [store.ledger.mapper.to_stored_event(e) for e in events]
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        last = conn.execute(f"SELECT max(notification_id) FROM {store.events_table}").fetchone()  # noqa: S608
+        for at, event in enumerate(stored, start=(last[0] if last else 0) or 0):
+            conn.execute(
+                f"INSERT INTO {store.events_table} (notification_id, originator_id, "  # noqa: S608
+                "originator_version, topic, state) VALUES (%s, %s, %s, %s, %s)",
+                (at + 1, event.originator_id, event.originator_version, event.topic, event.state),
+            )
 
 
 def plain_ledger(settings: Settings) -> Ledger:
@@ -284,9 +327,7 @@ def test_migrate_digests_a_store_written_without_digests_once(settings):
 @on_databases
 def test_migrate_digests_events_written_after_the_last_digest(settings, store):
     store.commit(*tasks(2))
-    plain = plain_ledger(settings)
-    plain.save(*[e for t in tasks(3, title="old") for e in t.collect_events()])
-    plain.close()
+    store_around(store, settings, tasks(3, title="old"))
     assert check_store(store) == Divergence(3, "stored after the last digest: never digested")
     migrate(settings)
     assert [p for p, _ in recorded(store)] == [2, 5]
@@ -305,3 +346,105 @@ def test_a_store_not_migrated_since_refuses_writes_rather_than_skip_a_digest(set
         assert len(everything(store)) == 1
     finally:
         store.close()
+
+
+# ---- migrate: Postgres digests kept in a table of their own (the version before) --------------
+
+
+def postgres_store_of_the_version_before(settings: Settings, extra: tuple[int, str] | None) -> None:
+    """Events written in three transactions and their digests in ``tw_audit_digests``, as the
+    version before kept them on Postgres (``extra``: one more digest row, at no event)."""
+    ledger = plain_ledger(settings)
+    for size in (2, 1, 3):
+        ledger.save(*[e for t in tasks(size) for e in t.collect_events()])
+    events = list(ledger.recorder.select_notifications(1, 100))
+    ledger.close()
+    rows = [(p, chain(GENESIS, [n for n in events if n.id <= p])) for p in (2, 3, 6)]
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE tw_audit_digests (position bigint PRIMARY KEY, digest text NOT NULL)"
+        )
+        for row in [*rows, *([extra] if extra else [])]:
+            conn.execute("INSERT INTO tw_audit_digests VALUES (%s, %s)", row)
+
+
+def old_table_exists(settings: Settings) -> bool:
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        found = conn.execute("SELECT to_regclass('tw_audit_digests')").fetchone()
+    return found is not None and found[0] is not None
+
+
+@pytest.mark.parametrize("event_store", ["postgres"], indirect=True)
+def test_migrate_moves_the_digests_of_the_version_before_onto_their_rows(settings):
+    postgres_store_of_the_version_before(settings, extra=None)
+    migrate(settings)
+    assert not old_table_exists(settings)
+    store = open_store(settings, create_tables=False)
+    try:
+        assert [p for p, _ in recorded(store)] == [2, 3, 6]
+        assert_every_digest_is_the_chain_up_to_it(store)
+        store.commit(*tasks(2))  # positions go on after the last, chained from its digest
+        assert [p for p, _ in recorded(store)] == [2, 3, 6, 8]
+        assert_every_digest_is_the_chain_up_to_it(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("event_store", ["postgres"], indirect=True)
+def test_migrate_refuses_to_drop_a_digest_whose_event_is_gone(settings):
+    postgres_store_of_the_version_before(settings, extra=(99, "f" * 64))
+    with pytest.raises(Exception, match="no stored event"):  # noqa: PT011 - the database's
+        migrate(settings)
+    assert old_table_exists(settings)  # kept, every row of it: the migration's transaction
+    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM tw_audit_digests").fetchone() == (4,)
+
+
+# ---- Postgres: the head statement prepared on each connection ---------------------------------
+
+
+def one_connection_ledger(settings: Settings) -> Ledger:
+    env = ledger_env(settings, create_tables=False)
+    return Ledger(env={**env, "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"})
+
+
+def stored_events_of(ledger: Ledger, count: int) -> list[Any]:
+    return [e for t in tasks(count) for e in t.collect_events()]
+
+
+@pytest.mark.parametrize("event_store", ["postgres"], indirect=True)
+def test_a_head_statement_deallocated_behind_the_recorders_back_is_prepared_again(settings, store):
+    """psycopg sends ``DEALLOCATE ALL`` after a rollback once it has prepared statements of its
+    own; the recorder's head statement goes with them. The next write prepares it again."""
+    ledger = one_connection_ledger(settings)
+    try:
+        ledger.save(*stored_events_of(ledger, 1))
+        recorder: Any = ledger.recorder
+        with recorder.datastore.get_connection() as conn:  # the pool's one connection
+            conn.execute("DEALLOCATE ALL")
+            assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == {
+                "count": 0
+            }
+        ledger.save(*stored_events_of(ledger, 2))
+    finally:
+        ledger.close()
+    assert len(everything(store)) == 3
+    assert_every_digest_is_the_chain_up_to_it(store)
+
+
+@pytest.mark.parametrize("event_store", ["postgres"], indirect=True)
+def test_a_head_statement_forgotten_but_still_prepared_is_used(settings, store):
+    """A failed write forgets the statement (its rollback usually deallocates it); when it did
+    not, preparing it again finds it there, and the write goes on."""
+    ledger = one_connection_ledger(settings)
+    try:
+        ledger.save(*stored_events_of(ledger, 1))
+        with pytest.raises(StaleReadError):  # relies on a task that is not where it was read
+            ledger.save(*stored_events_of(ledger, 1), unchanged={a_task().id: 1})
+        ledger.save(*stored_events_of(ledger, 1))
+        audit_digests._prepared.clear()  # forgotten while still prepared on the connection
+        ledger.save(*stored_events_of(ledger, 1))
+    finally:
+        ledger.close()
+    assert len(everything(store)) == 3
+    assert_every_digest_is_the_chain_up_to_it(store)
