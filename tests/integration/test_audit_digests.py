@@ -13,10 +13,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from application.audit.chain import GENESIS, chain
 from application.audit.digests import Divergence, check_store
@@ -233,12 +234,9 @@ def test_a_row_removed_from_the_database_is_found(settings, store):
     for _ in range(4):
         store.commit(*tasks(1))
     delete_row(store, settings, 2)
-    found = check_store(store)
-    if settings.uses_postgres:  # its digest went with the row: the next transaction's now spans it
-        assert found == Divergence(3, found.reason if found else "")
-        assert found is not None and "positions 2 to 3" in found.reason
-    else:  # its digest's row is still there, naming it
-        assert found is not None and found.position == 2
+    found = check_store(store)  # its digest went with the row: the next transaction's spans it
+    assert found == Divergence(3, found.reason if found else "")
+    assert found is not None and "positions 2 to 3" in found.reason
 
 
 @on_databases
@@ -253,15 +251,15 @@ def test_an_event_stored_without_a_digest_is_found(settings, store):
     assert at == 4 and after == chain(before, everything(store)[3:])
 
 
-@pytest.mark.parametrize("event_store", ["postgres"], indirect=True)
-def test_on_postgres_a_writer_that_gives_no_position_is_refused(settings, store):
-    """eventsourcing's own recorder (as a version before this one wrote) leaves positions to the
-    column's default, which the digest's layout drops: its events are refused, not stored
-    without a digest."""
+@on_databases
+def test_a_writer_of_the_version_before_is_refused(settings, store):
+    """eventsourcing's own recorder (as the version before wrote) inserts without the digest's
+    column (SQLite: a row of four values in a table of five) and leaves positions to the table
+    (Postgres: its default, which the layout drops): refused, not stored without a digest."""
     store.commit(*tasks(1))
     plain = plain_ledger(settings)
     try:
-        with pytest.raises(IntegrityError, match="notification_id"):
+        with pytest.raises(PersistenceError, match="notification_id|5 columns but 4 values"):
             plain.save(*a_task(title="refused").collect_events())
     finally:
         plain.close()
@@ -273,21 +271,30 @@ def test_on_postgres_a_writer_that_gives_no_position_is_refused(settings, store)
 
 
 def store_around(store: Store, settings: Settings, written: list[Any]) -> None:
-    """Events stored around the digests, after the last one: on SQLite by the version before
-    (eventsourcing's recorder), on Postgres, where such a writer is refused, straight into the
-    table at the next positions."""
+    """Events stored around the digests, after the last one, straight into the table at the next
+    positions (what no writer of this or the version before can do: it is refused)."""
     events = [e for t in written for e in t.collect_events()]
-    if not settings.uses_postgres:
-        plain = plain_ledger(settings)
-        plain.save(*events)
-        plain.close()
-        return
     stored = [store.ledger.mapper.to_stored_event(e) for e in events]
+    table = store.events_table
+    if not settings.uses_postgres:
+        with sqlite3.connect(settings.data_dir / EVENTS_FILE) as conn:
+            for event in stored:
+                conn.execute(
+                    f"INSERT INTO {table} (originator_id, originator_version, topic, state) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        UUID(str(event.originator_id)).hex,
+                        event.originator_version,
+                        event.topic,
+                        event.state,
+                    ),
+                )
+        return
     with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
-        last = conn.execute(f"SELECT max(notification_id) FROM {store.events_table}").fetchone()  # noqa: S608
+        last = conn.execute(f"SELECT max(notification_id) FROM {table}").fetchone()  # noqa: S608
         for at, event in enumerate(stored, start=(last[0] if last else 0) or 0):
             conn.execute(
-                f"INSERT INTO {store.events_table} (notification_id, originator_id, "  # noqa: S608
+                f"INSERT INTO {table} (notification_id, originator_id, "  # noqa: S608
                 "originator_version, topic, state) VALUES (%s, %s, %s, %s, %s)",
                 (at + 1, event.originator_id, event.originator_version, event.topic, event.state),
             )
@@ -348,37 +355,50 @@ def test_a_store_not_migrated_since_refuses_writes_rather_than_skip_a_digest(set
         store.close()
 
 
-# ---- migrate: Postgres digests kept in a table of their own (the version before) --------------
+# ---- migrate: digests kept in a table of their own (the version before) -----------------------
 
 
-def postgres_store_of_the_version_before(settings: Settings, extra: tuple[int, str] | None) -> None:
+def run_sql(settings: Settings, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """One statement on the event store's database, outside the product."""
+    if settings.uses_postgres:
+        with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
+            cur = conn.execute(statement.replace("?", "%s"), params)
+            return cur.fetchall() if cur.description else []
+    with sqlite3.connect(settings.data_dir / EVENTS_FILE) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def store_of_the_version_before(settings: Settings, extra: tuple[int, str] | None) -> None:
     """Events written in three transactions and their digests in ``tw_audit_digests``, as the
-    version before kept them on Postgres (``extra``: one more digest row, at no event)."""
+    version before kept them (``extra``: one more digest row, at no event)."""
     ledger = plain_ledger(settings)
     for size in (2, 1, 3):
         ledger.save(*[e for t in tasks(size) for e in t.collect_events()])
     events = list(ledger.recorder.select_notifications(1, 100))
     ledger.close()
     rows = [(p, chain(GENESIS, [n for n in events if n.id <= p])) for p in (2, 3, 6)]
-    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE tw_audit_digests (position bigint PRIMARY KEY, digest text NOT NULL)"
-        )
-        for row in [*rows, *([extra] if extra else [])]:
-            conn.execute("INSERT INTO tw_audit_digests VALUES (%s, %s)", row)
+    position = "bigint" if settings.uses_postgres else "INTEGER"  # SQLite's: the rowid itself
+    run_sql(
+        settings,
+        f"CREATE TABLE tw_audit_digests (position {position} PRIMARY KEY, digest TEXT NOT NULL)",
+    )
+    for row in [*rows, *([extra] if extra else [])]:
+        run_sql(settings, "INSERT INTO tw_audit_digests VALUES (?, ?)", row)
 
 
-def old_table_exists(settings: Settings) -> bool:
-    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
-        found = conn.execute("SELECT to_regclass('tw_audit_digests')").fetchone()
-    return found is not None and found[0] is not None
+def old_table_rows(settings: Settings) -> int | None:
+    """Rows in ``tw_audit_digests``, None when there is no such table."""
+    try:
+        return int(run_sql(settings, "SELECT count(*) FROM tw_audit_digests")[0][0])
+    except (psycopg.errors.UndefinedTable, sqlite3.OperationalError):
+        return None
 
 
-@pytest.mark.parametrize("event_store", ["postgres"], indirect=True)
+@on_databases
 def test_migrate_moves_the_digests_of_the_version_before_onto_their_rows(settings):
-    postgres_store_of_the_version_before(settings, extra=None)
+    store_of_the_version_before(settings, extra=None)
     migrate(settings)
-    assert not old_table_exists(settings)
+    assert old_table_rows(settings) is None
     store = open_store(settings, create_tables=False)
     try:
         assert [p for p, _ in recorded(store)] == [2, 3, 6]
@@ -390,14 +410,12 @@ def test_migrate_moves_the_digests_of_the_version_before_onto_their_rows(setting
         store.close()
 
 
-@pytest.mark.parametrize("event_store", ["postgres"], indirect=True)
+@on_databases
 def test_migrate_refuses_to_drop_a_digest_whose_event_is_gone(settings):
-    postgres_store_of_the_version_before(settings, extra=(99, "f" * 64))
-    with pytest.raises(Exception, match="no stored event"):  # noqa: PT011 - the database's
+    store_of_the_version_before(settings, extra=(99, "f" * 64))
+    with pytest.raises(Exception, match="1 of the digests in tw_audit_digests are at positions"):  # noqa: PT011
         migrate(settings)
-    assert old_table_exists(settings)  # kept, every row of it: the migration's transaction
-    with psycopg.connect(settings.database_url or "", autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM tw_audit_digests").fetchone() == (4,)
+    assert old_table_rows(settings) == 4  # kept, every row of it: the migration's transaction
 
 
 # ---- Postgres: the head statement prepared on each connection ---------------------------------
