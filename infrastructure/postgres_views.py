@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,7 +35,7 @@ from infrastructure.sql_member_views import member_schema
 from infrastructure.sql_rows import project_columns, task_columns
 from infrastructure.sql_search import Fragment
 from infrastructure.sql_timeline_views import timeline_schema
-from infrastructure.sql_views import SqlReadModel
+from infrastructure.sql_views import TRACKING_NAME, SqlReadModel
 from projections.rows import ProjectRow, TaskRow
 from projections.search import Term, index_text
 
@@ -42,6 +43,13 @@ CODE_POINTS = ' COLLATE "C"'  # text sort keys ordered as SQLite orders them
 LOCK_KEY = 0x7477_7669_6577  # "twview": one advisory lock for every write of the read models
 POOL_TIMEOUT_SECONDS = 3.0  # TASKWARDEN_DATABASE_TIMEOUT_SECONDS
 ROWS_IN_JSON = 64  # a batch of more rows for one table is copied (``_insert_rows``)
+# ``_transaction``'s first messages: BEGIN and the lock; for ``apply`` also the position, read
+# by a statement of its own after the lock (a statement's snapshot is taken as it starts)
+BEGIN_WRITES = (
+    f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_KEY:d}), "
+    "set_config('synchronous_commit', 'off', true)"
+)
+READ_POSITION = f"SELECT position FROM tw_tracking WHERE name = '{TRACKING_NAME}'"  # noqa: S608
 TASK_WEIGHTS = {"title": "A", "description": "B", "tags": "C"}
 PROJECT_WEIGHTS = {"name": "A", "description": "B"}
 SCHEMA = (
@@ -112,15 +120,52 @@ class PostgresReadModel(SqlReadModel):
             open=True,
             name="taskwarden-views",
         )
+        self._begun = threading.local()  # the position ``_writing`` read, while it lasts
 
     @contextmanager
     def _writing(self) -> Iterator[Any]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_advisory_xact_lock(%s), set_config('synchronous_commit', 'off', true)",
-                [LOCK_KEY],
-            )
+        with self._transaction(BEGIN_WRITES) as cur:
             yield cur
+
+    @contextmanager
+    def _applying(self) -> Iterator[Any]:
+        with self._transaction(f"{BEGIN_WRITES}; {READ_POSITION}") as cur:
+            found = cur.fetchone()
+            self._begun.position = int(found[0]) if found else 0
+            try:
+                yield cur
+            finally:
+                self._begun.position = None
+
+    def _stored_position(self, cur: Any) -> int:
+        """In ``_applying``, the position its first message read under the lock."""
+        begun: int | None = getattr(self._begun, "position", None)
+        return begun if begun is not None else super()._stored_position(cur)
+
+    @contextmanager
+    def _transaction(self, first: str) -> Iterator[Any]:
+        """A transaction holding the read models' advisory lock, its first message one simple
+        query (``first``: ``BEGIN``, the lock, ``synchronous_commit`` off for it, and for
+        ``apply`` the stored position): with psycopg's own transaction its ``BEGIN`` went alone,
+        and the position was a statement of its own, two round trips more per batch applied.
+        The connection is in autocommit meanwhile, so the transaction is this ``BEGIN``'s:
+        ``COMMIT`` at the end, a rollback on any failure. The cursor is on the last statement's
+        result."""
+        with self._pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(first, prepare=False)
+                    cur.set_result(-1)
+                    try:
+                        yield cur
+                        cur.execute("COMMIT", prepare=False)
+                    except BaseException:
+                        conn.rollback()
+                        raise
+            finally:
+                with contextlib.suppress(psycopg.Error):  # a broken one: the pool discards it
+                    conn.autocommit = False  # as the pool gives it to the others
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:

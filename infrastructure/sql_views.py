@@ -131,8 +131,13 @@ class SqlReadModel(
             for table in tables:
                 self._run(cur, f"DELETE FROM {table}")  # noqa: S608 - names from our own schema
 
+    def _applying(self) -> AbstractContextManager[Any]:
+        """``_writing`` for ``apply``, whose first statement reads the stored position (a
+        backend may read it as it begins the transaction)."""
+        return self._writing()
+
     def apply(self, events: list[tuple[int, object]]) -> int:
-        with self._writing() as cur:
+        with self._applying() as cur:
             stored = self._stored_position(cur)
             fresh = [(p, e) for p, e in events if p > stored]
             if not fresh:
