@@ -33,7 +33,7 @@ from psycopg.sql import SQL, Identifier
 from application.ledger import Ledger
 from bench.append import app_group_commit, app_saves, new_events
 from bench.common import DEFAULT_POSTGRES, machine, scratch_database, table
-from infrastructure.audit_digests import _text, chain_stored
+from infrastructure.audit_digests import _text, chain_stored, simple_query
 from infrastructure.event_store import ledger_env
 from infrastructure.postgres_event_store import (
     BoundedApplicationRecorder,
@@ -59,7 +59,7 @@ class PlainPostgresRecorder(BoundedApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._texts: tuple[str, str] | None = None
+        self._texts: tuple[bytes, str] | None = None
 
     def _plain_insert(self, stored_events: Sequence[Any], **_: Any) -> list[int]:
         with self.datastore.get_connection() as conn:
@@ -74,11 +74,11 @@ class PlainPostgresRecorder(BoundedApplicationRecorder):
                     "SELECT * FROM unnest(%b::{1}[], %b::bigint[], %b::text[], %b::bytea[]) "
                     "RETURNING notification_id"
                 ).format(events, SQL(self.datastore.originator_id_type))
-                begin = "; ".join(["BEGIN", *(_text(s, conn) for s in statements)])
+                begin = "; ".join(["BEGIN", *(_text(s, conn) for s in statements)]).encode()
                 self._texts = (begin, _text(insert, conn))
             begin, text = self._texts
             with conn.cursor() as curs:
-                curs.execute(begin, prepare=False)
+                simple_query(conn, begin)
                 columns = (
                     [e.originator_id for e in stored_events],
                     [e.originator_version for e in stored_events],
@@ -87,7 +87,7 @@ class PlainPostgresRecorder(BoundedApplicationRecorder):
                 )
                 curs.execute(text, columns, prepare=True)
                 positions = [row["notification_id"] for row in curs.fetchall()]
-                curs.execute("COMMIT", prepare=False)
+                simple_query(conn, b"COMMIT")
         return positions
 
     insert_events = _within_the_bound(_plain_insert)
