@@ -386,12 +386,12 @@ class DigestPostgresRecorder(BoundedApplicationRecorder):
     event without a digest. ``taskwarden migrate`` adds the column and moves the digests of the
     version before, kept in a table of their own (``tw_audit_digests``), onto their rows.
 
-    The digest's share of a one-event save: 17.5 % with its own row in ``tw_audit_digests``
-    (that row's insert and its statement's parse at the commit, and the previous digest read
-    from that table), measured against the same transaction without a digest
-    (bench/audit_digest.py); see docs/performance.md for the figures this way. Anything that
-    fails rolls the transaction back (the pool's connection context does, psycopg's
-    ``Connection.__exit__``), so an event is never stored without its digest."""
+    The digest's share of a one-event save, against the same transaction without a digest
+    (bench/audit_digest.py): 17.5 % with its own row in ``tw_audit_digests`` (that row's insert
+    and its statement's parse at the commit, and the previous digest read from that table),
+    7 to 11 % this way (docs/performance.md). Anything that fails rolls the transaction back
+    (the pool's connection context does, psycopg's ``Connection.__exit__``), so an event is
+    never stored without its digest."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
