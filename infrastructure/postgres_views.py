@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -120,7 +119,6 @@ class PostgresReadModel(SqlReadModel):
             open=True,
             name="taskwarden-views",
         )
-        self._begun = threading.local()  # the position ``_writing`` read, while it lasts
 
     @contextmanager
     def _writing(self) -> Iterator[Any]:
@@ -128,19 +126,10 @@ class PostgresReadModel(SqlReadModel):
             yield cur
 
     @contextmanager
-    def _applying(self) -> Iterator[Any]:
+    def _applying(self) -> Iterator[tuple[Any, int]]:
         with self._transaction(f"{BEGIN_WRITES}; {READ_POSITION}") as cur:
             found = cur.fetchone()
-            self._begun.position = int(found[0]) if found else 0
-            try:
-                yield cur
-            finally:
-                self._begun.position = None
-
-    def _stored_position(self, cur: Any) -> int:
-        """In ``_applying``, the position its first message read under the lock."""
-        begun: int | None = getattr(self._begun, "position", None)
-        return begun if begun is not None else super()._stored_position(cur)
+            yield cur, int(found[0]) if found else 0
 
     @contextmanager
     def _transaction(self, first: str) -> Iterator[Any]:
@@ -148,38 +137,36 @@ class PostgresReadModel(SqlReadModel):
         query (``first``: ``BEGIN``, the lock, ``synchronous_commit`` off for it, and for
         ``apply`` the stored position): with psycopg's own transaction its ``BEGIN`` went alone,
         and the position was a statement of its own, two round trips more per batch applied.
-        The connection is in autocommit meanwhile, so the transaction is this ``BEGIN``'s:
-        ``COMMIT`` at the end, a rollback on any failure. The cursor is on the last statement's
-        result."""
-        with self._pool.connection() as conn:
-            conn.autocommit = True
+        The transaction is this ``BEGIN``'s (the connection is in autocommit): ``COMMIT`` at the
+        end, a rollback on any failure. The cursor is on the last statement's result."""
+        with self._autocommit() as conn, conn.cursor() as cur:
+            cur.execute(first, prepare=False)
+            cur.set_result(-1)
             try:
-                with conn.cursor() as cur:
-                    cur.execute(first, prepare=False)
-                    cur.set_result(-1)
-                    try:
-                        yield cur
-                        cur.execute("COMMIT", prepare=False)
-                    except BaseException:
-                        conn.rollback()
-                        raise
-            finally:
-                with contextlib.suppress(psycopg.Error):  # a broken one: the pool discards it
-                    conn.autocommit = False  # as the pool gives it to the others
+                yield cur
+                cur.execute("COMMIT", prepare=False)
+            except BaseException:
+                conn.rollback()
+                raise
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:
         """A cursor whose statements each read what is committed when it starts, outside any
         transaction: a read's statements never relied on one snapshot (read committed), and a
         transaction cost one more round trip per read to end it."""
+        with self._autocommit() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[Any]:
+        """A connection of the pool in autocommit while it is lent, then as the pool gives it."""
         with self._pool.connection() as conn:
             conn.autocommit = True
             try:
-                with conn.cursor() as cur:
-                    yield cur
+                yield conn
             finally:
                 with contextlib.suppress(psycopg.Error):  # a broken one: the pool discards it
-                    conn.autocommit = False  # as the pool gives it to the writers
+                    conn.autocommit = False
 
     def refresh_statistics(self) -> None:
         """``ANALYZE`` of the read model's tables (a sample of each: its cost does not grow with

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import msgspec
@@ -131,14 +132,15 @@ class SqlReadModel(
             for table in tables:
                 self._run(cur, f"DELETE FROM {table}")  # noqa: S608 - names from our own schema
 
-    def _applying(self) -> AbstractContextManager[Any]:
-        """``_writing`` for ``apply``, whose first statement reads the stored position (a
-        backend may read it as it begins the transaction)."""
-        return self._writing()
+    @contextmanager
+    def _applying(self) -> Iterator[tuple[Any, int]]:
+        """``_writing`` for ``apply``, with the stored position read in it (a backend may read
+        it as it begins the transaction)."""
+        with self._writing() as cur:
+            yield cur, self._stored_position(cur)
 
     def apply(self, events: list[tuple[int, object]]) -> int:
-        with self._applying() as cur:
-            stored = self._stored_position(cur)
+        with self._applying() as (cur, stored):
             fresh = [(p, e) for p, e in events if p > stored]
             if not fresh:
                 return stored

@@ -95,32 +95,6 @@ def canonical_of(
     return _encoder.encode(_Record(originator_id, version, position, text, topic))
 
 
-_POSITION: Final = b'"position":0,'
-
-
-def canonical_around(
-    originator_id: UUID | str, version: int, topic: str, state: bytes
-) -> tuple[bytes, bytes]:
-    """``canonical_of`` of a stored event whose position is not known yet, as the bytes before
-    and after the position's digits: ``before + b"%d" % position + after`` is
-    ``canonical_of(position, ...)``. The event store encodes each event this way before its
-    transaction and puts the position in once the transaction has it. Sorted keys put
-    ``"position":`` after ``originator_id`` and ``originator_version`` only, and a string's own
-    quotes are escaped, so the first ``"position":0,`` is the field's."""
-    before, after = canonical_of(0, originator_id, version, topic, state).split(_POSITION, 1)
-    return before + b'"position":', b"," + after
-
-
-def links_around(
-    previous: str, positions: Iterable[int], encoded: Iterable[tuple[bytes, bytes]]
-) -> str:
-    """``links`` over records given as ``canonical_around`` parts and their positions."""
-    digest = bytes.fromhex(previous)
-    for position, (before, after) in zip(positions, encoded, strict=True):
-        digest = hashlib.sha256(b"%s%s%d%s" % (digest, before, position, after)).digest()
-    return digest.hex()
-
-
 def link(previous: str, canonical_record: bytes) -> str:
     """The hash of a record after ``previous`` (hex), as hex."""
     return hashlib.sha256(bytes.fromhex(previous) + canonical_record).hexdigest()
