@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,6 +42,7 @@ CODE_POINTS = ' COLLATE "C"'  # text sort keys ordered as SQLite orders them
 LOCK_KEY = 0x7477_7669_6577  # "twview": one advisory lock for every write of the read models
 POOL_TIMEOUT_SECONDS = 3.0  # TASKWARDEN_DATABASE_TIMEOUT_SECONDS
 ROWS_IN_JSON = 64  # a batch of more rows for one table is copied (``_insert_rows``)
+PIPELINED_EVENTS = 64  # a batch of at most this many events is written in pipeline mode
 # ``_transaction``'s first messages: BEGIN and the lock; for ``apply`` also the position, read
 # by a statement of its own after the lock (a statement's snapshot is taken as it starts)
 BEGIN_WRITES = (
@@ -122,29 +123,45 @@ class PostgresReadModel(SqlReadModel):
 
     @contextmanager
     def _writing(self) -> Iterator[Any]:
-        with self._transaction(BEGIN_WRITES) as cur:
+        with self._transaction(BEGIN_WRITES) as (cur, _):
             yield cur
 
     @contextmanager
-    def _applying(self) -> Iterator[tuple[Any, int]]:
-        with self._transaction(f"{BEGIN_WRITES}; {READ_POSITION}") as cur:
-            found = cur.fetchone()
+    def _applying(self, count: int) -> Iterator[tuple[Any, int]]:
+        """A live runner's batch (at most ``PIPELINED_EVENTS`` events) is written in pipeline
+        mode (``_transaction``); a catch-up's larger one is not, so that it can be copied."""
+        first = f"{BEGIN_WRITES}; {READ_POSITION}"
+        with self._transaction(first, pipelined=count <= PIPELINED_EVENTS) as (cur, found):
             yield cur, int(found[0]) if found else 0
 
     @contextmanager
-    def _transaction(self, first: str) -> Iterator[Any]:
+    def _transaction(self, first: str, *, pipelined: bool = False) -> Iterator[tuple[Any, Any]]:
         """A transaction holding the read models' advisory lock, its first message one simple
         query (``first``: ``BEGIN``, the lock, ``synchronous_commit`` off for it, and for
         ``apply`` the stored position): with psycopg's own transaction its ``BEGIN`` went alone,
         and the position was a statement of its own, two round trips more per batch applied.
-        The transaction is this ``BEGIN``'s (the connection is in autocommit): ``COMMIT`` at the
-        end, a rollback on any failure. The cursor is on the last statement's result."""
+        Yields the cursor and the first row of the last statement's result. The transaction is
+        this ``BEGIN``'s (the connection is in autocommit): ``COMMIT`` at the end, a rollback on
+        any failure.
+
+        ``pipelined``: the statements after the first message, and the ``COMMIT``, go in
+        psycopg's pipeline mode: each is sent without waiting for the one before to answer, and
+        the connection waits only where a result is read (a read of rows the batch needs) and at
+        the end. A live runner's batch was about a dozen round trips, one per statement, most of
+        the lag between a commit and its rows; an error in any statement is raised all the same,
+        at the next read or at the end, and rolls the whole transaction back."""
         with self._autocommit() as conn, conn.cursor() as cur:
             cur.execute(first, prepare=False)
             cur.set_result(-1)
+            found = cur.fetchone()
             try:
-                yield cur
-                cur.execute("COMMIT", prepare=False)
+                if pipelined:
+                    with conn.pipeline():
+                        yield cur, found
+                        cur.execute("COMMIT", prepare=False)
+                else:
+                    yield cur, found
+                    cur.execute("COMMIT", prepare=False)
             except BaseException:
                 conn.rollback()
                 raise
@@ -221,7 +238,7 @@ class PostgresReadModel(SqlReadModel):
         if not rows:
             return
         names = ", ".join(columns)
-        if len(rows) <= ROWS_IN_JSON:
+        if len(rows) <= ROWS_IN_JSON or cur.connection.pgconn.pipeline_status:  # no COPY there
             cur.execute(
                 f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - our own names
                 f"FROM json_populate_recordset(NULL::{table}, %s::json) {conflict}",
@@ -246,6 +263,21 @@ class PostgresReadModel(SqlReadModel):
             cur.execute(
                 f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} {conflict}"  # noqa: S608
             )
+
+    def _ask(self, cur: Any, statement: str, params: list[Any]) -> Callable[[], list[Any]]:
+        """In pipeline mode (``_transaction``), a cursor of its own per read, its rows fetched
+        when called: the first call waits for every read sent before it (one round trip)."""
+        conn = cur.connection
+        if not conn.pgconn.pipeline_status:
+            return super()._ask(cur, statement, params)
+        asked = conn.cursor()
+        asked.execute(self._sql(statement), params)
+
+        def rows() -> list[Any]:
+            with asked:
+                return asked.fetchall()
+
+        return rows
 
     def _in(self, column: str, values: list[Any]) -> Fragment:
         return f"{column} = ANY(?)", [list(values)]

@@ -5,6 +5,7 @@ Postgres subclasses supply them."""
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -33,6 +34,13 @@ class SqlBackend:
         rows: list[tuple[Any, ...]],
         conflict: str = "",
     ) -> None: ...
+
+    def _ask(self, cur: Any, statement: str, params: list[Any]) -> Callable[[], list[Any]]:
+        """A read's rows, as a call: the statement is sent now, its rows read when called. A
+        backend may send several reads before it waits for the first (Postgres in pipeline
+        mode: ``apply`` sends all of its reads, then reads their rows, one round trip)."""
+        rows = self._run(cur, statement, params).fetchall()
+        return lambda: rows
 
     def _run_many(self, cur: Any, statement: str, rows: list[Any]) -> None:
         """``statement`` (placeholders ``?``) once per row. One row is one ``execute``: psycopg's

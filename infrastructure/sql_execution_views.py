@@ -7,6 +7,7 @@ here is written once, with ``?`` placeholders, and runs on both backends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -68,24 +69,25 @@ class SqlExecutionViews(SqlBackend, ReadModel):
 
     # ---- apply -------------------------------------------------------------------------------
 
-    def _load_execution(self, cur: Any, events: list[tuple[int, object]]) -> ExecutionRows:
-        """The rows the batch touches, one SELECT per table (not per event)."""
+    def _loading_execution(
+        self, cur: Any, events: list[tuple[int, object]]
+    ) -> Callable[[], ExecutionRows]:
+        """The rows the batch touches, one SELECT per table (not per event), read when called
+        (``SqlBackend._ask``)."""
         keys = execution_keys(events)
-        return ExecutionRows(
-            queue=self._load_by(cur, "tw_queue", "task_id", keys.queue, QueueRow),
-            options=self._load_by(cur, "tw_queue_options", "task_id", keys.options, dict),
-            hitl=self._load_by(cur, "tw_hitl", "id", keys.hitl, HitlRow),
-        )
+        queue = self._loading_by(cur, "tw_queue", "task_id", keys.queue, QueueRow)
+        options = self._loading_by(cur, "tw_queue_options", "task_id", keys.options, dict)
+        hitl = self._loading_by(cur, "tw_hitl", "id", keys.hitl, HitlRow)
+        return lambda: ExecutionRows(queue=queue(), options=options(), hitl=hitl())
 
-    def _load_by(
+    def _loading_by(
         self, cur: Any, table: str, key: str, ids: set[str], shape: type[Any]
-    ) -> dict[str, Any]:
+    ) -> Callable[[], dict[str, Any]]:
         if not ids:
-            return {}
+            return dict
         where, params = self._in(key, sorted(ids))
-        statement = f"SELECT {key}, data FROM {table} WHERE {where}"  # noqa: S608
-        rows = self._run(cur, statement, params).fetchall()
-        return {r[0]: msgspec.json.decode(r[1], type=shape) for r in rows}
+        rows = self._ask(cur, f"SELECT {key}, data FROM {table} WHERE {where}", params)  # noqa: S608
+        return lambda: {r[0]: msgspec.json.decode(r[1], type=shape) for r in rows()}
 
     def _write_execution(self, cur: Any, changes: Changes) -> None:
         queue, options = changes.queue, changes.options

@@ -11,6 +11,7 @@ batch).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -102,23 +103,33 @@ def fact_of(row: Any) -> TaskFact:
 class SqlFactViews(SqlBackend):
     """Mixed into SqlReadModel, which supplies the cursors and the backend's placeholders."""
 
-    def _write_facts(self, cur: Any, events: list[tuple[int, Any]]) -> None:
-        """The task facts the events change, in the caller's transaction."""
+    def _loading_facts(
+        self, cur: Any, events: list[tuple[int, Any]]
+    ) -> Callable[[], dict[str, TaskFact]]:
+        """The stored facts of the tasks the events are about, read when called."""
+        task_ids = {task for _, e in events if (task := task_of(e)) is not None}
+        if not task_ids:
+            return dict
+        where, params = self._in("task_id", sorted(task_ids))
+        select = f"SELECT {', '.join(COLUMNS)} FROM tw_task_facts WHERE {where}"  # noqa: S608
+        rows = self._ask(cur, select, params)
+        return lambda: {f.task_id: f for f in map(fact_of, rows())}
+
+    def _write_facts(
+        self, cur: Any, events: list[tuple[int, Any]], known: dict[str, TaskFact]
+    ) -> None:
+        """The task facts the events change (``known``: their stored facts), in the caller's
+        transaction."""
         facts = [(p, e) for p, e in events if task_of(e) is not None]
         if not facts:
             return
-        changed = evolve_facts(facts, self._load_facts(cur, {task_of(e) or "" for _, e in facts}))
+        changed = evolve_facts(facts, known)
         gone = sorted(key for key, fact in changed.items() if fact is None)
         if gone:
             where, params = self._in("task_id", gone)
             self._run(cur, f"DELETE FROM tw_task_facts WHERE {where}", params)  # noqa: S608
         rows = [fact_values(f) for _, f in sorted(changed.items()) if f is not None]
         self._insert_rows(cur, "tw_task_facts", COLUMNS, rows, FACT_CONFLICT)
-
-    def _load_facts(self, cur: Any, task_ids: set[str]) -> dict[str, TaskFact]:
-        where, params = self._in("task_id", sorted(task_ids))
-        select = f"SELECT {', '.join(COLUMNS)} FROM tw_task_facts WHERE {where}"  # noqa: S608
-        return {f.task_id: f for f in map(fact_of, self._run(cur, select, params).fetchall())}
 
     # ---- a project's analytics -----------------------------------------------------------
 

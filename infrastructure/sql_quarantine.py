@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.batch import affected_ids, evolve_batch
-from projections.rows import ProjectRow, TaskRow
-
 TRACKING = "views"
 UPSERT = (
     "INSERT INTO tw_tracking (name, position) VALUES (?, ?) "
@@ -28,18 +25,11 @@ class QuarantineWrites:
     _writing: Any
     _run: Any
     _stored_position: Any
-    _load: Any
-    _load_execution: Any
-    _write: Any
-    _write_facts: Any
-    _write_members: Any
-    _write_timeline: Any
+    _write_events: Any
 
     def probe(self) -> None:
         with self._writing() as cur:
-            self._run(
-                cur, "UPDATE tw_tracking SET position = position WHERE name = ?", [TRACKING]
-            )
+            self._run(cur, "UPDATE tw_tracking SET position = position WHERE name = ?", [TRACKING])
 
     def skip(self, position: int) -> None:
         with self._writing() as cur:
@@ -52,19 +42,7 @@ class QuarantineWrites:
             found = self._run(cur, "SELECT 1 FROM tw_tracking WHERE name = ?", [marker])
             if found.fetchone() is not None:
                 return False
-            stored = self._stored_position(cur)
-            events = [(position, event)]
-            task_ids, project_ids = affected_ids(events)
-            changes = evolve_batch(
-                events,
-                self._load(cur, "tw_tasks", task_ids, TaskRow),
-                self._load(cur, "tw_projects", project_ids, ProjectRow),
-                self._load_execution(cur, events),
-            )
-            changes.position = stored  # the tracking position stays where it is
-            self._write(cur, changes)
-            self._write_facts(cur, events)
-            self._write_members(cur, events)
-            self._write_timeline(cur, events)
+            # the tracking position stays where it is
+            self._write_events(cur, [(position, event)], keep=self._stored_position(cur))
             self._run(cur, UPSERT, [marker, position])
             return True

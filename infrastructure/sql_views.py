@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -133,37 +133,55 @@ class SqlReadModel(
                 self._run(cur, f"DELETE FROM {table}")  # noqa: S608 - names from our own schema
 
     @contextmanager
-    def _applying(self) -> Iterator[tuple[Any, int]]:
-        """``_writing`` for ``apply``, with the stored position read in it (a backend may read
-        it as it begins the transaction)."""
+    def _applying(self, count: int) -> Iterator[tuple[Any, int]]:  # noqa: ARG002 - a backend's
+        """``_writing`` for ``apply`` of ``count`` events, with the stored position read in it
+        (a backend may read it as it begins the transaction, and write a few events otherwise
+        than many)."""
         with self._writing() as cur:
             yield cur, self._stored_position(cur)
 
-    def apply(self, events: list[tuple[int, object]]) -> int:
-        with self._applying() as (cur, stored):
+    def apply(self, events: list[tuple[int, object]], after: int | None = None) -> int:
+        with self._applying(len(events)) as (cur, stored):
+            if after is not None and stored < after:
+                return stored  # reset since the caller read its position: nothing to apply
             fresh = [(p, e) for p, e in events if p > stored]
             if not fresh:
                 return stored
-            task_ids, project_ids = affected_ids(fresh)
-            changes = evolve_batch(
-                fresh,
-                self._load(cur, "tw_tasks", task_ids, TaskRow),
-                self._load(cur, "tw_projects", project_ids, ProjectRow),
-                self._load_execution(cur, fresh),
-            )
-            self._write(cur, changes)
-            self._write_facts(cur, fresh)
-            self._write_members(cur, fresh)
-            self._write_timeline(cur, fresh)
-            return changes.position
+            return self._write_events(cur, fresh)
 
-    def _load(self, cur: Any, table: str, ids: set[str], shape: type[Any]) -> dict[str, Any]:
+    def _write_events(
+        self, cur: Any, events: list[tuple[int, Any]], keep: int | None = None
+    ) -> int:
+        """Every view's rows for ``events``, in the caller's transaction, and the tracking
+        position: the last event's, or ``keep`` (an event applied late leaves it where it is).
+        Every read is sent before the first is read, then the writes (``_ask``)."""
+        task_ids, project_ids = affected_ids(events)
+        tasks = self._loading(cur, "tw_tasks", task_ids, TaskRow)
+        projects = self._loading(cur, "tw_projects", project_ids, ProjectRow)
+        execution = self._loading_execution(cur, events)
+        facts = self._loading_facts(cur, events)
+        changes = evolve_batch(events, tasks(), projects(), execution())
+        if keep is not None:
+            changes.position = keep
+        self._write(cur, changes)
+        self._write_facts(cur, events, facts())
+        self._write_members(cur, events)
+        self._write_timeline(cur, events)
+        return changes.position
+
+    def _loading(
+        self, cur: Any, table: str, ids: set[str], shape: type[Any]
+    ) -> Callable[[], dict[str, Any]]:
         if not ids:
-            return {}
+            return dict
         where, params = self._in("id", sorted(ids))
-        rows = self._run(cur, f"SELECT data FROM {table} WHERE {where}", params)  # noqa: S608
-        decoded = [msgspec.json.decode(r[0], type=shape) for r in rows.fetchall()]
-        return {row.id: row for row in decoded}
+        rows = self._ask(cur, f"SELECT data FROM {table} WHERE {where}", params)  # noqa: S608
+
+        def found() -> dict[str, Any]:
+            decoded = (msgspec.json.decode(r[0], type=shape) for r in rows())
+            return {row.id: row for row in decoded}
+
+        return found
 
     def _write(self, cur: Any, changes: Changes) -> None:
         tasks = [row for row in changes.tasks.values() if row is not None]

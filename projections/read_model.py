@@ -35,11 +35,14 @@ class ReadModel(ABC):
         """The last position applied, 0 if none."""
 
     @abstractmethod
-    def apply(self, events: list[tuple[int, object]]) -> int:
+    def apply(self, events: list[tuple[int, object]], after: int | None = None) -> int:
         """Applies ``(position, domain event)`` pairs in order, exactly once.
 
         Writes every affected row and the new tracking position in one transaction, under a lock,
-        skipping events at or below the stored position. Returns the new position.
+        skipping events at or below the stored position. Returns the new position. ``after``:
+        the position the caller read the events after; if the stored one is behind it (the
+        views were reset since), nothing is applied and the stored position is returned, to
+        read from there.
         """
 
     @abstractmethod

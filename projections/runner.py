@@ -93,6 +93,7 @@ class ProjectionRunner:
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[int], None]] = []
         self._reader: ThreadPoolExecutor | None = None  # reads the next batch ahead (catch_up)
+        self._next: int | None = None  # where the last catch-up left the views (None: ask them)
 
     @property
     def position(self) -> int:
@@ -132,7 +133,10 @@ class ProjectionRunner:
         is used only if the batch before it was applied up to its end. Each full batch doubles
         the next one's size, up to ``CATCH_UP_GROWTH`` times ``batch``: far behind (a rebuild),
         the views are written in fewer, larger transactions."""
-        position = started = self._read_model.position()
+        # where this runner's last catch-up left the views (no read: the round trip was a part
+        # of each commit's lag); the apply checks it against the stored position under its lock
+        position = self._next if self._next is not None else self._read_model.position()
+        started = position
         self._advance(position)
         ahead: tuple[int, Future[Decoded]] | None = None
         size = self._batch
@@ -150,12 +154,14 @@ class ProjectionRunner:
                 size = min(size * 2, self._max_batch)
                 ahead = (after, self._reading_ahead().submit(self._read, after, size))
             try:
-                position = self._apply(decoded)
+                applied = self._apply(decoded, after=position)
             except EventFailedError as failed:
-                position = self._failed(failed)
+                position = self._next = self._failed(failed)
                 continue
+            reset = applied < position  # the views were reset: read again from where they are
+            position = self._next = applied
             self._advance(position)
-            if not full:
+            if not full and not reset:
                 break
         if position - started >= self._analyze_after:
             self._refresh_statistics()
@@ -219,31 +225,31 @@ class ProjectionRunner:
 
     # ---- an event at fault ---------------------------------------------------------------
 
-    def _apply(self, decoded: Decoded) -> int:
-        """Applies a batch ``_read`` decoded; a notification that could not be decoded is at
-        fault once the ones before it are applied."""
+    def _apply(self, decoded: Decoded, after: int) -> int:
+        """Applies a batch ``_read`` decoded after ``after``; a notification that could not be
+        decoded is at fault once the ones before it are applied."""
         pairs: list[tuple[Any, Any]] = []
         for notification, event in decoded:
             if isinstance(event, _Undecodable):
-                self._isolating(pairs)
+                self._isolating(pairs, after)
                 raise EventFailedError(notification, None, event.error) from event.error
             pairs.append((notification, event))
-        return self._isolating(pairs)
+        return self._isolating(pairs, after)
 
-    def _isolating(self, pairs: list[tuple[Any, Any]]) -> int:
+    def _isolating(self, pairs: list[tuple[Any, Any]], after: int | None = None) -> int:
         """Applies the batch; if it fails while the views can be written, applies halves of it
         until the one event at fault is alone (every event before it applied)."""
         if not pairs:
             return self._position
         try:
-            return self._read_model.apply([(n.id, e) for n, e in pairs])
+            return self._read_model.apply([(n.id, e) for n, e in pairs], after=after)
         except Exception as error:
             if len(pairs) == 1:
                 raise EventFailedError(pairs[0][0], pairs[0][1], error) from error
             if not self._answers():
                 raise
             middle = len(pairs) // 2
-            self._advance(self._isolating(pairs[:middle]))
+            self._advance(self._isolating(pairs[:middle], after))
             return self._isolating(pairs[middle:])
 
     def _answers(self) -> bool:
@@ -305,6 +311,7 @@ class ProjectionRunner:
                 if self._retries is not None and self._retries.due():
                     self.settle_retries()
             except Exception as error:  # noqa: BLE001 - logged; the runner outlives an outage
+                self._next = None  # read the stored position again
                 self.state.failed(None, error, answers=False)
                 log.warning("projection runner failed: %r; retrying", error)
                 self.state.wait(self._stopping)

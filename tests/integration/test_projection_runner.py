@@ -29,9 +29,9 @@ class CountingReadModel(ReadModel):
         self.inner = inner
         self.batches: list[int] = []
 
-    def apply(self, events):
+    def apply(self, events, after=None):
         self.batches.append(len(events))
-        return self.inner.apply(events)
+        return self.inner.apply(events, after)
 
     def migrate(self):
         self.inner.migrate()
@@ -123,6 +123,20 @@ def test_catch_up_applies_the_log_in_batches(tmp_path, database_url):
         assert_complete(w, w.read_model, project)
 
 
+def test_views_reset_by_another_process_are_applied_again_from_the_start(tmp_path, database_url):
+    """A runner reads on from where its last catch-up left the views, without asking them; the
+    apply checks that under its lock, so views another process reset meanwhile (a rebuild) are
+    filled again from the first event, not from where this runner was."""
+    with world(tmp_path, database_url) as w:
+        project = fill(w, 6)
+        runner = w.runner()
+        assert runner.catch_up() == w.ledger.max_position()
+        w.open_read_model().reset()  # as another process's rebuild does
+        w.task(project, "after the reset")
+        assert runner.catch_up() == w.ledger.max_position()
+        assert_complete(w, w.read_model, project)
+
+
 def test_applying_the_same_events_twice_changes_nothing(tmp_path, database_url):
     with world(tmp_path, database_url) as w:
         project = fill(w, 4)
@@ -201,10 +215,10 @@ def test_a_failing_read_model_does_not_kill_the_runner(tmp_path, database_url):
         real_apply = flaky.apply
         failures = [RuntimeError("database went away")]
 
-        def apply(events):
+        def apply(events, after=None):
             if failures:
                 raise failures.pop()
-            return real_apply(events)
+            return real_apply(events, after)
 
         flaky.apply = apply  # type: ignore[method-assign]
         runner = w.runner(flaky)
@@ -236,11 +250,11 @@ apply = read_model.apply
 hold_after = int(sys.argv[3])
 applied = [0]
 
-def loud(events):
+def loud(events, after=None):
     if applied[0] >= hold_after:  # a batch read and not written: the parent kills us here
         print("holding", flush=True)
         time.sleep(3600)
-    applied[0] = apply(events)
+    applied[0] = apply(events, after)
     return applied[0]
 
 read_model.apply = loud

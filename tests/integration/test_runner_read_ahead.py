@@ -39,11 +39,11 @@ def test_a_batch_read_ahead_from_a_passed_position_is_read_again(tmp_path, datab
         w.runners.append(runner)
         applying = runner._isolating  # noqa: SLF001
 
-        def another_runner_moves_on_first(pairs):
+        def another_runner_moves_on_first(pairs, after=None):
             # another process applies everything before this batch is written: this runner's
             # batch is passed over, and the batch it read ahead starts behind the views
             ProjectionRunner(w.store, other, batch=1000).catch_up()
-            return applying(pairs)
+            return applying(pairs, after)
 
         runner._isolating = another_runner_moves_on_first  # type: ignore[method-assign]  # noqa: SLF001
         assert runner.catch_up() == w.ledger.max_position()
