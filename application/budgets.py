@@ -10,7 +10,7 @@ is recorded to release it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -156,10 +156,22 @@ def refuse_if_spent(store: Store, views: Spending, team_id: str, project_id: str
 
 class Gate:
     """The scheduler's budget check over one claim: each team's settings, the team's standing
-    and each project's read once."""
+    and each project's read once. ``settings(team_id, again)``: the team's settings, as the
+    scheduler keeps a copy of them (``application/claim_copies.py``); a refusal decided on
+    them is decided once more on ``settings(team_id, True)``, a fresh read. Without it, the
+    settings are read from the store."""
 
-    def __init__(self, store: Store, views: Spending, now: datetime) -> None:
-        self._store = store
+    def __init__(
+        self,
+        store: Store,
+        views: Spending,
+        now: datetime,
+        *,
+        settings: Callable[[str, bool], TeamSettings | None] | None = None,
+    ) -> None:
+        self._read = settings or (lambda team_id, again: settings_of(store, team_id))
+        self._copies = settings is not None  # else every read is fresh
+        self._fresh: set[str] = set()
         self._views = views
         self._now = now
         self._settings: dict[str, TeamSettings | None] = {}
@@ -167,8 +179,19 @@ class Gate:
         self._project: dict[tuple[str, str], bool] = {}
 
     def open(self, team_id: str, project_id: str) -> bool:
+        if self._open(team_id, project_id):
+            return True
+        if not self._copies or team_id in self._fresh:
+            return False
+        self._fresh.add(team_id)  # refused on a copy: once more on the settings read now
+        self._settings.pop(team_id, None)
+        self._team.pop(team_id, None)
+        self._project = {k: v for k, v in self._project.items() if k[0] != team_id}
+        return self._open(team_id, project_id)
+
+    def _open(self, team_id: str, project_id: str) -> bool:
         if team_id not in self._settings:
-            self._settings[team_id] = settings_of(self._store, team_id)
+            self._settings[team_id] = self._read(team_id, team_id in self._fresh)
         settings = self._settings[team_id]
         if settings is None:
             return True

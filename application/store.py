@@ -11,7 +11,7 @@ business, and every read of it keeps the team's and the project's scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -137,6 +137,19 @@ class Store:
             return None
         return aggregate
 
+    def find_versioned(
+        self, cls: type[A], aggregate_id: UUID, team_id: str
+    ) -> tuple[A | None, int]:
+        """``find``, and the version stored under the id (0: nothing is): what a commit that
+        relies on the answer expects (``commit(versions=...)``), whatever the answer was."""
+        try:
+            aggregate: Aggregate = self.ledger.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None, 0
+        if not isinstance(aggregate, cls) or getattr(aggregate, "team_id", None) != team_id:
+            return None, aggregate.version
+        return aggregate, aggregate.version
+
     def get(self, cls: type[A], aggregate_id: UUID) -> A:
         """``find`` for an aggregate that exists unless something is wrong (a delivery its
         webhook's lane holds): ``NotFoundError`` if it does not."""
@@ -251,18 +264,20 @@ class Store:
         *aggregates: Aggregate,
         logged: Sequence[DomainEvent] = (),
         unchanged: Collection[Aggregate] = (),
+        versions: Mapping[UUID, int] | None = None,
     ) -> int:
         """Writes every pending event of the given aggregates, and the ``logged`` events of
         event-sourced logs, in one transaction; if ``unchanged`` are given (aggregates the
         decision read and relies on), only if each is still at the version read, else raises
-        ``StaleReadError`` (a conflict: ``with_retries`` decides again).
+        ``StaleReadError`` (a conflict: ``with_retries`` decides again). ``versions``: the same
+        by id and version (0: that nothing is stored under the id), for what was read as absent.
 
         Returns the position of the last event written, or the current one if nothing changed.
         """
         events = self._pending(aggregates, logged)
         if not events:
             return self.max_position()  # nothing changed: the state is as of now
-        relied = {a.id: a.version for a in unchanged}
+        relied = {**(versions or {}), **{a.id: a.version for a in unchanged}}
         try:
             recordings = self.committer.commit(events, relied)
         finally:

@@ -20,9 +20,11 @@ from application.commands import (
     ExecuteTask,
     ExecutionOptions,
     ResourceLimits,
+    Targeted,
+    UpdateProject,
 )
 from application.execution_reports import finish, heartbeat, report
-from application.projects import create_project
+from application.projects import create_project, update_project
 from application.scheduler import Claim, Scheduler
 from application.tasks import create_task
 from domain.hitl import HitlItem
@@ -156,6 +158,49 @@ def test_a_project_runs_at_most_its_max_concurrent_tasks(services):
     finish(services.store, claimed[0], "completed", {})
     settle(services)
     assert s.claim("w4").task_id == second
+
+
+def test_a_band_paused_after_a_claim_kept_its_queue_control_is_not_claimed(services):
+    """A claim decides on this process's copy of the team's queue control (none: never paused)
+    and relies on it unchanged at its commit: a pause written since refuses the commit, and
+    the claim decides again on what is stored now."""
+    p = project(services)
+    first, second = queued(services, p), queued(services, p)
+    s = scheduler(services)
+    assert s.claim("w1").task_id == first  # keeps the copy: no control yet
+    control = QueueControl(team_id=ME.team_id)
+    control.pause("normal_priority", "maintenance", ME.id)
+    services.store.commit(control)
+    assert s.claim("w2") is None
+    assert services.store.get(Task, UUID(second)).status == "queued"
+    control.resume("normal_priority", ME.id)
+    services.store.commit(control)
+    assert s.claim("w3").task_id == second
+
+
+def test_a_cap_lowered_after_a_claim_kept_its_project_holds_back_the_next_claim(services):
+    p = project(services, max_concurrent_tasks=2)
+    first, second = queued(services, p), queued(services, p)
+    s = scheduler(services)
+    assert s.claim("w1").task_id == first  # keeps the project: a cap of 2, one running
+    lowered = UpdateProject(resource_limits=ResourceLimits(max_concurrent_tasks=1))
+    update_project(services.store, Targeted(target=p, command=lowered), ME)
+    settle(services)
+    assert s.claim("w2") is None
+    assert services.store.get(Task, UUID(second)).status == "queued"
+
+
+def test_a_cap_raised_after_a_claim_kept_its_project_lets_the_next_claim_through(services):
+    """A copy only ever lets work through: a refusal is decided again on a fresh read."""
+    p = project(services, max_concurrent_tasks=1)
+    first, second = queued(services, p), queued(services, p)
+    s = scheduler(services)
+    assert s.claim("w1").task_id == first
+    assert s.claim("w2") is None  # the cap of 1 is reached
+    raised = UpdateProject(resource_limits=ResourceLimits(max_concurrent_tasks=2))
+    update_project(services.store, Targeted(target=p, command=raised), ME)
+    settle(services)
+    assert s.claim("w3").task_id == second
 
 
 def test_a_paused_band_is_skipped_until_resumed(services):

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from application.budget_watch import BudgetWatch
-from application.budgets import Gate, holding, refuse_if_spent, spent_notice, standings
+from application.budgets import (
+    Gate,
+    holding,
+    refuse_if_spent,
+    settings_of,
+    spent_notice,
+    standings,
+)
 from application.consumer_state import ConsumerState, Policy
 from application.store import Store
 from domain.budget import UNITS, Budget, budget_id, period_of, reached
@@ -174,6 +181,28 @@ def test_a_project_budget_holds_its_project_for_the_month(store, clock, spent):
 
     clock.set(datetime(2027, 1, 1, 0, 0, tzinfo=UTC))  # a new month
     assert holding(store, spent, TEAM, SHOP, clock.now()) is None
+
+
+def test_a_gate_deciding_on_kept_settings_refuses_only_on_a_fresh_read(store, clock, spent):
+    """The scheduler's gate reads a team's settings as a kept copy (``again`` False) and, before
+    it refuses, once more as stored now (``again`` True): a limit raised since the copy was
+    kept releases the work; one still spent holds it."""
+    limits(store, daily_cost_limit=Decimal(1))
+    kept = settings_of(store, TEAM)
+    spent.add(clock.now(), SHOP, 1.0)
+    limits(store, daily_cost_limit=Decimal(2))  # raised since the copy was kept
+    asked: list[bool] = []
+
+    def settings(team_id: str, again: bool) -> Any:
+        asked.append(again)
+        return settings_of(store, team_id) if again else kept
+
+    assert Gate(store, spent, clock.now(), settings=settings).open(TEAM, SHOP)
+    assert asked == [False, True]
+    spent.add(clock.now(), SHOP, 1.0)  # now spent under the raised limit too
+    asked.clear()
+    assert not Gate(store, spent, clock.now(), settings=settings).open(TEAM, SHOP)
+    assert asked == [False, True]
 
 
 # ---- the watch ---------------------------------------------------------------------------------
