@@ -45,10 +45,11 @@ ROWS_IN_JSON = 64  # a batch of more rows for one table is copied (``_insert_row
 PIPELINED_EVENTS = 64  # a batch of at most this many events is written in pipeline mode
 # ``_transaction``'s first messages: BEGIN and the lock; for ``apply`` also the position, read
 # by a statement of its own after the lock (a statement's snapshot is taken as it starts)
-BEGIN_WRITES = (
-    f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_KEY:d}), "
-    "set_config('synchronous_commit', 'off', true)"
+WRITES_BEGIN = (
+    "BEGIN",
+    f"SELECT pg_advisory_xact_lock({LOCK_KEY:d}), set_config('synchronous_commit', 'off', true)",
 )
+BEGIN_WRITES = "; ".join(WRITES_BEGIN)
 READ_POSITION = f"SELECT position FROM tw_tracking WHERE name = '{TRACKING_NAME}'"  # noqa: S608
 TASK_WEIGHTS = {"title": "A", "description": "B", "tags": "C"}
 PROJECT_WEIGHTS = {"name": "A", "description": "B"}
@@ -127,41 +128,56 @@ class PostgresReadModel(SqlReadModel):
             yield cur
 
     @contextmanager
-    def _applying(self, count: int) -> Iterator[tuple[Any, int]]:
-        """A live runner's batch (at most ``PIPELINED_EVENTS`` events) is written in pipeline
-        mode (``_transaction``); a catch-up's larger one is not, so that it can be copied."""
-        first = f"{BEGIN_WRITES}; {READ_POSITION}"
-        with self._transaction(first, pipelined=count <= PIPELINED_EVENTS) as (cur, found):
-            yield cur, int(found[0]) if found else 0
+    def _applying(self, count: int) -> Iterator[tuple[Any, Callable[[], int]]]:
+        """A live runner's batch (at most ``PIPELINED_EVENTS`` events) is written in psycopg's
+        pipeline mode: each statement is sent without waiting for the one before to answer,
+        and the connection waits only where a result is read and at the end. Its first
+        statements (``BEGIN``, the lock, the stored position) go with the reads ``apply`` asks
+        for, one round trip; the writes and the ``COMMIT`` with the next. A live runner's batch
+        was about a dozen round trips, one per statement, most of the lag between a commit and
+        its rows. An error in any statement is raised all the same, at the next read or at the
+        end, and rolls the whole transaction back. A catch-up's larger batch is not pipelined
+        (``COPY`` cannot be): ``_transaction``."""
+        if count > PIPELINED_EVENTS:
+            with self._transaction(f"{BEGIN_WRITES}; {READ_POSITION}") as (cur, found):
+                at = int(found[0]) if found else 0
+                yield cur, lambda: at
+            return
+        with self._autocommit() as conn, conn.cursor() as cur:
+            try:
+                with conn.pipeline():
+                    for statement in WRITES_BEGIN:
+                        cur.execute(statement, prepare=False)
+                    position = conn.cursor()
+                    position.execute(READ_POSITION)
+
+                    def stored() -> int:
+                        with position:
+                            found = position.fetchone()
+                        return int(found[0]) if found else 0
+
+                    yield cur, stored
+                    cur.execute("COMMIT", prepare=False)
+            except BaseException:
+                conn.rollback()
+                raise
 
     @contextmanager
-    def _transaction(self, first: str, *, pipelined: bool = False) -> Iterator[tuple[Any, Any]]:
+    def _transaction(self, first: str) -> Iterator[tuple[Any, Any]]:
         """A transaction holding the read models' advisory lock, its first message one simple
         query (``first``: ``BEGIN``, the lock, ``synchronous_commit`` off for it, and for
         ``apply`` the stored position): with psycopg's own transaction its ``BEGIN`` went alone,
         and the position was a statement of its own, two round trips more per batch applied.
         Yields the cursor and the first row of the last statement's result. The transaction is
         this ``BEGIN``'s (the connection is in autocommit): ``COMMIT`` at the end, a rollback on
-        any failure.
-
-        ``pipelined``: the statements after the first message, and the ``COMMIT``, go in
-        psycopg's pipeline mode: each is sent without waiting for the one before to answer, and
-        the connection waits only where a result is read (a read of rows the batch needs) and at
-        the end. A live runner's batch was about a dozen round trips, one per statement, most of
-        the lag between a commit and its rows; an error in any statement is raised all the same,
-        at the next read or at the end, and rolls the whole transaction back."""
+        any failure."""
         with self._autocommit() as conn, conn.cursor() as cur:
             cur.execute(first, prepare=False)
             cur.set_result(-1)
             found = cur.fetchone()
             try:
-                if pipelined:
-                    with conn.pipeline():
-                        yield cur, found
-                        cur.execute("COMMIT", prepare=False)
-                else:
-                    yield cur, found
-                    cur.execute("COMMIT", prepare=False)
+                yield cur, found
+                cur.execute("COMMIT", prepare=False)
             except BaseException:
                 conn.rollback()
                 raise

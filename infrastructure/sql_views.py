@@ -10,7 +10,7 @@ import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -24,7 +24,7 @@ from infrastructure.sql_quarantine import QuarantineWrites
 from infrastructure.sql_rows import to_json
 from infrastructure.sql_search import PROJECT_FIELDS, TASK_FIELDS, Fragment, search_fragment
 from infrastructure.sql_timeline_views import SqlTimelineViews
-from projections.batch import Activity, Changes, affected_ids, evolve_batch
+from projections.batch import Activity, Changes, ExecutionRows, affected_ids, evolve_batch
 from projections.rows import (
     ActivityRow,
     Page,
@@ -36,8 +36,20 @@ from projections.rows import (
     project_stats,
 )
 from projections.search import Term
+from projections.task_facts import TaskFact
 
 TRACKING_NAME = "views"
+
+
+class _Loads(NamedTuple):
+    """The rows a batch changes, as stored before it, each read when called."""
+
+    tasks: Callable[[], dict[str, TaskRow]]
+    projects: Callable[[], dict[str, ProjectRow]]
+    execution: Callable[[], ExecutionRows]
+    facts: Callable[[], dict[str, TaskFact]]
+
+
 PROJECT_SORTS = {"name": "name", "created_at": "created_at", "updated_at": "updated_at"}
 TEXT_SORTS = frozenset({"name"})
 ACTIVITY_COLUMNS = ("position", "team_id", "project_id", "task_id", "data")
@@ -133,38 +145,56 @@ class SqlReadModel(
                 self._run(cur, f"DELETE FROM {table}")  # noqa: S608 - names from our own schema
 
     @contextmanager
-    def _applying(self, count: int) -> Iterator[tuple[Any, int]]:  # noqa: ARG002 - a backend's
-        """``_writing`` for ``apply`` of ``count`` events, with the stored position read in it
-        (a backend may read it as it begins the transaction, and write a few events otherwise
-        than many)."""
+    def _applying(self, count: int) -> Iterator[tuple[Any, Callable[[], int]]]:  # noqa: ARG002
+        """``_writing`` for ``apply`` of ``count`` events, with the stored position read in it,
+        as a call: a backend may send the reads ``apply`` makes before it waits for the
+        position (and write a few events otherwise than many)."""
         with self._writing() as cur:
-            yield cur, self._stored_position(cur)
+            stored = self._stored_position(cur)
+            yield cur, lambda: stored
 
     def apply(self, events: list[tuple[int, object]], after: int | None = None) -> int:
-        with self._applying(len(events)) as (cur, stored):
+        with self._applying(len(events)) as (cur, stored_position):
+            # the rows of every event are asked for before the stored position is known: on
+            # Postgres they go with the transaction's first statements, one round trip for all
+            loads = self._loads(cur, events) if events else None
+            stored = stored_position()
             if after is not None and stored < after:
                 return stored  # reset since the caller read its position: nothing to apply
             fresh = [(p, e) for p, e in events if p > stored]
             if not fresh:
                 return stored
-            return self._write_events(cur, fresh)
+            if len(fresh) < len(events):  # another runner applied some: the rows as they are
+                loads = None
+            return self._write_events(cur, fresh, loads)
+
+    def _loads(self, cur: Any, events: list[tuple[int, Any]]) -> _Loads:
+        """The rows ``events`` change, asked for (``SqlBackend._ask``), read when called."""
+        task_ids, project_ids = affected_ids(events)
+        return _Loads(
+            self._loading(cur, "tw_tasks", task_ids, TaskRow),
+            self._loading(cur, "tw_projects", project_ids, ProjectRow),
+            self._loading_execution(cur, events),
+            self._loading_facts(cur, events),
+        )
 
     def _write_events(
-        self, cur: Any, events: list[tuple[int, Any]], keep: int | None = None
+        self,
+        cur: Any,
+        events: list[tuple[int, Any]],
+        loads: _Loads | None = None,
+        keep: int | None = None,
     ) -> int:
         """Every view's rows for ``events``, in the caller's transaction, and the tracking
         position: the last event's, or ``keep`` (an event applied late leaves it where it is).
-        Every read is sent before the first is read, then the writes (``_ask``)."""
-        task_ids, project_ids = affected_ids(events)
-        tasks = self._loading(cur, "tw_tasks", task_ids, TaskRow)
-        projects = self._loading(cur, "tw_projects", project_ids, ProjectRow)
-        execution = self._loading_execution(cur, events)
-        facts = self._loading_facts(cur, events)
-        changes = evolve_batch(events, tasks(), projects(), execution())
+        ``loads``: their rows, asked for already; else every read is sent before the first is
+        read, then the writes."""
+        loads = loads or self._loads(cur, events)
+        changes = evolve_batch(events, loads.tasks(), loads.projects(), loads.execution())
         if keep is not None:
             changes.position = keep
         self._write(cur, changes)
-        self._write_facts(cur, events, facts())
+        self._write_facts(cur, events, loads.facts())
         self._write_members(cur, events)
         self._write_timeline(cur, events)
         return changes.position
