@@ -19,11 +19,14 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import PoolTimeout
 
 PAUSE_SECONDS = 0.05  # before trying again on a fresh connection
@@ -52,10 +55,63 @@ def _within_the_bound(decorated: Any) -> Any:
 
 
 class BoundedApplicationRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        events = Identifier(self.datastore.schema, self.events_table_name)
+        columns = "notification_id, originator_id, originator_version, topic, state"
+        self._next_after, self._next_from = (
+            SQL(
+                f"SELECT {columns} FROM {{0}} WHERE notification_id {op} %s "  # noqa: S608
+                "ORDER BY notification_id LIMIT %s"
+            )
+            .format(events)
+            .as_string()
+            for op in (">", ">=")
+        )
+
+    def _select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """eventsourcing's, for the consumers' one question (the next ``limit`` after or from
+        ``start``) with a statement composed once and rows as tuples: eventsourcing composes
+        its statement anew on each call and reads each row as a dict, about 55 µs of a 300 µs
+        read of the next events (each commit is read so by the projection runner, the relay and
+        the budget watch)."""
+        if start is None or stop is not None or topics:
+            return _SELECT_NOTIFICATIONS(
+                self, start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+        statement = self._next_from if inclusive_of_start else self._next_after
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, (start, limit), prepare=True)
+            return [
+                Notification(
+                    id=row[0],
+                    originator_id=row[1],
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=bytes(row[4]),
+                )
+                for row in curs.fetchall()
+            ]
+
     insert_events = _within_the_bound(PostgresApplicationRecorder.insert_events)
     select_events = _within_the_bound(PostgresApplicationRecorder.select_events)
-    select_notifications = _within_the_bound(PostgresApplicationRecorder.select_notifications)
+    select_notifications = _within_the_bound(_select_notifications)
     max_notification_id = _within_the_bound(PostgresApplicationRecorder.max_notification_id)
+
+
+_SELECT_NOTIFICATIONS = getattr(
+    PostgresApplicationRecorder.select_notifications,
+    "__wrapped__",
+    PostgresApplicationRecorder.select_notifications,
+)
 
 
 class BoundedPostgresFactory(PostgresFactory):
