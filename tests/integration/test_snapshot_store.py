@@ -85,6 +85,65 @@ def test_snapshots_go_to_their_own_table_and_a_load_reads_them(store):
     assert loaded.version == 35
 
 
+def test_a_load_at_a_version_starts_from_the_newest_snapshot_at_or_below_it(store):
+    task_id = long_task(store, 34)  # snapshots at 10, 20, 30
+    assert {10, 20, 30} <= set(stored_snapshots(store, task_id))
+    for version in (9, 10, 25, 30, 35):
+        loaded = store.ledger.repository.get(UUID(task_id), version=version)
+        expected = replay(None, store.ledger.events.get(UUID(task_id), lte=version))
+        assert loaded.__dict__ == expected.__dict__ and loaded.version == version
+
+
+def test_on_postgres_a_load_reads_its_snapshot_and_events_in_one_statement(
+    store, database_url, tmp_path, monkeypatch
+):
+    """Postgres: the snapshot and the events after it come from one statement
+    (``select_from_snapshot``), not from the snapshot recorder's read and the events'; SQLite
+    (no round trips to save) reads them apart. Loaded by another process's store, whose cache
+    does not hold the task."""
+    task_id = long_task(store, 24)
+    other = open_store(settings_for(database_url, tmp_path), create_tables=False)
+    try:
+        apart: list[Any] = []
+        snapshots = other.ledger.snapshots
+        assert snapshots is not None
+        read_apart = snapshots.recorder.select_events
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            apart.append(args)
+            return read_apart(*args, **kwargs)
+
+        monkeypatch.setattr(snapshots.recorder, "select_events", counted)
+        loaded = other.load(Task, UUID(task_id), ALICE.team_id, "task")
+        assert (loaded.version, loaded.title) == (25, "title 23")
+        assert len(apart) == (0 if database_url else 1)
+    finally:
+        other.close()
+
+
+def test_a_snapshot_that_no_longer_decodes_is_passed_over_and_the_task_replayed(
+    database_url, tmp_path
+):
+    store = open_store(settings_for(database_url, tmp_path))
+    try:
+        task_id = long_task(store, 24)  # snapshots at 10 and 20
+        if database_url is None:
+            with sqlite3.connect(tmp_path / "events.sqlite3") as conn:
+                conn.execute("UPDATE stored_snapshots SET state = CAST('{}' AS BLOB)")
+        else:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("UPDATE taskwarden_snapshots SET state = '{}'::bytea")
+        other = open_store(settings_for(database_url, tmp_path), create_tables=False)
+        try:  # another process's store: the task is not in its cache
+            loaded = other.load(Task, UUID(task_id), ALICE.team_id, "task")
+        finally:
+            other.close()
+        expected = replay(None, store.ledger.events.get(UUID(task_id)))
+        assert loaded.__dict__ == expected.__dict__ and loaded.title == "title 23"
+    finally:
+        store.close()
+
+
 def test_snapshots_leave_the_log_its_positions_and_its_digests_as_they_were(store):
     task_id = long_task(store, 34)
     assert stored_snapshots(store, task_id)[-1] == 30
