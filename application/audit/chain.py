@@ -95,16 +95,28 @@ def canonical_of(
     return _encoder.encode(_Record(originator_id, version, position, text, topic))
 
 
+# a fresh hash object, copied for each record: ``hashlib.sha256()`` looks its algorithm up in
+# OpenSSL on every call (measured in the event store's transaction, one record: 5.7 µs with the
+# lookup, 4.6 µs copied)
+_SHA256 = hashlib.sha256()
+
+
 def link(previous: str, canonical_record: bytes) -> str:
     """The hash of a record after ``previous`` (hex), as hex."""
-    return hashlib.sha256(bytes.fromhex(previous) + canonical_record).hexdigest()
+    found = _SHA256.copy()
+    found.update(bytes.fromhex(previous))
+    found.update(canonical_record)
+    return found.hexdigest()
 
 
 def links(previous: str, canonical_records: Iterable[bytes]) -> str:
     """``link`` over records in order, as hex: the digest kept as bytes between them."""
     digest = bytes.fromhex(previous)
     for canonical_record in canonical_records:
-        digest = hashlib.sha256(digest + canonical_record).digest()
+        found = _SHA256.copy()
+        found.update(digest)
+        found.update(canonical_record)
+        digest = found.digest()
     return digest.hex()
 
 
