@@ -125,28 +125,22 @@ class Store:
         (given ``team_id``) another team's. For ids the system derives (claims, a team's queue
         control or notices) or holds (a log's entries, a task's dependencies, a queued
         execution); an id a client names goes through ``load``, which the project narrows too."""
+        return self.find_versioned(cls, aggregate_id, team_id)[0]
+
+    def find_versioned(
+        self, cls: type[A], aggregate_id: UUID, team_id: str | None = None
+    ) -> tuple[A | None, int]:
+        """``find``, and the version stored under the id (0: nothing is), whatever the answer:
+        what a commit that relies on the answer expects (``commit(versions=...)``)."""
         if cls in TAKING_TURNS:  # inside a command: after the one before it on this task
             self.command_locks.take(aggregate_id)
         try:
             aggregate: Aggregate = self.ledger.repository.get(aggregate_id)
         except AggregateNotFoundError:
-            return None
-        if not isinstance(aggregate, cls):
-            return None
-        if team_id is not None and getattr(aggregate, "team_id", None) != team_id:
-            return None
-        return aggregate
-
-    def find_versioned(
-        self, cls: type[A], aggregate_id: UUID, team_id: str
-    ) -> tuple[A | None, int]:
-        """``find``, and the version stored under the id (0: nothing is): what a commit that
-        relies on the answer expects (``commit(versions=...)``), whatever the answer was."""
-        try:
-            aggregate: Aggregate = self.ledger.repository.get(aggregate_id)
-        except AggregateNotFoundError:
             return None, 0
-        if not isinstance(aggregate, cls) or getattr(aggregate, "team_id", None) != team_id:
+        if not isinstance(aggregate, cls):
+            return None, aggregate.version
+        if team_id is not None and getattr(aggregate, "team_id", None) != team_id:
             return None, aggregate.version
         return aggregate, aggregate.version
 

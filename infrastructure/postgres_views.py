@@ -44,7 +44,8 @@ POOL_TIMEOUT_SECONDS = 3.0  # TASKWARDEN_DATABASE_TIMEOUT_SECONDS
 ROWS_IN_JSON = 64  # a batch of more rows for one table is copied (``_insert_rows``)
 PIPELINED_EVENTS = 64  # a batch of at most this many events is written in pipeline mode
 # ``_transaction``'s first messages: BEGIN and the lock; for ``apply`` also the position, read
-# by a statement of its own after the lock (a statement's snapshot is taken as it starts)
+# by a statement of its own after the lock (a statement's snapshot is taken as it starts).
+# ``_applying`` sends the same statements one by one in pipeline mode
 WRITES_BEGIN = (
     "BEGIN",
     f"SELECT pg_advisory_xact_lock({LOCK_KEY:d}), set_config('synchronous_commit', 'off', true)",
@@ -281,8 +282,8 @@ class PostgresReadModel(SqlReadModel):
             )
 
     def _ask(self, cur: Any, statement: str, params: list[Any]) -> Callable[[], list[Any]]:
-        """In pipeline mode (``_transaction``), a cursor of its own per read, its rows fetched
-        when called: the first call waits for every read sent before it (one round trip)."""
+        """In pipeline mode (``_applying``), a cursor of its own per read, its rows fetched when
+        called: the first call waits for every read sent before it (one round trip)."""
         conn = cur.connection
         if not conn.pgconn.pipeline_status:
             return super()._ask(cur, statement, params)
