@@ -127,12 +127,12 @@ def test_a_snapshot_that_no_longer_decodes_is_passed_over_and_the_task_replayed(
     store = open_store(settings_for(database_url, tmp_path))
     try:
         task_id = long_task(store, 24)  # snapshots at 10 and 20
-        if database_url is None:
-            with sqlite3.connect(tmp_path / "events.sqlite3") as conn:
-                conn.execute("UPDATE stored_snapshots SET state = CAST('{}' AS BLOB)")
-        else:
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute("UPDATE taskwarden_snapshots SET state = '{}'::bytea")
+        on_snapshot_table(
+            database_url,
+            tmp_path,
+            "UPDATE stored_snapshots SET state = CAST('{}' AS BLOB)",
+            "UPDATE taskwarden_snapshots SET state = '{}'::bytea",
+        )
         other = open_store(settings_for(database_url, tmp_path), create_tables=False)
         try:  # another process's store: the task is not in its cache
             loaded = other.load(Task, UUID(task_id), ALICE.team_id, "task")
@@ -171,12 +171,19 @@ def test_a_store_migrated_before_snapshots_loads_its_tasks_by_replay(database_ur
 
 
 def drop_snapshot_table(database_url: str | None, tmp_path: Path) -> None:
+    on_snapshot_table(
+        database_url, tmp_path, "DROP TABLE stored_snapshots", "DROP TABLE taskwarden_snapshots"
+    )
+
+
+def on_snapshot_table(database_url: str | None, tmp_path: Path, sqlite: str, postgres: str) -> None:
+    """A statement run on the snapshots' table directly, as someone with database access."""
     if database_url is None:
         with sqlite3.connect(tmp_path / "events.sqlite3") as conn:
-            conn.execute("DROP TABLE stored_snapshots")
+            conn.execute(sqlite)
     else:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute("DROP TABLE taskwarden_snapshots")
+            conn.execute(postgres)
 
 
 def test_four_writers_on_one_long_task_all_land_in_order(store):
