@@ -145,23 +145,19 @@ class PostgresReadModel(SqlReadModel):
                 yield cur, lambda: at
             return
         with self._autocommit() as conn, conn.cursor() as cur:
-            try:
-                with conn.pipeline():
-                    for statement in WRITES_BEGIN:
-                        cur.execute(statement, prepare=False)
-                    position = conn.cursor()
-                    position.execute(READ_POSITION)
+            with _rolled_back_on_failure(conn), conn.pipeline():
+                for statement in WRITES_BEGIN:
+                    cur.execute(statement, prepare=False)
+                position = conn.cursor()
+                position.execute(READ_POSITION)
 
-                    def stored() -> int:
-                        with position:
-                            found = position.fetchone()
-                        return int(found[0]) if found else 0
+                def stored() -> int:
+                    with position:
+                        found = position.fetchone()
+                    return int(found[0]) if found else 0
 
-                    yield cur, stored
-                    cur.execute("COMMIT", prepare=False)
-            except BaseException:
-                conn.rollback()
-                raise
+                yield cur, stored
+                cur.execute("COMMIT", prepare=False)
 
     @contextmanager
     def _transaction(self, first: str) -> Iterator[tuple[Any, Any]]:
@@ -176,12 +172,9 @@ class PostgresReadModel(SqlReadModel):
             cur.execute(first, prepare=False)
             cur.set_result(-1)
             found = cur.fetchone()
-            try:
+            with _rolled_back_on_failure(conn):
                 yield cur, found
                 cur.execute("COMMIT", prepare=False)
-            except BaseException:
-                conn.rollback()
-                raise
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:
@@ -334,6 +327,17 @@ class PostgresReadModel(SqlReadModel):
         if deleted:
             cur.execute("DELETE FROM tw_projects WHERE id = ANY(%s)", [deleted])
         self._run_many(cur, PROJECT_UPSERT, [_project_params(row) for row in rows])
+
+
+@contextmanager
+def _rolled_back_on_failure(conn: Any) -> Iterator[None]:
+    """The body of a transaction begun on ``conn`` (in autocommit, by our own ``BEGIN``): any
+    failure rolls it back, then is raised."""
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 def _task_params(row: TaskRow) -> dict[str, Any]:
