@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import uvicorn
 
+from infrastructure.event_loop import LOOP_IMPLEMENTATION
 from interfaces.http.server import HTTP_IMPLEMENTATION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +90,8 @@ def server_in_process(
         "warning",
         "--http",
         HTTP_IMPLEMENTATION,  # as taskwarden serve parses HTTP/1.1, for the bare endpoint too
+        "--loop",
+        LOOP_IMPLEMENTATION,  # as taskwarden serve runs its loop, for the bare endpoint too
         "--no-proxy-headers",  # as taskwarden serve (server_options): the app reads them itself
         *options,
     ]

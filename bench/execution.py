@@ -75,6 +75,7 @@ from application.tasks import create_task
 from bench.common import DEFAULT_POSTGRES, machine, percentile, scratch_database, table
 from domain.task import Task
 from domain.values import Actor
+from infrastructure import event_loop
 from infrastructure.agent.adapters import adapter
 from infrastructure.agent.process import AgentProcess
 from infrastructure.agent.protocol import Output, Say
@@ -138,7 +139,7 @@ class Engine:
         self._relay = relay
         self._changed = threading.Event()
         self.services.runner.on_advance(lambda position: self._changed.set())
-        self._loop = asyncio.new_event_loop()
+        self._loop = event_loop.new_event_loop()  # as a worker process runs
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="bench-workers", daemon=True
         )

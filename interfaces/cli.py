@@ -189,9 +189,10 @@ def _add_worker(commands: Any) -> None:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    import asyncio  # noqa: PLC0415
     import logging  # noqa: PLC0415
     import os  # noqa: PLC0415
+
+    from infrastructure import event_loop  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     count = args.count if args.count is not None else (settings.workers or 2)
@@ -199,12 +200,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         print("--count must be at least 1", file=sys.stderr)
         return 2
     if args.server is None:
-        return asyncio.run(_local_workers(settings, count))
+        return event_loop.run(_local_workers(settings, count))
     token = args.token or os.environ.get("TASKWARDEN_WORKER_TOKEN")
     if not token:
         print("--server needs --token or TASKWARDEN_WORKER_TOKEN", file=sys.stderr)
         return 2
-    return asyncio.run(_remote_workers(settings, args.server, token, count))
+    return event_loop.run(_remote_workers(settings, args.server, token, count))
 
 
 async def _stopped() -> None:
@@ -254,8 +255,9 @@ async def _remote_workers(settings: Settings, server: str, token: str, count: in
 
 
 def _relay(settings: Settings, args: argparse.Namespace) -> int:
-    import asyncio  # noqa: PLC0415
     import logging  # noqa: PLC0415
+
+    from infrastructure import event_loop  # noqa: PLC0415
 
     if not settings.nats_url:
         print(
@@ -264,7 +266,7 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    return asyncio.run(_run_relay(settings))
+    return event_loop.run(_run_relay(settings))
 
 
 async def _run_relay(settings: Settings) -> int:
@@ -287,8 +289,9 @@ async def _run_relay(settings: Settings) -> int:
 
 
 def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
-    import asyncio  # noqa: PLC0415
     import logging  # noqa: PLC0415
+
+    from infrastructure import event_loop  # noqa: PLC0415
 
     if not settings.nats_url:
         print(
@@ -298,7 +301,7 @@ def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    return asyncio.run(_run_webhooks(settings))
+    return event_loop.run(_run_webhooks(settings))
 
 
 async def _run_webhooks(settings: Settings) -> int:

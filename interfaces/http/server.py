@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from infrastructure.event_loop import LOOP_IMPLEMENTATION
 from infrastructure.settings import Settings
 
 WEBSOCKET_IMPLEMENTATION = "websockets-sansio"
@@ -27,6 +28,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run`` and ``uvicorn.Config`` beyond the app and address."""
     return {
         "http": HTTP_IMPLEMENTATION,
+        "loop": LOOP_IMPLEMENTATION,  # uvloop where installed (infrastructure/event_loop.py)
         "ws": WEBSOCKET_IMPLEMENTATION,
         "ws_max_size": settings.max_body_bytes,
         "proxy_headers": False,  # X-Forwarded-For is honoured by the app, from trusted proxies only
