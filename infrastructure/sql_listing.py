@@ -96,12 +96,19 @@ class SqlTaskListing(SqlBackend):
         with self._reading() as cur:
             plus = "+" if self._few_matches(cur, q) else ""
             where, params = self._task_filters(team_id, q, plus)
-            statement, more = self._page_statement(self._page_where(team_id, q, plus, where), q)
+            page_where = self._page_where(team_id, q, plus, where)
+            counted = page == 1 and self._counts_with_page(q, plus)
+            statement, more = (self._counted_page if counted else self._page_statement)(
+                page_where, q
+            )
             rows = self._run(cur, statement, [*params, *more]).fetchall()
             has_next = len(rows) > size
             rows = rows[:size]
             skipped = ((page or 1) - 1) * size
-            if page is not None and not has_next and (rows or page == 1):
+            if counted:
+                total = rows[0][3] if rows else 0  # at most the bound + 1: then a lower bound
+                exact = total <= self.count_bound
+            elif page is not None and not has_next and (rows or page == 1):
                 total, exact = skipped + len(rows), True  # the last page: nothing to count
             else:
                 total, exact = self._bounded_count(cur, where, params)
@@ -125,8 +132,11 @@ class SqlTaskListing(SqlBackend):
             next_cursor=next_cursor,
         )
 
-    def _page_statement(self, where: str, q: TaskQuery) -> tuple[str, list[Any]]:
-        """The page's SELECT (data, sort key, id) and its parameters after the filters'."""
+    def _page_statement(
+        self, where: str, q: TaskQuery, columns: str = "", limit: int = 0
+    ) -> tuple[str, list[Any]]:
+        """The page's SELECT (``columns``, by default data, sort key, id; at most ``limit`` rows,
+        by default a page and one more) and its parameters after the filters'."""
         key = q.sort + (self.collate if q.sort in TEXT_SORTS else "")
         direction = "DESC" if q.order == "desc" else "ASC"
         params: list[Any] = []
@@ -134,14 +144,36 @@ class SqlTaskListing(SqlBackend):
             where += f" AND ({key}, id) {'<' if q.order == 'desc' else '>'} (?, ?)"
             params += [q.after.key, q.after.id]
         statement = (
-            f"SELECT data, {q.sort}, id FROM tw_tasks WHERE {where} "  # noqa: S608 - our names
+            f"SELECT {columns or f'data, {q.sort}, id'} FROM tw_tasks WHERE {where} "  # noqa: S608
             f"ORDER BY {key} {direction}, id {direction} LIMIT ?"
         )
-        params.append(q.page_size + 1)
+        params.append(limit or q.page_size + 1)
         if q.after is None and q.page > 1:
             statement += " OFFSET ?"
             params.append((q.page - 1) * q.page_size)
         return statement, params
+
+    def _counts_with_page(self, q: TaskQuery, plus: str) -> bool:
+        """Whether a first page is read with its count in one statement (``_counted_page``):
+        where the page and the count would each build the same costly set, as SQLite does for
+        the full-text matches of a common word (a set of every match, each time). False: the
+        page, then ``_bounded_count``."""
+        return False
+
+    def _counted_page(self, where: str, q: TaskQuery) -> tuple[str, list[Any]]:
+        """The first page (data, sort key, id) and, on every row, the number of matches up to
+        the bound + 1, from one walk of the sort's index: the first bound + 1 matches in order
+        (ids and keys only), counted, the page's rows then read by id."""
+        key = "k" + (self.collate if q.sort in TEXT_SORTS else "")
+        direction = "DESC" if q.order == "desc" else "ASC"
+        walk, params = self._page_statement(where, q, f"{q.sort} AS k, id", self.count_bound + 1)
+        statement = (
+            f"WITH m AS MATERIALIZED ({walk}) "  # noqa: S608 - our own names
+            "SELECT t.data, p.k, p.id, (SELECT COUNT(*) FROM m) "
+            f"FROM (SELECT k, id FROM m ORDER BY {key} {direction}, id {direction} LIMIT ?) AS p "
+            f"JOIN tw_tasks AS t ON t.id = p.id ORDER BY p.{key} {direction}, p.id {direction}"
+        )
+        return statement, [*params, q.page_size + 1]
 
     def _bounded_count(self, cur: Any, where: str, params: list[Any]) -> tuple[int, bool]:
         """The number of matches and True, or past the bound an estimate and False."""

@@ -126,6 +126,45 @@ def test_a_search_pages_alike_whether_its_matches_drive_the_query_or_the_sort_do
         assert walked and all("kiwi" in r.title for r in walk(w.read_model, search="kiwi"))
 
 
+@pytest.mark.parametrize("bound", [2, 5, 1_000])
+def test_a_first_page_counted_in_its_own_statement_answers_as_the_page_then_the_count(w, bound):
+    """SQLite reads a common word's first page and its count in one statement (the full-text
+    matches' set built once); the answer is the one the page and then the count give, in every
+    sort, order and filter, under and past the bound. Postgres is made to take the same
+    statement here (it never chooses to): the SQL is shared."""
+    project, other = w.project("Web"), w.project("Docs")
+    seed(w, project, 14)
+    seed(w, other, 5, start=14)
+    rm = w.read_model
+    rm.count_bound = bound
+    if isinstance(rm, PostgresReadModel):
+        rm._counts_with_page = lambda q, plus: bool(q.search)  # type: ignore[method-assign]
+    rm.search_first_below = 1  # every word is a common word here
+    counted_apart: list[TaskQuery] = []
+    bounded_count = rm._bounded_count
+
+    def counting(cur: Any, where: str, params: list[Any]) -> tuple[int, bool]:
+        counted_apart.append(query)
+        return bounded_count(cur, where, params)
+
+    rm._bounded_count = counting  # type: ignore[method-assign]
+    past_the_bound = []
+    for word in ("kiwi", "fig OR kiwi", "title:apple", "nothing"):
+        for sort in SORTS:
+            for order in ("asc", "desc"):
+                for scope in ({}, {"project_id": project}, {"status": ["pending"]}):
+                    query = TaskQuery(page_size=2, search=word, sort=sort, order=order, **scope)
+                    own_rule = rm._counts_with_page
+                    rm._counts_with_page = lambda q, plus: False  # type: ignore[method-assign]
+                    apart = rm.list_tasks(TEAM, query)  # the page, then the count
+                    rm._counts_with_page = own_rule  # type: ignore[method-assign]
+                    counted_apart.clear()
+                    assert rm.list_tasks(TEAM, query) == apart, query
+                    assert not counted_apart, query
+                    past_the_bound.append(not apart.total_exact)
+    assert any(past_the_bound) == (bound == 2)  # "fig OR kiwi" matches 4
+
+
 def test_the_count_is_exact_up_to_the_bound_then_says_it_is_not(w):
     project = w.project("Web")
     seed(w, project, 10)
