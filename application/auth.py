@@ -25,6 +25,7 @@ from domain.user import User
 from domain.values import Actor, Role
 
 API_KEY_PREFIX = "tw_"
+ROLES = frozenset(r.value for r in Role)  # a token's role claim must name one
 KEY_USE_RECORD_INTERVAL = timedelta(minutes=1)
 ROTATION = "refresh-rotation"  # TokenCodec.derive purposes
 ACCESS_ID = "refresh-access-jti"
@@ -72,7 +73,7 @@ def authenticate_without_store(codec: TokenCodec, credential: str | None) -> Pri
     if subject.startswith("user:"):
         return None
     team, role = claims.get("team"), claims.get("role")
-    if not isinstance(team, str) or role not in {r.value for r in Role}:
+    if not isinstance(team, str) or role not in ROLES:
         raise AuthenticationError("token lacks a team or a role")
     return Principal(actor_id=subject, team_id=team, role=str(role), kind="token")
 
