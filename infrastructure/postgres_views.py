@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from infrastructure.analytics_views import create_views
+from infrastructure.count_estimates import CountEstimates
 from infrastructure.sql_cost_views import cost_schema
 from infrastructure.sql_execution_views import execution_schema
 from infrastructure.sql_fact_views import fact_schema
@@ -108,10 +110,18 @@ class PostgresReadModel(SqlReadModel):
     schema = SCHEMA
     collate = CODE_POINTS
 
-    def __init__(self, url: str, max_size: int = 8, timeout: float = POOL_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str,
+        max_size: int = 8,
+        timeout: float = POOL_TIMEOUT_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         """``timeout``: a read waits this long at most for a connection, then fails (503). The
         pool stops reconnecting in the background after as long (psycopg's default is 5 minutes
-        with the pause doubling), so after an outage the next read connects at once."""
+        with the pause doubling), so after an outage the next read connects at once.
+        ``monotonic``: the clock the listings' kept count estimates age by."""
+        self.estimates = CountEstimates(monotonic)
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -294,11 +304,16 @@ class PostgresReadModel(SqlReadModel):
 
     def _estimate_count(self, cur: Any, where: str, params: list[Any]) -> int | None:
         """The planner's estimate of the matching rows (from the table's statistics)."""
+        key = self.estimates.key(where, params)
+        if (kept := self.estimates.get(key)) is not None:
+            return kept  # the same listing's, a few seconds old (infrastructure/count_estimates)
         statement = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM tw_tasks WHERE {where}"  # noqa: S608
         plan = self._run(cur, statement, params).fetchone()[0]
         if isinstance(plan, str):
             plan = json.loads(plan)
-        return int(plan[0]["Plan"]["Plan Rows"])
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        self.estimates.put(key, estimate)
+        return estimate
 
     def _has_any_tag(self, tags: list[str]) -> Fragment:
         return "tags && ?::text[]", [list(tags)]
