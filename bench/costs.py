@@ -261,7 +261,7 @@ def real_app() -> Starlette:
     """The app as deployed, configured from TASKWARDEN_* variables."""
     from interfaces.http.app import create_app  # noqa: PLC0415 - only the server needs it
 
-    return create_app(Settings.from_env(), migrate_first=True)
+    return create_app(Settings.from_env(), migrate_first=True, settle=True)  # as served
 
 
 def bare_app() -> Starlette:

@@ -73,7 +73,7 @@ def real_app() -> Starlette:
     """The app as deployed, configured from TASKWARDEN_* variables, tables migrated at start."""
     from interfaces.http.app import create_app  # noqa: PLC0415 - only the server needs it
 
-    return create_app(Settings.from_env(), migrate_first=True)
+    return create_app(Settings.from_env(), migrate_first=True, settle=True)  # as served
 
 
 def bare_app() -> Starlette:

@@ -41,7 +41,7 @@ def real_app() -> Starlette:
     settings = Settings.from_env()
     prefix = os.environ.get("BENCH_NATS_PREFIX")
     if not prefix or not settings.nats_url:
-        return create_app(settings, migrate_first=True)
+        return create_app(settings, migrate_first=True, settle=True)  # as served
     migrate(settings)
     services = build(settings)
     services.bus = NatsBus(
@@ -54,7 +54,7 @@ def real_app() -> Starlette:
     clock = services.store.clock
     services.relay = Relay(services.ledger, services.bus, services.tracking, clock=clock)
     services.store.on_commit(services.relay.poke)
-    return create_app(settings, api=ApiRole.from_settings(settings, services=services))
+    return create_app(settings, api=ApiRole.from_settings(settings, services=services), settle=True)
 
 
 def bare_ws_app() -> Starlette:

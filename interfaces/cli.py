@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from infrastructure import garbage_collection
 from infrastructure.settings import Settings
 from interfaces import cli_analytics, cli_audit, cli_quarantine
 
@@ -86,7 +87,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1:
         return serve_processes(settings, host, port, args.workers)
     # only the embedded mode creates its own tables; with Postgres run `taskwarden migrate` once
-    app = create_app(settings, migrate_first=not settings.uses_postgres, bootstrap=True)
+    app = create_app(
+        settings, migrate_first=not settings.uses_postgres, bootstrap=True, settle=True
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", **server_options(settings))
     return 0
 
@@ -151,6 +154,7 @@ def _projections(settings: Settings, args: argparse.Namespace) -> int:
     if args.rebuild:
         return _rebuild(settings)
     role = ProjectionsRole.from_settings(settings)
+    garbage_collection.settle()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -227,6 +231,7 @@ async def _local_workers(settings: Settings, count: int) -> int:
 
     role = WorkerRole.from_settings(settings, count)
     role.start()
+    garbage_collection.settle()
     where = "postgres" if settings.uses_postgres else str(settings.data_dir)
     print(f"working: {count} workers and the sweeper ({where})", flush=True)
     try:
@@ -242,6 +247,7 @@ async def _remote_workers(settings: Settings, server: str, token: str, count: in
 
     role = RemoteWorkerRole.from_settings(settings, server, token, count)
     role.start()
+    garbage_collection.settle()
     print(f"working: {count} workers for {server}", flush=True)
     try:
         await _stopped()
@@ -276,6 +282,7 @@ async def _run_relay(settings: Settings) -> int:
 
     role = RelayRole.from_settings(settings)
     role.start()
+    garbage_collection.settle()
     print(f"relaying to {settings.nats_url}, stream {settings.nats_stream}", flush=True)
     try:
         await _stopped()
@@ -311,6 +318,7 @@ async def _run_webhooks(settings: Settings) -> int:
 
     role = WebhooksRole.from_settings(settings)
     role.start()
+    garbage_collection.settle()
     print(f"sending webhooks from {settings.nats_url}, stream {settings.nats_stream}", flush=True)
     try:
         await _stopped()

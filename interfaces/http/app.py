@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from application.users import bootstrap_admin
+from infrastructure import garbage_collection
 from infrastructure.settings import Settings
 from interfaces.bootstrap.api import ApiRole
 from interfaces.http import (
@@ -94,9 +95,12 @@ def create_app(
     api: ApiRole | None = None,
     migrate_first: bool = False,
     bootstrap: bool = False,
+    settle: bool = False,
 ) -> Starlette:
     """``api``: a role built by a test or a benchmark; otherwise the lifespan builds one. Either
-    way the lifespan starts it and stops it (``interfaces/bootstrap/api.py``)."""
+    way the lifespan starts it and stops it (``interfaces/bootstrap/api.py``). ``settle``: the
+    app is its process's (``taskwarden serve``): the garbage collector is set for a long run
+    once the role has started."""
     settings = settings or (api.settings if api else Settings.from_env())
     metrics = Metrics()
 
@@ -109,6 +113,8 @@ def create_app(
         if bootstrap:
             await _bootstrap_admin(role.services)
         role.start()
+        if settle:  # a served process, not a test's app (infrastructure/garbage_collection.py)
+            garbage_collection.settle()
         try:
             yield
         finally:

@@ -82,7 +82,7 @@ def _child(settings: Settings, index: int, listening: socket.socket) -> None:
     from interfaces.http.server import server_options  # noqa: PLC0415
 
     own = replica_settings(settings, index)
-    app = create_app(own, migrate_first=False, bootstrap=index == 0)
+    app = create_app(own, migrate_first=False, bootstrap=index == 0, settle=True)
     config = uvicorn.Config(app, log_level="info", **server_options(own))
     uvicorn.Server(config).run(sockets=[listening])
 
