@@ -59,6 +59,7 @@ from bench.create_tasks import cpu_seconds
 from domain.task import Task
 from domain.usage import Usage
 from domain.values import Actor
+from infrastructure import garbage_collection
 from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.settings import Settings
@@ -237,6 +238,7 @@ def catch_up(settings: Settings, store: Store) -> tuple[int, float]:
     try:
         read_model.migrate()
         runner = ProjectionRunner(store, read_model, batch=settings.projection_batch)
+        garbage_collection.settle()  # as a served process's runner (projections role, api)
         started = time.perf_counter()
         position = runner.catch_up()
         seconds = time.perf_counter() - started
