@@ -75,7 +75,7 @@ from application.tasks import create_task
 from bench.common import DEFAULT_POSTGRES, machine, percentile, scratch_database, table
 from domain.task import Task
 from domain.values import Actor
-from infrastructure import event_loop
+from infrastructure import event_loop, garbage_collection
 from infrastructure.agent.adapters import adapter
 from infrastructure.agent.process import AgentProcess
 from infrastructure.agent.protocol import Output, Say
@@ -245,6 +245,7 @@ def engine(
     nats: Nats | None = None,
 ) -> Iterator[Engine]:
     running = Engine(settings, count, wake_on_bus=wake_on_bus, relay=relay, nats=nats)
+    garbage_collection.settle()  # as a served process (taskwarden worker, serve) once started
     try:
         yield running
     finally:
