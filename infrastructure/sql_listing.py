@@ -98,9 +98,12 @@ class SqlTaskListing(SqlBackend):
             where, params = self._task_filters(team_id, q, plus)
             page_where = self._page_where(team_id, q, plus, where)
             counted = page == 1 and self._counts_with_page(q, plus)
-            statement, more = (self._counted_page if counted else self._page_statement)(
-                page_where, q
-            )
+            if counted:
+                statement, more = self._counted_page(page_where, q)
+            elif page is not None and page > 1:
+                statement, more = self._skipping_page(page_where, q)
+            else:
+                statement, more = self._page_statement(page_where, q)
             rows = self._run(cur, statement, [*params, *more]).fetchall()
             has_next = len(rows) > size
             rows = rows[:size]
@@ -164,16 +167,29 @@ class SqlTaskListing(SqlBackend):
         """The first page (data, sort key, id) and, on every row, the number of matches up to
         the bound + 1, from one walk of the sort's index: the first bound + 1 matches in order
         (ids and keys only), counted, the page's rows then read by id."""
-        key = "k" + (self.collate if q.sort in TEXT_SORTS else "")
-        direction = "DESC" if q.order == "desc" else "ASC"
         walk, params = self._page_statement(where, q, f"{q.sort} AS k, id", self.count_bound + 1)
-        statement = (
-            f"WITH m AS MATERIALIZED ({walk}) "  # noqa: S608 - our own names
-            "SELECT t.data, p.k, p.id, (SELECT COUNT(*) FROM m) "
-            f"FROM (SELECT k, id FROM m ORDER BY {key} {direction}, id {direction} LIMIT ?) AS p "
-            f"JOIN tw_tasks AS t ON t.id = p.id ORDER BY p.{key} {direction}, p.id {direction}"
+        first = f"SELECT k, id FROM m {self._keys_order(q)} LIMIT ?"  # noqa: S608 - our names
+        rows = self._by_id(first, q, ", (SELECT COUNT(*) FROM m)")
+        return f"WITH m AS MATERIALIZED ({walk}) {rows}", [*params, q.page_size + 1]
+
+    def _skipping_page(self, where: str, q: TaskQuery) -> tuple[str, list[Any]]:
+        """A page by number past the first: the rows it skips are walked for their keys and ids
+        alone, the page's rows then read by id (not every skipped row's data)."""
+        walk, params = self._page_statement(where, q, f"{q.sort} AS k, id")
+        return self._by_id(walk, q), params
+
+    def _by_id(self, keys: str, q: TaskQuery, more: str = "") -> str:
+        """The page's rows (data, sort key, id, then ``more``) of ``keys``, a SELECT of sort
+        keys ``k`` and ids, in the sort's order."""
+        return (
+            f"SELECT t.data, p.k, p.id{more} FROM ({keys}) AS p "  # noqa: S608 - our names
+            f"JOIN tw_tasks AS t ON t.id = p.id {self._keys_order(q, 'p.')}"
         )
-        return statement, [*params, q.page_size + 1]
+
+    def _keys_order(self, q: TaskQuery, table: str = "") -> str:
+        key = f"{table}k" + (self.collate if q.sort in TEXT_SORTS else "")
+        direction = "DESC" if q.order == "desc" else "ASC"
+        return f"ORDER BY {key} {direction}, {table}id {direction}"
 
     def _bounded_count(self, cur: Any, where: str, params: list[Any]) -> tuple[int, bool]:
         """The number of matches and True, or past the bound an estimate and False."""

@@ -77,6 +77,28 @@ def test_a_cursor_walk_serves_the_listing_in_order_once_each(w, sort, order):
     assert len(walked) == 23
 
 
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("sort", SORTS)
+def test_pages_by_number_past_the_first_serve_the_listing_in_order(w, sort, order):
+    """A page past the first walks the skipped rows' keys and ids, then reads its rows by id:
+    the pages put together are the listing, in order, with the filters kept."""
+    project, other = w.project("Web"), w.project("Docs")
+    seed(w, project, 23)
+    seed(w, other, 6, start=23)
+    for kw in ({}, {"project_id": project}, {"status": ["pending"]}, {"search": "fig OR kiwi"}):
+        pages, number = [], 1
+        while True:
+            page = w.read_model.list_tasks(
+                TEAM, TaskQuery(page=number, page_size=4, sort=sort, order=order, **kw)
+            )
+            pages += [r.id for r in page.items]
+            if not page.has_next:
+                break
+            number += 1
+        assert pages == listed(w.read_model, sort=sort, order=order, **kw), kw
+        assert number > 1 or len(pages) <= 4
+
+
 @pytest.mark.parametrize("sort", SORTS)
 def test_tasks_created_between_pages_neither_repeat_nor_hide_the_others(w, sort):
     project = w.project("Web")
