@@ -15,12 +15,12 @@ before a resume, a raised cap or a raised budget never holds work back
 
 from __future__ import annotations
 
-import threading
 from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from application.kept import Kept
 from application.store import Store
 
 A = TypeVar("A", bound=Aggregate)
@@ -30,9 +30,7 @@ SIZE = 4_096  # copies kept at most
 class ClaimCopies:
     def __init__(self, store: Store, size: int = SIZE) -> None:
         self._store = store
-        self._size = size
-        self._lock = threading.Lock()
-        self._known: dict[UUID, tuple[Aggregate | None, int]] = {}
+        self._known: Kept[UUID, tuple[Aggregate | None, int]] = Kept(size)
 
     def reads(self) -> ClaimReads:
         """The reads of one claim."""
@@ -45,16 +43,13 @@ class ClaimCopies:
         known = None if fresh else self._known.get(aggregate_id)
         if known is None:
             known = self._store.find_versioned(cls, aggregate_id, team_id)
-            with self._lock:
-                if len(self._known) >= self._size and aggregate_id not in self._known:
-                    self._known = dict(list(self._known.items())[len(self._known) // 2 :])
-                self._known[aggregate_id] = known
+            self._known.keep(aggregate_id, known)
         aggregate, version = known
         return (aggregate if isinstance(aggregate, cls) else None), version
 
     def forget(self, ids: list[UUID]) -> None:
         for aggregate_id in ids:
-            self._known.pop(aggregate_id, None)
+            self._known.drop(aggregate_id)
 
     def __len__(self) -> int:
         return len(self._known)

@@ -13,9 +13,9 @@ fresh read. This process's own writes to a project drop its copy (``Store.commit
 
 from __future__ import annotations
 
-import threading
 from uuid import UUID
 
+from application.kept import Kept
 from domain.errors import DomainError
 from domain.project import Project
 
@@ -24,9 +24,7 @@ SIZE = 4_096  # projects kept at most
 
 class OpenProjects:
     def __init__(self, size: int = SIZE) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._known: dict[UUID, Project] = {}
+        self._known: Kept[UUID, Project] = Kept(size)
 
     def get(self, project_id: UUID) -> Project | None:
         """The copy read last while it was open; never to be changed by the caller."""
@@ -39,13 +37,10 @@ class OpenProjects:
         except DomainError:
             self.forget(project.id)
             return
-        with self._lock:
-            if len(self._known) >= self._size and project.id not in self._known:
-                self._known = dict(list(self._known.items())[len(self._known) // 2 :])
-            self._known[project.id] = project
+        self._known.keep(project.id, project)
 
     def forget(self, project_id: UUID) -> None:
-        self._known.pop(project_id, None)
+        self._known.drop(project_id)
 
     def __len__(self) -> int:
         return len(self._known)

@@ -14,12 +14,12 @@ another's figure. At most ``SIZE`` listings are kept, the oldest dropped first.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
+
+from application.kept import Kept
 
 KEEP_SECONDS = 5.0
 SIZE = 1_024
@@ -31,8 +31,7 @@ class CountEstimates:
     def __init__(self, monotonic: Callable[[], float], keep: float = KEEP_SECONDS) -> None:
         self._monotonic = monotonic
         self._keep = keep
-        self._kept: OrderedDict[Key, tuple[float, int]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: Kept[Key, tuple[float, int]] = Kept(SIZE)
 
     @staticmethod
     def key(where: str, params: list[Any]) -> Key:
@@ -46,8 +45,4 @@ class CountEstimates:
         return found[1]
 
     def put(self, key: Key, estimate: int) -> None:
-        with self._lock:
-            self._kept[key] = (self._monotonic(), estimate)
-            self._kept.move_to_end(key)
-            while len(self._kept) > SIZE:
-                self._kept.popitem(last=False)
+        self._kept.keep(key, (self._monotonic(), estimate))

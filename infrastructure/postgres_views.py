@@ -110,18 +110,11 @@ class PostgresReadModel(SqlReadModel):
     schema = SCHEMA
     collate = CODE_POINTS
 
-    def __init__(
-        self,
-        url: str,
-        max_size: int = 8,
-        timeout: float = POOL_TIMEOUT_SECONDS,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, url: str, max_size: int = 8, timeout: float = POOL_TIMEOUT_SECONDS) -> None:
         """``timeout``: a read waits this long at most for a connection, then fails (503). The
         pool stops reconnecting in the background after as long (psycopg's default is 5 minutes
-        with the pause doubling), so after an outage the next read connects at once.
-        ``monotonic``: the clock the listings' kept count estimates age by."""
-        self.estimates = CountEstimates(monotonic)
+        with the pause doubling), so after an outage the next read connects at once."""
+        self.estimates = CountEstimates(time.monotonic)  # a test gives it a clock of its own
         self._pool = ConnectionPool(
             url,
             min_size=1,
