@@ -51,6 +51,7 @@ class Committer:
         self._wait = wait
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._listeners: list[Callable[[int], None]] = []
+        self._recorded: list[Callable[[list[Recording[Any]]], None]] = []
         self._closed = threading.Event()
         self._gate = threading.Lock()  # no item can be queued behind the stop marker
         self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
@@ -59,6 +60,12 @@ class Committer:
     def on_commit(self, listener: Callable[[int], None]) -> None:
         """``listener(position)`` runs after each committed batch (wakes in-process readers)."""
         self._listeners.append(listener)
+
+    def on_recorded(self, listener: Callable[[list[Recording[Any]]], None]) -> None:
+        """``listener(recordings)`` runs after each committed batch, before the ``on_commit``
+        listeners, with the batch's events and their stored notifications, in log order: an
+        in-process consumer can take them instead of reading them back from the store."""
+        self._recorded.append(listener)
 
     def commit(
         self, events: Sequence[Any], unchanged: Mapping[UUID, int] | None = None
@@ -174,6 +181,11 @@ class Committer:
     def _notify(self, recordings: list[Recording[Any]]) -> None:
         if not recordings:
             return
+        for taker in self._recorded:
+            try:
+                taker(recordings)
+            except Exception:  # a listener's failure must never stop the writes
+                log.exception("commit listener failed")
         position = max(r.notification.id for r in recordings)
         for listener in self._listeners:
             try:

@@ -14,7 +14,7 @@ before they were carried, and not migrated since, cannot be placed: its conversi
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -197,13 +197,23 @@ def scan(source: EventSource, after: int, limit: int) -> Scan:
     that fails (an unknown topic, a state this version cannot read, data the conversion cannot
     take) is reported in ``failures`` and the others are converted still. Reading the store
     itself failing raises."""
-    notifications = source.notifications(after, limit)
+    return _converted(source.notifications(after, limit), source.decode, after)
+
+
+def scan_handed(pairs: Sequence[tuple[Any, Any]], after: int) -> Scan:
+    """``scan`` of stored events handed with their domain events (``application/handed.py``):
+    this process's commits as committed, nothing to read or decode."""
+    events = {notification.id: event for notification, event in pairs}
+    return _converted([n for n, _ in pairs], lambda n: events[n.id], after)
+
+
+def _converted(notifications: Sequence[Any], decode: Callable[[Any], Any], after: int) -> Scan:
     events: list[PublicEvent] = []
     failures: list[Unconverted] = []
     for notification in notifications:
         event = None
         try:
-            event = source.decode(notification)
+            event = decode(notification)
             public = to_public(notification.id, event)
         except Exception as error:  # noqa: BLE001 - reported: the consumer decides
             failures.append(Unconverted(notification, event, error))

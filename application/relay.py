@@ -28,14 +28,19 @@ import asyncio
 import contextlib
 import logging
 import math
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from application.consumer_state import ConsumerState, Policy
+from application.handed import Handed
 from application.ports import Bus, Clock
-from application.public_events import EventSource, Scan, scan
+from application.public_events import EventSource, Scan, scan, scan_handed
 from application.quarantine import QuarantineService
 from application.relay_poison import EventFailedError, Poisoning
 from application.retry_requests import RetryRequests
+
+if TYPE_CHECKING:
+    from eventsourcing.persistence import Recording
 
 log = logging.getLogger("taskwarden.relay")
 RECORD_EVERY = 1.0  # seconds between position records while only private events pass
@@ -104,6 +109,7 @@ class Relay:
         self.state = state or ConsumerState(name, policy, clock=clock)
         self.poisoning = Poisoning(self, quarantine, retries)
         self.published = 0  # events published by this relay since it started
+        self._handed = Handed(batch * 10)  # this process's commits (``hand``)
 
     # ---- what it reports ----------------------------------------------------------------
 
@@ -174,6 +180,15 @@ class Relay:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
             loop.call_soon_threadsafe(wake.set)
 
+    def hand(self, recordings: Sequence[Recording[Any]]) -> None:
+        """A commit of this process (``Store.on_recorded``), its events as committed: the next
+        step converts them as they are when they follow on from the relay's position, instead of
+        reading them back from the store in a worker thread (``application/handed.py``). Safe
+        from any thread."""
+        if recordings:
+            self._handed.add(recordings)
+            self.poke(recordings[-1].notification.id)
+
     async def run(self) -> None:
         while not self._stopping:
             try:
@@ -205,7 +220,12 @@ class Relay:
         if self._resync:
             await self._resume()
         after = self.position
-        found, head = await asyncio.to_thread(self._scan, after)
+        handed = self._handed.after(after, self._batch)
+        if handed is not None:
+            found = scan_handed(handed, after)
+            head = found.last
+        else:
+            found, head = await asyncio.to_thread(self._scan, after)
         self._head = max(self._head, head, found.last)
         events, last = found.before_failure()
         if events:

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, EventSourcedLog
 from eventsourcing.domain import Aggregate, AggregateEvent, DomainEvent, DomainEventProtocol
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Notification, Recording
 
 from application.command_locks import CommandLocks
 from application.committer import Committer
@@ -308,6 +308,11 @@ class Store:
         """``listener(position)`` runs after each committed batch of this process (wakes the
         projection runner and the relay)."""
         self.committer.on_commit(listener)
+
+    def on_recorded(self, listener: Callable[[list[Recording[Any]]], None]) -> None:
+        """``listener(recordings)`` runs after each committed batch of this process with its
+        events as committed (``Committer.on_recorded``: the projection runner takes them)."""
+        self.committer.on_recorded(listener)
 
     def with_retries(self, decide: Callable[[], R]) -> R:
         """Runs a load-decide-commit function again when a concurrent writer won the race, until

@@ -232,7 +232,7 @@ def on_nats(services: Services, nats: Nats) -> None:
     services.relay = Relay(
         services.ledger, services.bus, services.tracking, clock=services.store.clock
     )
-    services.store.on_commit(services.relay.poke)
+    services.store.on_recorded(services.relay.hand)
 
 
 @contextmanager

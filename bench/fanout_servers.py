@@ -53,7 +53,7 @@ def real_app() -> Starlette:
     )
     clock = services.store.clock
     services.relay = Relay(services.ledger, services.bus, services.tracking, clock=clock)
-    services.store.on_commit(services.relay.poke)
+    services.store.on_recorded(services.relay.hand)
     return create_app(settings, api=ApiRole.from_settings(settings, services=services), settle=True)
 
 

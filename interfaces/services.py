@@ -94,7 +94,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     quarantine, consumers = QuarantineService(store), Consumers()
     read_model = open_read_model(settings)
     runner = build_runner(settings, store, read_model, quarantine, consumers, clock)
-    store.on_commit(runner.poke)
+    store.on_recorded(runner.hand)
     budgets = build_budget_watch(settings, store, read_model, quarantine, consumers, clock)
     runner.on_advance(budgets.poke)
     if settings.run_projections:
@@ -103,7 +103,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     tracking = open_tracking(settings)
     bus = open_bus(settings, store, tracking)
     relay = build_relay(settings, store, bus, tracking, quarantine, consumers, clock)
-    store.on_commit(relay.poke)
+    store.on_recorded(relay.hand)
     scheduler = Scheduler(
         store,
         read_model,

@@ -19,14 +19,17 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from application.consumer_state import QUARANTINE, ConsumerState
+from application.handed import Handed
 from projections.read_model import ReadModel
 
 if TYPE_CHECKING:
+    from eventsourcing.persistence import Recording
+
     from application.retry_requests import RetryRequests
     from application.store import Store
 
@@ -94,6 +97,7 @@ class ProjectionRunner:
         self._listeners: list[Callable[[int], None]] = []
         self._reader: ThreadPoolExecutor | None = None  # reads the next batch ahead (catch_up)
         self._next: int | None = None  # where the last catch-up left the views (None: ask them)
+        self._handed = Handed(self._max_batch)  # this process's commits (``hand``)
 
     @property
     def position(self) -> int:
@@ -124,6 +128,15 @@ class ProjectionRunner:
         if position > self._position:
             self._wake.set()
 
+    def hand(self, recordings: Sequence[Recording[Any]]) -> None:
+        """A commit of this process (``Store.on_recorded``), its events as committed: the next
+        catch-up applies them as they are when they follow on from where the views are, instead
+        of reading them back from the store (a round trip and a decode per commit, about 0.4 ms
+        of the lag between a commit and its rows; ``application/handed.py``)."""
+        if recordings:
+            self._handed.add(recordings)
+            self.poke(recordings[-1].notification.id)
+
     def catch_up(self) -> int:
         """Applies everything available, ``batch`` events per transaction; returns the position.
         Raises while the read model or the store is unreachable.
@@ -144,7 +157,7 @@ class ProjectionRunner:
             if ahead is not None and ahead[0] == position:
                 decoded = ahead[1].result()
             else:
-                decoded = self._read(position, size)
+                decoded = self._handed.after(position, size) or self._read(position, size)
             ahead = None
             if not decoded:
                 break

@@ -68,7 +68,7 @@ def relaying(client: TestClient, bus: Any) -> Iterator[None]:
         relay.start()
 
     client.portal.call(start)
-    services.store.on_commit(relay.poke)
+    services.store.on_recorded(relay.hand)
     try:
         yield
     finally:

@@ -216,6 +216,45 @@ def test_listeners_hear_the_position_of_each_committed_batch(
     assert heard == sorted(heard)
 
 
+def test_recording_listeners_get_each_batch_as_committed_before_the_position_listeners(
+    ledger: GatedLedger, committer: Committer
+) -> None:
+    heard: list[tuple[str, object]] = []
+    committer.on_commit(lambda position: heard.append(("position", position)))
+    committer.on_recorded(lambda recordings: heard.append(("recordings", recordings)))
+    events = new_task("alone", "x").collect_events()
+    recordings = committer.commit(events)
+    assert heard == [("recordings", recordings), ("position", recordings[-1].notification.id)]
+    assert [r.domain_event for r in recordings] == events
+
+    blocker = hold_the_writer(ledger, committer)
+    callers = queue_in_order(committer, [new_task(f"t{n}").collect_events() for n in range(4)])
+    finish(ledger, blocker, *callers)
+    batches = [batch for kind, batch in heard if kind == "recordings"]
+    assert len(batches) == 3  # alone, blocker, then the one batch of four
+    ids = [r.notification.id for batch in batches for r in batch]  # type: ignore[attr-defined]
+    assert ids == list(range(ids[0], ids[0] + len(ids))) and ids[-1] == ledger.max_position()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failing_recording_listener_does_not_stop_later_commits(
+    ledger: GatedLedger, committer: Committer
+) -> None:
+    heard: list[int] = []
+
+    def broken(recordings: object) -> None:
+        raise RuntimeError("listener bug")
+
+    committer.on_recorded(broken)
+    committer.on_commit(heard.append)
+    committer.commit(new_task("first").collect_events())
+    later = Caller(committer, new_task("second").collect_events())
+    later.start()
+    later.join(3)
+    assert not later.is_alive() and later.recordings
+    assert heard == [1, later.recordings[-1].notification.id]  # position listeners still ran
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_failing_listener_does_not_stop_later_commits(
     ledger: GatedLedger, committer: Committer
