@@ -186,8 +186,7 @@ VIEWS = (
             "characters); NULL without one",
             "waits_on_people": "integer: questions, checkpoints and reviews that were answered "
             "or decided",
-            "wait_on_people_seconds": "double precision: the time those waited on a person, "
-            "summed",
+            "wait_on_people_seconds": "double precision: the time those waited on a person, summed",
         },
     ),
     View(

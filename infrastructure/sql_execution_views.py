@@ -46,22 +46,21 @@ def execution_schema(real: str, big: str) -> tuple[str, ...]:
     )
 
 
-QUEUE_UPSERT = (
-    "INSERT INTO tw_queue (task_id, team_id, state, priority, requested_at, data) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET team_id = excluded.team_id, "
-    "state = excluded.state, priority = excluded.priority, "
-    "requested_at = excluded.requested_at, data = excluded.data"
+# each table's written columns and the clause that settles a row already there
+# (``SqlBackend._insert_rows``: a batch's rows as one set where the backend can)
+QUEUE_COLUMNS = ("task_id", "team_id", "state", "priority", "requested_at", "data")
+QUEUE_CONFLICT = (
+    "ON CONFLICT (task_id) DO UPDATE SET team_id = excluded.team_id, state = excluded.state, "
+    "priority = excluded.priority, requested_at = excluded.requested_at, data = excluded.data"
 )
-OPTIONS_UPSERT = (
-    "INSERT INTO tw_queue_options (task_id, data) VALUES (?, ?) "
-    "ON CONFLICT (task_id) DO UPDATE SET data = excluded.data"
+OPTIONS_COLUMNS = ("task_id", "data")
+OPTIONS_CONFLICT = "ON CONFLICT (task_id) DO UPDATE SET data = excluded.data"
+HITL_COLUMNS = ("id", "team_id", "task_id", "kind", "status", "deadline", "position", "data")
+HITL_CONFLICT = (
+    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, deadline = excluded.deadline, "
+    "data = excluded.data"
 )
-HITL_UPSERT = (
-    "INSERT INTO tw_hitl (id, team_id, task_id, kind, status, deadline, position, data) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
-    "deadline = excluded.deadline, data = excluded.data"
-)
-OUTPUT_INSERT = "INSERT INTO tw_output (position, team_id, task_id, data) VALUES (?, ?, ?, ?)"
+OUTPUT_COLUMNS = ("position", "team_id", "task_id", "data")
 
 
 class SqlExecutionViews(SqlBackend, ReadModel):
@@ -90,34 +89,45 @@ class SqlExecutionViews(SqlBackend, ReadModel):
         return lambda: {r[0]: msgspec.json.decode(r[1], type=shape) for r in rows()}
 
     def _write_execution(self, cur: Any, changes: Changes) -> None:
+        """The batch's queue, options, HITL and output rows: one set per table (each keyed by
+        what the batch's dicts are keyed by: no two rows of a set share a key)."""
         queue, options = changes.queue, changes.options
         self._delete(cur, "tw_queue", "task_id", [k for k, r in queue.items() if r is None])
-        self._run_many(
+        self._insert_rows(
             cur,
-            QUEUE_UPSERT,
+            "tw_queue",
+            QUEUE_COLUMNS,
             [
                 (r.task_id, r.team_id, r.state, r.priority, r.requested_at, to_json(r))
                 for r in queue.values()
                 if r is not None
             ],
+            QUEUE_CONFLICT,
         )
         self._delete(
             cur, "tw_queue_options", "task_id", [k for k, o in options.items() if o is None]
         )
-        self._run_many(
-            cur, OPTIONS_UPSERT, [(k, to_json(o)) for k, o in options.items() if o is not None]
-        )
-        self._run_many(
+        self._insert_rows(
             cur,
-            HITL_UPSERT,
+            "tw_queue_options",
+            OPTIONS_COLUMNS,
+            [(k, to_json(o)) for k, o in options.items() if o is not None],
+            OPTIONS_CONFLICT,
+        )
+        self._insert_rows(
+            cur,
+            "tw_hitl",
+            HITL_COLUMNS,
             [
                 (r.id, r.team_id, r.task_id, r.kind, r.status, r.deadline, r.position, to_json(r))
                 for r in changes.hitl.values()
             ],
+            HITL_CONFLICT,
         )
-        self._run_many(
+        self._insert_rows(
             cur,
-            OUTPUT_INSERT,
+            "tw_output",
+            OUTPUT_COLUMNS,
             [(o.row.position, o.team_id, o.row.task_id, to_json(o.row)) for o in changes.output],
         )
 

@@ -29,10 +29,7 @@ def member_schema(big: str) -> tuple[str, ...]:
     )
 
 
-MEMBER_INSERT = (
-    "INSERT INTO tw_task_members (task_id, team_id, project_id, created_position, created_at) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (task_id) DO NOTHING"
-)
+MEMBER_COLUMNS = ("task_id", "team_id", "project_id", "created_position", "created_at")
 MEMBER_DELETED = (
     "UPDATE tw_task_members SET deleted_position = ?, deleted_at = ? "
     "WHERE task_id = ? AND deleted_position IS NULL"
@@ -54,7 +51,10 @@ class SqlMemberViews(SqlBackend):
             for p, e in events
             if isinstance(e, Task.Deleted)
         ]
-        self._run_many(cur, MEMBER_INSERT, made)
+        # a task is created once: no two rows share a task id (``_insert_rows``)
+        self._insert_rows(
+            cur, "tw_task_members", MEMBER_COLUMNS, made, "ON CONFLICT (task_id) DO NOTHING"
+        )
         self._run_many(cur, MEMBER_DELETED, gone)
 
     def task_ids_at(
