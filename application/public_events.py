@@ -13,6 +13,7 @@ before they were carried, and not migrated since, cannot be placed: its conversi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,9 @@ ONLY: dict[str, frozenset[str]] = {
     "budget": frozenset({"threshold_reached", "exceeded"}),
 }
 FIELDS: dict[str, frozenset[str]] = {"webhook": frozenset({"reason", "at"})}
-ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
+ENVELOPE_FIELDS = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic"}
+)
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -119,6 +122,7 @@ def describe(event: Any) -> tuple[str, str] | None:
     return kind, team
 
 
+@functools.cache
 def _kind_of_class(owner: str) -> str | None:
     if owner == HitlItem.__name__:
         return None  # shared by the item kinds: the event names its own (``item``)
@@ -133,7 +137,11 @@ def to_public(position: int, event: Any) -> PublicEvent | None:
     name = public_name(event).partition(".")[2]
     if kind in ONLY and name not in ONLY[kind]:
         return None
-    data = {k: _jsonable(v) for k, v in event.__dict__.items() if k not in ENVELOPE_FIELDS}
+    data = {
+        k: v if type(v) in _PLAIN else _jsonable(v)
+        for k, v in event.__dict__.items()
+        if k not in ENVELOPE_FIELDS
+    }
     data.pop("request_id", None)
     actor = data.pop("actor", None)
     if kind in FIELDS:
@@ -233,7 +241,12 @@ def public_events(source: EventSource, after: int, limit: int) -> tuple[list[Pub
     return found.events, found.last
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most fields: nothing to convert
+        return value
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

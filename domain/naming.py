@@ -6,8 +6,14 @@ import re
 from typing import Any
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_NAMES: dict[type, str] = {}  # once per event class: the relay, the projections and the
+# history name every event
 
 
 def public_name(event: Any) -> str:
-    owner, _, name = type(event).__qualname__.partition(".")
-    return f"{owner.lower()}.{_CAMEL.sub('_', name).lower()}"
+    kind = type(event)
+    found = _NAMES.get(kind)
+    if found is None:
+        owner, _, name = kind.__qualname__.partition(".")
+        found = _NAMES[kind] = f"{owner.lower()}.{_CAMEL.sub('_', name).lower()}"
+    return found

@@ -89,6 +89,25 @@ class TaskState:
 
 
 STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(TaskState))
+_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(TaskState) if f.default is not dataclasses.MISSING
+}
+_FACTORIES = tuple(
+    (f.name, f.default_factory)
+    for f in dataclasses.fields(TaskState)
+    if f.default_factory is not dataclasses.MISSING
+)
+
+
+def new_state(**values: Any) -> TaskState:
+    """``TaskState(**values)``, less the frozen dataclass's ``object.__setattr__`` per field
+    (half the cost of a create's fold, in the aggregate and again in the projection). The
+    caller gives every field without a default (``created``, ``projections.tasks.state_of``;
+    tests/unit/test_task_fold.py checks both against the constructor)."""
+    state = object.__new__(TaskState)
+    fields = {**_DEFAULTS, **{name: make() for name, make in _FACTORIES}, **values}
+    object.__setattr__(state, "__dict__", fields)
+    return state
 
 
 def _with(state: TaskState, **changes: Any) -> TaskState:
@@ -112,7 +131,7 @@ def stamped(state: TaskState, event: Any) -> TaskState:
 
 
 def created(e: Any) -> TaskState:
-    return TaskState(
+    return new_state(
         id=str(e.originator_id),
         team_id=e.team_id,
         project_id=e.project_id,
@@ -323,6 +342,9 @@ def work_rejected(s: TaskState, e: Any) -> TaskState:
 # ---- the API shape -------------------------------------------------------------------------
 
 
+PRIORITY_LABELS = {int(p): p.label for p in Priority}
+
+
 def actual_duration(state: TaskState) -> float | None:
     if state.started_at is None or state.completed_at is None:
         return None
@@ -339,7 +361,7 @@ def represent(state: TaskState) -> dict[str, Any]:
         "title": state.title,
         "description": state.description,
         "status": state.status,
-        "priority": Priority(state.priority).label,
+        "priority": PRIORITY_LABELS[state.priority],
         "progress_percentage": state.progress_percentage,
         "estimated_duration": state.estimated_duration,
         "actual_duration": actual_duration(state),

@@ -109,12 +109,22 @@ MIN_PADDED_YEAR = 1000  # from here on, isoformat's year is strftime's (four dig
 def rfc3339(moment: datetime | None) -> str | None:
     """RFC 3339 UTC with microseconds and ``Z``: exact enough to pass back as ``as_of``, and
     fixed-width, so that it sorts as text in time order."""
+    global _last_formatted  # noqa: PLW0603 - a cache of one
     if moment is None:
         return None
-    utc = moment.astimezone(UTC)
+    last = _last_formatted  # a new task's creation, last change and activity are one moment
+    if last[0] is moment:
+        return last[1]
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     if utc.year >= MIN_PADDED_YEAR:  # the same text, about twice as fast (the projections and
-        return utc.isoformat(timespec="microseconds")[:-6] + "Z"  # every answer format many)
-    return utc.strftime(RFC3339)  # isoformat would pad the year, strftime does not
+        text = utc.isoformat(timespec="microseconds")[:-6] + "Z"  # every answer format many)
+    else:
+        text = utc.strftime(RFC3339)  # isoformat would pad the year, strftime does not
+    _last_formatted = (moment, text)  # one tuple, read and replaced whole (thread-safe)
+    return text
+
+
+_last_formatted: tuple[datetime | None, str] = (None, "")
 
 
 class Role(StrEnum):

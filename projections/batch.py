@@ -38,15 +38,6 @@ event_name = public_name
 # an aggregate's id as text, once per id rather than once per event and use (a batch names a
 # few aggregates many times over)
 id_text: Callable[[Any], str] = lru_cache(maxsize=4096)(str)
-_ACTIONS: dict[type, str] = {}  # the public name of each event class
-
-
-def _action(event: Any) -> str:
-    kind = type(event)
-    found = _ACTIONS.get(kind)
-    if found is None:
-        found = _ACTIONS[kind] = event_name(event)
-    return found
 
 
 class Activity(msgspec.Struct, frozen=True, kw_only=True):
@@ -178,7 +169,7 @@ def _record_task(changes: Changes, position: int, event: Any, task: TaskState | 
     entry = ActivityRow(
         position=position,
         timestamp=rfc3339(event.timestamp) or "",
-        action=_action(event),
+        action=event_name(event),
         task_id=task.id,
         task_title=task.title,
         actor=getattr(event, "actor", None),
@@ -192,7 +183,7 @@ def _record_project(changes: Changes, position: int, event: Any, row: ProjectRow
     entry = ActivityRow(
         position=position,
         timestamp=rfc3339(event.timestamp) or "",
-        action=_action(event),
+        action=event_name(event),
         task_id=None,
         task_title=None,
         actor=getattr(event, "actor", None),

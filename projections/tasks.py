@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.task import Task, TaskState, evolve
-from domain.task_state import represent, stamped
+from domain.task_state import new_state, represent, stamped
 from domain.values import Priority
 from projections.rows import TaskRow
 
@@ -48,7 +48,7 @@ def state_of(row: TaskRow) -> TaskState:
     updated_at = _moment(row.updated_at)
     if created_at is None or updated_at is None:  # pragma: no cover - rows always have both
         raise ValueError(f"task row {row.id} has no creation or update time")
-    return TaskState(
+    return new_state(
         id=row.id,
         team_id=row.team_id,
         project_id=row.project_id,

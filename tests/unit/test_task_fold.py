@@ -17,12 +17,12 @@ import msgspec
 from application.representations import task_data
 from domain.execution_policy import ExecutionPolicy
 from domain.task import Task, TaskState, evolve
-from domain.task_state import stamped
+from domain.task_state import STATE_FIELDS, created, stamped
 from domain.usage import Usage
 from domain.values import Actor, Priority, TaskStatus
 from projections.batch import evolve_batch
 from projections.rows import TaskRow
-from projections.tasks import API_FIELDS, ROW_UNSEEN, TaskProjection, row_of
+from projections.tasks import API_FIELDS, ROW_UNSEEN, TaskProjection, row_of, state_of
 
 ME = Actor(id="user-1", team_id="team-1", request_id="req-1")
 WORKER = Actor(id="worker-1", team_id="team-1", request_id="req-2")
@@ -157,3 +157,32 @@ def test_a_usage_report_changes_nothing_the_row_shows_but_its_version_and_time()
     assert whole is not None and apart == whole
     assert api_fields(whole) == represented(task)
     assert (whole.version, whole.position) == (task.version, len(events))
+
+
+def test_a_created_state_is_the_one_the_constructor_makes() -> None:
+    """``created`` builds its state without the dataclass constructor (``new_state``): every
+    field is there, defaults and fresh factory values included, as ``TaskState(...)`` sets it."""
+    event = new_task().collect_events()[0]
+    state = created(event)
+    assert set(vars(state)) == STATE_FIELDS
+    given = {name: value for name, value in vars(state).items() if name in REQUIRED}
+    assert state == TaskState(**given)
+    other = created(event)
+    assert other.usage is not state.usage and other.phases is not state.phases
+    assert other.execution_options is not state.execution_options
+
+
+def test_a_state_read_back_from_its_row_is_the_one_the_constructor_makes() -> None:
+    task = cancelled_during_a_run_then_rejected()
+    row = row_of(task.state, 9)
+    state = state_of(row)
+    assert set(vars(state)) == STATE_FIELDS
+    assert state == TaskState(**{name: getattr(state, name) for name in STATE_FIELDS})
+    assert row_of(state, 9) == row
+
+
+REQUIRED = frozenset(
+    f.name
+    for f in dataclasses.fields(TaskState)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)
