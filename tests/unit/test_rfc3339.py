@@ -28,3 +28,13 @@ def test_the_text_is_strftimes(moment):
 
 def test_none_is_none():
     assert rfc3339(None) is None
+
+
+def test_each_moment_gets_its_own_text_when_moments_alternate():
+    """The moment formatted last is kept (one cache entry): taken turns, each keeps its text."""
+    expected = [moment.astimezone(UTC).strftime(RFC3339) for moment in MOMENTS]
+    for _ in range(2):
+        assert [rfc3339(moment) for moment in MOMENTS] == expected
+        assert [rfc3339(moment) for moment in reversed(MOMENTS)] == expected[::-1]
+    same_instant = MOMENTS[2].astimezone(UTC)  # an equal moment in another zone
+    assert rfc3339(MOMENTS[2]) == rfc3339(same_instant) == expected[2]
