@@ -47,6 +47,7 @@ from interfaces.http.docs_page import PAGE
 from interfaces.http.endpoint import Endpoint, routes
 from interfaces.http.envelope import JSON
 from interfaces.http.identity import RequestContext
+from interfaces.http.indexed_router import IndexedRouter
 from interfaces.http.metrics import MeasureRequests, Metrics
 from interfaces.http.openapi import document
 from interfaces.http.rate_limits import Policy, RateLimits
@@ -143,6 +144,7 @@ def create_app(
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )
+    app.router = IndexedRouter(app.router.routes, lifespan=lifespan)  # before the first request
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.started = time.monotonic()
