@@ -200,17 +200,27 @@ def test_a_failure_of_the_whole_batch_reaches_every_caller_in_it(
     assert committer.commit(new_task("after").collect_events())
 
 
+def heard_by(heard: list[Any], count: int) -> None:
+    """Waits (bounded) until the listeners have been called ``count`` times: they run on the
+    committer's thread just after the callers of the batch are answered."""
+    deadline = time.monotonic() + 5
+    while len(heard) < count and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def test_listeners_hear_the_position_of_each_committed_batch(
     ledger: GatedLedger, committer: Committer
 ) -> None:
     heard: list[int] = []
     committer.on_commit(heard.append)
     recordings = committer.commit(new_task("alone", "x").collect_events())
+    heard_by(heard, 1)  # the listeners run just after the callers are answered
     assert heard == [recordings[-1].notification.id] == [ledger.max_position()]
 
     blocker = hold_the_writer(ledger, committer)
     callers = queue_in_order(committer, [new_task(f"t{n}").collect_events() for n in range(4)])
     finish(ledger, blocker, *callers)
+    heard_by(heard, 3)
     assert heard[-1] == ledger.max_position()
     assert len(heard) == 3  # alone, blocker, then the one batch of four
     assert heard == sorted(heard)
@@ -224,12 +234,14 @@ def test_recording_listeners_get_each_batch_as_committed_before_the_position_lis
     committer.on_recorded(lambda recordings: heard.append(("recordings", recordings)))
     events = new_task("alone", "x").collect_events()
     recordings = committer.commit(events)
+    heard_by(heard, 2)
     assert heard == [("recordings", recordings), ("position", recordings[-1].notification.id)]
     assert [r.domain_event for r in recordings] == events
 
     blocker = hold_the_writer(ledger, committer)
     callers = queue_in_order(committer, [new_task(f"t{n}").collect_events() for n in range(4)])
     finish(ledger, blocker, *callers)
+    heard_by(heard, 6)
     batches = [batch for kind, batch in heard if kind == "recordings"]
     assert len(batches) == 3  # alone, blocker, then the one batch of four
     ids = [r.notification.id for batch in batches for r in batch]  # type: ignore[attr-defined]
@@ -241,18 +253,25 @@ def test_a_failing_recording_listener_does_not_stop_later_commits(
     ledger: GatedLedger, committer: Committer
 ) -> None:
     heard: list[int] = []
+    both = threading.Event()
 
     def broken(recordings: object) -> None:
         raise RuntimeError("listener bug")
 
+    def position(at: int) -> None:
+        heard.append(at)
+        if len(heard) == 2:
+            both.set()
+
     committer.on_recorded(broken)
-    committer.on_commit(heard.append)
+    committer.on_commit(position)  # called after the callers are answered: waited for below
     committer.commit(new_task("first").collect_events())
     later = Caller(committer, new_task("second").collect_events())
     later.start()
     later.join(3)
     assert not later.is_alive() and later.recordings
-    assert heard == [1, later.recordings[-1].notification.id]  # position listeners still ran
+    assert both.wait(3)  # position listeners still ran, after the failing one
+    assert heard == [1, later.recordings[-1].notification.id]
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
