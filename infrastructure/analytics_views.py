@@ -186,7 +186,8 @@ VIEWS = (
             "characters); NULL without one",
             "waits_on_people": "integer: questions, checkpoints and reviews that were answered "
             "or decided",
-            "wait_on_people_seconds": "double precision: the time those waited on a person, summed",
+            "wait_on_people_seconds": "double precision: the time those waited on a person, "
+            "summed",
         },
     ),
     View(

@@ -35,7 +35,9 @@ def migrate_places(ledger: Ledger, positions: Positions, batch: int = BATCH) -> 
     after = positions.get(NAME) or 0
     rewritten = 0
     while True:
-        notifications = ledger.recorder.select_notifications(after, batch, inclusive_of_start=False)
+        notifications = ledger.recorder.select_notifications(
+            after, batch, inclusive_of_start=False
+        )
         if not notifications:
             return rewritten
         updates = [

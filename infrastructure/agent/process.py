@@ -25,7 +25,6 @@ READ_SIZE = 65_536
 PIPE_GRACE = 2.0  # after the agent exits, how long its pipes may stay open before we stop reading
 QUEUE_SIZE = 1_024  # messages read ahead of the consumer; then the agent waits on its pipe
 
-
 class _End:
     """Put on the queue when a stream closes."""
 
