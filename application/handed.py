@@ -6,6 +6,10 @@ consumer takes what follows on from its position without a gap; anything else (a
 wrote in between, a rolled-back insert left a hole in the positions, the consumer fell too far
 behind and the copy was dropped) it reads from the store as before. Taking is an optimisation,
 never a second source of truth: what is taken is what the store holds at those positions.
+
+Nothing is kept until the consumer first asks (``after``): a process that never runs its
+projection runner or its relay (``TASKWARDEN_RUN_PROJECTIONS=0``, a relay of its own elsewhere)
+keeps no copies at all.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ class Handed:
         self._bound = bound  # more waiting than this: the consumer is far behind, drop them
         self._pairs: deque[Pair] = deque()
         self._lock = threading.Lock()
+        self._taking = False  # the consumer has asked: it runs
 
     def add(self, recordings: Sequence[Recording[Any]]) -> None:
+        if not self._taking:
+            return
         with self._lock:
             self._pairs.extend((r.notification, r.domain_event) for r in recordings)
             if len(self._pairs) > self._bound:
@@ -35,6 +42,7 @@ class Handed:
     def after(self, position: int, limit: int) -> list[Pair] | None:
         """The handed events at ``position + 1`` on, without a gap, at most ``limit``, taken;
         None if the event at ``position + 1`` was not handed (read it from the store)."""
+        self._taking = True
         with self._lock:
             pairs = self._pairs
             while pairs and pairs[0][0].id <= position:

@@ -109,7 +109,7 @@ class Relay:
         self.state = state or ConsumerState(name, policy, clock=clock)
         self.poisoning = Poisoning(self, quarantine, retries)
         self.published = 0  # events published by this relay since it started
-        self._handed = Handed(batch)  # this process's commits (``hand``), at most a batch
+        self._handed = Handed(batch * 10)  # this process's commits (``hand``)
 
     # ---- what it reports ----------------------------------------------------------------
 

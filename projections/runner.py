@@ -97,9 +97,7 @@ class ProjectionRunner:
         self._listeners: list[Callable[[int], None]] = []
         self._reader: ThreadPoolExecutor | None = None  # reads the next batch ahead (catch_up)
         self._next: int | None = None  # where the last catch-up left the views (None: ask them)
-        # this process's commits (``hand``): at most a batch kept, a few hundred KB, in a
-        # process that hands them to a runner it never starts (``run_projections`` off)
-        self._handed = Handed(batch)
+        self._handed = Handed(self._max_batch)  # this process's commits (``hand``)
 
     @property
     def position(self) -> int:
