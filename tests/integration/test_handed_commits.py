@@ -11,18 +11,23 @@ from typing import Any
 
 import msgspec
 
+from application.commands import CreateProject, CreateTask
 from application.committer import Committer
 from application.ledger import Ledger
+from application.projects import create_project
 from application.public_events import PublicEvent, public_events
 from application.relay import Relay
 from application.store import Store
+from application.tasks import create_task
 from infrastructure.clock import SystemClock
 from infrastructure.event_store import ledger_env
 from infrastructure.memory_bus import MemoryBus
 from infrastructure.relay_tracking import open_tracking
+from infrastructure.settings import Settings
+from interfaces.services import build, migrate
 from projections.read_model import ReadModel
 from tests.integration.test_nats_bus import run
-from tests.integration.views_world import BOB, World, all_tasks, world
+from tests.integration.views_world import ALICE, BOB, World, all_tasks, world
 
 SYSTEM = SystemClock()
 
@@ -198,3 +203,37 @@ async def _until(condition: Any, seconds: float = 30) -> None:
     async with asyncio.timeout(seconds):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+def test_the_services_hand_their_own_commits_to_their_runner_and_relay(
+    tmp_path: Path, database_url
+):
+    """``interfaces.services.build`` wires the handing: once the runner and the relay have
+    asked, what the process commits reaches both without either reading it back."""
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, workers=0, run_projections=False
+    )
+    migrate(settings)
+    services = build(settings)
+    read_back: list[int] = []
+    real = services.store.notifications
+
+    def notifications(after: int, limit: int) -> Any:
+        found = real(after, limit)
+        read_back.extend(n.id for n in found)
+        return found
+
+    services.store.notifications = notifications  # type: ignore[method-assign]
+    try:
+        services.runner.catch_up()  # each asks once (the log is empty): from now on, handed
+        run(services.relay.catch_up)
+        project = create_project(services.store, CreateProject(name="P"), ALICE).data["id"]
+        task = create_task(services.store, CreateTask(title="t", project_id=project), ALICE)
+        head = services.ledger.max_position()
+        assert services.runner.catch_up() == head
+        assert run(services.relay.catch_up) == head
+        assert read_back == []  # neither read a single event back
+        assert [r.id for r in all_tasks(services.read_model, ALICE.team_id)] == [task.data["id"]]
+    finally:
+        run(services.relay.stop)
+        services.close()
