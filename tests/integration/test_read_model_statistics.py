@@ -1,6 +1,7 @@
 """A catch-up that applied many events tells Postgres's planner what the read model now holds
-(``ProjectionRunner`` ``analyze_after``, ``PostgresReadModel.refresh_statistics``); a short one
-leaves it to autovacuum; a refresh that fails does not stop the runner.
+and marks the pages it wrote all-visible, so that index-only walks need not visit them
+(``ProjectionRunner`` ``analyze_after``, ``PostgresReadModel.refresh_statistics``: ``VACUUM
+(ANALYZE)``); a short one leaves both to autovacuum; a refresh that fails does not stop the runner.
 
 Fewer than 50 rows are written, autovacuum's own threshold for analysing a table, so a table's
 statistics here can only come from the runner."""
@@ -28,10 +29,22 @@ def w(tmp_path: Path, postgres_admin_url: str) -> Iterator[World]:
 
 def reltuples(w: World, table: str) -> float:
     """What the planner was last told of the table's rows: -1 if never (PostgreSQL 14+)."""
+    return float(pg_class(w, table, "reltuples"))
+
+
+def all_visible(w: World, table: str) -> int:
+    """The table's pages its visibility map marks all-visible, as VACUUM counted them."""
+    return int(pg_class(w, table, "relallvisible"))
+
+
+def pg_class(w: World, table: str, column: str) -> object:
     with psycopg.connect(w.settings.database_url or "") as conn:
-        row = conn.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table]).fetchone()
+        row = conn.execute(
+            f"SELECT {column} FROM pg_class WHERE relname = %s",  # noqa: S608 - our names
+            [table],
+        ).fetchone()
     assert row is not None
-    return float(row[0])
+    return row[0]
 
 
 def runner(w: World, analyze_after: int) -> ProjectionRunner:
@@ -54,10 +67,17 @@ def test_a_catch_up_of_many_events_analyses_the_read_model(w: World) -> None:
     assert reltuples(w, "tw_projects") == 1
 
 
+def test_a_catch_up_of_many_events_marks_the_pages_it_wrote_all_visible(w: World) -> None:
+    fill(w)
+    runner(w, analyze_after=TASKS).catch_up()
+    assert all_visible(w, "tw_tasks") >= 1  # ANALYZE alone counts none: only VACUUM marks them
+
+
 def test_a_short_catch_up_leaves_the_statistics_to_autovacuum(w: World) -> None:
     fill(w)
     runner(w, analyze_after=TASKS + 2).catch_up()  # 21 events applied
     assert reltuples(w, "tw_tasks") == -1
+    assert all_visible(w, "tw_tasks") == 0
 
 
 def test_a_refresh_that_fails_does_not_stop_the_catch_up(
