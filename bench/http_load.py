@@ -82,10 +82,8 @@ PATHS = ("get", "list", "list filtered", "list searched", "history", "create")
 TARGET_CREATE_CPU_MS = 0.45
 TARGET_CREATE_RATIO = 0.33
 TARGET_CREATE_P99_MS = 50.0
-TARGET_LIST_P95_MS = 10.0
 PEER_LIST_RATE = (352 + 361 + 317) / 3  # seed 003's list req/s at 16 connections, in the issue
 TARGET_LIST_VS_PEER = 3.0
-TARGET_FILTERED_P95_MS = 20.0
 TARGET_RSS_MB = 150.0
 
 
@@ -539,26 +537,19 @@ def targets(rows: list[Row], tasks: int) -> list[str]:
                     f"create p99 < {TARGET_CREATE_P99_MS:.0f} ms at 64 connections on Postgres: "
                     f"{p99:.1f} ms, {_met(p99 < TARGET_CREATE_P99_MS)}"
                 )
-        elif r.path == "list":
-            p95 = a.figures.p95_ms
+        elif r.path == "list" and r.conns == 16:
+            want = TARGET_LIST_VS_PEER * PEER_LIST_RATE
             lines.append(
-                f"list p95 < {TARGET_LIST_P95_MS:.0f} ms (issue: at 100,000 tasks; here "
-                f"{tasks:,}) ({where}): {p95:.1f} ms, {_met(p95 < TARGET_LIST_P95_MS)}"
+                f"list req/s >= {TARGET_LIST_VS_PEER:.0f}x seed 003 peer's {PEER_LIST_RATE:.0f}"
+                f" = {want:.0f} (issue's figure, not re-measured here) ({where}): "
+                f"{a.figures.rate:,.0f}, {_met(a.figures.rate >= want)}"
             )
-            if r.conns == 16:
-                want = TARGET_LIST_VS_PEER * PEER_LIST_RATE
-                lines.append(
-                    f"list req/s >= {TARGET_LIST_VS_PEER:.0f}x seed 003 peer's {PEER_LIST_RATE:.0f}"
-                    f" = {want:.0f} (issue's figure, not re-measured here) ({where}): "
-                    f"{a.figures.rate:,.0f}, {_met(a.figures.rate >= want)}"
-                )
-        elif r.path in ("list filtered", "list searched"):
-            p95 = a.figures.p95_ms
-            lines.append(
-                f"{r.path} p95 < {TARGET_FILTERED_P95_MS:.0f} ms (issue: 1,000,000 tasks on "
-                f"Postgres; here {tasks:,}) ({where}): {p95:.1f} ms, "
-                f"{_met(p95 < TARGET_FILTERED_P95_MS)}"
-            )
+    if any(r.path.startswith("list") for r in rows):
+        lines.append(
+            "list p95 < 10 ms at 100,000 tasks, filtered and searched p95 < 20 ms at 1,000,000: "
+            "measured by bench/listings.py (one client at a time); a p95 here, with every "
+            "connection asking at once, is mostly the wait behind the others"
+        )
     peaks = [r.app.peak_mb for r in rows if r.app.peak_mb is not None]
     for store in dict.fromkeys(r.store for r in rows):
         store_peaks = [r.app.peak_mb for r in rows if r.store == store and r.app.peak_mb]

@@ -90,14 +90,10 @@ def test_targets_met_and_not_met() -> None:
     assert "create server CPU <= 0.45 ms/request (postgres, 64 connections): 0.40 ms, met" in lines
     assert "create req/s / bare req/s >= 0.33 (postgres, 64 connections): 0.400, met" in lines
     assert "create p99 < 50 ms at 64 connections on Postgres: 40.0 ms, met" in lines
-    assert any(
-        line.startswith("list p95 < 10 ms") and line.endswith("9.0 ms, met") for line in lines
-    )
     assert any("list req/s >= 3x" in line and line.endswith("1,100, met") for line in lines)
-    assert any(
-        line.startswith("list searched p95 < 20 ms") and line.endswith("25.0 ms, NOT met")
-        for line in lines
-    )
+    # a p95 under load is no listing target: bench/listings.py measures those, one client
+    assert not any("ms, met" in line or "ms, NOT met" in line for line in lines if "list" in line)
+    assert any("measured by bench/listings.py" in line for line in lines)
     assert (
         "create server CPU <= 0.45 ms/request (sqlite, 16 connections): 3.00 ms, NOT met" in lines
     )
