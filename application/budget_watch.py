@@ -4,11 +4,13 @@ a scope whose budget is spent.
 
 It follows the projection runner (woken as the views move on, then reading what they applied
 ``SETTLE_SECONDS`` later, a burst at once), so what it reads of the cost rollups already counts
-the usage it is looking at. It looks at a usage event's team and project,
-and at a change of a team's settings (a lowered limit may be reached already). The check is of
-where the scope stands now, not of one event's step: a threshold the watch could not record (a
-failure, a restart) is recorded at the scope's next usage in the same period. It starts from the
-log's head; after a restart, a crossing is noticed at the scope's next usage.
+the usage it is looking at. This process's own commits are handed to it as committed
+(``hand``, ``application/handed.py``) and read from the store only across a gap. It looks at a
+usage event's team and project, and at a change of a team's settings (a lowered limit may be
+reached already). The check is of where the scope stands now, not of one event's step: a
+threshold the watch could not record (a failure, a restart) is recorded at the scope's next
+usage in the same period. It starts from the log's head; after a restart, a crossing is noticed
+at the scope's next usage.
 
 No single event can stop it: a check that fails is retried with backoff, and after the consumers'
 ``max_attempts`` the event is quarantined (consumer ``budgets``) and the watch goes on; a retry
@@ -20,12 +22,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from application.budgets import Spending, Standing, standings
 from application.consumer_state import QUARANTINE, ConsumerState
+from application.handed import Handed
 from application.retry_requests import RetryRequests
 from application.store import Store
 from domain.budget import PROJECT, Budget, budget_id, reached
@@ -33,11 +36,15 @@ from domain.errors import DomainError
 from domain.task import Task
 from domain.values import Actor
 
+if TYPE_CHECKING:
+    from eventsourcing.persistence import Notification, Recording
+
 log = logging.getLogger(__name__)
 NAME = "budgets"
 USAGE = ":Task.UsageRecorded"
 SETTINGS = ":TeamSettings.Updated"
 BATCH = 500
+HANDED_BOUND = BATCH * 10  # commits kept for the watch: more than this waiting, read them instead
 # after a wake, the watch waits this long before it reads: a burst of commits is read at once
 # (under a stream of creates the views move on a hundred times a second or more, each a read of
 # the log here), and its read of a commit no longer runs while the same poke wakes the workers.
@@ -76,6 +83,7 @@ class BudgetWatch:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._idle = threading.Condition()
+        self._handed = Handed(HANDED_BOUND)  # this process's commits (``hand``)
 
     # ---- the thread ------------------------------------------------------------------------
 
@@ -104,6 +112,14 @@ class BudgetWatch:
         if position > self._target:
             self._target = position
             self._wake.set()
+
+    def hand(self, recordings: Sequence[Recording[Any]]) -> None:
+        """A commit of this process (``Store.on_recorded``), its events as committed: a round
+        looks at them as they are when they follow on from its position, instead of reading
+        them back from the store (under a stream of creates, a read of the log every
+        ``SETTLE_SECONDS``). It does not wake the watch: the runner's advance does."""
+        if recordings:
+            self._handed.add(recordings)
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """True once every event up to ``position`` was looked at (tests, benchmarks)."""
@@ -150,13 +166,20 @@ class BudgetWatch:
     def catch_up(self, upto: int) -> None:
         """Looks at the events after ``position`` up to ``upto``."""
         while self.position < upto and not self._stopping.is_set():
-            notifications = [
-                n for n in self._store.notifications(self.position, BATCH) if n.id <= upto
-            ]
-            if not notifications:
+            pairs = self._next(upto)
+            if not pairs:
                 return
-            self._look(notifications)
-            self._passed(notifications[-1].id)
+            self._look(pairs)
+            self._passed(pairs[-1][0].id)
+
+    def _next(self, upto: int) -> list[tuple[Notification, Any]]:
+        """The next events up to ``upto``, each with its domain event if it was handed (else
+        None: decoded if it is looked at)."""
+        handed = self._handed.after(self.position, min(BATCH, upto - self.position))
+        if handed is not None:
+            return handed
+        found = self._store.notifications(self.position, BATCH)
+        return [(n, None) for n in found if n.id <= upto]
 
     def _passed(self, position: int) -> None:
         with self._idle:
@@ -164,14 +187,14 @@ class BudgetWatch:
             self._idle.notify_all()
         self.state.passed(position)
 
-    def _look(self, notifications: list[Any]) -> None:
+    def _look(self, pairs: list[tuple[Notification, Any]]) -> None:
         """Checks each scope the batch touched once, after its last event there."""
         touched: dict[tuple[str, str | None], Any] = {}
-        for notification in notifications:
+        for notification, handed in pairs:
             topic = notification.topic
             if not (topic.endswith(USAGE) or topic.endswith(SETTINGS)):
                 continue
-            event = self._store.decode(notification)
+            event = handed if handed is not None else self._store.decode(notification)
             project = getattr(event, "project_id", None) if topic.endswith(USAGE) else None
             team = getattr(event, "team_id", None)
             if team is None:

@@ -96,6 +96,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Services:
     runner = build_runner(settings, store, read_model, quarantine, consumers, clock)
     store.on_recorded(runner.hand)
     budgets = build_budget_watch(settings, store, read_model, quarantine, consumers, clock)
+    store.on_recorded(budgets.hand)
     runner.on_advance(budgets.poke)
     if settings.run_projections:
         budgets.start()

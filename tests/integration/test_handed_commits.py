@@ -205,11 +205,11 @@ async def _until(condition: Any, seconds: float = 30) -> None:
             await asyncio.sleep(0.01)
 
 
-def test_the_services_hand_their_own_commits_to_their_runner_and_relay(
+def test_the_services_hand_their_own_commits_to_their_runner_relay_and_budget_watch(
     tmp_path: Path, database_url
 ):
-    """``interfaces.services.build`` wires the handing: once the runner and the relay have
-    asked, what the process commits reaches both without either reading it back."""
+    """``interfaces.services.build`` wires the handing: once the runner, the relay and the
+    budget watch have asked, what the process commits reaches them without a read back."""
     settings = Settings(
         data_dir=tmp_path / "data", database_url=database_url, workers=0, run_projections=False
     )
@@ -228,11 +228,15 @@ def test_the_services_hand_their_own_commits_to_their_runner_and_relay(
         services.runner.catch_up()  # each asks once (the log is empty): from now on, handed
         run(services.relay.catch_up)
         project = create_project(services.store, CreateProject(name="P"), ALICE).data["id"]
+        services.budgets.catch_up(services.ledger.max_position())  # its first round reads
+        read_back.clear()
         task = create_task(services.store, CreateTask(title="t", project_id=project), ALICE)
         head = services.ledger.max_position()
         assert services.runner.catch_up() == head
         assert run(services.relay.catch_up) == head
-        assert read_back == []  # neither read a single event back
+        services.budgets.catch_up(head)
+        assert services.budgets.position == head
+        assert read_back == []  # none of them read a single event back
         assert [r.id for r in all_tasks(services.read_model, ALICE.team_id)] == [task.data["id"]]
     finally:
         run(services.relay.stop)

@@ -4,6 +4,7 @@ that sums (day, project, cost) lines the way the rollup does."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -256,3 +257,89 @@ def test_a_check_that_keeps_failing_is_quarantined_and_the_watch_goes_on(store, 
     assert Broken.calls == 3 and budgets.position == head
     assert quarantined == [(head, "RuntimeError('the rollup cannot be read')")]
     assert budgets.state.quarantined == 1 and budgets.state.last_error is None
+
+
+# ---- this process's commits, handed ----------------------------------------------------------
+
+
+class Heard:
+    """A recording listener registered after the watch's: once it heard a position, the watch's
+    ``hand`` has run for it too (the committer calls its listeners in order, on its thread)."""
+
+    def __init__(self) -> None:
+        self.last = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, recordings: list[Any]) -> None:
+        with self._changed:
+            self.last = max(self.last, recordings[-1].notification.id)
+            self._changed.notify_all()
+
+    def until(self, position: int) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.last >= position, timeout=10)
+
+
+def reads_of(store: Store) -> list[int]:
+    """The positions the store's log reads (``Store.notifications``) return, from now on."""
+    read: list[int] = []
+    real = store.notifications
+
+    def notifications(after: int, limit: int) -> Any:
+        found = real(after, limit)
+        read.extend(n.id for n in found)
+        return found
+
+    store.notifications = notifications  # type: ignore[method-assign]
+    return read
+
+
+def test_the_watch_looks_at_this_process_commits_as_handed_without_reading_them(
+    store, clock, spent
+):
+    budgets = watch(store, spent)
+    store.on_recorded(budgets.hand)
+    heard = Heard()
+    store.on_recorded(heard)
+    limits(store, daily_cost_limit=Decimal(100))
+    budgets.catch_up(store.max_position())  # read: from its first round on, commits are kept
+    spent.add(clock.now(), SHOP, 6.0)
+    limits(store, daily_cost_limit=Decimal(10))  # a change of settings: the team is checked
+    head = store.max_position()
+    heard.until(head)
+    read = reads_of(store)
+    budgets.catch_up(head)
+    assert read == [] and budgets.position == head
+    assert budgets.check(TEAM, None) == []  # 50 % was recorded by the round, from the handed event
+
+
+def test_what_was_not_handed_is_read_from_the_store(store, clock, spent):
+    budgets = watch(store, spent)
+    store.on_recorded(budgets.hand)  # nothing is kept before the watch first asks
+    spent.add(clock.now(), SHOP, 6.0)
+    limits(store, daily_cost_limit=Decimal(10))
+    head = store.max_position()
+    read = reads_of(store)
+    budgets.catch_up(head)
+    assert head in read and budgets.position == head
+    assert budgets.check(TEAM, None) == []
+
+
+def test_the_watch_takes_no_handed_event_past_what_the_views_applied(store, clock, spent):
+    budgets = watch(store, spent)
+    store.on_recorded(budgets.hand)
+    heard = Heard()
+    store.on_recorded(heard)
+    limits(store, daily_cost_limit=Decimal(100))
+    budgets.catch_up(store.max_position())
+    limits(store, daily_cost_limit=Decimal(50))
+    applied = store.max_position()  # the views are here
+    spent.add(clock.now(), SHOP, 6.0)
+    limits(store, daily_cost_limit=Decimal(10))
+    head = store.max_position()
+    heard.until(head)
+    read = reads_of(store)
+    budgets.catch_up(applied)
+    assert budgets.position == applied
+    budgets.catch_up(head)  # the event past it is still kept for the next round
+    assert read == [] and budgets.position == head
