@@ -5,7 +5,7 @@ beside a baseline measured in the same run.
         [--store sqlite|nats|both] [--sockets 100,1000] [--events 200] [--warmup 10]
         [--webhook-store sqlite|postgres|both] [--endpoints 1,10] [--deliveries 1000]
         [--modes backlog,live] [--postgres ADMIN_URL] [--nats URL] [--wait-quiet SECONDS]
-        [--profile] [--dump FILE]
+        [--rounds K] [--profile] [--dump FILE]
 
 **WebSocket** (``--part websocket``). The real app under uvicorn in a child process (as
 ``bench/create_tasks.py`` runs it): ``sqlite`` is the embedded mode (SQLite, the in-process bus
@@ -20,6 +20,10 @@ received each before the next. For every (event, socket) pair: the time from the
 the same sockets on a bare Starlette WebSocket endpoint under the same uvicorn settings, whose
 ``POST /broadcast`` answers a position and then sends a message of the same size to every socket
 (one loop, no queue per socket): the floor of uvicorn and of this client for that fan-out.
+``--rounds K`` runs the app and then the bare endpoint K times (fresh servers each round): the
+verdict on the app's p99 within 1.2x of the bare one's (issue 14, item 7) is the median of the
+rounds' ratios, since one round's ratio moves by more than that here (1.09 to 2.22 for one code,
+docs/performance.md, eighth session).
 
 Both servers run with ``interfaces.http.server``'s options (uvicorn's ``websockets-sansio``).
 
@@ -85,6 +89,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--events", type=int, default=200, help="measured events per socket count")
     p.add_argument("--warmup", type=int, default=10, help="unmeasured events first")
     p.add_argument("--pause", type=float, default=0.005, help="seconds between events")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="websocket: app and bare runs per store and socket count, one after the other; "
+        "the ratio's verdict is their median",
+    )
     p.add_argument(
         "--webhook-store", choices=["sqlite", "postgres", "both"], default="sqlite", help="webhooks"
     )
