@@ -1,5 +1,6 @@
 """This process's commits as committed, handed to a consumer of the log that runs beside them
-(the projection runner, the relay) so that it need not read them back from the store.
+(the projection runner, the budget watch, the relay) so that it need not read them back from
+the store.
 
 The committer hands each batch after its commit (``Store.on_recorded``), in log order. The
 consumer takes what follows on from its position without a gap; anything else (another process
@@ -7,9 +8,9 @@ wrote in between, a rolled-back insert left a hole in the positions, the consume
 behind and the copy was dropped) it reads from the store as before. Taking is an optimisation,
 never a second source of truth: what is taken is what the store holds at those positions.
 
-Nothing is kept until the consumer first asks (``after``): a process that never runs its
-projection runner or its relay (``TASKWARDEN_RUN_PROJECTIONS=0``, a relay of its own elsewhere)
-keeps no copies at all.
+Nothing is kept until the consumer first asks (``after``): a process that never runs a consumer
+(``TASKWARDEN_RUN_PROJECTIONS=0`` for the runner and the budget watch, a relay of its own
+elsewhere) keeps no copies for it at all.
 """
 
 from __future__ import annotations
