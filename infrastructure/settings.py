@@ -74,7 +74,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # the WebSocket gateway (docs/api.md, "WebSocket"): browser origins allowed besides the
     # server's own ("*": any); seconds to authenticate; messages queued per socket before a
     # consumer that stays behind for ws_send_grace seconds is closed; events a resume may replay;
-    # sockets one user or key may hold at once on one process (seed 000: 50; 0: no limit)
+    # sockets one user or key may hold at once on one process (seed 000: 50; 0: no limit);
+    # permessage-deflate for clients that offer it (off: each socket would compress each live
+    # event with a context of its own, and none could take the frame built once)
     ws_allowed_origins: tuple[str, ...] = ()
     ws_auth_seconds: float = 10.0
     ws_queue_size: int = 1_000
@@ -82,6 +84,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_max_replay: int = 10_000
     ws_reauth_seconds: float = 60.0
     ws_max_sockets_per_principal: int = 50
+    ws_compression: bool = False
     # the event bus (docs/operations.md, "NATS and the relay"): NATS JetStream when nats_url is
     # set, else in this process; the stream keeps events nats_max_age seconds and nats_max_bytes
     # at most; run_relay: the API process relays (None: only in embedded mode, without NATS)
@@ -222,6 +225,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ws_max_sockets_per_principal=int(
                 env.get("TASKWARDEN_WS_MAX_SOCKETS_PER_PRINCIPAL", "50")
             ),
+            ws_compression=env.get("TASKWARDEN_WS_COMPRESSION", "0") in ("1", "true", "yes"),
             nats_url=env.get("TASKWARDEN_NATS_URL") or None,
             nats_stream=env.get("TASKWARDEN_NATS_STREAM", "TASKWARDEN"),
             nats_max_age=float(env.get("TASKWARDEN_NATS_MAX_AGE_SECONDS", str(7 * 24 * 3600))),

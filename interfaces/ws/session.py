@@ -34,6 +34,7 @@ from interfaces.http.role import services_of
 from interfaces.ws import eager
 from interfaces.ws.feed import Feed, FeedEndedError, GapTooLargeError
 from interfaces.ws.filter import Filter, Spec
+from interfaces.ws.frames import Outgoing, frame_writer
 from interfaces.ws.messages import (
     Auth,
     ClientMessage,
@@ -105,6 +106,7 @@ class Session:
         self.settings = websocket.app.state.settings
         self.outbox = Outbox(self.settings.ws_queue_size)
         self._send_text = text_sender(websocket)
+        self._write_frame = frame_writer(websocket.scope)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
 
@@ -129,6 +131,19 @@ class Session:
         else queues it if there is room; False if the queue is full."""
         if not self.outbox.idle:
             return self.outbox.put_nowait(text)
+        return self._start(text)
+
+    def send_shared(self, message: Outgoing) -> bool:
+        """``send_now`` for a message many sockets take: while the writer is idle, its frame
+        (built once, interfaces/ws/frames.py) is written at once if the server can."""
+        if not self.outbox.idle:
+            return self.outbox.put_nowait(message.text)
+        write = self._write_frame
+        if write is not None and write(message.frame):
+            return True
+        return self._start(message.text)
+
+    def _start(self, text: str) -> bool:
         try:
             rest = eager.start(self._send_text(text))
         except Exception as failure:  # noqa: BLE001 - the writer raises it and the socket ends
@@ -294,15 +309,15 @@ class Session:
         async def offer(event: PublicEvent) -> None:
             async def message() -> str | None:  # the guard skips an event that cannot be sent
                 place = events.place(event)
-                return None if place is None else self.shared.text(event, spec.key, place)
+                return None if place is None else self.shared.message(event, spec.key, place).text
 
             text = await self.shared.guard.message(event, message)
             if text is not None:
                 await self.send_text(text)
 
         def offer_now(event: PublicEvent) -> bool:
-            text = self.shared.outcome(event, events)
-            return text is None or self.send_now(text)
+            message = self.shared.outcome(event, events)
+            return message is None or self.send_shared(message)
 
         try:
             await feed.run(start, offer, offer_now)

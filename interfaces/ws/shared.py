@@ -1,6 +1,7 @@
 """What the WebSocket sessions of one process share: the hub of live bus subscriptions, the
 sockets each user or key holds, and each live event's message, decided once per filter and
-encoded once (the same for every socket that has the same subscription)."""
+encoded (and framed, interfaces/ws/frames.py) once: the same for every socket that has the same
+subscription."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import msgspec
 
 from application.public_events import PublicEvent
 from interfaces.ws.filter import Filter, Place
+from interfaces.ws.frames import Outgoing
 from interfaces.ws.hub import Hub
 from interfaces.ws.messages import event_message
 from interfaces.ws.poison import SocketGuard
@@ -30,11 +32,11 @@ class Shared:
         self.hub = Hub()
         self.connections = 0
         self.sockets_of: dict[str, int] = {}  # sockets per user or key (actor id)
-        self._texts: OrderedDict[tuple[int, str, Place], str] = OrderedDict()
+        self._messages: OrderedDict[tuple[int, str, Place], Outgoing] = OrderedDict()
         self._event: PublicEvent | None = None  # the live event being handed out, and
-        self._outcomes: dict[tuple[Any, ...], str | None] = {}  # what each filter made of it
+        self._outcomes: dict[tuple[Any, ...], Outgoing | None] = {}  # what each filter made of it
 
-    def outcome(self, event: PublicEvent, events: Filter) -> str | None:
+    def outcome(self, event: PublicEvent, events: Filter) -> Outgoing | None:
         """A live event's message for a subscription (None: not for it), decided once per event
         for all the subscriptions with the same filter."""
         if event is not self._event:
@@ -42,16 +44,16 @@ class Shared:
         if events.key in self._outcomes:
             return self._outcomes[events.key]
         place = events.place(event)
-        text = None if place is None else self.text(event, events.spec.key, place)
-        self._outcomes[events.key] = text
-        return text
+        message = None if place is None else self.message(event, events.spec.key, place)
+        self._outcomes[events.key] = message
+        return message
 
-    def text(self, event: PublicEvent, subscription: str, place: Place) -> str:
+    def message(self, event: PublicEvent, subscription: str, place: Place) -> Outgoing:
         key = (event.position, subscription, place)
-        text = self._texts.get(key)
-        if text is None:
+        message = self._messages.get(key)
+        if message is None:
             text = _encoder.encode(event_message(event, subscription, *place)).decode()
-            self._texts[key] = text
-            if len(self._texts) > self.TEXTS:
-                self._texts.popitem(last=False)
-        return text
+            message = self._messages[key] = Outgoing(text)
+            if len(self._messages) > self.TEXTS:
+                self._messages.popitem(last=False)
+        return message
