@@ -107,7 +107,6 @@ _AREAS = [
     ("interfaces/http/ws_protocol.py", "websocket send: uvicorn, websockets, transport"),
     ("websockets/", "websocket send: uvicorn, websockets, transport"),
     ("starlette/websockets.py", "websocket send: Starlette, middleware"),
-    ("interfaces/http/identity.py", "websocket send: Starlette, middleware"),
     ("interfaces/ws/messages.py", "websocket: message building"),
     ("interfaces/ws/shared.py", "websocket: message building"),
     ("interfaces/ws/frames.py", "websocket: message building"),
