@@ -13,6 +13,7 @@ uvicorn decides.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -27,8 +28,20 @@ class FramedWebSockets(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope: Any = getattr(self, "scope", None)  # absent when the upgrade was refused
-        if scope is not None:  # the app's task has not run yet: it sees the extension
-            scope["extensions"][FRAMES] = {"write": self.write_frame}
+        if scope is None or not self._knows_its_state():
+            return  # the app sends through ASGI
+        extensions = scope.get("extensions")
+        if extensions is None:
+            extensions = scope["extensions"] = {}
+        extensions[FRAMES] = {"write": self.write_frame}  # the app's task has not run yet
+
+    def _knows_its_state(self) -> bool:
+        """Whether uvicorn keeps the state ``write_frame`` reads (its attributes, not an API):
+        another uvicorn release may not, and its sockets are then served through ASGI only."""
+        return isinstance(getattr(self, "writable", None), asyncio.Event) and all(
+            hasattr(self, name)
+            for name in ("conn", "close_sent", "disconnected", "initial_response")
+        )
 
     def write_frame(self, frame: bytes) -> bool:
         """Writes a whole, unmasked, uncompressed frame now; False (nothing written) unless the

@@ -92,10 +92,14 @@ def client_frame(frame: Frame) -> bytes:
     return frame.serialize(mask=True)
 
 
-async def opened(app: App, extensions: str | None = None) -> tuple[FramedWebSockets, Transport]:
-    config = Config(app, ws=FramedWebSockets, log_level="warning", ws_ping_interval=None)
+async def opened(
+    app: App,
+    extensions: str | None = None,
+    protocol_class: type[FramedWebSockets] = FramedWebSockets,
+) -> tuple[FramedWebSockets, Transport]:
+    config = Config(app, ws=protocol_class, log_level="warning", ws_ping_interval=None)
     config.load()
-    protocol = FramedWebSockets(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+    protocol = protocol_class(config, ServerState(), {}, _loop=asyncio.get_running_loop())
     transport = Transport()
     protocol.connection_made(transport)
     protocol.data_received(handshake(extensions))
@@ -252,3 +256,37 @@ def test_an_outgoing_message_frames_its_text_once():
     first = message.frame
     assert first == text_frame("hello")
     assert message.frame is first
+
+
+def test_a_uvicorn_without_the_state_it_reads_offers_no_writer():
+    bare = object.__new__(FramedWebSockets)  # none of uvicorn's connection state
+    assert bare._knows_its_state() is False
+
+    async def scenario() -> None:
+        app = App()
+        protocol, _ = await opened(app)
+        assert protocol._knows_its_state() is True
+        del protocol.close_sent  # as if a release renamed it
+        assert protocol._knows_its_state() is False
+        protocol.close_sent = False
+        app.done.set()
+
+    run(scenario)
+
+
+class Unknowing(FramedWebSockets):
+    def _knows_its_state(self) -> bool:
+        return False
+
+
+def test_without_the_state_the_socket_is_served_through_asgi_only():
+    async def scenario() -> None:
+        app = App()
+        protocol, transport = await opened(app, protocol_class=Unknowing)
+        assert app.scope is not None and frame_writer(app.scope) is None
+        assert app.send is not None
+        await app.send({"type": "websocket.send", "text": "hello"})
+        assert transport.written[-1] == text_frame("hello")
+        app.done.set()
+
+    run(scenario)
