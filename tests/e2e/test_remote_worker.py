@@ -266,11 +266,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[tuple[str, Any]]:
+def live_server(settings: Settings, **options: Any) -> Iterator[tuple[str, Any]]:
+    """The app under uvicorn on a free port, in a thread; ``options``: more of uvicorn's."""
     migrate(settings)
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,18 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.sync.client import ClientConnection, connect
 
 from infrastructure.settings import Settings
-from interfaces.http.app import create_app
 from interfaces.http.server import server_options
 from interfaces.http.ws_protocol import FramedWebSockets
-from interfaces.services import migrate
 from interfaces.ws.frames import FRAMES, text_frame
 from tests.e2e.conftest import ADMIN_KEY
-from tests.e2e.test_remote_worker import free_port
+from tests.e2e.test_remote_worker import live_server
 from tests.e2e.test_websocket import (
     EVENT_TYPES,
     connected,
@@ -53,22 +49,9 @@ class Recording(FramedWebSockets):
 
 @contextmanager
 def serving(settings: Settings) -> Iterator[str]:
-    migrate(settings)
-    app = create_app(settings)
-    port = free_port()
-    options = server_options(settings) | {"ws": Recording, "log_level": "warning"}
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    """The app as ``taskwarden serve`` serves it, with the protocol that records its frames."""
+    with live_server(settings, **(server_options(settings) | {"ws": Recording})) as (base, _):
+        yield base
 
 
 class Socket:

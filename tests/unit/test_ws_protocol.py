@@ -177,39 +177,28 @@ def test_a_socket_that_took_compression_refuses():
     run(scenario)
 
 
-def test_after_the_app_closes_the_socket_it_refuses():
+async def _app_closes(app: App, protocol: FramedWebSockets) -> None:
+    assert app.send is not None
+    await app.send({"type": "websocket.close", "code": 1000})
+
+
+async def _client_closes(app: App, protocol: FramedWebSockets) -> None:
+    protocol.data_received(client_frame(Frame(Opcode.CLOSE, Close(1000, "bye").serialize())))
+
+
+async def _connection_lost(app: App, protocol: FramedWebSockets) -> None:
+    protocol.connection_lost(None)
+
+
+@pytest.mark.parametrize("ending", [_app_closes, _client_closes, _connection_lost])
+def test_once_the_socket_is_closing_it_refuses(ending: Any):
     async def scenario() -> None:
         app = App()
         protocol, transport = await opened(app)
-        assert app.send is not None
-        await app.send({"type": "websocket.close", "code": 1000})
+        await ending(app, protocol)
         before = len(transport.written)
         assert protocol.write_frame(FRAME) is False
         assert len(transport.written) == before
-        app.done.set()
-
-    run(scenario)
-
-
-def test_after_the_client_closes_the_socket_it_refuses():
-    async def scenario() -> None:
-        app = App()
-        protocol, transport = await opened(app)
-        protocol.data_received(client_frame(Frame(Opcode.CLOSE, Close(1000, "bye").serialize())))
-        before = len(transport.written)
-        assert protocol.write_frame(FRAME) is False
-        assert len(transport.written) == before
-        app.done.set()
-
-    run(scenario)
-
-
-def test_after_the_connection_is_lost_it_refuses():
-    async def scenario() -> None:
-        app = App()
-        protocol, transport = await opened(app)
-        protocol.connection_lost(None)
-        assert protocol.write_frame(FRAME) is False
         app.done.set()
 
     run(scenario)
