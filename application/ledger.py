@@ -283,7 +283,10 @@ def _fetch(recorder: Any, statement: str, params: tuple[Any, ...]) -> list[tuple
     """Rows of (originator_id, originator_version, topic, state, position) as stored events."""
     postgres = hasattr(recorder.datastore, "schema")
     with _reading(recorder) as curs:
-        curs.execute(statement, params)
+        if postgres:  # the state's bytes as they are, not as hex text to decode
+            curs.execute(statement, params, binary=True)
+        else:
+            curs.execute(statement, params)
         rows = curs.fetchall()
     found = []
     for row in rows:

@@ -89,14 +89,16 @@ class BoundedApplicationRecorder(PostgresApplicationRecorder):
         ``start``) with a statement composed once and rows as tuples: eventsourcing composes
         its statement anew on each call and reads each row as a dict, about 55 µs of a 300 µs
         read of the next events (each commit is read so by the projection runner, the relay and
-        the budget watch)."""
+        the budget watch). The rows come in binary: in text each state travels as hex, twice
+        its bytes, for the server to encode and this process to decode (a read of 5,000
+        events: 3.3 µs per event in text, 1.5 in binary)."""
         if start is None or stop is not None or topics:
             return _SELECT_NOTIFICATIONS(
                 self, start, limit, stop, topics, inclusive_of_start=inclusive_of_start
             )
         statement = self._next_from if inclusive_of_start else self._next_after
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(statement, (start, limit), prepare=True)
+            curs.execute(statement, (start, limit), prepare=True, binary=True)
             return [
                 Notification(
                     id=row[0],
@@ -140,7 +142,9 @@ class BoundedApplicationRecorder(PostgresApplicationRecorder):
         snapshot, events = None, []
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             try:
-                curs.execute(statement, {"id": originator_id, "lte": lte}, prepare=True)
+                curs.execute(
+                    statement, {"id": originator_id, "lte": lte}, prepare=True, binary=True
+                )
             except psycopg.errors.UndefinedTable:
                 return None
             for is_snapshot, version, topic, state in curs.fetchall():
