@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from infrastructure.private_files import keep_first
 
 KEY_FILE = "audit_ed25519.pem"
 _RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -105,19 +106,9 @@ def load_audit_key(configured: Path | None, data_dir: Path, *, create: bool = Tr
 
 
 def _generate(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(pem)
-    try:  # whole and at once: a process that won the race keeps its key, and others read it
-        os.link(partial, path)
-    except FileExistsError:
-        pass
-    finally:
-        partial.unlink()
+    keep_first(path, pem)  # whole and at once: the first process's key is kept, others read it

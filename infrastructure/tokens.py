@@ -11,10 +11,8 @@ until its expiry or for ``max_age`` seconds, whichever comes first, and at most 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -25,6 +23,7 @@ from typing import Any
 import jwt
 
 from application.ports import InvalidTokenError
+from infrastructure.private_files import keep_first
 
 ISSUER = "taskwarden"
 AUDIENCE = "taskwarden-api"
@@ -136,27 +135,5 @@ def load_secret(configured: str | None, data_dir: Path) -> bytes:
         return configured.encode()
     path = data_dir / SECRET_FILE
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        _keep_first(path, secrets.token_urlsafe(48))
+        keep_first(path, secrets.token_urlsafe(48).encode("ascii"))
     return path.read_text(encoding="ascii").strip().encode()
-
-
-def _keep_first(path: Path, secret: str) -> None:
-    """Puts ``secret`` at ``path`` unless another process put its own there first, which is then
-    the one every process reads. The secret is written whole into a file of its own, private
-    from its creation (mode 0600), then linked into place: ``path`` never shows a part of a
-    secret (``taskwarden serve --workers N`` starts its processes together; one read the file
-    its sibling had created and not yet written, and failed to start), and a link fails where a
-    rename would replace a secret another process already read."""
-    staged = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="ascii") as file:
-            os.fchmod(file.fileno(), 0o600)  # whatever the umask
-            file.write(secret)
-            file.flush()
-            os.fsync(file.fileno())
-        with contextlib.suppress(FileExistsError):  # another process's is there: kept
-            os.link(staged, path)
-    finally:
-        staged.unlink(missing_ok=True)

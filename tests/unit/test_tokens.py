@@ -11,7 +11,6 @@ import base64
 import hmac
 import json
 import stat
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -191,38 +190,6 @@ def test_without_a_configured_secret_one_is_generated_once_and_kept_private(
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     token = JwtCodec(first).issue({"sub": "user:1"})
     assert JwtCodec(second).read(token)["sub"] == "user:1"
-
-
-def test_processes_starting_together_on_a_new_data_dir_read_one_whole_secret(
-    tmp_path: Path,
-) -> None:
-    """``taskwarden serve --workers 2`` on a new data dir: each process generates a secret and
-    one of them is kept; a process never reads the file before its secret is whole (it once
-    did, and failed to start: "the JWT secret must be at least 32 bytes"). Threads stand for
-    the processes, started together on many new data dirs."""
-    starters = 4
-    for attempt in range(200):
-        data_dir = tmp_path / f"data{attempt}"
-        together = threading.Barrier(starters)
-        found: list[bytes | BaseException] = []
-
-        def start(data_dir: Path = data_dir, together: threading.Barrier = together) -> None:
-            together.wait()
-            try:
-                found.append(load_secret(None, data_dir))
-            except Exception as error:  # noqa: BLE001 - reported by the assertion below
-                found.append(error)
-
-        threads = [threading.Thread(target=start) for _ in range(starters)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        kept = (data_dir / SECRET_FILE).read_text(encoding="ascii").strip().encode()
-        assert found == [kept] * starters, attempt
-        assert len(kept) >= 32
-        assert stat.S_IMODE((data_dir / SECRET_FILE).stat().st_mode) == 0o600
-        assert [p.name for p in data_dir.iterdir()] == [SECRET_FILE]  # nothing left beside it
 
 
 def test_secrets_generated_in_different_data_dirs_differ(tmp_path: Path) -> None:
