@@ -13,9 +13,9 @@ projection runner then catches up from position 0 with the deployed batch size, 
 times (the views emptied and vacuumed between, as a rebuild starts; the median is the figure,
 the range beside it); the raw case upserts, per batch of the same size, the rows that batch
 rolls up to (the projection's own ``INSERT ... ON CONFLICT DO UPDATE``) into a table of the same
-shape in the same database, without decoding events or the other views. The HTTP figures are one keep-alive client
-(``bench.common.KeepAliveConnection``) against the real app in a child process, over the same
-database, beside a bare Starlette endpoint answering a small JSON.
+shape in the same database, without decoding events or the other views. The HTTP figures are
+one keep-alive client (``bench.common.KeepAliveConnection``) against the real app in a child
+process, over the same database, beside a bare Starlette endpoint answering a small JSON.
 """
 
 from __future__ import annotations
