@@ -3,37 +3,26 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from infrastructure.sqlite_views import POOL_SIZE, SqliteReadModel
 from projections.rows import TaskQuery
+from tests.together import together
 
 
 def test_many_threads_share_at_most_the_pools_connections(tmp_path: Path) -> None:
     rm = SqliteReadModel(tmp_path / "views.sqlite3")
     rm.migrate()
     threads = POOL_SIZE * 4
-    start = threading.Barrier(threads)
-    answers: list[int] = []
-    failures: list[BaseException] = []
 
-    def read() -> None:
-        try:
-            start.wait()
-            for _ in range(20):
-                answers.append(len(rm.list_tasks("team-a", TaskQuery()).items))
-                rm.position()
-        except BaseException as e:  # noqa: BLE001 - reported by the test below
-            failures.append(e)
+    def read() -> list[int]:
+        answers = []
+        for _ in range(20):
+            answers.append(len(rm.list_tasks("team-a", TaskQuery()).items))
+            rm.position()
+        return answers
 
-    workers = [threading.Thread(target=read) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert failures == []
-    assert answers == [0] * threads * 20
+    assert together(threads, read) == [[0] * 20] * threads
     assert 1 <= len(rm._connections) <= POOL_SIZE
     rm.close()
     assert rm._connections == []
@@ -43,12 +32,6 @@ def test_many_threads_share_at_most_the_pools_connections(tmp_path: Path) -> Non
 def test_a_pool_of_one_serves_threads_in_turn(tmp_path: Path) -> None:
     rm = SqliteReadModel(tmp_path / "views.sqlite3", pool_size=1)
     rm.migrate()
-    done: list[int] = []
-    workers = [threading.Thread(target=lambda: done.append(rm.position())) for _ in range(8)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert done == [0] * 8
+    assert together(8, rm.position) == [0] * 8
     assert len(rm._connections) == 1
     rm.close()

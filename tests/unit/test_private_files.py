@@ -4,7 +4,6 @@ of ``taskwarden serve --workers N`` start together on it (infrastructure/private
 from __future__ import annotations
 
 import stat
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from infrastructure.audit_key import KEY_FILE, load_audit_key
 from infrastructure.tokens import SECRET_FILE, load_secret
+from tests.together import together
 
 STARTERS = 4  # threads standing for the processes
 ATTEMPTS = 200  # new data dirs
@@ -37,21 +37,7 @@ def test_processes_starting_together_on_a_new_data_dir_agree_on_one_whole_file(
     bytes"). Nothing is left beside it, and it was private from its creation."""
     for attempt in range(ATTEMPTS):
         data_dir = tmp_path / f"data{attempt}"
-        together = threading.Barrier(STARTERS)
-        found: list[object] = []
-
-        def start(data_dir: Path = data_dir, together: threading.Barrier = together) -> None:
-            together.wait()
-            try:
-                found.append(load(data_dir))
-            except Exception as error:  # noqa: BLE001 - reported by the assertion below
-                found.append(error)
-
-        threads = [threading.Thread(target=start) for _ in range(STARTERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        found = together(STARTERS, lambda data_dir=data_dir: load(data_dir))
         assert found == [load(data_dir)] * STARTERS, attempt
         assert [p.name for p in data_dir.iterdir()] == [name]
         assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600
